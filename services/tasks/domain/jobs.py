@@ -1,0 +1,252 @@
+"""Jobs: accept (reserve + create + dispatch), start, complete (task + state +
+ledger in one transaction), expire, read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from taskmesh import errors, metrics
+from services.tasks.domain import models as m
+from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.storage.repository import DuplicateKey, Store
+
+log = logging.getLogger(__name__)
+
+Outcome = m.TaskDraft | m.JobError
+
+
+class Dispatcher(Protocol):
+    """Hands an accepted job to the AI service. Raises InvalidInput when the
+    input is refused, Unavailable when it could not be queued."""
+
+    async def dispatch(
+        self, job: m.Job, reservation: m.ReservationInfo, timeout: float
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    budget: BudgetPolicy
+    #: Seconds after creation at which an unfinished job is failed (TIMED_OUT).
+    job_timeout_s: float
+
+
+class JobEvents:
+    """Wakes watchers of a job after each committed state change. Watchers also
+    re-read on a timer, so changes made by another Tasks process are seen too."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def changed(self, job_id: str) -> None:
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def waiter(self, job_id: str) -> asyncio.Event:
+        """Take this before reading the job, so no change between the read and
+        the wait is missed."""
+        return self._events.setdefault(job_id, asyncio.Event())
+
+    @staticmethod
+    async def wait(waiter: asyncio.Event, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        policy: JobPolicy,
+        events: JobEvents | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.policy = policy
+        self.events = events or JobEvents()
+        self.now = clock
+
+    # --- accept -----------------------------------------------------------------------
+    async def create(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+        timeout: float = 5.0,
+    ) -> m.Job:
+        if idempotency_key:
+            existing = await self._idempotent_replay(user_id, idempotency_key, text)
+            if existing is not None:
+                return existing
+        now = self.now()
+        budget = self.policy.budget
+        reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
+        async with self.store.write() as tx:
+            if not await tx.reserve(user_id, reservation.window_start, budget.estimate, budget.limit):
+                metrics.token_reservations.labels("denied").inc()
+                raise errors.ResourceExhausted(
+                    "Token budget exhausted for this window.",
+                    retry_after_s=budget.seconds_to_window_end(now.timestamp()),
+                    reason="TOKEN_BUDGET_EXHAUSTED",
+                )
+            try:
+                job = await tx.insert_job(
+                    user_id=user_id,
+                    text=text,
+                    request_id=request_id,
+                    idempotency_key=idempotency_key,
+                    reservation=reservation,
+                    now=now,
+                    deadline=now + timedelta(seconds=self.policy.job_timeout_s),
+                )
+            except DuplicateKey:
+                job = None
+        if job is None:
+            # A concurrent request with the same key won; its transaction (and
+            # reservation) was rolled back here.
+            assert idempotency_key is not None
+            replay = await self._idempotent_replay(user_id, idempotency_key, text)
+            if replay is None:
+                raise errors.Unavailable("Please retry.")
+            return replay
+        metrics.token_reservations.labels("reserved").inc()
+        try:
+            await self.dispatcher.dispatch(job, reservation, timeout)
+        except errors.InvalidInput as exc:
+            await self._refuse(job, exc)
+            raise
+        except BaseException:
+            # Not queued: nothing may stay reserved or visible. The key is freed
+            # so the client's retry can succeed.
+            await self._withdraw(job.id)
+            raise
+        return job
+
+    async def _idempotent_replay(self, user_id: str, key: str, text: str) -> m.Job | None:
+        async with self.store.read() as tx:
+            job = await tx.job_by_idempotency_key(user_id, key)
+        if job is not None and job.natural_language != text:
+            raise errors.IdempotencyConflict(
+                "This Idempotency-Key was used with a different request body."
+            )
+        return job
+
+    async def _refuse(self, job: m.Job, exc: errors.InvalidInput) -> None:
+        now = self.now()
+        async with self.store.write() as tx:
+            await tx.finish(
+                job.id, m.JobState.FAILED, m.JobError(m.ErrorType.INVALID_INPUT, exc.message), now
+            )
+            await tx.settle(job.id, None, now)
+        self.events.changed(job.id)
+
+    async def _withdraw(self, job_id: str) -> None:
+        try:
+            async with self.store.write() as tx:
+                await tx.settle(job_id, None, self.now())
+                await tx.delete_job(job_id)
+        except Exception:
+            # The sweeper fails and releases it at its deadline.
+            log.exception("could not withdraw job", extra={"job_id": job_id})
+
+    # --- worker callbacks --------------------------------------------------------------
+    async def start(self, job_id: str) -> m.Job:
+        async with self.store.write() as tx:
+            await tx.mark_running(job_id, self.now())
+            job = await tx.get_job(job_id)
+        if job is None:
+            raise errors.NotFound("job not found")
+        self.events.changed(job_id)
+        return job
+
+    async def complete(self, job_id: str, outcome: Outcome, actual_tokens: int) -> tuple[m.Job, bool]:
+        """Records a job's outcome exactly once. A repeat (redelivery, retried
+        callback) returns the first outcome and changes nothing; a completion
+        arriving after the job timed out is charged but creates no task."""
+        now = self.now()
+        async with self.store.write() as tx:
+            job = await tx.get_job(job_id, for_update=True)
+            if job is None:
+                raise errors.NotFound("job not found")
+            if job.state.terminal:
+                if job.error is not None and job.error.type is m.ErrorType.TIMED_OUT:
+                    await tx.charge_late(job_id, actual_tokens)
+                return job, False
+            if isinstance(outcome, m.TaskDraft):
+                await tx.insert_task(job, outcome, now)
+                await tx.finish(job_id, m.JobState.SUCCEEDED, None, now)
+            else:
+                await tx.finish(job_id, m.JobState.FAILED, outcome, now)
+            reserved = await tx.settle(job_id, actual_tokens, now)
+            final = await tx.get_job(job_id)
+        assert final is not None
+        self.events.changed(job_id)
+        if reserved is not None:
+            metrics.token_reconciliation_delta.observe(actual_tokens - reserved)
+        return final, True
+
+    async def expire_overdue(self) -> int:
+        """Fails jobs past their deadline (TIMED_OUT) and releases their tokens."""
+        now = self.now()
+        async with self.store.read() as tx:
+            overdue = await tx.overdue_jobs(now)
+        expired = 0
+        for job_id in overdue:
+            async with self.store.write() as tx:
+                error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
+                if await tx.finish(job_id, m.JobState.FAILED, error, now):
+                    await tx.settle(job_id, None, now)
+                    expired += 1
+            self.events.changed(job_id)
+        return expired
+
+    # --- reads ------------------------------------------------------------------------
+    async def get(self, user_id: str, job_id: str) -> m.Job:
+        async with self.store.read() as tx:
+            job = await tx.get_job(job_id, user_id=user_id)
+        if job is None:
+            raise errors.NotFound("job not found")
+        return job
+
+    async def watch(self, user_id: str, job_id: str, poll_s: float = 1.0) -> AsyncIterator[m.Job]:
+        """Yields the job now and after every state change, until terminal."""
+        last = -1
+        while True:
+            waiter = self.events.waiter(job_id)
+            job = await self.get(user_id, job_id)
+            if job.version != last:
+                last = job.version
+                yield job
+            if job.state.terminal:
+                return
+            await self.events.wait(waiter, poll_s)
+
+    async def get_task(self, user_id: str, task_id: str) -> m.Task:
+        async with self.store.read() as tx:
+            task = await tx.get_task(user_id, task_id)
+        if task is None:
+            raise errors.NotFound("task not found")
+        return task
+
+    async def list_tasks(self, query: m.TaskQuery) -> tuple[list[m.Task], int]:
+        async with self.store.read() as tx:
+            return await tx.list_tasks(query)
+
+    async def usage(self, user_id: str) -> m.Usage:
+        budget = self.policy.budget
+        start = budget.window_start(self.now().timestamp())
+        async with self.store.read() as tx:
+            used, reserved = await tx.window(user_id, start)
+        return m.Usage(start, budget.window_end(start), budget.limit, used, reserved)

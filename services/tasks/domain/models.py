@@ -1,0 +1,140 @@
+"""The Tasks service's domain objects: plain data, no transport, no ORM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+OPEN_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+class ErrorType(StrEnum):
+    VAGUE_INPUT = "VAGUE_INPUT"
+    INVALID_OUTPUT = "INVALID_OUTPUT"
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+    TIMED_OUT = "TIMED_OUT"
+    INTERNAL = "INTERNAL"
+    INVALID_INPUT = "INVALID_INPUT"
+
+
+@dataclass(frozen=True)
+class JobError:
+    type: ErrorType
+    message: str
+    suggestions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Subtask:
+    id: str
+    title: str
+    order: int
+
+
+@dataclass(frozen=True)
+class TaskDraft:
+    """A capability's result, before it is stored."""
+
+    title: str
+    due_at: datetime | None
+    category: str
+    priority_level: str
+    priority_score: int
+    priority_reason: str
+    subtasks: list[str]
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    job_id: str
+    user_id: str
+    title: str
+    due_at: datetime | None
+    category: str
+    priority_level: str
+    priority_score: int
+    priority_reason: str
+    subtasks: list[Subtask]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    user_id: str
+    state: JobState
+    natural_language: str
+    request_id: str | None
+    attempts: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    error: JobError | None = None
+    task: Task | None = None
+
+
+@dataclass(frozen=True)
+class ReservationInfo:
+    tokens: int
+    window_start: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    window_start: int
+    window_end: int
+    limit: int
+    used: int
+    reserved: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used - self.reserved)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UserKey:
+    user_id: str
+    user_name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TaskOrder(StrEnum):
+    CREATED_AT = "created_at"
+    DUE_AT = "due_at"
+    PRIORITY_SCORE = "priority_score"
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    user_id: str
+    skip: int = 0
+    take: int = 10
+    order_by: TaskOrder = TaskOrder.CREATED_AT
+    descending: bool = True
+    category: str | None = None
+    priority_level: str | None = None

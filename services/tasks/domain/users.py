@@ -1,0 +1,92 @@
+"""Users and their API keys.
+
+Keys are 256-bit random strings, stored only as SHA-256 hashes: a lookup by
+hash reveals nothing useful through timing, and a stolen database holds no
+usable key. The prefix kept beside the hash lets operators name a key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from taskmesh import errors
+from services.tasks.domain import models as m
+from services.tasks.domain.ratelimit import RateLimiter
+from services.tasks.storage.repository import DuplicateKey, Store
+
+KEY_PREFIX = "tm_"
+#: Characters of a key stored in clear to identify it (``users list``).
+SHOWN_PREFIX = 12
+MIN_REVOKE_PREFIX = 8
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class UserService:
+    def __init__(self, store: Store, limiter: RateLimiter | None = None) -> None:
+        self.store = store
+        self.limiter = limiter
+
+    async def create(self, name: str, key: str | None = None) -> tuple[m.User, str]:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise errors.InvalidInput("user name must be 1-100 characters")
+        key = key or new_api_key()
+        now = datetime.now(UTC)
+        async with self.store.write() as tx:
+            try:
+                user = await tx.insert_user(name, now)
+            except DuplicateKey:
+                raise errors.FailedPrecondition(f"user {name!r} already exists") from None
+            await tx.insert_api_key(user.id, hash_key(key), key[:SHOWN_PREFIX], now)
+        return user, key
+
+    async def ensure_dev_user(self, key: str) -> bool:
+        """Creates the user ``dev`` with ``key`` when no user exists yet."""
+        async with self.store.read() as tx:
+            if await tx.count_users():
+                return False
+        try:
+            await self.create("dev", key)
+        except errors.FailedPrecondition:
+            return False  # another process won the race
+        return True
+
+    async def authenticate(self, key: str) -> m.User:
+        """The key's user, after taking one token from their request bucket."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            raise errors.Unauthenticated("invalid API key")
+        async with self.store.read() as tx:
+            user = await tx.user_for_key_hash(hash_key(key))
+        if user is None:
+            raise errors.Unauthenticated("invalid API key")
+        if self.limiter is not None:
+            wait = await self.limiter.acquire(user.id)
+            if wait > 0:
+                raise errors.ResourceExhausted(
+                    "Too many requests.", retry_after_s=wait, reason="RATE_LIMITED"
+                )
+        return user
+
+    async def list(self) -> list[m.UserKey]:
+        async with self.store.read() as tx:
+            return await tx.list_keys()
+
+    async def revoke(self, prefix: str) -> int:
+        if len(prefix) < MIN_REVOKE_PREFIX:
+            raise errors.InvalidInput(f"give at least {MIN_REVOKE_PREFIX} characters of the key")
+        async with self.store.write() as tx:
+            ids = await tx.keys_with_prefix(prefix[:SHOWN_PREFIX])
+            if not ids:
+                raise errors.NotFound("no live key has that prefix")
+            if len(ids) > 1:
+                raise errors.FailedPrecondition("the prefix matches several keys; give more")
+            await tx.revoke_key(ids[0], datetime.now(UTC))
+        return 1

@@ -1,0 +1,92 @@
+"""The Tasks process: database, gRPC server, expiry sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.domain.jobs import JobPolicy, JobService
+from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from services.tasks.domain.users import UserService
+from services.tasks.storage.repository import Store
+from services.tasks.transport.ai_client import AiDispatcher
+from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
+from taskmesh import metrics
+from taskmesh.rpc import client, server
+from taskmesh.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The sweeper runs at least this often (SPEC §8: TIMED_OUT within 10 s).
+SWEEP_INTERVAL_S = 5.0
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    if settings.redis_url:
+        return RedisTokenBucket(
+            settings.redis_url, settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s
+        )
+    return LocalTokenBucket(settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s)
+
+
+def job_policy(settings: Settings) -> JobPolicy:
+    return JobPolicy(
+        budget=BudgetPolicy(
+            window_s=settings.token_window_s,
+            limit=settings.token_window_limit,
+            estimate=settings.parse_task_token_estimate,
+        ),
+        job_timeout_s=settings.job_timeout_s,
+    )
+
+
+async def _sweep(jobs: JobService, interval: float) -> None:
+    while True:
+        try:
+            expired = await jobs.expire_overdue()
+            if expired:
+                log.warning("failed %d jobs past their deadline", expired)
+        except Exception:
+            log.exception("expiry sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def run(
+    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    token = settings.require_internal_token()
+    store = Store(settings.database_url)
+    await store.open()
+    limiter = build_limiter(settings)
+    users = UserService(store, limiter)
+    if settings.taskmesh_dev_api_key is not None:
+        if await users.ensure_dev_user(settings.taskmesh_dev_api_key.get_secret_value()):
+            log.info("created user dev")
+    ai_channel = client.channel(settings.ai_grpc_addr)
+    jobs = JobService(
+        store, AiDispatcher(ai_channel, client.CallCredentials(token)), job_policy(settings)
+    )
+    metrics.serve(settings.tasks_metrics_port)
+    grpc_server, health, port = await server.start_server(
+        settings.tasks_grpc_addr, token, [registrar(TasksServicer(jobs, users))], [SERVICE_NAME]
+    )
+    sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
+    await server.set_serving(health, [SERVICE_NAME], True)
+    log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await server.set_serving(health, [SERVICE_NAME], False)
+        # In-flight RPCs (a CompleteJob transaction) finish within the grace period.
+        await grpc_server.stop(settings.shutdown_grace_s)
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await ai_channel.close()
+        await limiter.close()
+        await store.close()
+        log.info("tasks stopped")

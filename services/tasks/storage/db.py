@@ -1,0 +1,87 @@
+"""Engine, sessions and migrations.
+
+SQLite (the default) allows one writer at a time. Every transaction starts
+with BEGIN IMMEDIATE, so writers queue on the database lock (busy_timeout)
+instead of failing with "database is locked" when a read upgrades to a write.
+PostgreSQL uses row locks (SELECT … FOR UPDATE) and conditional updates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url, pool_size=4, max_overflow=0, connect_args={"timeout": 30}
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control from the driver so "begin" below decides.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Applies pending migrations. On PostgreSQL an advisory lock makes
+    concurrent starts wait for each other instead of racing."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+
+
+async def wait_for_database(engine: AsyncEngine, attempts: int = 30) -> None:
+    """The database may still be starting (compose, CI): retry briefly at start."""
+    for attempt in range(attempts):
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return
+        except Exception as exc:  # noqa: BLE001 - any driver error means "not yet"
+            if attempt == attempts - 1:
+                raise
+            log.warning("database not ready (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1)

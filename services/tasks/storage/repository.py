@@ -1,0 +1,460 @@
+"""The Tasks service's storage behind one small interface.
+
+``Store.write()`` opens a transaction (the unit of consistency: CompleteJob
+runs entirely inside one); ``Store.read()`` a read-only one. Ledger updates
+are single conditional UPDATE statements, so concurrent reservations cannot
+overshoot the limit on either database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from services.tasks.domain import models as m
+from services.tasks.storage import db
+from services.tasks.storage import tables as t
+
+_ORDER_COLUMNS = {
+    m.TaskOrder.CREATED_AT: t.Task.created_at,
+    m.TaskOrder.DUE_AT: t.Task.due_at,
+    m.TaskOrder.PRIORITY_SCORE: t.Task.priority_score,
+}
+
+
+class DuplicateKey(Exception):
+    """An insert hit a unique constraint (idempotency key, user name)."""
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Tx:
+    """Operations inside one transaction."""
+
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.s = session
+        self._dialect = dialect
+
+    # --- users and keys ---------------------------------------------------------------
+    async def count_users(self) -> int:
+        return int(await self.s.scalar(select(func.count()).select_from(t.User)) or 0)
+
+    async def insert_user(self, name: str, now: datetime) -> m.User:
+        user = t.User(id=_new_id(), name=name, created_at=now)
+        self.s.add(user)
+        try:
+            await self.s.flush()
+        except IntegrityError as exc:
+            raise DuplicateKey(name) from exc
+        return m.User(user.id, user.name, user.created_at)
+
+    async def insert_api_key(self, user_id: str, key_hash: str, prefix: str, now: datetime) -> None:
+        self.s.add(
+            t.ApiKey(id=_new_id(), user_id=user_id, key_hash=key_hash, prefix=prefix, created_at=now)
+        )
+        await self.s.flush()
+
+    async def user_for_key_hash(self, key_hash: str) -> m.User | None:
+        row = (
+            await self.s.execute(
+                select(t.User)
+                .join(t.ApiKey, t.ApiKey.user_id == t.User.id)
+                .where(t.ApiKey.key_hash == key_hash, t.ApiKey.revoked_at.is_(None))
+            )
+        ).scalar_one_or_none()
+        return m.User(row.id, row.name, row.created_at) if row else None
+
+    async def user_by_name(self, name: str) -> m.User | None:
+        row = (await self.s.execute(select(t.User).where(t.User.name == name))).scalar_one_or_none()
+        return m.User(row.id, row.name, row.created_at) if row else None
+
+    async def list_keys(self) -> list[m.UserKey]:
+        rows = await self.s.execute(
+            select(t.User.id, t.User.name, t.ApiKey.prefix, t.ApiKey.created_at, t.ApiKey.revoked_at)
+            .join(t.ApiKey, t.ApiKey.user_id == t.User.id)
+            .order_by(t.User.name, t.ApiKey.created_at)
+        )
+        return [m.UserKey(*row) for row in rows]
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        """Ids of live keys whose stored (shown) prefix starts with ``prefix``."""
+        rows = await self.s.execute(
+            select(t.ApiKey.id).where(
+                t.ApiKey.prefix.startswith(prefix, autoescape=True), t.ApiKey.revoked_at.is_(None)
+            )
+        )
+        return [row.id for row in rows]
+
+    async def revoke_key(self, key_id: str, now: datetime) -> None:
+        await self.s.execute(update(t.ApiKey).where(t.ApiKey.id == key_id).values(revoked_at=now))
+
+    # --- token ledger -----------------------------------------------------------------
+    async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
+        """Adds ``tokens`` to the window's reservations if they still fit."""
+        ins = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        await self.s.execute(
+            ins(t.TokenWindow)
+            .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
+            .on_conflict_do_nothing()
+        )
+        result = await self.s.execute(
+            update(t.TokenWindow)
+            .where(
+                t.TokenWindow.user_id == user_id,
+                t.TokenWindow.window_start == window_start,
+                t.TokenWindow.used + t.TokenWindow.reserved + tokens <= limit,
+            )
+            .values(reserved=t.TokenWindow.reserved + tokens)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
+        row = (
+            await self.s.execute(
+                select(t.TokenWindow.used, t.TokenWindow.reserved).where(
+                    t.TokenWindow.user_id == user_id, t.TokenWindow.window_start == window_start
+                )
+            )
+        ).first()
+        return (int(row.used), int(row.reserved)) if row else (0, 0)
+
+    async def reservation(self, job_id: str) -> t.Reservation | None:
+        return await self.s.get(t.Reservation, job_id)
+
+    async def settle(self, job_id: str, actual: int | None, now: datetime) -> int | None:
+        """Replaces the job's open reservation with ``actual`` tokens (None:
+        release it in full) in the reservation's own window. Returns the
+        reserved amount, or None when there was no open reservation."""
+        res = await self.s.get(t.Reservation, job_id)
+        if res is None or res.settled_at is not None:
+            return None
+        charged = actual or 0
+        await self.s.execute(
+            update(t.TokenWindow)
+            .where(
+                t.TokenWindow.user_id == res.user_id,
+                t.TokenWindow.window_start == res.window_start,
+            )
+            .values(
+                reserved=t.TokenWindow.reserved - res.tokens,
+                used=t.TokenWindow.used + charged,
+            )
+        )
+        res.settled_at = now
+        res.actual_tokens = actual
+        return res.tokens
+
+    async def charge_late(self, job_id: str, actual: int) -> bool:
+        """Charges a completion that arrived after its reservation was released."""
+        res = await self.s.get(t.Reservation, job_id)
+        if res is None or res.settled_at is None or res.actual_tokens is not None:
+            return False
+        await self.s.execute(
+            update(t.TokenWindow)
+            .where(
+                t.TokenWindow.user_id == res.user_id,
+                t.TokenWindow.window_start == res.window_start,
+            )
+            .values(used=t.TokenWindow.used + actual)
+        )
+        res.actual_tokens = actual
+        return True
+
+    # --- jobs -------------------------------------------------------------------------
+    async def insert_job(
+        self,
+        *,
+        user_id: str,
+        text: str,
+        request_id: str | None,
+        idempotency_key: str | None,
+        reservation: m.ReservationInfo,
+        now: datetime,
+        deadline: datetime,
+    ) -> m.Job:
+        job = t.Job(
+            id=_new_id(),
+            user_id=user_id,
+            capability="parse_task",
+            state=m.JobState.QUEUED.value,
+            natural_language=text,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            attempts=0,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            deadline_at=deadline,
+        )
+        self.s.add(job)
+        try:
+            await self.s.flush()
+        except IntegrityError as exc:
+            raise DuplicateKey(idempotency_key or job.id) from exc
+        self.s.add(
+            t.Reservation(
+                job_id=job.id,
+                user_id=user_id,
+                window_start=reservation.window_start,
+                tokens=reservation.tokens,
+            )
+        )
+        await self.s.flush()
+        return _job(job, None)
+
+    async def delete_job(self, job_id: str) -> None:
+        await self.s.execute(delete(t.Reservation).where(t.Reservation.job_id == job_id))
+        await self.s.execute(delete(t.Job).where(t.Job.id == job_id))
+
+    async def get_job(
+        self, job_id: str, *, user_id: str | None = None, for_update: bool = False
+    ) -> m.Job | None:
+        query = select(t.Job).where(t.Job.id == job_id)
+        if user_id is not None:
+            query = query.where(t.Job.user_id == user_id)
+        if for_update and self._dialect == "postgresql":
+            query = query.with_for_update()
+        row = (await self.s.execute(query)).scalar_one_or_none()
+        if row is None:
+            return None
+        task = None
+        if row.state == m.JobState.SUCCEEDED.value:
+            task = await self._task_where(t.Task.job_id == row.id)
+        return _job(row, task)
+
+    async def job_by_idempotency_key(self, user_id: str, key: str) -> m.Job | None:
+        job_id = await self.s.scalar(
+            select(t.Job.id).where(t.Job.user_id == user_id, t.Job.idempotency_key == key)
+        )
+        return await self.get_job(job_id) if job_id else None
+
+    async def mark_running(self, job_id: str, now: datetime) -> bool:
+        result = await self.s.execute(
+            update(t.Job)
+            .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+            .values(
+                state=m.JobState.RUNNING.value,
+                attempts=t.Job.attempts + 1,
+                version=t.Job.version + 1,
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def finish(
+        self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
+    ) -> bool:
+        """Moves an open job to a terminal state; False if it was already terminal."""
+        result = await self.s.execute(
+            update(t.Job)
+            .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+            .values(
+                state=state.value,
+                error_type=error.type.value if error else None,
+                error_message=error.message if error else None,
+                error_suggestions=list(error.suggestions) if error else None,
+                version=t.Job.version + 1,
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
+        rows = await self.s.execute(
+            select(t.Job.id)
+            .where(t.Job.state.in_(m.OPEN_STATES), t.Job.deadline_at < now)
+            .limit(limit)
+        )
+        return [row.id for row in rows]
+
+    # --- tasks ------------------------------------------------------------------------
+    async def insert_task(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
+        task_id = _new_id()
+        await self.s.execute(
+            insert(t.Task).values(
+                id=task_id,
+                user_id=job.user_id,
+                job_id=job.id,
+                title=draft.title,
+                due_at=draft.due_at,
+                category=draft.category,
+                priority_level=draft.priority_level,
+                priority_score=draft.priority_score,
+                priority_reason=draft.priority_reason,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        subtasks = [m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)]
+        if subtasks:
+            await self.s.execute(
+                insert(t.Subtask),
+                [{"id": s.id, "task_id": task_id, "title": s.title, "position": s.order} for s in subtasks],
+            )
+        return m.Task(
+            id=task_id,
+            job_id=job.id,
+            user_id=job.user_id,
+            title=draft.title,
+            due_at=draft.due_at,
+            category=draft.category,
+            priority_level=draft.priority_level,
+            priority_score=draft.priority_score,
+            priority_reason=draft.priority_reason,
+            subtasks=subtasks,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def get_task(self, user_id: str, task_id: str) -> m.Task | None:
+        return await self._task_where(t.Task.id == task_id, t.Task.user_id == user_id)
+
+    async def list_tasks(self, q: m.TaskQuery) -> tuple[list[m.Task], int]:
+        where = [t.Task.user_id == q.user_id]
+        if q.category:
+            where.append(t.Task.category == q.category)
+        if q.priority_level:
+            where.append(t.Task.priority_level == q.priority_level)
+        total = int(await self.s.scalar(select(func.count()).select_from(t.Task).where(*where)) or 0)
+        column = _ORDER_COLUMNS[q.order_by]
+        primary = column.desc() if q.descending else column.asc()
+        # Tasks without a due date sort last either way; the id makes the order total.
+        order = [primary.nulls_last(), t.Task.id.desc() if q.descending else t.Task.id.asc()]
+        rows = (
+            (await self.s.execute(select(t.Task).where(*where).order_by(*order).offset(q.skip).limit(q.take)))
+            .scalars()
+            .all()
+        )
+        subtasks = await self._subtasks([row.id for row in rows])
+        return [_task(row, subtasks.get(row.id, [])) for row in rows], total
+
+    async def _task_where(self, *where: object) -> m.Task | None:
+        row = (await self.s.execute(select(t.Task).where(*where))).scalar_one_or_none()  # type: ignore[arg-type]
+        if row is None:
+            return None
+        subtasks = await self._subtasks([row.id])
+        return _task(row, subtasks.get(row.id, []))
+
+    async def _subtasks(self, task_ids: list[str]) -> dict[str, list[m.Subtask]]:
+        if not task_ids:
+            return {}
+        rows = await self.s.execute(
+            select(t.Subtask).where(t.Subtask.task_id.in_(task_ids)).order_by(t.Subtask.position)
+        )
+        out: dict[str, list[m.Subtask]] = {}
+        for row in rows.scalars():
+            out.setdefault(row.task_id, []).append(m.Subtask(row.id, row.title, row.position))
+        return out
+
+    # --- ledger check -----------------------------------------------------------------
+    async def ledger_rows(self) -> list[tuple[str, int, int, int, int, int]]:
+        """Per user and window: (user, window, used, reserved, Σ charged, Σ open)."""
+        charged = (
+            select(
+                t.Reservation.user_id,
+                t.Reservation.window_start,
+                func.coalesce(func.sum(t.Reservation.actual_tokens), 0).label("charged"),
+                func.coalesce(
+                    func.sum(case((t.Reservation.settled_at.is_(None), t.Reservation.tokens), else_=0)),
+                    0,
+                ).label("open"),
+            )
+            .group_by(t.Reservation.user_id, t.Reservation.window_start)
+            .subquery()
+        )
+        rows = await self.s.execute(
+            select(
+                t.TokenWindow.user_id,
+                t.TokenWindow.window_start,
+                t.TokenWindow.used,
+                t.TokenWindow.reserved,
+                func.coalesce(charged.c.charged, 0),
+                func.coalesce(charged.c.open, 0),
+            ).outerjoin(
+                charged,
+                (charged.c.user_id == t.TokenWindow.user_id)
+                & (charged.c.window_start == t.TokenWindow.window_start),
+            )
+        )
+        return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]
+
+
+def _job(row: t.Job, task: m.Task | None) -> m.Job:
+    error = None
+    if row.error_type:
+        error = m.JobError(
+            m.ErrorType(row.error_type), row.error_message or "", list(row.error_suggestions or [])
+        )
+    return m.Job(
+        id=row.id,
+        user_id=row.user_id,
+        state=m.JobState(row.state),
+        natural_language=row.natural_language,
+        request_id=row.request_id,
+        attempts=row.attempts,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        error=error,
+        task=task,
+    )
+
+
+def _task(row: t.Task, subtasks: list[m.Subtask]) -> m.Task:
+    return m.Task(
+        id=row.id,
+        job_id=row.job_id,
+        user_id=row.user_id,
+        title=row.title,
+        due_at=row.due_at,
+        category=row.category,
+        priority_level=row.priority_level,
+        priority_score=row.priority_score,
+        priority_reason=row.priority_reason,
+        subtasks=subtasks,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class Store:
+    """Owns the engines. On SQLite, reads use their own connections without
+    BEGIN IMMEDIATE, so they never wait for the write lock (WAL readers)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = db.create_engine(url)
+        self._read_engine: AsyncEngine = (
+            db.create_engine(url, read_only=True) if db.is_sqlite(url) else self.engine
+        )
+        self._dialect = self.engine.dialect.name
+        self._writer = db.session_factory(self.engine)
+        self._reader = db.session_factory(self._read_engine)
+
+    async def open(self) -> None:
+        await db.wait_for_database(self.engine)
+        await db.migrate(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        async with self._writer() as session, session.begin():
+            yield Tx(session, self._dialect)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        async with self._reader() as session, session.begin():
+            yield Tx(session, self._dialect)

@@ -1,0 +1,44 @@
+"""The Tasks service's way to the AI service: ExecuteCapability (ASYNC)."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.tasks.domain import models as m
+from services.tasks.transport.convert import ts
+from datetime import UTC, datetime
+
+from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
+from taskmesh.capabilities.parse_task.config import default_config
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.rpc.client import CallCredentials
+from taskmesh.rpc.status import from_rpc_error
+
+
+class AiDispatcher:
+    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+        self._stub = ai_pb2_grpc.AiServiceStub(channel)
+        self._credentials = credentials
+
+    async def dispatch(self, job: m.Job, reservation: m.ReservationInfo, timeout: float) -> None:
+        request = ai_pb2.ExecuteCapabilityRequest(
+            capability=jobs_pb2.CAPABILITY_PARSE_TASK,
+            pattern=ai_pb2.EXECUTION_PATTERN_ASYNC,
+            job_id=job.id,
+            user_id=job.user_id,
+            parse_task=jobs_pb2.ParseTaskInput(
+                natural_language=job.natural_language,
+                config=default_config(),
+                reference_time=ts(job.created_at),
+            ),
+            reservation=jobs_pb2.Reservation(
+                tokens=reservation.tokens,
+                window_start=ts(datetime.fromtimestamp(reservation.window_start, UTC)),
+            ),
+        )
+        try:
+            await self._stub.ExecuteCapability(
+                request, timeout=timeout, metadata=self._credentials.metadata(job.request_id)
+            )
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None

@@ -1,0 +1,87 @@
+"""Domain objects <-> protobuf messages of taskmesh.tasks.v1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.tasks.domain import models as m
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.tasks.v1 import tasks_pb2
+
+_STATES = {
+    m.JobState.QUEUED: tasks_pb2.JOB_STATE_QUEUED,
+    m.JobState.RUNNING: tasks_pb2.JOB_STATE_RUNNING,
+    m.JobState.SUCCEEDED: tasks_pb2.JOB_STATE_SUCCEEDED,
+    m.JobState.FAILED: tasks_pb2.JOB_STATE_FAILED,
+}
+_ERROR_TYPES = {e: tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}") for e in m.ErrorType}
+_ERROR_TYPES_BACK = {v: k for k, v in _ERROR_TYPES.items()}
+
+
+def ts(value: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(value.astimezone(UTC))
+    return out
+
+
+def from_ts(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def task_to_proto(task: m.Task) -> tasks_pb2.Task:
+    msg = tasks_pb2.Task(
+        task_id=task.id,
+        title=task.title,
+        category=task.category,
+        priority=jobs_pb2.Priority(
+            level=task.priority_level, score=task.priority_score, reason=task.priority_reason
+        ),
+        subtasks=[tasks_pb2.Subtask(subtask_id=s.id, title=s.title, order=s.order) for s in task.subtasks],
+        create_time=ts(task.created_at),
+        update_time=ts(task.updated_at),
+        job_id=task.job_id,
+    )
+    if task.due_at is not None:
+        msg.due_time.CopyFrom(ts(task.due_at))
+    return msg
+
+
+def job_to_proto(job: m.Job) -> tasks_pb2.Job:
+    msg = tasks_pb2.Job(
+        job_id=job.id,
+        state=_STATES[job.state],
+        create_time=ts(job.created_at),
+        update_time=ts(job.updated_at),
+        attempts=job.attempts,
+    )
+    if job.task is not None:
+        msg.task.CopyFrom(task_to_proto(job.task))
+    if job.error is not None:
+        msg.error.CopyFrom(
+            tasks_pb2.JobError(
+                type=_ERROR_TYPES[job.error.type],
+                message=job.error.message,
+                suggestions=job.error.suggestions,
+            )
+        )
+    return msg
+
+
+def draft_from_proto(out: jobs_pb2.ParseTaskOutput) -> m.TaskDraft:
+    return m.TaskDraft(
+        title=out.title,
+        due_at=from_ts(out.due_time) if out.HasField("due_time") else None,
+        category=out.category,
+        priority_level=out.priority.level,
+        priority_score=out.priority.score,
+        priority_reason=out.priority.reason,
+        subtasks=list(out.subtasks),
+    )
+
+
+def error_from_proto(err: tasks_pb2.JobError) -> m.JobError:
+    return m.JobError(
+        _ERROR_TYPES_BACK.get(err.type, m.ErrorType.INTERNAL), err.message, list(err.suggestions)
+    )

@@ -1,0 +1,136 @@
+"""taskmesh.tasks.v1.TasksService: protobuf in, domain calls, protobuf out.
+
+Domain errors raised below are turned into status codes by the server's
+ObserveInterceptor (taskmesh.rpc.server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+
+from services.tasks.domain import models as m
+from services.tasks.domain.jobs import JobService
+from services.tasks.domain.users import UserService
+from services.tasks.transport import convert
+from taskmesh import errors
+from taskmesh.logs import bind, request_id_var
+from taskmesh.rpc.client import remaining
+from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+_ORDER = {
+    tasks_pb2.TASK_ORDER_BY_UNSPECIFIED: m.TaskOrder.CREATED_AT,
+    tasks_pb2.TASK_ORDER_BY_CREATE_TIME: m.TaskOrder.CREATED_AT,
+    tasks_pb2.TASK_ORDER_BY_DUE_TIME: m.TaskOrder.DUE_AT,
+    tasks_pb2.TASK_ORDER_BY_PRIORITY_SCORE: m.TaskOrder.PRIORITY_SCORE,
+}
+MAX_TAKE = 100
+#: Default deadline for the AI hop when the caller set none.
+DISPATCH_TIMEOUT_S = 5.0
+
+
+def _require(value: str, field: str) -> str:
+    if not value:
+        raise errors.InvalidInput(f"{field} is required", [errors.FieldViolation(field, "required")])
+    return value
+
+
+class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    def __init__(self, jobs: JobService, users: UserService) -> None:
+        self.jobs = jobs
+        self.users = users
+
+    async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
+        user = await self.users.authenticate(request.api_key)
+        return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
+
+    async def CreateTask(self, request, context):  # noqa: N802
+        user_id = _require(request.user_id, "user_id")
+        text = request.natural_language.strip()
+        job = await self.jobs.create(
+            user_id,
+            text,
+            idempotency_key=request.idempotency_key or None,
+            request_id=request_id_var.get(),
+            timeout=remaining(context, DISPATCH_TIMEOUT_S),
+        )
+        return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
+
+    async def GetJob(self, request, context):  # noqa: N802
+        job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
+        return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
+
+    async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
+        user_id = _require(request.user_id, "user_id")
+        async for job in self.jobs.watch(user_id, request.job_id):
+            yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
+
+    async def ListTasks(self, request, context):  # noqa: N802
+        take = request.take or 10
+        if not 1 <= take <= MAX_TAKE or request.skip < 0:
+            raise errors.InvalidInput(
+                "invalid page",
+                [errors.FieldViolation("take", f"1-{MAX_TAKE}"), errors.FieldViolation("skip", ">= 0")],
+            )
+        query = m.TaskQuery(
+            user_id=_require(request.user_id, "user_id"),
+            skip=request.skip,
+            take=take,
+            order_by=_ORDER.get(request.order_by, m.TaskOrder.CREATED_AT),
+            descending=request.order_direction != tasks_pb2.ORDER_DIRECTION_ASC,
+            category=request.category or None,
+            priority_level=request.priority_level or None,
+        )
+        tasks, total = await self.jobs.list_tasks(query)
+        return tasks_pb2.ListTasksResponse(
+            tasks=[convert.task_to_proto(t) for t in tasks], total_count=total
+        )
+
+    async def GetTask(self, request, context):  # noqa: N802
+        task = await self.jobs.get_task(_require(request.user_id, "user_id"), request.task_id)
+        return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
+
+    async def GetUsage(self, request, context):  # noqa: N802
+        usage = await self.jobs.usage(_require(request.user_id, "user_id"))
+        return tasks_pb2.GetUsageResponse(
+            window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
+            window_end=convert.ts(datetime.fromtimestamp(usage.window_end, UTC)),
+            limit=usage.limit,
+            used=usage.used,
+            reserved=usage.reserved,
+            remaining=usage.remaining,
+        )
+
+    async def StartJob(self, request, context):  # noqa: N802
+        with bind(job_id=request.job_id):
+            job = await self.jobs.start(_require(request.job_id, "job_id"))
+            return tasks_pb2.StartJobResponse(job=convert.job_to_proto(job))
+
+    async def CompleteJob(self, request, context):  # noqa: N802
+        job_id = _require(request.job_id, "job_id")
+        with bind(job_id=job_id):
+            kind = request.WhichOneof("outcome")
+            if kind == "parse_task":
+                outcome: m.TaskDraft | m.JobError = convert.draft_from_proto(request.parse_task)
+            elif kind == "error":
+                outcome = convert.error_from_proto(request.error)
+            else:
+                raise errors.InvalidInput(
+                    "an outcome is required", [errors.FieldViolation("outcome", "required")]
+                )
+            actual = request.usage.input_tokens + request.usage.output_tokens
+            if actual < 0:
+                raise errors.InvalidInput("usage must not be negative")
+            job, applied = await self.jobs.complete(job_id, outcome, actual)
+            return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+
+
+def registrar(servicer: TasksServicer):
+    def register(server: grpc.aio.Server) -> None:
+        tasks_pb2_grpc.add_TasksServiceServicer_to_server(servicer, server)
+
+    return register
+
+
+SERVICE_NAME = tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name

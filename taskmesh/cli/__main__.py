@@ -1,0 +1,5 @@
+import sys
+
+from taskmesh.cli.main import main
+
+sys.exit(main())

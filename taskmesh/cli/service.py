@@ -1,0 +1,32 @@
+"""Runs one long-lived service in its own event loop until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+from taskmesh import logs
+from taskmesh.settings import Settings, load_settings
+
+ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def run_service(name: str, service: ServiceMain) -> int:
+    settings = load_settings()
+    logs.configure(name, settings.log_level, settings.log_format)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await service(settings, stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(_main())
+    except ImportError:  # pragma: no cover - uvloop ships with Sanic
+        asyncio.run(_main())
+    return 0

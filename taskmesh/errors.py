@@ -1,0 +1,75 @@
+"""Errors every layer may raise, free of transport: the gRPC layer maps them to
+status codes (taskmesh.rpc.status), the gateway to problem documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TaskmeshError(Exception):
+    """Base of the errors that reach a caller; ``message`` is safe to show."""
+
+    reason = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class InvalidInput(TaskmeshError):
+    reason = "INVALID_INPUT"
+
+    def __init__(self, message: str, violations: list[FieldViolation] | None = None) -> None:
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class InjectionDetected(InvalidInput):
+    """Text that looks like a prompt-injection attempt. The caller learns
+    nothing about what matched."""
+
+    reason = "INVALID_INPUT"
+
+    def __init__(self) -> None:
+        super().__init__("Invalid input provided.")
+
+
+class NotFound(TaskmeshError):
+    reason = "NOT_FOUND"
+
+
+class Unauthenticated(TaskmeshError):
+    reason = "UNAUTHENTICATED"
+
+
+class IdempotencyConflict(TaskmeshError):
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+
+class FailedPrecondition(TaskmeshError):
+    reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(TaskmeshError):
+    """Rate limit or token budget; ``retry_after_s`` says when to come back."""
+
+    def __init__(self, message: str, retry_after_s: float, reason: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(0.0, retry_after_s)
+        self.reason = reason
+
+
+class Unavailable(TaskmeshError):
+    """A dependency (broker, database, downstream service) is not answering."""
+
+    reason = "UNAVAILABLE"
+
+    def __init__(self, message: str = "A dependency is unavailable.", retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

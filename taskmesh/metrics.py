@@ -1,0 +1,76 @@
+"""Prometheus metrics of every process. Seconds, not milliseconds.
+
+Each process registers the same families in its own registry (the default
+one); families a process never touches simply stay at zero."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_JOB = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
+
+# --- HTTP (gateway) ---------------------------------------------------------------------
+http_requests = Counter(
+    "http_requests_total", "HTTP requests answered", ["route", "method", "status"]
+)
+http_latency = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["route", "method"], buckets=_LATENCY
+)
+
+# --- gRPC ------------------------------------------------------------------------------
+grpc_handled = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+grpc_handling = Histogram(
+    "grpc_server_handling_seconds",
+    "RPC handling time on the server",
+    ["grpc_service", "grpc_method"],
+    buckets=_LATENCY,
+)
+
+# --- jobs ------------------------------------------------------------------------------
+jobs_published = Counter("taskmesh_jobs_published_total", "Jobs confirmed by the broker")
+jobs_started = Counter("taskmesh_jobs_started_total", "Job attempts started by workers")
+jobs_completed = Counter(
+    "taskmesh_jobs_completed_total", "Jobs that reached a terminal state", ["outcome"]
+)
+jobs_retried = Counter("taskmesh_jobs_retried_total", "Job attempts scheduled for retry", ["reason"])
+jobs_dead_lettered = Counter(
+    "taskmesh_jobs_dead_lettered_total", "Messages sent to the dead-letter queue", ["reason"]
+)
+job_queue_wait = Histogram(
+    "taskmesh_job_queue_wait_seconds", "Time from enqueue to a worker picking it up", buckets=_JOB
+)
+job_end_to_end = Histogram(
+    "taskmesh_job_end_to_end_seconds", "Time from enqueue to completion", buckets=_JOB
+)
+
+# --- LLM -------------------------------------------------------------------------------
+llm_calls = Counter("taskmesh_llm_calls_total", "LLM calls", ["operation", "model", "outcome"])
+llm_latency = Histogram(
+    "taskmesh_llm_call_seconds", "LLM call latency", ["operation", "model"], buckets=_LATENCY
+)
+llm_tokens = Counter("taskmesh_llm_tokens_total", "LLM tokens", ["operation", "model", "kind"])
+
+# --- screening and budgets ---------------------------------------------------------------
+injections_blocked = Counter(
+    "taskmesh_prompt_injections_blocked_total", "Inputs refused as prompt injection", ["pattern"]
+)
+vague_inputs = Counter("taskmesh_vague_inputs_total", "Jobs failed as vague input")
+token_reservations = Counter(
+    "taskmesh_token_reservations_total", "Token reservation attempts", ["outcome"]
+)
+token_reconciliation_delta = Histogram(
+    "taskmesh_token_reconciliation_delta_tokens",
+    "Actual minus reserved tokens at completion",
+    buckets=(-2500, -1000, -500, -100, 0, 100, 500, 1000, 2500, 10000),
+)
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Starts the /metrics endpoint of a gRPC service or the worker (0 = off)."""
+    if port:
+        start_http_server(port, addr=host)

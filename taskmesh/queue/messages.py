@@ -1,0 +1,56 @@
+"""AMQP messages carrying a CapabilityJob (SPEC §7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aio_pika
+
+from taskmesh.jobs.v1 import jobs_pb2
+
+CONTENT_TYPE = "application/x-protobuf"
+MESSAGE_TYPE = jobs_pb2.CapabilityJob.DESCRIPTOR.full_name
+#: Attempts already made (failed) before this delivery.
+ATTEMPT_HEADER = "x-taskmesh-attempts"
+#: Why a message was dead-lettered or retried; shown by ``taskmesh dlq list``.
+REASON_HEADER = "x-taskmesh-reason"
+
+
+def job_message(
+    job: jobs_pb2.CapabilityJob, *, attempts: int = 0, reason: str | None = None
+) -> aio_pika.Message:
+    headers: dict[str, aio_pika.abc.FieldValue] = {ATTEMPT_HEADER: attempts}
+    if reason:
+        headers[REASON_HEADER] = reason
+    return aio_pika.Message(
+        body=job.SerializeToString(),
+        content_type=CONTENT_TYPE,
+        type=MESSAGE_TYPE,
+        message_id=job.job_id,
+        correlation_id=job.request_id or None,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=datetime.now(UTC),
+        headers=headers,
+    )
+
+
+class UndecodableMessage(ValueError):
+    """The body is not a CapabilityJob this version understands."""
+
+
+def decode_job(message: aio_pika.abc.AbstractIncomingMessage) -> jobs_pb2.CapabilityJob:
+    if message.content_type not in (None, CONTENT_TYPE) or message.type not in (None, MESSAGE_TYPE):
+        raise UndecodableMessage(f"unexpected content type {message.content_type!r}/{message.type!r}")
+    job = jobs_pb2.CapabilityJob()
+    try:
+        job.ParseFromString(message.body)
+    except Exception as exc:  # noqa: BLE001 - the protobuf runtime raises DecodeError variants
+        raise UndecodableMessage("body is not a CapabilityJob") from exc
+    if not job.job_id or not job.user_id:
+        raise UndecodableMessage("job_id and user_id are required")
+    return job
+
+
+def attempts_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPT_HEADER, 0)
+    return int(value) if isinstance(value, int) and value >= 0 else 0

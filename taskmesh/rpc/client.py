@@ -1,0 +1,57 @@
+"""Client side of internal gRPC: channels, call metadata (internal token and
+request id) and deadlines.
+
+No retries here: each hop has one retry owner, and for the request path that
+is the HTTP client (it gets 503 with Retry-After)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+
+import grpc
+
+from taskmesh.logs import request_id_var
+
+REQUEST_ID_KEY = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def valid_request_id(value: str) -> bool:
+    return bool(_REQUEST_ID.match(value))
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def channel(addr: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        addr,
+        options=[
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 0),
+        ],
+    )
+
+
+class CallCredentials:
+    """Metadata every internal call carries: the internal token, and the
+    request id of the work being done (from the logging context)."""
+
+    def __init__(self, token: str) -> None:
+        self._auth = ("authorization", f"Bearer {token}")
+
+    def metadata(self, request_id: str | None = None) -> Sequence[tuple[str, str]]:
+        rid = request_id or request_id_var.get()
+        return (self._auth, (REQUEST_ID_KEY, rid)) if rid else (self._auth,)
+
+
+def remaining(context: grpc.aio.ServicerContext | None, default: float) -> float:
+    """The deadline to give a downstream call: what is left of ours, capped."""
+    if context is None:
+        return default
+    left = context.time_remaining()
+    return default if left is None else max(0.05, min(default, left - 0.01))

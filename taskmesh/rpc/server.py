@@ -1,0 +1,196 @@
+"""grpc.aio server bootstrap: health, reflection, internal auth, request ids,
+error mapping and metrics, the same in every service."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from taskmesh import errors, metrics
+from taskmesh.logs import bind
+from taskmesh.rpc import status
+from taskmesh.rpc.client import REQUEST_ID_KEY, valid_request_id
+
+log = logging.getLogger(__name__)
+
+#: Messages are small (a sentence in, a task out); anything larger is hostile.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+_OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _split(method: str) -> tuple[str, str]:
+    _, service, name = method.split("/", 2) if method.count("/") >= 2 else ("", method, "")
+    return service, name
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Every RPC but health and reflection needs ``authorization: Bearer <token>``."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
+
+        self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
+
+        async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
+            yield  # pragma: no cover - makes this an async generator
+
+        self._deny_stream = grpc.unary_stream_rpc_method_handler(deny_stream)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if details.method.startswith(_OPEN_SERVICES):
+            return await continuation(details)
+        presented = b""
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                presented = value.encode() if isinstance(value, str) else value
+                break
+        if hmac.compare_digest(presented, self._expected):
+            return await continuation(details)
+        handler = await continuation(details)
+        if handler is not None and handler.unary_stream is not None:
+            return self._deny_stream
+        return self._deny_unary
+
+
+class ObserveInterceptor(grpc.aio.ServerInterceptor):
+    """Binds the caller's request id to the logs, maps domain errors to status
+    codes (anything unexpected becomes a bare INTERNAL) and records metrics."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(_OPEN_SERVICES):
+            return handler
+        service, name = _split(details.method)
+        request_id = None
+        for key, value in details.invocation_metadata or ():
+            if key == REQUEST_ID_KEY and isinstance(value, str) and valid_request_id(value):
+                request_id = value
+                break
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                with bind(request_id=request_id):
+                    try:
+                        return await inner(request, context)
+                    except errors.TaskmeshError as exc:
+                        code, rich = status.to_status(exc)
+                        await context.abort_with_status(rich)
+                    except grpc.aio.AbortError:
+                        code = context.code() or grpc.StatusCode.UNKNOWN
+                        raise
+                    except Exception:
+                        code = grpc.StatusCode.INTERNAL
+                        log.exception("unhandled error in %s", details.method)
+                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    finally:
+                        _record(service, name, code, start)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                with bind(request_id=request_id):
+                    try:
+                        async for item in inner_stream(request, context):
+                            yield item
+                    except errors.TaskmeshError as exc:
+                        code, rich = status.to_status(exc)
+                        await context.abort_with_status(rich)
+                    except grpc.aio.AbortError:
+                        code = context.code() or grpc.StatusCode.UNKNOWN
+                        raise
+                    except Exception:
+                        code = grpc.StatusCode.INTERNAL
+                        log.exception("unhandled error in %s", details.method)
+                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    finally:
+                        _record(service, name, code, start)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _record(service: str, method: str, code: grpc.StatusCode, start: float) -> None:
+    metrics.grpc_handled.labels(service, method, code.name).inc()
+    metrics.grpc_handling.labels(service, method).observe(time.perf_counter() - start)
+
+
+Registrar = Callable[[grpc.aio.Server], None]
+
+
+async def start_server(
+    addr: str,
+    token: str,
+    registrars: Iterable[Registrar],
+    service_names: Iterable[str],
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """Starts a server with the services plus health and reflection; returns it,
+    its health servicer (set SERVING by the caller once ready) and the bound port."""
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(token), ObserveInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    for register in registrars:
+        register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = list(service_names)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(addr)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {addr}")
+    await server.start()
+    return server, health_servicer, port
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str], up: bool):
+    state = (
+        health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ["", *names]:
+        await health_servicer.set(name, state)
