@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from taskmesh.settings import load_settings
+from taskmesh.stack import LocalStack
 
 STATE_DIR = Path(".taskmesh")
 
@@ -78,9 +79,8 @@ def up() -> int:
     if not settings.openai_api_key and not settings.openai_base_url:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{settings.llm_sim_port}/v1"
         names.insert(0, "llm-sim")
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    for name in names:
-        children[name] = subprocess.Popen([sys.executable, "-m", "taskmesh.cli", name], env=env)
+    stack = LocalStack(env, names)
+    stack.start()
     stopping = False
 
     def stop(*_: object) -> None:
@@ -103,19 +103,11 @@ def up() -> int:
     )
     code = 0
     while not stopping:
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                print(f"taskmesh: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
-                stopping, code = True, 1
-                break
-        time.sleep(0.2)
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + settings.shutdown_grace_s + 5
-    for proc in children.values():
         try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            stack.check_alive()
+        except RuntimeError as exc:
+            print(f"taskmesh: {exc}; stopping", file=sys.stderr)
+            stopping, code = True, 1
+        time.sleep(0.2)
+    stack.stop(settings.shutdown_grace_s + 5)
     return code

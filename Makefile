@@ -1,0 +1,41 @@
+# The README's commands. `make run` and `make test` each install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install protos lint-protos bench eval clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Everything locally: gateway, tasks, ai, worker (+ the LLM simulator without OPENAI_API_KEY).
+run: $(STAMP)
+	$(BIN)/taskmesh up
+
+## The whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/pytest
+
+## Regenerate the protobuf/gRPC stubs after editing protos/.
+protos: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+lint-protos:
+	npx --yes @bufbuild/buf lint
+
+## Throughput, latency and CPU per job of the running system (prints figures).
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+## Level-1 evaluations of parse-task; against a real endpoint when OPENAI_API_KEY is set.
+eval: $(STAMP)
+	TASKMESH_EVAL_REAL=$${OPENAI_API_KEY:+1} $(BIN)/pytest tests/evals -v
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

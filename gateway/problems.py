@@ -1,0 +1,246 @@
+"""Every error the gateway answers is an RFC 9457 ``application/problem+json``
+document: domain errors from downstream, edge validation, Sanic's own routing
+and protocol errors, and anything unexpected (a generic 500 that never
+carries a stack, a driver message or an address)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+from sanic import HTTPResponse, Request
+from sanic import exceptions as sanic_errors
+from sanic.handlers import ErrorHandler
+
+from gateway.request_ids import request_id_of
+from gateway.schemas import FieldError, Problem, dump
+from taskmesh import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://taskmesh.dev/problems/"
+#: What a client sees for prompt injection: nothing about what matched.
+INJECTION_DETAIL = "Invalid input provided."
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One stable ``type`` URI per kind of problem, with its title and status."""
+
+    slug: str
+    title: str
+    status: int
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+VALIDATION = Kind("validation", "Request validation failed", 400)
+INVALID_INPUT = Kind("invalid-input", "Invalid input", 400)
+MALFORMED = Kind("malformed-request", "Malformed request", 400)
+UNAUTHENTICATED = Kind("unauthenticated", "Authentication required", 401)
+NOT_FOUND = Kind("not-found", "Not found", 404)
+METHOD_NOT_ALLOWED = Kind("method-not-allowed", "Method not allowed", 405)
+CONFLICT = Kind("conflict", "Conflict", 409)
+PAYLOAD_TOO_LARGE = Kind("payload-too-large", "Payload too large", 413)
+UNSUPPORTED_MEDIA_TYPE = Kind("unsupported-media-type", "Unsupported media type", 415)
+IDEMPOTENCY_CONFLICT = Kind("idempotency-conflict", "Idempotency key reused", 422)
+RATE_LIMITED = Kind("rate-limited", "Too many requests", 429)
+INTERNAL = Kind("internal", "Internal server error", 500)
+UNAVAILABLE = Kind("unavailable", "Service unavailable", 503)
+
+#: Every kind, for the OpenAPI document.
+ALL_KINDS: tuple[Kind, ...] = (
+    VALIDATION,
+    INVALID_INPUT,
+    MALFORMED,
+    UNAUTHENTICATED,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    CONFLICT,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    IDEMPOTENCY_CONFLICT,
+    RATE_LIMITED,
+    INTERNAL,
+    UNAVAILABLE,
+)
+
+_INTERNAL_DETAIL = "An unexpected error occurred. Quote the request id when reporting it."
+_WWW_AUTHENTICATE = 'Bearer realm="taskmesh"'
+
+
+class ProblemError(Exception):
+    """Raised by the gateway's own code for problems found at the edge."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        detail: str,
+        *,
+        field_errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.field_errors = list(field_errors)
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def retry_after(seconds: float) -> str:
+    """Whole seconds, at least one: a zero would invite a tight retry loop."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def problem_response(
+    request: Request,
+    kind: Kind,
+    detail: str,
+    *,
+    field_errors: Sequence[FieldError] = (),
+    suggestions: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    status: int | None = None,
+    title: str | None = None,
+) -> HTTPResponse:
+    status = status or kind.status
+    problem = Problem(
+        type=kind.uri,
+        title=title or kind.title,
+        status=status,
+        detail=detail,
+        request_id=request_id_of(request),
+        errors=list(field_errors) or None,
+        suggestions=list(suggestions) or None,
+        **dict(extra or {}),
+    )
+    return HTTPResponse(
+        dump(problem),
+        status=status,
+        headers=dict(headers or {}),
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _field_name(path: str) -> str:
+    """Downstream violations name proto fields; clients know the JSON names."""
+    return ".".join(to_camel(part) for part in path.split("."))
+
+
+def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
+    if isinstance(exc, errors.InvalidInput):
+        if isinstance(exc, errors.InjectionDetected) or exc.message == INJECTION_DETAIL:
+            return problem_response(request, INVALID_INPUT, INJECTION_DETAIL)
+        field_errors = [
+            FieldError(field=_field_name(v.field), message=v.description) for v in exc.violations
+        ]
+        kind = VALIDATION if field_errors else INVALID_INPUT
+        return problem_response(
+            request, kind, exc.message or "The input is invalid.", field_errors=field_errors
+        )
+    if isinstance(exc, errors.Unauthenticated):
+        return problem_response(
+            request,
+            UNAUTHENTICATED,
+            "Missing or invalid API key.",
+            headers={"WWW-Authenticate": _WWW_AUTHENTICATE},
+        )
+    if isinstance(exc, errors.NotFound):
+        return problem_response(request, NOT_FOUND, exc.message or "Not found.")
+    if isinstance(exc, errors.IdempotencyConflict):
+        return problem_response(
+            request,
+            IDEMPOTENCY_CONFLICT,
+            "This Idempotency-Key was already used with a different request body.",
+        )
+    if isinstance(exc, errors.FailedPrecondition):
+        return problem_response(request, CONFLICT, exc.message or "Conflict.")
+    if isinstance(exc, errors.ResourceExhausted):
+        return problem_response(
+            request,
+            RATE_LIMITED,
+            exc.message or "Too many requests; retry later.",
+            headers={"Retry-After": retry_after(exc.retry_after_s)},
+        )
+    if isinstance(exc, errors.Unavailable):
+        return problem_response(
+            request,
+            UNAVAILABLE,
+            "A dependency is temporarily unavailable; retry later.",
+            headers={"Retry-After": retry_after(exc.retry_after_s)},
+        )
+    return _internal(request, exc)
+
+
+def _sanic(request: Request, exc: sanic_errors.SanicException) -> HTTPResponse:
+    headers = {k: str(v) for k, v in (exc.headers or {}).items()}
+    if isinstance(exc, sanic_errors.NotFound):
+        return problem_response(request, NOT_FOUND, "No resource at this path.")
+    if isinstance(exc, sanic_errors.MethodNotAllowed):
+        return problem_response(
+            request,
+            METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed on this path.",
+            headers=headers,
+        )
+    if isinstance(exc, sanic_errors.PayloadTooLarge):
+        limit_kib = request.app.config.REQUEST_MAX_SIZE // 1024
+        return problem_response(
+            request, PAYLOAD_TOO_LARGE, f"The request exceeds the {limit_kib} KiB limit."
+        )
+    status = exc.status_code
+    if status >= 500:
+        if status == 503:
+            headers["Retry-After"] = "1"
+            return problem_response(
+                request, UNAVAILABLE, "The request took too long; retry later.", headers=headers
+            )
+        return _internal(request, exc)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return problem_response(
+        request, MALFORMED, f"{phrase}.", headers=headers, status=status, title=phrase
+    )
+
+
+def _internal(request: Request, exc: BaseException) -> HTTPResponse:
+    route = request.route.uri if request.route is not None else request.path[:200]
+    log.error("unhandled error answering %s %s", request.method, route, exc_info=exc)
+    return problem_response(request, INTERNAL, _INTERNAL_DETAIL)
+
+
+def to_problem(request: Request, exc: BaseException) -> HTTPResponse:
+    if isinstance(exc, ProblemError):
+        return problem_response(
+            request,
+            exc.kind,
+            exc.detail,
+            field_errors=exc.field_errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+    if isinstance(exc, errors.TaskmeshError):
+        return _domain(request, exc)
+    if isinstance(exc, sanic_errors.SanicException):
+        return _sanic(request, exc)
+    return _internal(request, exc)
+
+
+class ProblemErrorHandler(ErrorHandler):
+    """Sanic's last resort for every exception: a problem document."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        return to_problem(request, exception)

@@ -1,0 +1,42 @@
+"""Operator endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
+from sanic import HTTPResponse, Request
+
+from gateway.problems import UNAVAILABLE, problem_response
+from gateway.responses import json_model
+from gateway.schemas import HealthStatus
+from gateway.state import GatewayApp, state
+
+#: Seconds an orchestrator should wait before probing readiness again.
+READY_RETRY_AFTER = "5"
+
+
+async def healthz(request: Request) -> HTTPResponse:
+    return json_model(HealthStatus(status="ok"))
+
+
+async def readyz(request: Request) -> HTTPResponse:
+    serving = await state(request).health.check()
+    if all(serving.values()):
+        return json_model(HealthStatus(status="ok"))
+    down = sorted(name for name, up in serving.items() if not up)
+    return problem_response(
+        request,
+        UNAVAILABLE,
+        f"Not ready: {', '.join(down)} not serving.",
+        headers={"Retry-After": READY_RETRY_AFTER},
+        extra={"checks": {name: ("ok" if up else "down") for name, up in serving.items()}},
+    )
+
+
+async def metrics(request: Request) -> HTTPResponse:
+    return HTTPResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+def register(app: GatewayApp) -> None:
+    app.add_route(healthz, "/healthz", methods=["GET"], name="healthz")
+    app.add_route(readyz, "/readyz", methods=["GET"], name="readyz")
+    app.add_route(metrics, "/metrics", methods=["GET"], name="metrics")

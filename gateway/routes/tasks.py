@@ -1,0 +1,103 @@
+"""``/api/v1/tasks``: submit a sentence, list and read tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+from sanic import HTTPResponse, Request
+
+from gateway.auth import authenticated
+from gateway.body import json_object, query, validate
+from gateway.clients import User
+from gateway.headers import idempotency_key, preferred_wait
+from gateway.ids import resource_id
+from gateway.request_ids import request_id_of
+from gateway.responses import POLL_AFTER, json_model
+from gateway.schemas import (
+    CreateTaskBody,
+    Job,
+    ListTasksQuery,
+    accepted,
+    job_from_proto,
+    job_location,
+    task_from_proto,
+    task_list_from_proto,
+)
+from gateway.state import GatewayApp, GatewayState, state
+from taskmesh import errors
+
+log = logging.getLogger(__name__)
+
+
+async def _wait_for_outcome(
+    gateway: GatewayState, user: User, job_id: str, wait_s: int, request_id: str
+) -> Job | None:
+    """The job once terminal, or None if it was not within ``wait_s``.
+
+    The job already exists, so a failure while waiting must not turn the
+    answer into an error: the client would resubmit. It gets the 202 instead."""
+    watch = gateway.tasks.watch_job(user.id, job_id, request_id=request_id, timeout_s=wait_s + 1.0)
+    try:
+        async with asyncio.timeout(wait_s), aclosing(watch) as events:
+            async for event in events:
+                job = job_from_proto(event.job)
+                if job.terminal:
+                    return job
+    except TimeoutError:
+        return None
+    except errors.TaskmeshError as exc:
+        log.warning("waiting for job failed; answering 202", extra={"error": type(exc).__name__})
+    return None
+
+
+@authenticated
+async def create_task(request: Request, user: User) -> HTTPResponse:
+    body = validate(CreateTaskBody, json_object(request))
+    key = idempotency_key(request)
+    gateway, request_id = state(request), request_id_of(request)
+    created = await gateway.tasks.create_task(
+        user.id, body.natural_language, key, request_id=request_id
+    )
+    location = job_location(created.job_id)
+    wait_s = preferred_wait(request)
+    if wait_s is not None:
+        job = await _wait_for_outcome(gateway, user, created.job_id, wait_s, request_id)
+        applied = {"Preference-Applied": f"wait={wait_s}"}
+        if job is not None:
+            return json_model(job, 201, {"Location": location, **applied})
+        return json_model(
+            accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER, **applied}
+        )
+    return json_model(accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER})
+
+
+@authenticated
+async def list_tasks(request: Request, user: User) -> HTTPResponse:
+    params = query(request, ListTasksQuery)
+    response = await state(request).tasks.list_tasks(
+        user.id,
+        skip=params.skip,
+        take=params.take,
+        order_by=params.order_by,
+        order_direction=params.order_direction,
+        category=params.category,
+        priority_level=params.priority_level,
+        request_id=request_id_of(request),
+    )
+    return json_model(task_list_from_proto(response, params))
+
+
+@authenticated
+async def get_task(request: Request, user: User, task_id: str) -> HTTPResponse:
+    task = await state(request).tasks.get_task(
+        user.id, resource_id(task_id, "Task"), request_id=request_id_of(request)
+    )
+    return json_model(task_from_proto(task))
+
+
+def register(app: GatewayApp) -> None:
+    app.add_route(create_task, "/api/v1/tasks", methods=["POST"], name="create_task")
+    app.add_route(list_tasks, "/api/v1/tasks", methods=["GET"], name="list_tasks")
+    app.add_route(get_task, "/api/v1/tasks/<task_id:str>", methods=["GET"], name="get_task")

@@ -1,0 +1,316 @@
+"""The HTTP edge's JSON shapes (camelCase) and their conversion from the
+Tasks service's protobuf messages.
+
+Request models validate strictly: what they reject becomes a 400 naming the
+field. Response models are only ever built from trusted protobuf data."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from taskmesh.tasks.v1 import tasks_pb2
+
+#: SPEC §5: the sentence, once trimmed, is 1 to 2000 characters.
+MAX_TEXT_CHARS = 2000
+#: Control characters a sentence may legitimately contain.
+_ALLOWED_CONTROLS = frozenset("\n\t")
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
+
+
+def _iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: Always UTC with a trailing "Z" and milliseconds, so clients can parse one format.
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(_iso_z, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2025-01-15T12:00:00.000Z"}
+    ),
+]
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class CreateTaskBody(BaseModel):
+    """Body of ``POST /api/v1/tasks``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    natural_language: str = Field(
+        alias="naturalLanguage",
+        description="The sentence to turn into a task; trimmed, 1 to 2000 characters.",
+        examples=["Plan the team offsite next month with budget approval and venue booking"],
+    )
+
+    @field_validator("natural_language")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            raise ValueError("must not be empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(f"must be at most {MAX_TEXT_CHARS} characters (got {len(text)})")
+        for char in text:
+            # Lone surrogates ("\ud800" in JSON) cannot be encoded for the downstream hop.
+            if unicodedata.category(char) in ("Cc", "Cs") and char not in _ALLOWED_CONTROLS:
+                raise ValueError("must not contain control characters other than newline and tab")
+        return text
+
+
+OrderBy = Literal["dueDate", "priorityScore", "createdAt"]
+OrderDirection = Literal["asc", "desc"]
+
+
+class ListTasksQuery(BaseModel):
+    """Query string of ``GET /api/v1/tasks``; values arrive as text, hence lax ints."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skip: int = Field(0, ge=0, le=2**31 - 1)
+    take: int = Field(10, ge=1, le=100)
+    order_by: OrderBy = Field("createdAt", alias="orderBy")
+    order_direction: OrderDirection = Field("desc", alias="orderDirection")
+    category: str | None = Field(None, min_length=1, max_length=100)
+    priority_level: str | None = Field(None, alias="priorityLevel", min_length=1, max_length=100)
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+class Priority(_Model):
+    level: str
+    score: int
+    reason: str
+
+
+class Subtask(_Model):
+    id: str
+    title: str
+    order: int
+
+
+class Task(_Model):
+    id: str
+    title: str
+    due_date: UtcTime | None = Field(description="UTC; null when the sentence states none.")
+    category: str
+    priority: Priority
+    subtasks: list[Subtask]
+    created_at: UtcTime
+    updated_at: UtcTime
+    job_id: str
+
+
+class JobError(_Model):
+    type: str = Field(
+        description="VAGUE_INPUT, INVALID_OUTPUT, RETRIES_EXHAUSTED, TIMED_OUT, INVALID_INPUT "
+        "or INTERNAL"
+    )
+    message: str
+    suggestions: list[str] | None = Field(None, exclude_if=_absent)
+
+
+class Job(_Model):
+    job_id: str
+    status: JobStatus
+    created_at: UtcTime
+    updated_at: UtcTime
+    attempts: int
+    task: Task | None = Field(None, exclude_if=_absent, description="Once succeeded.")
+    error: JobError | None = Field(None, exclude_if=_absent, description="Once failed.")
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class JobLinks(_Model):
+    self_link: str = Field(alias="self")
+
+
+class JobAccepted(_Model):
+    job_id: str
+    status: JobStatus
+    links: JobLinks
+
+
+class Pagination(_Model):
+    total_count: int
+    skip: int
+    take: int
+    has_more: bool
+    current_page: int = Field(description="1-based page that contains `skip`.")
+    total_pages: int
+
+
+class TaskList(_Model):
+    tasks: list[Task]
+    pagination: Pagination
+
+
+class Usage(_Model):
+    window_start: UtcTime
+    window_end: UtcTime
+    limit: int
+    used: int
+    reserved: int
+    remaining: int
+
+
+class HealthStatus(_Model):
+    status: Literal["ok"]
+
+
+class FieldError(_Model):
+    field: str
+    message: str
+
+
+class Problem(_Model):
+    """RFC 9457 problem document; every error response is one."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str
+    errors: list[FieldError] | None = Field(None, exclude_if=_absent)
+    suggestions: list[str] | None = Field(None, exclude_if=_absent)
+
+
+# --- protobuf -> HTTP -------------------------------------------------------------------
+
+_STATES: dict[int, JobStatus] = {
+    tasks_pb2.JOB_STATE_QUEUED: "queued",
+    tasks_pb2.JOB_STATE_RUNNING: "running",
+    tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
+    tasks_pb2.JOB_STATE_FAILED: "failed",
+}
+_ERROR_PREFIX = "JOB_ERROR_TYPE_"
+
+
+def _time(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def job_status(state: int) -> JobStatus:
+    return _STATES.get(state, "queued")
+
+
+def error_type(value: int) -> str:
+    if value == tasks_pb2.JOB_ERROR_TYPE_UNSPECIFIED:
+        return "INTERNAL"
+    name = tasks_pb2.JobErrorType.Name(value)
+    return name.removeprefix(_ERROR_PREFIX)
+
+
+def task_from_proto(task: tasks_pb2.Task) -> Task:
+    return Task(
+        id=task.task_id,
+        title=task.title,
+        due_date=_time(task.due_time) if task.HasField("due_time") else None,
+        category=task.category,
+        priority=Priority(
+            level=task.priority.level, score=task.priority.score, reason=task.priority.reason
+        ),
+        subtasks=[
+            Subtask(id=s.subtask_id, title=s.title, order=s.order)
+            for s in sorted(task.subtasks, key=lambda s: s.order)
+        ],
+        created_at=_time(task.create_time),
+        updated_at=_time(task.update_time),
+        job_id=task.job_id,
+    )
+
+
+def job_from_proto(job: tasks_pb2.Job) -> Job:
+    error = None
+    if job.HasField("error"):
+        error = JobError(
+            type=error_type(job.error.type),
+            message=job.error.message,
+            suggestions=list(job.error.suggestions) or None,
+        )
+    return Job(
+        job_id=job.job_id,
+        status=job_status(job.state),
+        created_at=_time(job.create_time),
+        updated_at=_time(job.update_time),
+        attempts=job.attempts,
+        task=task_from_proto(job.task) if job.HasField("task") else None,
+        error=error,
+    )
+
+
+def job_location(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+def accepted(job: tasks_pb2.Job) -> JobAccepted:
+    return JobAccepted(
+        job_id=job.job_id,
+        status=job_status(job.state),
+        links=JobLinks.model_validate({"self": job_location(job.job_id)}),
+    )
+
+
+def pagination(total_count: int, skip: int, take: int) -> Pagination:
+    return Pagination(
+        total_count=total_count,
+        skip=skip,
+        take=take,
+        has_more=skip + take < total_count,
+        current_page=skip // take + 1,
+        total_pages=math.ceil(total_count / take),
+    )
+
+
+def task_list_from_proto(response: tasks_pb2.ListTasksResponse, query: ListTasksQuery) -> TaskList:
+    return TaskList(
+        tasks=[task_from_proto(t) for t in response.tasks],
+        pagination=pagination(response.total_count, query.skip, query.take),
+    )
+
+
+def usage_from_proto(response: tasks_pb2.GetUsageResponse) -> Usage:
+    return Usage(
+        window_start=_time(response.window_start),
+        window_end=_time(response.window_end),
+        limit=response.limit,
+        used=response.used,
+        reserved=response.reserved,
+        remaining=response.remaining,
+    )
+
+
+def dump(model: BaseModel) -> str:
+    return model.model_dump_json(by_alias=True)

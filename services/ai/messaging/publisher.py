@@ -1,0 +1,76 @@
+"""Publishes CapabilityJobs with publisher confirms and mandatory routing.
+
+A publish returns only once the broker confirmed the message; a nack, a
+returned (unroutable) message, a timeout or a lost connection raise
+``Unavailable``, so the job is never reported accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError, DeliveryError
+
+from taskmesh import errors, metrics
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.queue.messages import job_message
+from taskmesh.queue.topology import JobTopology
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class JobPublisher:
+    def __init__(self, url: str, topology: JobTopology) -> None:
+        self._url = url
+        self.topology = topology
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+
+    async def connect(self, stop: asyncio.Event | None = None) -> None:
+        """Connects, retrying while the broker is not up yet; reconnection
+        after that is automatic (robust connection)."""
+        delay = 0.5
+        while True:
+            try:
+                self._connection = await aio_pika.connect_robust(self._url, timeout=5)
+                break
+            except (AMQPError, OSError, asyncio.TimeoutError) as exc:
+                if stop is not None and stop.is_set():
+                    raise
+                log.warning("broker not reachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._channel = await self._connection.channel(  # type: ignore[assignment]
+            publisher_confirms=True, on_return_raises=True
+        )
+        assert self._channel is not None
+        await self.topology.declare(self._channel)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float = PUBLISH_TIMEOUT_S) -> None:
+        if self._channel is None or not self.healthy:
+            raise errors.Unavailable("The job queue is unavailable.", retry_after_s=2)
+        try:
+            await self._channel.default_exchange.publish(
+                job_message(job), routing_key=self.topology.queue, mandatory=True, timeout=timeout
+            )
+        except (DeliveryError, AMQPError, OSError, asyncio.TimeoutError, RuntimeError) as exc:
+            log.warning("publish not confirmed: %s", type(exc).__name__)
+            raise errors.Unavailable("The job queue is unavailable.", retry_after_s=2) from None
+        metrics.jobs_published.inc()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()

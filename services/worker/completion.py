@@ -1,0 +1,54 @@
+"""The worker's calls to the Tasks service (StartJob, CompleteJob).
+
+This module owns retries on this hop: a few quick attempts within a bounded
+time, so a Tasks restart does not cost a new LLM run. Past that the job goes
+back to the queue (retries.py) and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from taskmesh import errors
+from taskmesh.rpc.client import CallCredentials
+from taskmesh.rpc.status import from_rpc_error
+from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT_S = 5.0
+#: Backoff between attempts of one call, seconds; total well under a minute.
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+class TasksCallback:
+    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+        self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+        self._credentials = credentials
+
+    async def start_job(self, job_id: str, request_id: str | None) -> tasks_pb2.Job:
+        response = await self._call(
+            self._stub.StartJob, tasks_pb2.StartJobRequest(job_id=job_id), request_id
+        )
+        return response.job
+
+    async def complete_job(
+        self, request: tasks_pb2.CompleteJobRequest, request_id: str | None
+    ) -> tasks_pb2.CompleteJobResponse:
+        return await self._call(self._stub.CompleteJob, request, request_id)
+
+    async def _call(self, method, request, request_id: str | None):  # type: ignore[no-untyped-def]
+        for attempt, pause in enumerate((*BACKOFF_S, None)):
+            try:
+                return await method(
+                    request, timeout=CALL_TIMEOUT_S, metadata=self._credentials.metadata(request_id)
+                )
+            except grpc.aio.AioRpcError as err:
+                exc = from_rpc_error(err)
+                if not isinstance(exc, errors.Unavailable) or pause is None:
+                    raise exc from None
+                log.warning("tasks unavailable (attempt %d); retrying", attempt + 1)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")

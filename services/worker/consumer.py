@@ -1,0 +1,209 @@
+"""consume → run → complete → ack.
+
+Every delivery is handled in its own task (up to the prefetch). A message is
+acked only after its outcome is durable somewhere: CompleteJob returned OK,
+or a confirmed publish to a retry queue or the DLQ. Anything else leaves it
+unacked, and the broker redelivers it (to this worker after a reconnect, or
+to another one)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from services.worker.completion import TasksCallback
+from services.worker.retries import RetryPolicy
+from services.worker.runner import CapabilityRunner, Transient, add_usage, failure
+from taskmesh import errors, metrics
+from taskmesh.logs import bind
+from taskmesh.queue.messages import UndecodableMessage, attempts_of, decode_job
+from taskmesh.queue.topology import JobTopology
+from taskmesh.tasks.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = (tasks_pb2.JOB_STATE_SUCCEEDED, tasks_pb2.JOB_STATE_FAILED)
+_OUTCOME = {
+    tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
+    tasks_pb2.JOB_STATE_FAILED: "failed",
+}
+
+
+class JobConsumer:
+    def __init__(
+        self,
+        url: str,
+        topology: JobTopology,
+        runner: CapabilityRunner,
+        tasks: TasksCallback,
+        *,
+        concurrency: int,
+        max_attempts: int,
+    ) -> None:
+        self._url = url
+        self.topology = topology
+        self.runner = runner
+        self.tasks = tasks
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self._connection: AbstractRobustConnection | None = None
+        self._retries: RetryPolicy | None = None
+        self._consumer_tag: str | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def healthy(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self._connection = await aio_pika.connect_robust(self._url, timeout=5)
+                break
+            except (aio_pika.exceptions.AMQPError, OSError, asyncio.TimeoutError) as exc:
+                if stop is not None and stop.is_set():
+                    raise
+                log.warning("broker not reachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        # Robust channels re-declare the queue and re-register the consumer
+        # after a reconnect.
+        consume_channel = await self._connection.channel()
+        await consume_channel.set_qos(prefetch_count=self.concurrency)
+        publish_channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._retries = RetryPolicy(publish_channel, self.topology, self.max_attempts)
+        self._queue = await self.topology.declare(consume_channel)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def stop_consuming(self) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception:  # noqa: BLE001 - the connection may be gone; nothing to cancel
+                log.warning("could not cancel the consumer")
+            self._consumer_tag = None
+
+    async def drain(self, grace_s: float) -> bool:
+        """Waits for in-flight jobs; True if all finished within ``grace_s``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._connection is not None:
+            # Unacked deliveries go back to the queue when the channel closes.
+            await self._connection.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.create_task(self._handle(message))
+        self._in_flight.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not self._in_flight:
+            self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job handler crashed", exc_info=task.exception())
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        assert self._retries is not None
+        attempts = attempts_of(message)
+        try:
+            job = decode_job(message)
+        except UndecodableMessage as exc:
+            await self._retries.dead_letter(message, f"undecodable: {exc}", attempts)
+            await message.ack()
+            return
+        with bind(request_id=job.request_id or None, job_id=job.job_id):
+            try:
+                await self._process(message, job, attempts)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Left unacked: the broker redelivers it, and the delivery limit
+                # stops a message that crashes every time.
+                log.exception("job handling failed; leaving the message for redelivery")
+
+    async def _process(self, message: AbstractIncomingMessage, job, attempts: int) -> None:  # type: ignore[no-untyped-def]
+        assert self._retries is not None
+        try:
+            state = await self.tasks.start_job(job.job_id, job.request_id)
+        except errors.NotFound:
+            await self._retries.dead_letter(message, "unknown job", attempts)
+            await message.ack()
+            return
+        except errors.Unavailable:
+            await self._retries.retry_later(job, attempts, "tasks unavailable")
+            await message.ack()
+            return
+        if state.state in _TERMINAL:
+            log.info("job already finished; skipping")
+            await message.ack()
+            return
+        metrics.jobs_started.inc()
+        if job.HasField("enqueue_time") and attempts == 0:
+            metrics.job_queue_wait.observe(max(0.0, time.time() - job.enqueue_time.ToDatetime(UTC).timestamp()))
+
+        outcome = await self.runner.run(job)
+        attempts += 1
+        if isinstance(outcome, Transient):
+            spent = add_usage(job.prior_usage, outcome.usage)
+            if not self._retries.exhausted(attempts):
+                retry = type(job)()
+                retry.CopyFrom(job)
+                retry.prior_usage.CopyFrom(spent)
+                await self._retries.retry_later(retry, attempts, outcome.reason)
+                await message.ack()
+                return
+            outcome = failure(
+                job.job_id,
+                tasks_pb2.JOB_ERROR_TYPE_RETRIES_EXHAUSTED,
+                f"The job failed {attempts} times; the last error was transient.",
+                spent,
+            )
+            await self._complete(job, outcome)
+            await self._retries.dead_letter(message, f"retries exhausted: {outcome_reason(outcome)}", attempts)
+            await message.ack()
+            return
+        await self._complete(job, outcome)
+        await message.ack()
+
+    async def _complete(self, job, request: tasks_pb2.CompleteJobRequest) -> None:  # type: ignore[no-untyped-def]
+        response = await self.tasks.complete_job(request, job.request_id)
+        outcome = _OUTCOME.get(response.job.state, "unknown")
+        if response.applied:
+            metrics.jobs_completed.labels(outcome).inc()
+            if response.job.error.type == tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT:
+                metrics.vague_inputs.inc()
+            if job.HasField("enqueue_time"):
+                metrics.job_end_to_end.observe(
+                    max(0.0, datetime.now(UTC).timestamp() - job.enqueue_time.ToDatetime(UTC).timestamp())
+                )
+        log.info("job completed", extra={"outcome": outcome, "applied": response.applied})
+
+
+def outcome_reason(request: tasks_pb2.CompleteJobRequest) -> str:
+    return request.error.message if request.HasField("error") else "ok"

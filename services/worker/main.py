@@ -1,0 +1,52 @@
+"""The worker process: consumes jobs, runs capabilities, reports to Tasks.
+
+Shutdown (SIGTERM/SIGINT): stop consuming, let in-flight jobs finish within
+SHUTDOWN_GRACE_S, then close; whatever is unfinished stays unacked and is
+redelivered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.worker.completion import TasksCallback
+from services.worker.consumer import JobConsumer
+from services.worker.runner import CapabilityRunner
+from taskmesh import metrics
+from taskmesh.capabilities.llm_client import make_llm_client
+from taskmesh.queue.topology import JobTopology
+from taskmesh.rpc import client
+from taskmesh.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run(
+    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    token = settings.require_internal_token()
+    tasks_channel = client.channel(settings.tasks_grpc_addr)
+    llm = make_llm_client(settings)
+    consumer = JobConsumer(
+        settings.rabbitmq_url,
+        JobTopology(settings.job_queue),
+        CapabilityRunner(llm, settings.openai_model, settings.parse_task_prompt_version),
+        TasksCallback(tasks_channel, client.CallCredentials(token)),
+        concurrency=settings.worker_concurrency,
+        max_attempts=settings.job_max_attempts,
+    )
+    metrics.serve(settings.worker_metrics_port)
+    await consumer.start(stop)
+    log.info("worker consuming", extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency})
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await consumer.stop_consuming()
+        if not await consumer.drain(settings.shutdown_grace_s):
+            log.warning("grace period over with %d jobs in flight; they will be redelivered", consumer.in_flight)
+        await consumer.close()
+        await tasks_channel.close()
+        await llm.close()
+        log.info("worker stopped")

@@ -1,0 +1,84 @@
+"""Knobs of the simulator: latency and the share of calls that fail in each way."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, fields
+
+from taskmesh.settings import fail
+
+#: Field name → environment variable. The hang length and seed are for tests and
+#: benchmarks that need them; the rest is the contract of SPEC §11.
+ENV_VARS = {
+    "latency_ms": "LLM_SIM_LATENCY_MS",
+    "jitter_ms": "LLM_SIM_JITTER_MS",
+    "rate_429": "LLM_SIM_RATE_429",
+    "rate_500": "LLM_SIM_RATE_500",
+    "rate_timeout": "LLM_SIM_RATE_TIMEOUT",
+    "rate_malformed": "LLM_SIM_RATE_MALFORMED",
+    "timeout_hang_s": "LLM_SIM_TIMEOUT_HANG_S",
+    "seed": "LLM_SIM_SEED",
+}
+RATES = ("rate_429", "rate_500", "rate_timeout", "rate_malformed")
+KINDS = frozenset({"core", "subtasks", "other"})
+
+
+class OptionError(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    latency_ms: float = 0
+    jitter_ms: float = 0
+    rate_429: float = 0
+    rate_500: float = 0
+    rate_timeout: float = 0
+    rate_malformed: float = 0
+    timeout_hang_s: float = 120
+    seed: int | None = None
+    #: Prompt kinds ("core", "subtasks", "other") faults apply to; empty means every call.
+    fault_kinds: AbstractSet[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fault_kinds", frozenset(self.fault_kinds))
+        if not self.fault_kinds <= KINDS:
+            raise OptionError("fault_kinds", f"must be among {sorted(KINDS)}")
+        for name in ("latency_ms", "jitter_ms", "timeout_hang_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise OptionError(name, f"must be a number >= 0 (got {value!r})")
+        for name in RATES:
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0 <= value <= 1:
+                raise OptionError(name, f"must be a fraction from 0 to 1 (got {value!r})")
+        if sum(getattr(self, name) for name in RATES) > 1 + 1e-9:
+            raise OptionError("rate_429", "the fault rates must add up to at most 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimOptions:
+        """Options from ``LLM_SIM_*``; a bad value exits with one line naming the variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int | None] = {}
+        for item in fields(cls):
+            if item.name not in ENV_VARS:
+                continue
+            variable = ENV_VARS[item.name]
+            raw = env.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                values[item.name] = int(raw) if item.name == "seed" else float(raw)
+            except ValueError:
+                kind = "an integer" if item.name == "seed" else "a number"
+                fail(variable, f"must be {kind} (got {raw!r})")
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except OptionError as exc:
+            fail(ENV_VARS[exc.name], str(exc))
+            raise  # unreachable: fail() exits

@@ -1,0 +1,252 @@
+"""The simulator's HTTP side: an OpenAI chat-completions endpoint that answers with the
+engine's deterministic rules and injects the faults the options ask for."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from types import TracebackType
+from typing import Any, Self
+
+from sanic import Request, Sanic
+from sanic.exceptions import BadRequest
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+from sanic.server.async_server import AsyncioServer
+
+from .engine import answer, classify_request
+from .options import SimOptions
+
+MODEL_ID = "taskmesh-sim"
+#: Seconds the client is told to wait after a simulated 429.
+RETRY_AFTER_S = 1
+
+
+def _error(
+    status: int, message: str, kind: str, code: str | None = None, **headers: str
+) -> HTTPResponse:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return json_response(body, status=status, headers=headers or None)
+
+
+def _tokens(chars: int) -> int:
+    return max(1, math.ceil(chars / 4))
+
+
+class SimServer:
+    """One simulator instance inside the running event loop.
+
+    ``port=0`` binds an ephemeral port; :attr:`port` is the bound one once started."""
+
+    def __init__(self, options: SimOptions, host: str = "127.0.0.1", port: int = 8089) -> None:
+        self.options = options
+        self.host = host
+        self._port = port
+        self._rngs: dict[str, random.Random] = {}
+        self._app: Sanic | None = None
+        self._server: AsyncioServer | None = None
+        self._stopping = asyncio.Event()
+        self._calls: Counter[str] = Counter()
+        self._faults: Counter[str] = Counter()
+        self._tokens: Counter[str] = Counter()
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._sequence = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}/v1"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "calls": dict(self._calls),
+            "faults": dict(self._faults),
+            "tokens": {"prompt": self._tokens["prompt"], "completion": self._tokens["completion"]},
+            "in_flight": self._in_flight,
+            "max_in_flight": self._max_in_flight,
+        }
+
+    def reset_stats(self) -> None:
+        self._calls.clear()
+        self._faults.clear()
+        self._tokens.clear()
+        self._max_in_flight = self._in_flight
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.create_server((self.host, self._port), family=family, backlog=1024)
+        self._port = sock.getsockname()[1]
+        self._stopping = asyncio.Event()
+        # Sanic keeps a process-wide registry of apps by name.
+        app = Sanic(f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}", configure_logging=False)
+        app.config.ACCESS_LOG = False
+        app.config.MOTD = False
+        # Touch-up rewrites Sanic's shared HTTP classes in place; a second app in the same
+        # process (tests, `taskmesh up`) would fail to rewrite them again.
+        app.config.TOUCHUP = False
+        app.add_route(self._completions, "/v1/chat/completions", methods=["POST"])
+        app.add_route(self._models, "/v1/models", methods=["GET"])
+        try:
+            server = await app.create_server(
+                sock=sock, return_asyncio_server=True, access_log=False, backlog=1024
+            )
+            assert server is not None
+            await server.startup()
+            await server.before_start()
+            await server.after_start()
+        except BaseException:
+            sock.close()
+            Sanic.unregister_app(app)
+            raise
+        self._app, self._server = app, server
+
+    async def stop(self) -> None:
+        server, app = self._server, self._app
+        if server is None or app is None:
+            return
+        self._server = self._app = None
+        # Hanging and delayed calls return at once so their connections can close.
+        self._stopping.set()
+        await asyncio.sleep(0)
+        await server.before_stop()
+        closing = server.close()
+        for connection in list(server.connections):
+            connection.close(timeout=0)
+        if closing is not None:
+            await closing
+        await server.after_stop()
+        Sanic.unregister_app(app)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _rng(self, kind: str) -> random.Random:
+        # One stream per prompt kind: with a seed, the n-th core call meets the same fate
+        # however it interleaves with subtasks calls.
+        rng = self._rngs.get(kind)
+        if rng is None:
+            seed = None if self.options.seed is None else f"{self.options.seed}:{kind}"
+            rng = self._rngs[kind] = random.Random(seed)
+        return rng
+
+    def _delay_s(self, kind: str) -> float:
+        jitter = self.options.jitter_ms
+        offset = self._rng(kind).uniform(-jitter, jitter) if jitter else 0.0
+        return max(0.0, self.options.latency_ms + offset) / 1000
+
+    def _draw_fault(self, kind: str) -> str | None:
+        o = self.options
+        draw, edge = self._rng(kind).random(), 0.0
+        if o.fault_kinds and kind not in o.fault_kinds:
+            return None
+        for fault, rate in (
+            ("429", o.rate_429),
+            ("500", o.rate_500),
+            ("timeout", o.rate_timeout),
+            ("malformed", o.rate_malformed),
+        ):
+            edge += rate
+            if rate and draw < edge:
+                return fault
+        return None
+
+    async def _models(self, request: Request) -> HTTPResponse:
+        model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "taskmesh"}
+        return json_response({"object": "list", "data": [model]})
+
+    async def _completions(self, request: Request) -> HTTPResponse:
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            return await self._complete(request)
+        finally:
+            self._in_flight -= 1
+
+    async def _complete(self, request: Request) -> HTTPResponse:
+        try:
+            body = request.json
+        except BadRequest:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "expected a JSON body with a messages list", "invalid_request_error")
+        if body.get("stream"):
+            return _error(400, "streaming is not supported", "invalid_request_error")
+        messages: list[Any] = body["messages"]
+        kind = classify_request(body)
+        self._calls[kind] += 1
+
+        fault = self._draw_fault(kind)
+        if fault is not None:
+            self._faults[fault] += 1
+        if fault == "429":
+            return _error(
+                429,
+                "Rate limit reached for requests (simulated).",
+                "requests",
+                "rate_limit_exceeded",
+                **{"retry-after": str(RETRY_AFTER_S), "retry-after-ms": str(RETRY_AFTER_S * 1000)},
+            )
+        if fault == "timeout":
+            await self._sleep(self.options.timeout_hang_s)
+            return _error(504, "The simulated call timed out.", "server_error", "timeout")
+        await self._sleep(self._delay_s(kind))
+        if fault == "500":
+            return _error(500, "The server had an error (simulated).", "server_error")
+
+        content = answer(kind, messages)
+        if fault == "malformed":
+            content = content[: max(1, len(content) // 2)]
+        prompt_chars = sum(
+            len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str)
+        )
+        usage = {"prompt_tokens": _tokens(prompt_chars), "completion_tokens": _tokens(len(content))}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self._tokens["prompt"] += usage["prompt_tokens"]
+        self._tokens["completion"] += usage["completion_tokens"]
+        self._sequence += 1
+        return json_response(
+            {
+                "id": f"chatcmpl-sim-{self._sequence}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": str(body.get("model") or MODEL_ID),
+                "system_fingerprint": MODEL_ID,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )

@@ -1,0 +1,132 @@
+"""Level-1 evaluation cases of parse-task, with the clock frozen at Monday
+2024-01-15T12:00:00Z. Each case lists only what a correct answer must satisfy, so the same
+cases judge the simulator and a real model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from taskmesh.jobs.v1 import jobs_pb2
+
+FROZEN_NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+
+Output = jobs_pb2.ParseTaskOutput
+Check = tuple[str, Callable[[Output], bool]]
+
+
+def due_on(day: date) -> Check:
+    return (f"due {day.isoformat()}", lambda o: _due(o) == day)
+
+
+def due_between(first: date, last: date) -> Check:
+    return (f"due {first.isoformat()}..{last.isoformat()}", lambda o: _in(_due(o), first, last))
+
+
+def no_due_date() -> Check:
+    return ("no due date", lambda o: not o.HasField("due_time"))
+
+
+def category(name: str) -> Check:
+    return (f"category {name}", lambda o: o.category == name)
+
+
+def level_in(*names: str) -> Check:
+    return (f"level {'/'.join(names)}", lambda o: o.priority.level in names)
+
+
+def score_between(low: int, high: int) -> Check:
+    return (f"score {low}-{high}", lambda o: low <= o.priority.score <= high)
+
+
+def subtasks_between(low: int, high: int) -> Check:
+    return (f"{low}-{high} subtasks", lambda o: low <= len(o.subtasks) <= high)
+
+
+def atomic() -> Check:
+    return ("atomic", lambda o: len(o.subtasks) == 0)
+
+
+def subtasks_mention(*words: str) -> Check:
+    def check(o: Output) -> bool:
+        text = " ".join(o.subtasks).casefold()
+        return all(word in text for word in words)
+
+    return (f"subtasks mention {'/'.join(words)}", check)
+
+
+def title_keeps(*words: str) -> Check:
+    return (
+        f"title keeps {'/'.join(words)}",
+        lambda o: all(w.casefold() in o.title.casefold() for w in words),
+    )
+
+
+def _due(o: Output) -> date | None:
+    return o.due_time.ToDatetime(tzinfo=UTC).date() if o.HasField("due_time") else None
+
+
+def _in(day: date | None, first: date, last: date) -> bool:
+    return day is not None and first <= day <= last
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    id: str
+    text: str
+    checks: list[Check] = field(default_factory=list)
+    vague: bool = False
+
+
+CASES: list[EvalCase] = [
+    EvalCase(
+        "bill-tomorrow",
+        "Pay electricity bill tomorrow",
+        [title_keeps("Pay", "Bill"), due_on(date(2024, 1, 16)), category("finance")],
+    ),
+    EvalCase(
+        "report-next-friday",
+        "Submit Q2 report by next Friday",
+        [
+            title_keeps("Submit", "Report"),
+            due_on(date(2024, 1, 19)),
+            category("work"),
+            subtasks_between(3, 7),
+            subtasks_mention("review", "submit"),
+        ],
+    ),
+    EvalCase(
+        "dentist",
+        "Book dentist appointment",
+        [category("health"), level_in("medium", "high"), score_between(4, 8), no_due_date()],
+    ),
+    EvalCase(
+        "product-launch",
+        "Coordinate a product launch with marketing, engineering, and sales teams by end of month",
+        [
+            category("work"),
+            level_in("high", "critical"),
+            score_between(7, 10),
+            due_on(date(2024, 1, 31)),
+            subtasks_between(3, 7),
+        ],
+    ),
+    EvalCase(
+        "team-event",
+        "Plan and execute a company-wide team building event for 50 people next month with "
+        "budget approval, venue booking, and activity coordination",
+        [
+            category("work"),
+            due_between(date(2024, 2, 10), date(2024, 2, 20)),
+            subtasks_between(5, 7),
+        ],
+    ),
+    EvalCase("groceries", "Buy groceries", [category("errand"), atomic(), no_due_date()]),
+    EvalCase("laptop-screen", "Fix broken laptop screen", [atomic()]),
+    EvalCase("vacation", "Plan vacation", [subtasks_between(3, 7)]),
+    EvalCase("party", "Organize party", [subtasks_between(3, 7)]),
+    EvalCase("vague-plan-something", "Plan something soon", vague=True),
+    EvalCase("vague-do-stuff", "Do stuff", vague=True),
+    EvalCase("vague-fix-it", "Fix it", vague=True),
+]

@@ -1,0 +1,186 @@
+"""Every error is a problem document with the right status and no internals."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from gateway import RunningGateway
+from taskmesh import errors
+from tests.gateway.conftest import GatewayFactory, assert_problem, unused_addr
+from tests.gateway.fakes import FakeTasks
+
+CREATE = {"naturalLanguage": "Pay rent tomorrow"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ke\ty",
+        "Basic a2V5OnNlY3JldA==",
+        "Bearer two words",
+        "key-alice-0001",
+    ],
+)
+async def test_missing_or_malformed_authorization_is_401_without_a_lookup(
+    anon: httpx.AsyncClient, fake: FakeTasks, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await anon.get("/api/v1/usage", headers=headers)
+
+    assert_problem(response, 401, "unauthenticated")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert fake.calls["Authenticate"] == 0
+
+
+async def test_unknown_key_is_401(anon: httpx.AsyncClient, fake: FakeTasks) -> None:
+    response = await anon.post(
+        "/api/v1/tasks", json=CREATE, headers={"Authorization": "Bearer not-a-real-key"}
+    )
+    assert_problem(response, 401, "unauthenticated")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert fake.calls["Authenticate"] == 1
+    assert fake.calls["CreateTask"] == 0
+
+
+async def test_unknown_route_is_a_404_problem(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/api/v1/nothing-here")
+    assert_problem(response, 404, "not-found")
+
+
+async def test_wrong_method_is_a_405_problem_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/v1/tasks")
+    assert_problem(response, 405, "method-not-allowed")
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs/not-a-uuid", "/api/v1/tasks/1%27%20OR%201=1"])
+async def test_malformed_ids_are_404(client: httpx.AsyncClient, fake: FakeTasks, path: str) -> None:
+    response = await client.get(path)
+    assert_problem(response, 404, "not-found")
+    assert fake.calls["GetJob"] == fake.calls["GetTask"] == 0
+
+
+@pytest.mark.parametrize(
+    ("rpc", "error", "status", "retry_after"),
+    [
+        ("Authenticate", errors.ResourceExhausted("Slow down.", 2.2, "RATE_LIMITED"), 429, "3"),
+        (
+            "CreateTask",
+            errors.ResourceExhausted("Budget spent.", 3600, "TOKEN_BUDGET"),
+            429,
+            "3600",
+        ),
+        ("CreateTask", errors.Unavailable("broker down", retry_after_s=4), 503, "4"),
+    ],
+    ids=["request-rate", "token-budget", "dependency-down"],
+)
+async def test_limits_and_outages_carry_retry_after(
+    client: httpx.AsyncClient,
+    fake: FakeTasks,
+    rpc: str,
+    error: Exception,
+    status: int,
+    retry_after: str,
+) -> None:
+    fake.failures[rpc] = error
+    response = await client.post("/api/v1/tasks", json=CREATE)
+    body = assert_problem(response, status)
+    assert response.headers["retry-after"] == retry_after
+    assert "broker" not in body["detail"]
+
+
+async def test_tasks_service_down_is_503(make_gateway: GatewayFactory) -> None:
+    gateway = await make_gateway(tasks_grpc_addr=unused_addr())
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.get("/api/v1/usage", headers={"Authorization": "Bearer abc12345"})
+    assert_problem(response, 503, "unavailable")
+    assert int(response.headers["retry-after"]) >= 1
+    assert "127.0.0.1" not in response.text
+
+
+async def test_downstream_field_violations_name_the_json_field(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.failures["CreateTask"] = errors.InvalidInput(
+        "Input failed validation.",
+        [errors.FieldViolation("natural_language", "is too long for this capability")],
+    )
+    response = await client.post("/api/v1/tasks", json=CREATE)
+    body = assert_problem(response, 400, "validation")
+    assert body["errors"] == [
+        {"field": "naturalLanguage", "message": "is too long for this capability"}
+    ]
+
+
+async def test_prompt_injection_says_only_invalid_input(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.failures["CreateTask"] = errors.InjectionDetected()
+    response = await client.post("/api/v1/tasks", json=CREATE)
+    body = assert_problem(response, 400, "invalid-input")
+    assert body["detail"] == "Invalid input provided."
+    assert "errors" not in body
+
+
+SECRET = "psycopg OperationalError at 127.0.0.1:5432 Traceback (most recent call last)"
+
+
+def assert_generic_500(response: httpx.Response) -> None:
+    body = assert_problem(response, 500, "internal")
+    for leak in ("psycopg", "OperationalError", "127.0.0.1", "Traceback", "RuntimeError"):
+        assert leak not in response.text
+    assert body["requestId"] in body["detail"] or "request id" in body["detail"]
+
+
+async def test_unexpected_downstream_error_is_a_generic_500(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.failures["CreateTask"] = RuntimeError(SECRET)
+    assert_generic_500(await client.post("/api/v1/tasks", json=CREATE))
+
+
+async def test_unexpected_gateway_error_is_a_generic_500(
+    client: httpx.AsyncClient, gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr(gateway.app.ctx.tasks, "get_usage", explode)
+    assert_generic_500(await client.get("/api/v1/usage"))
+
+
+async def test_refused_internal_token_is_500_not_401(make_gateway: GatewayFactory) -> None:
+    gateway = await make_gateway(internal_auth_token="not-the-token")
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.get("/api/v1/usage", headers={"Authorization": "Bearer abc12345"})
+    assert_generic_500(response)
+
+
+async def test_valid_request_id_is_echoed_and_forwarded(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    response = await client.get("/api/v1/usage", headers={"X-Request-Id": "client-req-0001"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "client-req-0001"
+    assert fake.request_ids == ["client-req-0001", "client-req-0001"]
+
+
+@pytest.mark.parametrize("supplied", ["short", "has spaces in it", "x" * 129, "semi;colon-id"])
+async def test_invalid_request_id_is_replaced(
+    client: httpx.AsyncClient, fake: FakeTasks, supplied: str
+) -> None:
+    response = await client.get("/api/v1/usage", headers={"X-Request-Id": supplied})
+    assigned = response.headers["x-request-id"]
+    assert assigned != supplied
+    assert len(assigned) == 36
+    assert fake.request_ids == [assigned, assigned]
+
+
+async def test_errors_carry_a_request_id_too(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/nope", headers={"X-Request-Id": "client-req-0002"})
+    body = assert_problem(response, 404)
+    assert body["requestId"] == "client-req-0002"

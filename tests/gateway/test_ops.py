@@ -1,0 +1,92 @@
+"""Liveness, readiness, metrics and the API's own documentation."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from gateway import RunningGateway
+from taskmesh.rpc.server import set_serving
+from tests.gateway.conftest import TASKS_SERVICE, Backend, assert_problem
+
+
+async def test_healthz(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_follows_the_health_of_tasks_and_ai(
+    anon: httpx.AsyncClient, backend: Backend
+) -> None:
+    assert (await anon.get("/readyz")).status_code == 200
+
+    await set_serving(backend.ai_health, [], False)
+    response = await anon.get("/readyz")
+    body = assert_problem(response, 503, "unavailable")
+    assert response.headers["retry-after"]
+    assert body["checks"] == {"tasks": "ok", "ai": "down"}
+
+    await set_serving(backend.ai_health, [], True)
+    await set_serving(backend.tasks_health, [TASKS_SERVICE], False)
+    assert_problem(await anon.get("/readyz"), 503)
+
+    await set_serving(backend.tasks_health, [TASKS_SERVICE], True)
+    assert (await anon.get("/readyz")).status_code == 200
+
+
+async def test_metrics_count_requests_by_route_pattern(anon: httpx.AsyncClient) -> None:
+    await anon.get("/healthz")
+    await anon.get("/api/v1/jobs/6f1c1f7e-1c1a-4c1e-9a1e-0c1e1c1e1c1e")
+    await anon.get("/no/such/path/12345")
+    response = await anon.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert "http_requests_total" in text
+    assert re.search(r'http_requests_total\{method="GET",route="/healthz",status="200"\}', text)
+    assert 'route="/api/v1/jobs/<job_id:str>"' in text
+    assert 'route="unmatched"' in text
+    assert "/no/such/path" not in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def normalise(path: str) -> str:
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+async def test_openapi_document_lists_every_route(
+    anon: httpx.AsyncClient, gateway: RunningGateway
+) -> None:
+    response = await anon.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.1")
+    documented = {
+        (method.upper(), normalise(path)) for path, ops in doc["paths"].items() for method in ops
+    }
+    served = {
+        (method, normalise(route.uri))
+        for route in gateway.app.router.routes
+        for method in route.methods
+    }
+    assert served == documented
+
+    schemas = doc["components"]["schemas"]
+    assert {"CreateTaskBody", "Job", "Task", "TaskList", "Usage", "Problem"} <= set(schemas)
+    create = doc["paths"]["/api/v1/tasks"]["post"]
+    assert {"202", "201", "400", "401", "413", "415", "422", "429", "503"} <= set(
+        create["responses"]
+    )
+    assert "naturalLanguage" in schemas["CreateTaskBody"]["properties"]
+
+
+async def test_docs_page_is_self_contained(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "/api/v1/jobs/{jobId}/events" in page
+    assert "<script" not in page and "https://cdn" not in page

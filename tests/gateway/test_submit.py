@@ -1,0 +1,212 @@
+"""POST /api/v1/tasks: acceptance, edge validation, idempotency, Prefer: wait."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import assert_problem
+from tests.gateway.fakes import FakeTasks
+
+
+async def test_submission_is_accepted_with_location_and_retry_after(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": "  Pay rent tomorrow "})
+
+    assert response.status_code == 202
+    body = response.json()
+    job_id = body["jobId"]
+    uuid.UUID(job_id)
+    assert body == {
+        "jobId": job_id,
+        "status": "queued",
+        "links": {"self": f"/api/v1/jobs/{job_id}"},
+    }
+    assert response.headers["location"] == f"/api/v1/jobs/{job_id}"
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+    assert fake.texts == ["Pay rent tomorrow"]
+
+
+async def test_charset_parameter_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=json.dumps({"naturalLanguage": "Pay rent"}).encode(),
+        headers={"Content-Type": "application/json; charset=UTF-8"},
+    )
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"naturalLanguage": "Pay rent"', "not valid JSON"),
+        (b"", "empty"),
+        (b'["Pay rent"]', "JSON object"),
+        (b'{"naturalLanguage": NaN}', "not valid JSON"),
+        (b'{"naturalLanguage": "caf\xe9"}', "UTF-8"),
+        (b"[" * 60_000, "nested"),
+    ],
+    ids=["truncated", "empty", "array", "nan", "latin-1", "deeply-nested"],
+)
+async def test_malformed_bodies_are_400_with_a_clear_detail(
+    client: httpx.AsyncClient, fake: FakeTasks, content: bytes, fragment: str
+) -> None:
+    response = await client.post(
+        "/api/v1/tasks", content=content, headers={"Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 400, "malformed-request")
+    assert fragment in body["detail"]
+    assert fake.calls["CreateTask"] == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "fragment"),
+    [
+        ({"naturalLanguage": 42}, "naturalLanguage", "must be a string"),
+        ({"naturalLanguage": ["a"]}, "naturalLanguage", "must be a string"),
+        ({}, "naturalLanguage", "is required"),
+        ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
+        ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
+        ({"naturalLanguage": "Pay\x00rent"}, "naturalLanguage", "control characters"),
+        ({"naturalLanguage": "Pay rent", "priority": "high"}, "priority", "not a known field"),
+    ],
+    ids=["number", "list", "missing", "blank", "2001-chars", "nul", "unknown-field"],
+)
+async def test_invalid_fields_are_400_naming_the_field(
+    client: httpx.AsyncClient, fake: FakeTasks, payload: dict, field: str, fragment: str
+) -> None:
+    response = await client.post("/api/v1/tasks", json=payload)
+
+    body = assert_problem(response, 400, "validation")
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert fragment in body["errors"][0]["message"]
+    assert field in body["detail"]
+    assert fake.calls["CreateTask"] == 0
+
+
+async def test_text_of_exactly_2000_chars_with_newlines_and_tabs_is_accepted(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    text = ("Plan\tthe offsite\n" * 200)[:1999] + "x"
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": text})
+    assert response.status_code == 202, response.text
+
+
+async def test_lone_surrogate_is_refused_at_the_edge(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay \\ud800 rent"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_problem(response, 400, "validation")
+
+
+async def test_body_over_64_kib_is_413(client: httpx.AsyncClient, fake: FakeTasks) -> None:
+    payload = json.dumps({"naturalLanguage": "x" * (64 * 1024)}).encode()
+    response = await client.post(
+        "/api/v1/tasks", content=payload, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 413, "payload-too-large")
+    assert fake.calls["CreateTask"] == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1", ""],
+)
+async def test_non_json_content_type_is_415(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay rent"}',
+        headers={"Content-Type": content_type},
+    )
+    assert_problem(response, 415, "unsupported-media-type")
+
+
+async def test_same_idempotency_key_and_body_returns_the_same_job(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {"Idempotency-Key": "order-7f3a"}
+    first = await client.post("/api/v1/tasks", json={"naturalLanguage": "A"}, headers=headers)
+    again = await client.post("/api/v1/tasks", json={"naturalLanguage": "A"}, headers=headers)
+
+    assert first.status_code == again.status_code == 202
+    assert first.json()["jobId"] == again.json()["jobId"]
+
+
+async def test_same_idempotency_key_with_another_body_is_422(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "order-7f3a"}
+    await client.post("/api/v1/tasks", json={"naturalLanguage": "A"}, headers=headers)
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": "B"}, headers=headers)
+    assert_problem(response, 422, "idempotency-conflict")
+
+
+@pytest.mark.parametrize("key", ["k" * 201, "caf\u00e9-key"])
+async def test_unusable_idempotency_key_is_400(client: httpx.AsyncClient, key: str) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        json={"naturalLanguage": "A"},
+        headers=[("Idempotency-Key", key.encode("latin-1"))],
+    )
+    body = assert_problem(response, 400, "validation")
+    assert body["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_prefer_wait_answers_201_with_the_finished_job(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.complete_on_create = True
+    response = await client.post(
+        "/api/v1/tasks", json={"naturalLanguage": "Plan offsite"}, headers={"Prefer": "wait=5"}
+    )
+
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert job["status"] == "succeeded"
+    assert response.headers["location"] == f"/api/v1/jobs/{job['jobId']}"
+    assert response.headers["preference-applied"] == "wait=5"
+    task = job["task"]
+    assert task["jobId"] == job["jobId"]
+    assert [s["order"] for s in task["subtasks"]] == [1, 2]
+    assert task["dueDate"].endswith("Z")
+    assert "error" not in job
+
+
+async def test_prefer_wait_follows_a_job_that_finishes_while_waiting(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    request = asyncio.create_task(
+        client.post(
+            "/api/v1/tasks", json={"naturalLanguage": "Plan offsite"}, headers={"Prefer": "wait=20"}
+        )
+    )
+    await fake.watching.wait()
+    (job_id,) = fake.owners
+    await fake.run(job_id)
+    await fake.fail_vague(job_id)
+
+    response = await request
+    assert response.status_code == 201
+    assert response.json()["error"] == {
+        "type": "VAGUE_INPUT",
+        "message": "Too generic to become a task.",
+        "suggestions": ["What should be done?", "By when?"],
+    }
+
+
+async def test_prefer_wait_answers_202_when_the_job_is_not_done_in_time(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/v1/tasks", json={"naturalLanguage": "Plan offsite"}, headers={"Prefer": "wait=1"}
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    assert response.headers["retry-after"] == "1"
+    assert "location" in response.headers
