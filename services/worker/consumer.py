@@ -9,9 +9,13 @@ to another one)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from datetime import UTC
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -21,7 +25,13 @@ from services.worker.retries import RetryPolicy
 from services.worker.runner import CapabilityRunner, Transient, add_usage, failure
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
-from taskmesh.queue.messages import UndecodableMessage, attempts_of, decode_job
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.queue.messages import (
+    UndecodableMessage,
+    attempts_of,
+    decode_job,
+    pending_outcome,
+)
 from taskmesh.queue.topology import JobTopology
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -134,8 +144,7 @@ class JobConsumer:
         try:
             job = decode_job(message)
         except UndecodableMessage as exc:
-            await self._retries.dead_letter(message, f"undecodable: {exc}", attempts)
-            await message.ack()
+            await self._settle(message, self._retries.dead_letter(message, f"undecodable: {exc}", attempts))
             return
         with bind(request_id=job.request_id or None, job_id=job.job_id):
             try:
@@ -143,21 +152,34 @@ class JobConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Left unacked: the broker redelivers it, and the delivery limit
-                # stops a message that crashes every time.
-                log.exception("job handling failed; leaving the message for redelivery")
+                # A defect, not a transient fault: requeue, and let the queue's
+                # delivery limit dead-letter a message that fails every time.
+                log.exception("job handling failed; requeueing the message")
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
 
-    async def _process(self, message: AbstractIncomingMessage, job, attempts: int) -> None:  # type: ignore[no-untyped-def]
+    async def _settle(self, message: AbstractIncomingMessage, publish: Awaitable[None]) -> None:
+        """Acks after the publish that takes over the message was confirmed."""
+        await publish
+        await message.ack()
+
+    async def _process(
+        self, message: AbstractIncomingMessage, job: jobs_pb2.CapabilityJob, attempts: int
+    ) -> None:
         assert self._retries is not None
+        pending = pending_outcome(message)
+        if pending is not None:
+            # The LLM already ran; only the report to Tasks is missing.
+            request = tasks_pb2.CompleteJobRequest.FromString(pending)
+            await self._report(message, job, attempts, request)
+            return
         try:
             state = await self.tasks.start_job(job.job_id, job.request_id)
         except errors.NotFound:
-            await self._retries.dead_letter(message, "unknown job", attempts)
-            await message.ack()
+            await self._settle(message, self._retries.dead_letter(message, "unknown job", attempts))
             return
         except errors.Unavailable:
-            await self._retries.retry_later(job, attempts, "tasks unavailable")
-            await message.ack()
+            await self._settle(message, self._retries.retry_later(job, attempts, "tasks unavailable"))
             return
         if state.state in _TERMINAL:
             log.info("job already finished; skipping")
@@ -165,45 +187,63 @@ class JobConsumer:
             return
         metrics.jobs_started.inc()
         if job.HasField("enqueue_time") and attempts == 0:
-            metrics.job_queue_wait.observe(max(0.0, time.time() - job.enqueue_time.ToDatetime(UTC).timestamp()))
+            metrics.job_queue_wait.observe(_seconds_since(job.enqueue_time))
 
         outcome = await self.runner.run(job)
         attempts += 1
         if isinstance(outcome, Transient):
             spent = add_usage(job.prior_usage, outcome.usage)
             if not self._retries.exhausted(attempts):
-                retry = type(job)()
+                retry = jobs_pb2.CapabilityJob()
                 retry.CopyFrom(job)
                 retry.prior_usage.CopyFrom(spent)
-                await self._retries.retry_later(retry, attempts, outcome.reason)
-                await message.ack()
+                await self._settle(message, self._retries.retry_later(retry, attempts, outcome.reason))
                 return
             outcome = failure(
                 job.job_id,
                 tasks_pb2.JOB_ERROR_TYPE_RETRIES_EXHAUSTED,
-                f"The job failed {attempts} times; the last error was transient.",
+                f"The job failed {attempts} times; the last error was: {outcome.reason}",
                 spent,
             )
-            await self._complete(job, outcome)
-            await self._retries.dead_letter(message, f"retries exhausted: {outcome_reason(outcome)}", attempts)
-            await message.ack()
+        await self._report(message, job, attempts, outcome)
+
+    async def _report(
+        self,
+        message: AbstractIncomingMessage,
+        job: jobs_pb2.CapabilityJob,
+        attempts: int,
+        request: tasks_pb2.CompleteJobRequest,
+    ) -> None:
+        """CompleteJob, then ack. Tasks still unavailable after the callback's
+        own retries: park the outcome in a retry queue instead of holding it."""
+        assert self._retries is not None
+        try:
+            response = await self.tasks.complete_job(request, job.request_id)
+        except errors.Unavailable:
+            await self._settle(
+                message,
+                self._retries.retry_later(
+                    job, attempts, "tasks unavailable", outcome=request.SerializeToString()
+                ),
+            )
             return
-        await self._complete(job, outcome)
+        self._observe(job, response)
+        if request.error.type == tasks_pb2.JOB_ERROR_TYPE_RETRIES_EXHAUSTED:
+            await self._retries.dead_letter(
+                message, f"retries exhausted: {request.error.message}"[:500], attempts
+            )
         await message.ack()
 
-    async def _complete(self, job, request: tasks_pb2.CompleteJobRequest) -> None:  # type: ignore[no-untyped-def]
-        response = await self.tasks.complete_job(request, job.request_id)
+    def _observe(self, job: jobs_pb2.CapabilityJob, response: tasks_pb2.CompleteJobResponse) -> None:
         outcome = _OUTCOME.get(response.job.state, "unknown")
         if response.applied:
             metrics.jobs_completed.labels(outcome).inc()
             if response.job.error.type == tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT:
                 metrics.vague_inputs.inc()
             if job.HasField("enqueue_time"):
-                metrics.job_end_to_end.observe(
-                    max(0.0, datetime.now(UTC).timestamp() - job.enqueue_time.ToDatetime(UTC).timestamp())
-                )
+                metrics.job_end_to_end.observe(_seconds_since(job.enqueue_time))
         log.info("job completed", extra={"outcome": outcome, "applied": response.applied})
 
 
-def outcome_reason(request: tasks_pb2.CompleteJobRequest) -> str:
-    return request.error.message if request.HasField("error") else "ok"
+def _seconds_since(stamp: Timestamp) -> float:
+    return max(0.0, time.time() - stamp.ToDatetime(UTC).timestamp())

@@ -31,11 +31,17 @@ class RetryPolicy:
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
 
-    async def retry_later(self, job: jobs_pb2.CapabilityJob, attempts: int, reason: str) -> None:
+    async def retry_later(
+        self,
+        job: jobs_pb2.CapabilityJob,
+        attempts: int,
+        reason: str,
+        outcome: bytes | None = None,
+    ) -> None:
         """Parks the job in the delay queue for its backoff step."""
         queue = self.topology.retry_queue(attempts)
         await self._channel.default_exchange.publish(
-            job_message(job, attempts=attempts, reason=reason),
+            job_message(job, attempts=attempts, reason=reason, outcome=outcome),
             routing_key=queue,
             mandatory=True,
             timeout=PUBLISH_TIMEOUT_S,

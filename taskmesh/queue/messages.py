@@ -14,14 +14,23 @@ MESSAGE_TYPE = jobs_pb2.CapabilityJob.DESCRIPTOR.full_name
 ATTEMPT_HEADER = "x-taskmesh-attempts"
 #: Why a message was dead-lettered or retried; shown by ``taskmesh dlq list``.
 REASON_HEADER = "x-taskmesh-reason"
+#: A finished outcome (serialized CompleteJobRequest) that could not be
+#: delivered to Tasks yet: the next delivery reports it without a new LLM run.
+OUTCOME_HEADER = "x-taskmesh-outcome"
 
 
 def job_message(
-    job: jobs_pb2.CapabilityJob, *, attempts: int = 0, reason: str | None = None
+    job: jobs_pb2.CapabilityJob,
+    *,
+    attempts: int = 0,
+    reason: str | None = None,
+    outcome: bytes | None = None,
 ) -> aio_pika.Message:
     headers: dict[str, aio_pika.abc.FieldValue] = {ATTEMPT_HEADER: attempts}
     if reason:
         headers[REASON_HEADER] = reason
+    if outcome is not None:
+        headers[OUTCOME_HEADER] = outcome
     return aio_pika.Message(
         body=job.SerializeToString(),
         content_type=CONTENT_TYPE,
@@ -54,3 +63,8 @@ def decode_job(message: aio_pika.abc.AbstractIncomingMessage) -> jobs_pb2.Capabi
 def attempts_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
     value = (message.headers or {}).get(ATTEMPT_HEADER, 0)
     return int(value) if isinstance(value, int) and value >= 0 else 0
+
+
+def pending_outcome(message: aio_pika.abc.AbstractIncomingMessage) -> bytes | None:
+    value = (message.headers or {}).get(OUTCOME_HEADER)
+    return value if isinstance(value, bytes) else None

@@ -36,12 +36,9 @@ async def _delete_queues(url: str, queue: str) -> None:
         await JobTopology(queue).delete(await connection.channel())
 
 
-@pytest.fixture
-def running_stack(tmp_path, rabbitmq_url, queue_name):
+def stack_env(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> dict[str, str]:
     ports = {k: free_port() for k in ("gateway", "tasks", "ai", "sim")}
-    api_key = "tm_" + secrets.token_urlsafe(32)
-    token = secrets.token_urlsafe(24)
-    env = {
+    return {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/taskmesh.db",
         "RABBITMQ_URL": rabbitmq_url,
         "JOB_QUEUE": queue_name,
@@ -52,23 +49,51 @@ def running_stack(tmp_path, rabbitmq_url, queue_name):
         "LLM_SIM_PORT": str(ports["sim"]),
         "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['sim']}/v1",
         "OPENAI_API_KEY": "",
-        "INTERNAL_AUTH_TOKEN": token,
-        "TASKMESH_DEV_API_KEY": api_key,
+        "INTERNAL_AUTH_TOKEN": secrets.token_urlsafe(24),
+        "TASKMESH_DEV_API_KEY": "tm_" + secrets.token_urlsafe(32),
         "TASKS_METRICS_PORT": "0",
         "AI_METRICS_PORT": "0",
         "WORKER_METRICS_PORT": "0",
         "SHUTDOWN_GRACE_S": "5",
         "LOG_FORMAT": "json",
     }
-    stack = LocalStack(env, SERVICES, log_dir=tmp_path / "logs")
-    stack.start()
-    url = f"http://127.0.0.1:{ports['gateway']}"
-    try:
+
+
+@pytest.fixture
+def stack_factory(tmp_path, rabbitmq_url, queue_name):
+    """Starts the real processes with extra settings: ``start(**env)``. Every
+    stack started is stopped at the end and its queues deleted."""
+    started: list[LocalStack] = []
+
+    def start(services: list[str] | None = None, sim_args: list[str] | None = None, **env: str) -> RunningStack:
+        full = {**stack_env(tmp_path, rabbitmq_url, queue_name), **env}
+        stack = LocalStack(full, services or SERVICES, log_dir=tmp_path / "logs", sim_args=sim_args)
+        started.append(stack)
+        stack.start()
+        url = f"http://127.0.0.1:{full['GATEWAY_PORT']}"
         stack.wait_ready(url, timeout=60)
-        yield RunningStack(
-            stack, url, api_key, token, env, env["TASKS_GRPC_ADDR"], env["AI_GRPC_ADDR"], tmp_path / "logs"
+        return RunningStack(
+            stack,
+            url,
+            full["TASKMESH_DEV_API_KEY"],
+            full["INTERNAL_AUTH_TOKEN"],
+            full,
+            full["TASKS_GRPC_ADDR"],
+            full["AI_GRPC_ADDR"],
+            tmp_path / "logs",
         )
+
+    try:
+        yield start
     finally:
-        codes = stack.stop(15)
+        codes = {}
+        for stack in started:
+            codes.update(stack.stop(15))
         asyncio.run(_delete_queues(rabbitmq_url, queue_name))
-    assert all(code == 0 for code in codes.values()), f"unclean exit: {codes}"
+    unclean = {name: code for name, code in codes.items() if code not in (0, -9)}
+    assert not unclean, f"unclean exit: {unclean}"
+
+
+@pytest.fixture
+def running_stack(stack_factory) -> RunningStack:
+    return stack_factory()

@@ -30,8 +30,15 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
     if is_sqlite(url):
+        # One write connection: writers queue in the pool (awaiting, no CPU)
+        # rather than in SQLite's busy handler. Readers share a few more.
         engine = create_async_engine(
-            url, pool_size=4, max_overflow=0, connect_args={"timeout": 30}
+            url,
+            pool_size=4 if read_only else 1,
+            max_overflow=0,
+            pool_timeout=60,
+            pool_reset_on_return=None,
+            connect_args={"timeout": 30},
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -50,7 +57,9 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
