@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
+
+from tests.e2e.checks import assert_ledger_balanced
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -55,14 +54,7 @@ def test_sentence_becomes_task_with_subtasks_and_actual_usage(running_stack):
         assert 0 < usage["used"] != 2500  # the actual tokens, not the estimate
         assert usage["remaining"] == usage["limit"] - usage["used"]
 
-    check = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "ledger", "check"],
-        env={**os.environ, **running_stack.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_ledger_balanced(running_stack)
 
 
 def test_vague_and_hostile_input(running_stack):

@@ -1,0 +1,1 @@
+from tests.e2e.conftest import stack_factory  # noqa: F401 - shared fixture
