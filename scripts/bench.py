@@ -54,7 +54,9 @@ class Http:
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def request(self, method: str, path: str, body: bytes = b"", extra: str = "") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", extra: str = ""
+    ) -> tuple[int, bytes]:
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {self.key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
@@ -79,7 +81,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rabbit_pid() -> int | None:
-    out = subprocess.run(["pgrep", "-f", "beam.smp.*rabbit"], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["pgrep", "-f", "beam.smp.*rabbit"], capture_output=True, text=True
+    ).stdout.split()
     return int(out[0]) if out else None
 
 
@@ -235,12 +239,17 @@ def bench_end_to_end(latency_ms: int, jobs: int, runs: int) -> None:
                 print(f"  WARNING: {done}/{jobs} jobs succeeded")
             rates.append(jobs / (end - start))
             cpu_rows.append({k: (after[k] - before.get(k, 0)) / jobs * 1000 for k in after})
-    print(f"end to end, simulator at {latency_ms} ms/call, {jobs} jobs (median of {runs}): "
-          f"{statistics.median(rates):,.0f} jobs/s")
+    print(
+        f"end to end, simulator at {latency_ms} ms/call, {jobs} jobs (median of {runs}): "
+        f"{statistics.median(rates):,.0f} jobs/s"
+    )
     names = cpu_rows[0].keys()
     per = {n: statistics.median(r[n] for r in cpu_rows) for n in names}
-    print("  CPU ms per job: " + ", ".join(f"{n} {v:.2f}" for n, v in per.items())
-          + f"; total {sum(per.values()):.2f}")
+    print(
+        "  CPU ms per job: "
+        + ", ".join(f"{n} {v:.2f}" for n, v in per.items())
+        + f"; total {sum(per.values()):.2f}"
+    )
 
 
 def bench_latency(latency_ms: int, samples: int) -> None:
@@ -266,8 +275,10 @@ def bench_latency(latency_ms: int, samples: int) -> None:
         for _ in range(samples):
             overheads.append(asyncio.run(one()))
     med = statistics.median(overheads)
-    print(f"single job, simulator at {latency_ms} ms/call: end-to-end p50 {med*1000:.0f} ms "
-          f"(core and subtasks calls run concurrently: LLM time ≈ {latency_ms} ms)")
+    print(
+        f"single job, simulator at {latency_ms} ms/call: end-to-end p50 {med * 1000:.0f} ms "
+        f"(core and subtasks calls run concurrently: LLM time ≈ {latency_ms} ms)"
+    )
 
 
 def main() -> None:

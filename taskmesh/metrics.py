@@ -37,7 +37,9 @@ jobs_started = Counter("taskmesh_jobs_started_total", "Job attempts started by w
 jobs_completed = Counter(
     "taskmesh_jobs_completed_total", "Jobs that reached a terminal state", ["outcome"]
 )
-jobs_retried = Counter("taskmesh_jobs_retried_total", "Job attempts scheduled for retry", ["reason"])
+jobs_retried = Counter(
+    "taskmesh_jobs_retried_total", "Job attempts scheduled for retry", ["reason"]
+)
 jobs_dead_lettered = Counter(
     "taskmesh_jobs_dead_lettered_total", "Messages sent to the dead-letter queue", ["reason"]
 )

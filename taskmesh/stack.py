@@ -42,7 +42,10 @@ class LocalStack:
                 out = open(self.log_dir / f"{svc.replace('#', '-')}.log", "ab")  # noqa: SIM115
                 self._logs.append(out)
             self.procs[svc] = subprocess.Popen(
-                self.command(svc), env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None
+                self.command(svc),
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
             )
 
     def wait_ready(self, gateway_url: str, timeout: float = 60.0) -> None:

@@ -22,7 +22,11 @@ def test_committed_stubs_match_the_protos(tmp_path):
         timeout=60,
     )
     generated = sorted(p.relative_to(tmp_path) for p in (tmp_path / "taskmesh").rglob("*_pb2*"))
-    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "taskmesh").rglob("*_pb2*") if p.suffix in (".py", ".pyi"))
+    committed = sorted(
+        p.relative_to(ROOT)
+        for p in (ROOT / "taskmesh").rglob("*_pb2*")
+        if p.suffix in (".py", ".pyi")
+    )
     assert generated == committed, "run `make protos` and commit the stubs"
     stale = [str(p) for p in generated if not filecmp.cmp(tmp_path / p, ROOT / p, shallow=False)]
     assert not stale, f"stale stubs (run `make protos`): {stale}"
@@ -34,6 +38,10 @@ def test_buf_lint_passes():
     if npx is None:
         pytest.skip("npx is not installed")
     result = subprocess.run(
-        [npx, "--yes", "@bufbuild/buf", "lint"], cwd=ROOT, capture_output=True, text=True, timeout=590
+        [npx, "--yes", "@bufbuild/buf", "lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=590,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -31,9 +31,7 @@ async def _report_health(publisher: JobPublisher, health, interval: float = 1.0)
         await asyncio.sleep(interval)
 
 
-async def run(
-    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
-) -> None:
+async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
     publisher = JobPublisher(settings.rabbitmq_url, JobTopology(settings.job_queue))
     await publisher.connect(stop)

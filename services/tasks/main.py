@@ -53,9 +53,7 @@ async def _sweep(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def run(
-    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
-) -> None:
+async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
     store = Store(settings.database_url)
     await store.open()

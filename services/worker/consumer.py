@@ -15,17 +15,16 @@ import time
 from collections.abc import Awaitable
 from datetime import UTC
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.worker.completion import TasksCallback
 from services.worker.retries import RetryPolicy
 from services.worker.runner import CapabilityRunner, Transient, add_usage, failure
 from taskmesh import errors, metrics
-from taskmesh.logs import bind
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.logs import bind
 from taskmesh.queue.messages import (
     UndecodableMessage,
     attempts_of,
@@ -83,7 +82,7 @@ class JobConsumer:
             try:
                 self._connection = await aio_pika.connect_robust(self._url, timeout=5)
                 break
-            except (aio_pika.exceptions.AMQPError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as exc:
                 if stop is not None and stop.is_set():
                     raise
                 log.warning("broker not reachable (%s); retrying", type(exc).__name__)
@@ -144,7 +143,9 @@ class JobConsumer:
         try:
             job = decode_job(message)
         except UndecodableMessage as exc:
-            await self._settle(message, self._retries.dead_letter(message, f"undecodable: {exc}", attempts))
+            await self._settle(
+                message, self._retries.dead_letter(message, f"undecodable: {exc}", attempts)
+            )
             return
         with bind(request_id=job.request_id or None, job_id=job.job_id):
             try:
@@ -179,7 +180,9 @@ class JobConsumer:
             await self._settle(message, self._retries.dead_letter(message, "unknown job", attempts))
             return
         except errors.Unavailable:
-            await self._settle(message, self._retries.retry_later(job, attempts, "tasks unavailable"))
+            await self._settle(
+                message, self._retries.retry_later(job, attempts, "tasks unavailable")
+            )
             return
         if state.state in _TERMINAL:
             log.info("job already finished; skipping")
@@ -197,7 +200,9 @@ class JobConsumer:
                 retry = jobs_pb2.CapabilityJob()
                 retry.CopyFrom(job)
                 retry.prior_usage.CopyFrom(spent)
-                await self._settle(message, self._retries.retry_later(retry, attempts, outcome.reason))
+                await self._settle(
+                    message, self._retries.retry_later(retry, attempts, outcome.reason)
+                )
                 return
             outcome = failure(
                 job.job_id,
@@ -234,7 +239,9 @@ class JobConsumer:
             )
         await message.ack()
 
-    def _observe(self, job: jobs_pb2.CapabilityJob, response: tasks_pb2.CompleteJobResponse) -> None:
+    def _observe(
+        self, job: jobs_pb2.CapabilityJob, response: tasks_pb2.CompleteJobResponse
+    ) -> None:
         outcome = _OUTCOME.get(response.job.state, "unknown")
         if response.applied:
             metrics.jobs_completed.labels(outcome).inc()

@@ -21,9 +21,7 @@ from taskmesh.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def run(
-    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
-) -> None:
+async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
     tasks_channel = client.channel(settings.tasks_grpc_addr)
     llm = make_llm_client(settings)
@@ -37,7 +35,10 @@ async def run(
     )
     metrics.serve(settings.worker_metrics_port)
     await consumer.start(stop)
-    log.info("worker consuming", extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency})
+    log.info(
+        "worker consuming",
+        extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency},
+    )
     if ready is not None:
         ready.set()
     try:
@@ -45,7 +46,10 @@ async def run(
     finally:
         await consumer.stop_consuming()
         if not await consumer.drain(settings.shutdown_grace_s):
-            log.warning("grace period over with %d jobs in flight; they will be redelivered", consumer.in_flight)
+            log.warning(
+                "grace period over with %d jobs in flight; they will be redelivered",
+                consumer.in_flight,
+            )
         await consumer.close()
         await tasks_channel.close()
         await llm.close()

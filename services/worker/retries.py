@@ -48,11 +48,14 @@ class RetryPolicy:
         )
         metrics.jobs_retried.labels(reason).inc()
         log.info(
-            "retrying in %ss", self.topology.retry_delay(attempts),
+            "retrying in %ss",
+            self.topology.retry_delay(attempts),
             extra={"reason": reason, "attempts": attempts},
         )
 
-    async def dead_letter(self, message: AbstractIncomingMessage, reason: str, attempts: int) -> None:
+    async def dead_letter(
+        self, message: AbstractIncomingMessage, reason: str, attempts: int
+    ) -> None:
         """Copies the delivery, as it is, to the DLQ with the reason in headers."""
         headers = dict(message.headers or {})
         headers[REASON_HEADER] = reason

@@ -25,7 +25,11 @@ def add_usage(a: jobs_pb2.TokenUsage, b: jobs_pb2.TokenUsage) -> jobs_pb2.TokenU
 
 
 def failure(
-    job_id: str, kind: int, message: str, usage: jobs_pb2.TokenUsage, suggestions: list[str] = ()  # type: ignore[assignment]
+    job_id: str,
+    kind: int,
+    message: str,
+    usage: jobs_pb2.TokenUsage,
+    suggestions: list[str] = (),  # type: ignore[assignment]
 ) -> tasks_pb2.CompleteJobRequest:
     return tasks_pb2.CompleteJobRequest(
         job_id=job_id,
@@ -50,7 +54,10 @@ class CapabilityRunner:
 
     async def run(self, job: jobs_pb2.CapabilityJob) -> tasks_pb2.CompleteJobRequest | Transient:
         prior = job.prior_usage
-        if job.capability != jobs_pb2.CAPABILITY_PARSE_TASK or job.WhichOneof("input") != "parse_task":
+        if (
+            job.capability != jobs_pb2.CAPABILITY_PARSE_TASK
+            or job.WhichOneof("input") != "parse_task"
+        ):
             return failure(
                 job.job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "Unknown capability.", prior
             )
@@ -75,4 +82,6 @@ class CapabilityRunner:
                 list(result.vague.suggestions),
             )
         assert result.output is not None
-        return tasks_pb2.CompleteJobRequest(job_id=job.job_id, parse_task=result.output, usage=usage)
+        return tasks_pb2.CompleteJobRequest(
+            job_id=job.job_id, parse_task=result.output, usage=usage
+        )

@@ -34,7 +34,9 @@ def users(args: argparse.Namespace) -> int:
         elif args.action == "list":
             for row in await service.list():
                 state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                print(f"{row.user_name}\t{row.prefix}…\t{state}\t{row.created_at:%Y-%m-%dT%H:%M:%SZ}")
+                print(
+                    f"{row.user_name}\t{row.prefix}…\t{state}\t{row.created_at:%Y-%m-%dT%H:%M:%SZ}"
+                )
         else:
             await service.revoke(args.prefix)
             print("revoked", file=sys.stderr)

@@ -5,7 +5,6 @@ Exit codes: 0 success, 1 failure, 2 usage (argparse) or bad configuration."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 

@@ -97,7 +97,7 @@ def up() -> int:
         f"  LLM        {env.get('OPENAI_BASE_URL') or 'OpenAI'}\n"
         f"  API key    {env['TASKMESH_DEV_API_KEY']}\n"
         f"  try: TASKMESH_API_KEY={env['TASKMESH_DEV_API_KEY']} taskmesh submit "
-        f"\"Pay the electricity bill tomorrow\"\n"
+        f'"Pay the electricity bill tomorrow"\n'
         f"Ctrl-C stops everything.\n",
         file=sys.stderr,
     )

@@ -49,7 +49,9 @@ class UndecodableMessage(ValueError):
 
 def decode_job(message: aio_pika.abc.AbstractIncomingMessage) -> jobs_pb2.CapabilityJob:
     if message.content_type not in (None, CONTENT_TYPE) or message.type not in (None, MESSAGE_TYPE):
-        raise UndecodableMessage(f"unexpected content type {message.content_type!r}/{message.type!r}")
+        raise UndecodableMessage(
+            f"unexpected content type {message.content_type!r}/{message.type!r}"
+        )
     job = jobs_pb2.CapabilityJob()
     try:
         job.ParseFromString(message.body)

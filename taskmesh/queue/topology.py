@@ -44,9 +44,7 @@ class JobTopology:
 
     async def declare(self, channel: AbstractChannel) -> AbstractQueue:
         """Declares every queue (idempotent); returns the main one."""
-        await channel.declare_queue(
-            self.dlq, durable=True, arguments={"x-queue-type": "quorum"}
-        )
+        await channel.declare_queue(self.dlq, durable=True, arguments={"x-queue-type": "quorum"})
         for delay in self.retry_delays_s:
             await channel.declare_queue(
                 f"{self.queue}-retry-{delay}s",

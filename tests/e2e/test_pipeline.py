@@ -73,4 +73,6 @@ def test_vague_and_hostile_input(running_stack):
         assert hostile.json()["detail"] == "Invalid input provided."
         assert client.get("/api/v1/usage").json()["reserved"] == 0
 
-        assert client.get("/api/v1/tasks", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert (
+            client.get("/api/v1/tasks", headers={"Authorization": "Bearer nope"}).status_code == 401
+        )

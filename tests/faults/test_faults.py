@@ -42,9 +42,7 @@ def running_count(http: httpx.Client, ids: list[str]) -> int:
 
 
 def test_worker_killed_mid_job_loses_nothing(stack_factory):
-    stack = stack_factory(
-**ROOMY,
-sim_args=["--latency-ms", "2000"], WORKER_CONCURRENCY="100")
+    stack = stack_factory(**ROOMY, sim_args=["--latency-ms", "2000"], WORKER_CONCURRENCY="100")
     with client(stack) as http:
         ids = submit(http, sentences(60))
         assert len(ids) == 60
@@ -62,7 +60,16 @@ sim_args=["--latency-ms", "2000"], WORKER_CONCURRENCY="100")
 def test_llm_faults_are_retried_through_the_delay_queues(stack_factory):
     stack = stack_factory(
         **ROOMY,
-        sim_args=["--rate-500", "0.1", "--rate-429", "0.1", "--rate-timeout", "0.03", "--seed", "7"],
+        sim_args=[
+            "--rate-500",
+            "0.1",
+            "--rate-429",
+            "0.1",
+            "--rate-timeout",
+            "0.03",
+            "--seed",
+            "7",
+        ],
         OPENAI_TIMEOUT_S="1",
     )
     with client(stack) as http:
@@ -77,9 +84,7 @@ def test_llm_faults_are_retried_through_the_delay_queues(stack_factory):
 
 
 def test_tasks_down_for_ten_seconds_while_the_worker_completes(stack_factory):
-    stack = stack_factory(
-**ROOMY,
-sim_args=["--latency-ms", "1500"])
+    stack = stack_factory(**ROOMY, sim_args=["--latency-ms", "1500"])
     with client(stack) as http:
         ids = submit(http, sentences(30))
         wait_until(lambda: running_count(http, ids) >= 20, 60, "jobs in flight")
@@ -100,9 +105,7 @@ def rabbitmqctl(*args: str) -> None:
 
 
 def test_broker_restart_mid_run(stack_factory):
-    stack = stack_factory(
-**ROOMY,
-sim_args=["--latency-ms", "500"])
+    stack = stack_factory(**ROOMY, sim_args=["--latency-ms", "500"])
     with client(stack) as http:
         ids = submit(http, sentences(40))
         wait_until(lambda: running_count(http, ids) >= 10, 60, "jobs in flight")
@@ -111,7 +114,9 @@ sim_args=["--latency-ms", "500"])
             # Readiness tells the truth while the broker is away, and nothing
             # is accepted that could not be queued.
             wait_until(lambda: http.get("/readyz").status_code == 503, 30, "readyz 503")
-            refused = http.post("/api/v1/tasks", json={"naturalLanguage": "Book dentist appointment"})
+            refused = http.post(
+                "/api/v1/tasks", json={"naturalLanguage": "Book dentist appointment"}
+            )
             assert refused.status_code == 503 and "Retry-After" in refused.headers
         finally:
             rabbitmqctl("start_app")
@@ -125,9 +130,7 @@ sim_args=["--latency-ms", "500"])
 
 
 def test_worker_sigterm_finishes_in_flight_jobs(stack_factory):
-    stack = stack_factory(
-**ROOMY,
-sim_args=["--latency-ms", "1500"], SHUTDOWN_GRACE_S="20")
+    stack = stack_factory(**ROOMY, sim_args=["--latency-ms", "1500"], SHUTDOWN_GRACE_S="20")
     with client(stack) as http:
         ids = submit(http, sentences(10))
         wait_until(lambda: running_count(http, ids) == 10, 60, "10 jobs in flight")
@@ -152,7 +155,9 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             await channel.default_exchange.publish(
-                aio_pika.Message(body, content_type="application/x-protobuf", message_id=message_id),
+                aio_pika.Message(
+                    body, content_type="application/x-protobuf", message_id=message_id
+                ),
                 routing_key=queue_name,
             )
 
@@ -165,7 +170,10 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
     env = {**os.environ, **stack.env}
     listed = subprocess.run(
         [sys.executable, "-m", "taskmesh.cli", "dlq", "list"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert listed.returncode == 0, listed.stderr
     [line] = [row for row in listed.stdout.splitlines() if row.startswith("garbage-1")]
@@ -186,6 +194,9 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
 
     replayed = subprocess.run(
         [sys.executable, "-m", "taskmesh.cli", "dlq", "replay", "garbage-1"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert replayed.returncode == 0, replayed.stderr

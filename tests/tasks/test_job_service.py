@@ -236,7 +236,11 @@ async def test_watch_yields_each_state_change_until_terminal(env):
 
 async def test_task_listing_orders_filters_and_pages(env):
     service, user, _, _, clock = env
-    for score, level, cat in [(2, "low", "work"), (9, "critical", "finance"), (5, "medium", "work")]:
+    for score, level, cat in [
+        (2, "low", "work"),
+        (9, "critical", "finance"),
+        (5, "medium", "work"),
+    ]:
         job = await service.create(user, f"task {score}")
         draft = m.TaskDraft(f"Task {score}", None, cat, level, score, "r", [])
         await service.complete(job.id, draft, 1)

@@ -34,7 +34,9 @@ class CapabilityExecutor:
         self.model = model
         self.prompt_version = prompt_version
 
-    def admit(self, capability: int, task_input: jobs_pb2.ParseTaskInput) -> jobs_pb2.ParseTaskInput:
+    def admit(
+        self, capability: int, task_input: jobs_pb2.ParseTaskInput
+    ) -> jobs_pb2.ParseTaskInput:
         """The input as it will be run, or InvalidInput / InjectionDetected."""
         if capability != jobs_pb2.CAPABILITY_PARSE_TASK:
             raise errors.InvalidInput(
@@ -63,7 +65,10 @@ class CapabilityExecutor:
         if not job_id or not user_id:
             raise errors.InvalidInput(
                 "job_id and user_id are required for the async pattern",
-                [errors.FieldViolation("job_id", "required"), errors.FieldViolation("user_id", "required")],
+                [
+                    errors.FieldViolation("job_id", "required"),
+                    errors.FieldViolation("user_id", "required"),
+                ],
             )
         clean = self.admit(capability, task_input)
         job = jobs_pb2.CapabilityJob(

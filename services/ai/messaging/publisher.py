@@ -38,7 +38,7 @@ class JobPublisher:
             try:
                 self._connection = await aio_pika.connect_robust(self._url, timeout=5)
                 break
-            except (AMQPError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, AMQPError, OSError) as exc:
                 if stop is not None and stop.is_set():
                     raise
                 log.warning("broker not reachable (%s); retrying", type(exc).__name__)
@@ -59,14 +59,16 @@ class JobPublisher:
             and not self._channel.is_closed
         )
 
-    async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float = PUBLISH_TIMEOUT_S) -> None:
+    async def publish(
+        self, job: jobs_pb2.CapabilityJob, timeout: float = PUBLISH_TIMEOUT_S
+    ) -> None:
         if self._channel is None or not self.healthy:
             raise errors.Unavailable("The job queue is unavailable.", retry_after_s=2)
         try:
             await self._channel.default_exchange.publish(
                 job_message(job), routing_key=self.topology.queue, mandatory=True, timeout=timeout
             )
-        except (DeliveryError, AMQPError, OSError, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, DeliveryError, AMQPError, OSError, RuntimeError) as exc:
             log.warning("publish not confirmed: %s", type(exc).__name__)
             raise errors.Unavailable("The job queue is unavailable.", retry_after_s=2) from None
         metrics.jobs_published.inc()

@@ -22,12 +22,16 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
 
     async def ExecuteCapability(self, request, context):  # noqa: N802 - gRPC names
         if request.WhichOneof("input") != "parse_task":
-            raise errors.InvalidInput("an input is required", [errors.FieldViolation("input", "required")])
+            raise errors.InvalidInput(
+                "an input is required", [errors.FieldViolation("input", "required")]
+            )
         if request.pattern == ai_pb2.EXECUTION_PATTERN_SYNC:
             try:
                 result = await self.executor.run(request.capability, request.parse_task)
             except LLMTransientError:
-                raise errors.Unavailable("The language model is unavailable.", retry_after_s=5) from None
+                raise errors.Unavailable(
+                    "The language model is unavailable.", retry_after_s=5
+                ) from None
             except InvalidOutputError:
                 raise errors.FailedPrecondition("The model's output failed validation.") from None
             response = ai_pb2.ExecuteCapabilityResponse(accepted=True, usage=result.usage)
@@ -37,7 +41,9 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 response.parse_task.CopyFrom(result.output)
             return response
         if request.pattern != ai_pb2.EXECUTION_PATTERN_ASYNC:
-            raise errors.InvalidInput("pattern must be ASYNC or SYNC", [errors.FieldViolation("pattern", "required")])
+            raise errors.InvalidInput(
+                "pattern must be ASYNC or SYNC", [errors.FieldViolation("pattern", "required")]
+            )
         with bind(job_id=request.job_id or None):
             await self.executor.enqueue(
                 job_id=request.job_id,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from taskmesh import errors, metrics
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.storage.repository import DuplicateKey, Store
+from taskmesh import errors, metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,9 @@ class JobService:
         budget = self.policy.budget
         reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
         async with self.store.write() as tx:
-            if not await tx.reserve(user_id, reservation.window_start, budget.estimate, budget.limit):
+            if not await tx.reserve(
+                user_id, reservation.window_start, budget.estimate, budget.limit
+            ):
                 metrics.token_reservations.labels("denied").inc()
                 raise errors.ResourceExhausted(
                     "Token budget exhausted for this window.",
@@ -171,7 +173,9 @@ class JobService:
         self.events.changed(job_id)
         return job
 
-    async def complete(self, job_id: str, outcome: Outcome, actual_tokens: int) -> tuple[m.Job, bool]:
+    async def complete(
+        self, job_id: str, outcome: Outcome, actual_tokens: int
+    ) -> tuple[m.Job, bool]:
         """Records a job's outcome exactly once. A repeat (redelivery, retried
         callback) returns the first outcome and changes nothing; a completion
         arriving after the job timed out is charged but creates no task."""

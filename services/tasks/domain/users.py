@@ -10,10 +10,10 @@ import hashlib
 import secrets
 from datetime import UTC, datetime
 
-from taskmesh import errors
 from services.tasks.domain import models as m
 from services.tasks.domain.ratelimit import RateLimiter
 from services.tasks.storage.repository import DuplicateKey, Store
+from taskmesh import errors
 
 KEY_PREFIX = "tm_"
 #: Characters of a key stored in clear to identify it (``users list``).

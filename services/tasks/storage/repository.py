@@ -59,7 +59,9 @@ class Tx:
 
     async def insert_api_key(self, user_id: str, key_hash: str, prefix: str, now: datetime) -> None:
         self.s.add(
-            t.ApiKey(id=_new_id(), user_id=user_id, key_hash=key_hash, prefix=prefix, created_at=now)
+            t.ApiKey(
+                id=_new_id(), user_id=user_id, key_hash=key_hash, prefix=prefix, created_at=now
+            )
         )
         await self.s.flush()
 
@@ -79,7 +81,9 @@ class Tx:
 
     async def list_keys(self) -> list[m.UserKey]:
         rows = await self.s.execute(
-            select(t.User.id, t.User.name, t.ApiKey.prefix, t.ApiKey.created_at, t.ApiKey.revoked_at)
+            select(
+                t.User.id, t.User.name, t.ApiKey.prefix, t.ApiKey.created_at, t.ApiKey.revoked_at
+            )
             .join(t.ApiKey, t.ApiKey.user_id == t.User.id)
             .order_by(t.User.name, t.ApiKey.created_at)
         )
@@ -294,11 +298,16 @@ class Tx:
                 updated_at=now,
             )
         )
-        subtasks = [m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)]
+        subtasks = [
+            m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)
+        ]
         if subtasks:
             await self.s.execute(
                 insert(t.Subtask),
-                [{"id": s.id, "task_id": task_id, "title": s.title, "position": s.order} for s in subtasks],
+                [
+                    {"id": s.id, "task_id": task_id, "title": s.title, "position": s.order}
+                    for s in subtasks
+                ],
             )
         return m.Task(
             id=task_id,
@@ -324,13 +333,19 @@ class Tx:
             where.append(t.Task.category == q.category)
         if q.priority_level:
             where.append(t.Task.priority_level == q.priority_level)
-        total = int(await self.s.scalar(select(func.count()).select_from(t.Task).where(*where)) or 0)
+        total = int(
+            await self.s.scalar(select(func.count()).select_from(t.Task).where(*where)) or 0
+        )
         column = _ORDER_COLUMNS[q.order_by]
         primary = column.desc() if q.descending else column.asc()
         # Tasks without a due date sort last either way; the id makes the order total.
         order = [primary.nulls_last(), t.Task.id.desc() if q.descending else t.Task.id.asc()]
         rows = (
-            (await self.s.execute(select(t.Task).where(*where).order_by(*order).offset(q.skip).limit(q.take)))
+            (
+                await self.s.execute(
+                    select(t.Task).where(*where).order_by(*order).offset(q.skip).limit(q.take)
+                )
+            )
             .scalars()
             .all()
         )
@@ -364,7 +379,9 @@ class Tx:
                 t.Reservation.window_start,
                 func.coalesce(func.sum(t.Reservation.actual_tokens), 0).label("charged"),
                 func.coalesce(
-                    func.sum(case((t.Reservation.settled_at.is_(None), t.Reservation.tokens), else_=0)),
+                    func.sum(
+                        case((t.Reservation.settled_at.is_(None), t.Reservation.tokens), else_=0)
+                    ),
                     0,
                 ).label("open"),
             )

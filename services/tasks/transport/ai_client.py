@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import grpc
 
 from services.tasks.domain import models as m
 from services.tasks.transport.convert import ts
-from datetime import UTC, datetime
-
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
 from taskmesh.capabilities.parse_task.config import default_config
 from taskmesh.jobs.v1 import jobs_pb2

@@ -38,7 +38,9 @@ def task_to_proto(task: m.Task) -> tasks_pb2.Task:
         priority=jobs_pb2.Priority(
             level=task.priority_level, score=task.priority_score, reason=task.priority_reason
         ),
-        subtasks=[tasks_pb2.Subtask(subtask_id=s.id, title=s.title, order=s.order) for s in task.subtasks],
+        subtasks=[
+            tasks_pb2.Subtask(subtask_id=s.id, title=s.title, order=s.order) for s in task.subtasks
+        ],
         create_time=ts(task.created_at),
         update_time=ts(task.updated_at),
         job_id=task.job_id,

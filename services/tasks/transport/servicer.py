@@ -32,7 +32,9 @@ DISPATCH_TIMEOUT_S = 5.0
 
 def _require(value: str, field: str) -> str:
     if not value:
-        raise errors.InvalidInput(f"{field} is required", [errors.FieldViolation(field, "required")])
+        raise errors.InvalidInput(
+            f"{field} is required", [errors.FieldViolation(field, "required")]
+        )
     return value
 
 
@@ -71,7 +73,10 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         if not 1 <= take <= MAX_TAKE or request.skip < 0:
             raise errors.InvalidInput(
                 "invalid page",
-                [errors.FieldViolation("take", f"1-{MAX_TAKE}"), errors.FieldViolation("skip", ">= 0")],
+                [
+                    errors.FieldViolation("take", f"1-{MAX_TAKE}"),
+                    errors.FieldViolation("skip", ">= 0"),
+                ],
             )
         query = m.TaskQuery(
             user_id=_require(request.user_id, "user_id"),
