@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -166,8 +166,7 @@ class JobService:
     # --- worker callbacks --------------------------------------------------------------
     async def start(self, job_id: str) -> m.Job:
         async with self.store.write() as tx:
-            await tx.mark_running(job_id, self.now())
-            job = await tx.get_job(job_id)
+            job = await tx.mark_running(job_id, self.now()) or await tx.get_job(job_id)
         if job is None:
             raise errors.NotFound("job not found")
         self.events.changed(job_id)
@@ -188,14 +187,15 @@ class JobService:
                 if job.error is not None and job.error.type is m.ErrorType.TIMED_OUT:
                     await tx.charge_late(job_id, actual_tokens)
                 return job, False
+            task = None
             if isinstance(outcome, m.TaskDraft):
-                await tx.insert_task(job, outcome, now)
-                await tx.finish(job_id, m.JobState.SUCCEEDED, None, now)
+                task = await tx.insert_task(job, outcome, now)
+                final = await tx.finish(job_id, m.JobState.SUCCEEDED, None, now)
             else:
-                await tx.finish(job_id, m.JobState.FAILED, outcome, now)
+                final = await tx.finish(job_id, m.JobState.FAILED, outcome, now)
             reserved = await tx.settle(job_id, actual_tokens, now)
-            final = await tx.get_job(job_id)
-        assert final is not None
+        assert final is not None  # the row is locked (PostgreSQL) or the database is (SQLite)
+        final = replace(final, task=task)
         self.events.changed(job_id)
         if reserved is not None:
             metrics.token_reconciliation_delta.observe(actual_tokens - reserved)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -103,14 +104,9 @@ class Tx:
 
     # --- token ledger -----------------------------------------------------------------
     async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
-        """Adds ``tokens`` to the window's reservations if they still fit."""
-        ins = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        await self.s.execute(
-            ins(t.TokenWindow)
-            .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
-            .on_conflict_do_nothing()
-        )
-        result = await self.s.execute(
+        """Adds ``tokens`` to the window's reservations if they still fit: one
+        conditional UPDATE, so concurrent reservations cannot overshoot."""
+        fits = (
             update(t.TokenWindow)
             .where(
                 t.TokenWindow.user_id == user_id,
@@ -119,7 +115,17 @@ class Tx:
             )
             .values(reserved=t.TokenWindow.reserved + tokens)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        if (await self.s.execute(fits)).rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        # The window's first reservation: create the row (racing creators are
+        # fine), then try again.
+        ins = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        await self.s.execute(
+            ins(t.TokenWindow)
+            .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
+            .on_conflict_do_nothing()
+        )
+        return (await self.s.execute(fits)).rowcount == 1  # type: ignore[attr-defined]
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         row = (
@@ -131,17 +137,22 @@ class Tx:
         ).first()
         return (int(row.used), int(row.reserved)) if row else (0, 0)
 
-    async def reservation(self, job_id: str) -> t.Reservation | None:
-        return await self.s.get(t.Reservation, job_id)
+
 
     async def settle(self, job_id: str, actual: int | None, now: datetime) -> int | None:
         """Replaces the job's open reservation with ``actual`` tokens (None:
         release it in full) in the reservation's own window. Returns the
         reserved amount, or None when there was no open reservation."""
-        res = await self.s.get(t.Reservation, job_id)
-        if res is None or res.settled_at is not None:
+        res = (
+            await self.s.execute(
+                update(t.Reservation)
+                .where(t.Reservation.job_id == job_id, t.Reservation.settled_at.is_(None))
+                .values(settled_at=now, actual_tokens=actual)
+                .returning(t.Reservation.user_id, t.Reservation.window_start, t.Reservation.tokens)
+            )
+        ).first()
+        if res is None:
             return None
-        charged = actual or 0
         await self.s.execute(
             update(t.TokenWindow)
             .where(
@@ -150,17 +161,26 @@ class Tx:
             )
             .values(
                 reserved=t.TokenWindow.reserved - res.tokens,
-                used=t.TokenWindow.used + charged,
+                used=t.TokenWindow.used + (actual or 0),
             )
         )
-        res.settled_at = now
-        res.actual_tokens = actual
-        return res.tokens
+        return int(res.tokens)
 
     async def charge_late(self, job_id: str, actual: int) -> bool:
         """Charges a completion that arrived after its reservation was released."""
-        res = await self.s.get(t.Reservation, job_id)
-        if res is None or res.settled_at is None or res.actual_tokens is not None:
+        res = (
+            await self.s.execute(
+                update(t.Reservation)
+                .where(
+                    t.Reservation.job_id == job_id,
+                    t.Reservation.settled_at.is_not(None),
+                    t.Reservation.actual_tokens.is_(None),
+                )
+                .values(actual_tokens=actual)
+                .returning(t.Reservation.user_id, t.Reservation.window_start)
+            )
+        ).first()
+        if res is None:
             return False
         await self.s.execute(
             update(t.TokenWindow)
@@ -170,7 +190,6 @@ class Tx:
             )
             .values(used=t.TokenWindow.used + actual)
         )
-        res.actual_tokens = actual
         return True
 
     # --- jobs -------------------------------------------------------------------------
@@ -185,35 +204,45 @@ class Tx:
         now: datetime,
         deadline: datetime,
     ) -> m.Job:
-        job = t.Job(
+        job = m.Job(
             id=_new_id(),
             user_id=user_id,
-            capability="parse_task",
-            state=m.JobState.QUEUED.value,
+            state=m.JobState.QUEUED,
             natural_language=text,
             request_id=request_id,
-            idempotency_key=idempotency_key,
             attempts=0,
             version=1,
             created_at=now,
             updated_at=now,
-            deadline_at=deadline,
         )
-        self.s.add(job)
         try:
-            await self.s.flush()
+            await self.s.execute(
+                insert(t.Job).values(
+                    id=job.id,
+                    user_id=user_id,
+                    capability="parse_task",
+                    state=job.state.value,
+                    natural_language=text,
+                    request_id=request_id,
+                    idempotency_key=idempotency_key,
+                    attempts=0,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    deadline_at=deadline,
+                )
+            )
         except IntegrityError as exc:
             raise DuplicateKey(idempotency_key or job.id) from exc
-        self.s.add(
-            t.Reservation(
+        await self.s.execute(
+            insert(t.Reservation).values(
                 job_id=job.id,
                 user_id=user_id,
                 window_start=reservation.window_start,
                 tokens=reservation.tokens,
             )
         )
-        await self.s.flush()
-        return _job(job, None)
+        return job
 
     async def delete_job(self, job_id: str) -> None:
         await self.s.execute(delete(t.Reservation).where(t.Reservation.job_id == job_id))
@@ -222,12 +251,12 @@ class Tx:
     async def get_job(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
     ) -> m.Job | None:
-        query = select(t.Job).where(t.Job.id == job_id)
+        query = select(*_JOB_COLUMNS).where(t.Job.id == job_id)
         if user_id is not None:
             query = query.where(t.Job.user_id == user_id)
         if for_update and self._dialect == "postgresql":
             query = query.with_for_update()
-        row = (await self.s.execute(query)).scalar_one_or_none()
+        row = (await self.s.execute(query)).first()
         if row is None:
             return None
         task = None
@@ -241,36 +270,43 @@ class Tx:
         )
         return await self.get_job(job_id) if job_id else None
 
-    async def mark_running(self, job_id: str, now: datetime) -> bool:
-        result = await self.s.execute(
-            update(t.Job)
-            .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
-            .values(
-                state=m.JobState.RUNNING.value,
-                attempts=t.Job.attempts + 1,
-                version=t.Job.version + 1,
-                updated_at=now,
+    async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:
+        """Counts an attempt of an open job; None if the job is not open."""
+        row = (
+            await self.s.execute(
+                update(t.Job)
+                .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+                .values(
+                    state=m.JobState.RUNNING.value,
+                    attempts=t.Job.attempts + 1,
+                    version=t.Job.version + 1,
+                    updated_at=now,
+                )
+                .returning(*_JOB_COLUMNS)
             )
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        ).first()
+        return _job(row, None) if row is not None else None
 
     async def finish(
         self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
-    ) -> bool:
-        """Moves an open job to a terminal state; False if it was already terminal."""
-        result = await self.s.execute(
-            update(t.Job)
-            .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
-            .values(
-                state=state.value,
-                error_type=error.type.value if error else None,
-                error_message=error.message if error else None,
-                error_suggestions=list(error.suggestions) if error else None,
-                version=t.Job.version + 1,
-                updated_at=now,
+    ) -> m.Job | None:
+        """Moves an open job to a terminal state; None if it was already terminal."""
+        row = (
+            await self.s.execute(
+                update(t.Job)
+                .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+                .values(
+                    state=state.value,
+                    error_type=error.type.value if error else None,
+                    error_message=error.message if error else None,
+                    error_suggestions=list(error.suggestions) if error else None,
+                    version=t.Job.version + 1,
+                    updated_at=now,
+                )
+                .returning(*_JOB_COLUMNS)
             )
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        ).first()
+        return _job(row, None) if row is not None else None
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self.s.execute(
@@ -405,7 +441,23 @@ class Tx:
         return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]
 
 
-def _job(row: t.Job, task: m.Task | None) -> m.Job:
+_JOB_COLUMNS = (
+    t.Job.id,
+    t.Job.user_id,
+    t.Job.state,
+    t.Job.natural_language,
+    t.Job.request_id,
+    t.Job.attempts,
+    t.Job.version,
+    t.Job.error_type,
+    t.Job.error_message,
+    t.Job.error_suggestions,
+    t.Job.created_at,
+    t.Job.updated_at,
+)
+
+
+def _job(row: Any, task: m.Task | None) -> m.Job:
     error = None
     if row.error_type:
         error = m.JobError(
