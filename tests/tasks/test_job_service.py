@@ -4,6 +4,7 @@ exactly-once completion and the token ledger."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,16 +166,18 @@ async def test_budget_exhausted_answers_with_seconds_to_window_end(env):
     assert caught.value.retry_after_s == pytest.approx(12 * 3600)
 
 
-async def test_concurrent_submissions_never_pass_the_limit(env):
+async def test_200_concurrent_submissions_for_a_budget_of_50_accept_exactly_50(env):
     service, user, _, _, _ = env
+    service.policy = JobPolicy(replace(service.policy.budget, limit=50 * ESTIMATE), 900)
     results = await asyncio.gather(
-        *(service.create(user, f"Task number {i}") for i in range(40)), return_exceptions=True
+        *(service.create(user, f"Task number {i}") for i in range(200)), return_exceptions=True
     )
     accepted = [r for r in results if isinstance(r, m.Job)]
     refused = [r for r in results if isinstance(r, errors.ResourceExhausted)]
-    assert (len(accepted), len(refused)) == (10, 30)
+    assert (len(accepted), len(refused)) == (50, 150)
     usage = await service.usage(user)
-    assert usage.reserved == 10 * ESTIMATE and usage.remaining == 0
+    assert usage.reserved == 50 * ESTIMATE and usage.remaining == 0
+    assert_balanced(await ledger(service))
 
 
 async def test_completion_after_rollover_is_charged_to_the_reservation_window(env):

@@ -13,6 +13,11 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 
+#: Refills are sums of float products: without a tolerance, two half tokens
+#: can add up to 0.9999999 and a request due exactly now would be refused.
+_EPSILON = 1e-9
+
+
 class RateLimiter(Protocol):
     async def acquire(self, key: str) -> float:
         """Takes one token; returns 0 when allowed, else seconds until one is available."""
@@ -34,7 +39,7 @@ class LocalTokenBucket:
         now = self._clock()
         tokens, last = self._buckets.get(key, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens >= 1:
+        if tokens >= 1 - _EPSILON:
             self._buckets[key] = (tokens - 1, now)
             return 0.0
         self._buckets[key] = (tokens, now)
@@ -59,7 +64,7 @@ if now > ts then
   ts = now
 end
 local wait = 0
-if tokens >= 1 then
+if tokens >= 1 - 1e-9 then
   tokens = tokens - 1
 else
   wait = (1 - tokens) / rate
