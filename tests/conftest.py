@@ -75,6 +75,11 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
         yield f"sqlite+aiosqlite:///{tmp_path}/taskmesh.db"
         return
     url = request.getfixturevalue("postgres_database")
+    await reset_schema(url)
+    yield url
+
+
+async def reset_schema(url: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url)
@@ -82,7 +87,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
         await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
         await conn.exec_driver_sql("CREATE SCHEMA public")
     await engine.dispose()
-    yield url
+
+
+@pytest.fixture
+def empty_postgres(postgres_database: str) -> str:
+    """The test PostgreSQL database, emptied, for tests that run processes on it."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, reset_schema(postgres_database)).result()
+    return postgres_database
 
 
 @pytest.fixture

@@ -76,3 +76,17 @@ def test_vague_and_hostile_input(running_stack):
         assert (
             client.get("/api/v1/tasks", headers={"Authorization": "Bearer nope"}).status_code == 401
         )
+
+
+def test_the_pipeline_on_postgresql(stack_factory, empty_postgres):
+    stack = stack_factory(DATABASE_URL=empty_postgres)
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=10) as client:
+        accepted = client.post(
+            "/api/v1/tasks", json={"naturalLanguage": "Submit Q2 report by next Friday"}
+        )
+        assert accepted.status_code == 202, accepted.text
+        job = wait_terminal(client, accepted.headers["Location"])
+        assert job["status"] == "succeeded", job
+        assert client.get(f"/api/v1/tasks/{job['task']['id']}").status_code == 200
+    assert_ledger_balanced(stack)
