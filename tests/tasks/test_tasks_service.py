@@ -1,0 +1,166 @@
+"""TasksService through a real in-process grpc.aio server: status codes and
+rich error details callers (and grpcurl users) rely on."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.domain.jobs import JobPolicy, JobService
+from services.tasks.domain.ratelimit import LocalTokenBucket
+from services.tasks.domain.users import UserService
+from services.tasks.storage.repository import Store
+from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.rpc import server
+from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from tests.tasks.test_job_service import FakeDispatcher
+
+TOKEN = "test-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+
+
+@pytest.fixture
+async def tasks(tmp_path):
+    store = Store(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    await store.open()
+    users = UserService(store, LocalTokenBucket(capacity=3, refill_per_s=0.001))
+    alice, alice_key = await users.create("alice")
+    bob, _ = await users.create("bob")
+    jobs = JobService(store, FakeDispatcher(), JobPolicy(BudgetPolicy(86_400, 2 * 2500, 2500), 900))
+    grpc_server, _, port = await server.start_server(
+        "127.0.0.1:0", TOKEN, [registrar(TasksServicer(jobs, users))], [SERVICE_NAME]
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield tasks_pb2_grpc.TasksServiceStub(channel), alice.id, alice_key, bob.id
+    await channel.close()
+    await grpc_server.stop(None)
+    await store.close()
+
+
+def details(err: grpc.aio.AioRpcError, kind):  # type: ignore[no-untyped-def]
+    detail = kind()
+    status = rpc_status.from_call(err)
+    assert status is not None
+    assert any(d.Unpack(detail) for d in status.details if d.Is(detail.DESCRIPTOR))
+    return detail
+
+
+async def test_budget_exhaustion_is_resource_exhausted_with_retry_info(tasks):
+    stub, alice, _, _ = tasks
+    for _ in range(2):
+        await stub.CreateTask(
+            tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Book dentist"),
+            metadata=AUTH,
+            timeout=5,
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateTask(
+            tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="One more"),
+            metadata=AUTH,
+            timeout=5,
+        )
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details(caught.value, error_details_pb2.RetryInfo).retry_delay.seconds > 0
+    assert details(caught.value, error_details_pb2.ErrorInfo).reason == "TOKEN_BUDGET_EXHAUSTED"
+
+
+async def test_authenticate_applies_the_request_rate(tasks):
+    stub, _, key, _ = tasks
+    for _ in range(3):
+        await stub.Authenticate(
+            tasks_pb2.AuthenticateRequest(api_key=key), metadata=AUTH, timeout=5
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Authenticate(
+            tasks_pb2.AuthenticateRequest(api_key=key), metadata=AUTH, timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await stub.Authenticate(
+            tasks_pb2.AuthenticateRequest(api_key="tm_unknown"), metadata=AUTH, timeout=5
+        )
+    assert unknown.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_complete_job_is_idempotent_and_scoped_reads_are_not_found(tasks):
+    stub, alice, _, bob = tasks
+    created = await stub.CreateTask(
+        tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Pay bill"),
+        metadata=AUTH,
+        timeout=5,
+    )
+    job_id = created.job.job_id
+    result = jobs_pb2.ParseTaskOutput(
+        title="Pay Bill",
+        category="finance",
+        priority=jobs_pb2.Priority(level="high", score=7, reason="Fees."),
+        subtasks=["Open Bank App", "Enter The Amount", "Confirm Payment"],
+    )
+    complete = tasks_pb2.CompleteJobRequest(
+        job_id=job_id,
+        parse_task=result,
+        usage=jobs_pb2.TokenUsage(input_tokens=900, output_tokens=100),
+    )
+    first = await stub.CompleteJob(complete, metadata=AUTH, timeout=5)
+    again = await stub.CompleteJob(complete, metadata=AUTH, timeout=5)
+    assert first.applied and not again.applied
+    assert again.job.task.task_id == first.job.task.task_id
+    assert [s.title for s in first.job.task.subtasks] == list(result.subtasks)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetJob(
+            tasks_pb2.GetJobRequest(user_id=bob, job_id=job_id), metadata=AUTH, timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    usage = await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id=alice), metadata=AUTH, timeout=5)
+    assert (usage.used, usage.reserved) == (1000, 0)
+
+
+async def test_watch_job_streams_until_terminal(tasks):
+    stub, alice, _, _ = tasks
+    created = await stub.CreateTask(
+        tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Pay bill"),
+        metadata=AUTH,
+        timeout=5,
+    )
+    job_id = created.job.job_id
+    stream = stub.WatchJob(
+        tasks_pb2.WatchJobRequest(user_id=alice, job_id=job_id), metadata=AUTH, timeout=10
+    )
+    seen = []
+    async for event in stream:
+        seen.append((event.sequence, event.job.state))
+        if event.job.state == tasks_pb2.JOB_STATE_QUEUED:
+            await stub.StartJob(tasks_pb2.StartJobRequest(job_id=job_id), metadata=AUTH, timeout=5)
+        elif event.job.state == tasks_pb2.JOB_STATE_RUNNING:
+            await stub.CompleteJob(
+                tasks_pb2.CompleteJobRequest(
+                    job_id=job_id,
+                    error=tasks_pb2.JobError(
+                        type=tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT,
+                        message="Too vague.",
+                        suggestions=["What should be paid?"],
+                    ),
+                ),
+                metadata=AUTH,
+                timeout=5,
+            )
+    assert [state for _, state in seen] == [
+        tasks_pb2.JOB_STATE_QUEUED,
+        tasks_pb2.JOB_STATE_RUNNING,
+        tasks_pb2.JOB_STATE_FAILED,
+    ]
+    assert [seq for seq, _ in seen] == sorted({seq for seq, _ in seen})
+
+
+async def test_list_tasks_refuses_a_bad_page(tasks):
+    stub, alice, _, _ = tasks
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListTasks(
+            tasks_pb2.ListTasksRequest(user_id=alice, take=101), metadata=AUTH, timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
