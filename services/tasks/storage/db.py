@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from services.tasks.storage import sqlite_inline
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,11 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
         # rather than in SQLite's busy handler. Readers share a few more.
         engine = create_async_engine(
             url,
+            async_creator=sqlite_inline.connector(make_url(url).database or ":memory:"),
             pool_size=4 if read_only else 1,
             max_overflow=0,
             pool_timeout=60,
             pool_reset_on_return=None,
-            connect_args={"timeout": 30},
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -53,7 +55,7 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_inline.BUSY_TIMEOUT_S * 1000)}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")

@@ -137,8 +137,6 @@ class Tx:
         ).first()
         return (int(row.used), int(row.reserved)) if row else (0, 0)
 
-
-
     async def settle(self, job_id: str, actual: int | None, now: datetime) -> int | None:
         """Replaces the job's open reservation with ``actual`` tokens (None:
         release it in full) in the reservation's own window. Returns the
