@@ -85,5 +85,5 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Chatty libraries: their INFO lines are about connections, not jobs.
-    for name in ("aio_pika", "aiormq", "sanic.access", "httpx", "openai", "sqlalchemy"):
+    for name in ("aio_pika", "aiormq", "sanic.access", "httpx", "httpx2", "openai", "sqlalchemy"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     tasks_metrics_port: int = Field(9101, ge=0, le=65535)
     ai_metrics_port: int = Field(9102, ge=0, le=65535)
     worker_metrics_port: int = Field(9103, ge=0, le=65535)
+    #: Address the metrics endpoints bind; 0.0.0.0 where Prometheus scrapes from another host.
+    metrics_host: str = "127.0.0.1"
 
     # --- secrets --------------------------------------------------------------------
     #: Shared secret every internal gRPC call carries as ``authorization: Bearer …``.

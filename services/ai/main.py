@@ -39,7 +39,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     executor = CapabilityExecutor(
         publisher, llm, settings.openai_model, settings.parse_task_prompt_version
     )
-    metrics.serve(settings.ai_metrics_port)
+    metrics.serve(settings.ai_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
         settings.ai_grpc_addr, token, [registrar(AiServicer(executor))], [SERVICE_NAME]
     )

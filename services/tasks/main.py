@@ -66,7 +66,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     jobs = JobService(
         store, AiDispatcher(ai_channel, client.CallCredentials(token)), job_policy(settings)
     )
-    metrics.serve(settings.tasks_metrics_port)
+    metrics.serve(settings.tasks_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
         settings.tasks_grpc_addr, token, [registrar(TasksServicer(jobs, users))], [SERVICE_NAME]
     )

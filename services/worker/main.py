@@ -33,7 +33,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         concurrency=settings.worker_concurrency,
         max_attempts=settings.job_max_attempts,
     )
-    metrics.serve(settings.worker_metrics_port)
+    metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
     log.info(
         "worker consuming",

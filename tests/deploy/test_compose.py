@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 
 import taskmesh.metrics  # noqa: F401  (registers every family in REGISTRY)
 from taskmesh.cli.main import build_parser
+from taskmesh.llm_sim.cli import build_parser as sim_parser
 from taskmesh.settings import Settings
 from tests.conftest import free_port
 
@@ -309,6 +310,16 @@ def test_services_run_real_cli_commands_from_the_root_dockerfile(
         if is_taskmesh(service):
             args = parser.parse_args(service["command"])  # SystemExit on an unknown command
             assert callable(args.func), name
+    sim = services["llm-sim"]["command"]
+    assert sim[0] == "llm-sim"
+    sim_args = sim_parser().parse_args(sim[1:])
+    # Reachable from the worker's container, on the port the worker dials.
+    assert sim_args.host == "0.0.0.0"
+    dialled = urlsplit(
+        environment(services["worker"])["OPENAI_BASE_URL"].split(":-", 1)[1].rstrip("}")
+    )
+    assert (dialled.hostname, dialled.port) == ("llm-sim", sim_args.port)
+    assert sim_args.port in exposed_ports(services["llm-sim"])
 
 
 def test_the_worker_scales(services: dict[str, dict[str, Any]]) -> None:
