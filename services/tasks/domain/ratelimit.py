@@ -12,7 +12,6 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-
 #: Refills are sums of float products: without a tolerance, two half tokens
 #: can add up to 0.9999999 and a request due exactly now would be refused.
 _EPSILON = 1e-9

@@ -18,8 +18,6 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 
@@ -66,10 +64,6 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None
     )
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def _alembic_config(connection: Connection) -> Config:

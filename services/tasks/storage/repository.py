@@ -17,16 +17,25 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.tasks.domain import models as m
 from services.tasks.storage import db
 from services.tasks.storage import tables as t
 
+# Core tables: the hot paths skip the ORM's unit of work and bulk-DML machinery.
+USERS = t.User.__table__
+KEYS = t.ApiKey.__table__
+JOBS = t.Job.__table__
+RESERVATIONS = t.Reservation.__table__
+WINDOWS = t.TokenWindow.__table__
+TASKS = t.Task.__table__
+SUBTASKS = t.Subtask.__table__
+
 _ORDER_COLUMNS = {
-    m.TaskOrder.CREATED_AT: t.Task.created_at,
-    m.TaskOrder.DUE_AT: t.Task.due_at,
-    m.TaskOrder.PRIORITY_SCORE: t.Task.priority_score,
+    m.TaskOrder.CREATED_AT: TASKS.c.created_at,
+    m.TaskOrder.DUE_AT: TASKS.c.due_at,
+    m.TaskOrder.PRIORITY_SCORE: TASKS.c.priority_score,
 }
 
 
@@ -41,97 +50,93 @@ def _new_id() -> str:
 class Tx:
     """Operations inside one transaction."""
 
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
-        self.s = session
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        self.c = connection
         self._dialect = dialect
 
     # --- users and keys ---------------------------------------------------------------
     async def count_users(self) -> int:
-        return int(await self.s.scalar(select(func.count()).select_from(t.User)) or 0)
+        return int(await self.c.scalar(select(func.count()).select_from(USERS)) or 0)
 
     async def insert_user(self, name: str, now: datetime) -> m.User:
-        user = t.User(id=_new_id(), name=name, created_at=now)
-        self.s.add(user)
+        user = m.User(_new_id(), name, now)
         try:
-            await self.s.flush()
+            await self.c.execute(insert(USERS).values(id=user.id, name=name, created_at=now))
         except IntegrityError as exc:
             raise DuplicateKey(name) from exc
-        return m.User(user.id, user.name, user.created_at)
+        return user
 
     async def insert_api_key(self, user_id: str, key_hash: str, prefix: str, now: datetime) -> None:
-        self.s.add(
-            t.ApiKey(
+        await self.c.execute(
+            insert(KEYS).values(
                 id=_new_id(), user_id=user_id, key_hash=key_hash, prefix=prefix, created_at=now
             )
         )
-        await self.s.flush()
 
     async def user_for_key_hash(self, key_hash: str) -> m.User | None:
         row = (
-            await self.s.execute(
-                select(t.User)
-                .join(t.ApiKey, t.ApiKey.user_id == t.User.id)
-                .where(t.ApiKey.key_hash == key_hash, t.ApiKey.revoked_at.is_(None))
+            await self.c.execute(
+                select(USERS)
+                .join(KEYS, KEYS.c.user_id == USERS.c.id)
+                .where(KEYS.c.key_hash == key_hash, KEYS.c.revoked_at.is_(None))
             )
-        ).scalar_one_or_none()
+        ).first()
         return m.User(row.id, row.name, row.created_at) if row else None
 
     async def user_by_name(self, name: str) -> m.User | None:
-        row = (await self.s.execute(select(t.User).where(t.User.name == name))).scalar_one_or_none()
+        row = (await self.c.execute(select(USERS).where(USERS.c.name == name))).first()
         return m.User(row.id, row.name, row.created_at) if row else None
 
     async def list_keys(self) -> list[m.UserKey]:
-        rows = await self.s.execute(
-            select(
-                t.User.id, t.User.name, t.ApiKey.prefix, t.ApiKey.created_at, t.ApiKey.revoked_at
-            )
-            .join(t.ApiKey, t.ApiKey.user_id == t.User.id)
-            .order_by(t.User.name, t.ApiKey.created_at)
+        rows = await self.c.execute(
+            select(USERS.c.id, USERS.c.name, KEYS.c.prefix, KEYS.c.created_at, KEYS.c.revoked_at)
+            .join(KEYS, KEYS.c.user_id == USERS.c.id)
+            .order_by(USERS.c.name, KEYS.c.created_at)
         )
         return [m.UserKey(*row) for row in rows]
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         """Ids of live keys whose stored (shown) prefix starts with ``prefix``."""
-        rows = await self.s.execute(
-            select(t.ApiKey.id).where(
-                t.ApiKey.prefix.startswith(prefix, autoescape=True), t.ApiKey.revoked_at.is_(None)
+        rows = await self.c.execute(
+            select(KEYS.c.id).where(
+                KEYS.c.prefix.startswith(prefix, autoescape=True), KEYS.c.revoked_at.is_(None)
             )
         )
         return [row.id for row in rows]
 
     async def revoke_key(self, key_id: str, now: datetime) -> None:
-        await self.s.execute(update(t.ApiKey).where(t.ApiKey.id == key_id).values(revoked_at=now))
+        await self.c.execute(update(KEYS).where(KEYS.c.id == key_id).values(revoked_at=now))
 
     # --- token ledger -----------------------------------------------------------------
     async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
         """Adds ``tokens`` to the window's reservations if they still fit: one
         conditional UPDATE, so concurrent reservations cannot overshoot."""
         fits = (
-            update(t.TokenWindow)
+            update(WINDOWS)
             .where(
-                t.TokenWindow.user_id == user_id,
-                t.TokenWindow.window_start == window_start,
-                t.TokenWindow.used + t.TokenWindow.reserved + tokens <= limit,
+                WINDOWS.c.user_id == user_id,
+                WINDOWS.c.window_start == window_start,
+                WINDOWS.c.used + WINDOWS.c.reserved + tokens <= limit,
             )
-            .values(reserved=t.TokenWindow.reserved + tokens)
+            .values(reserved=WINDOWS.c.reserved + tokens)
         )
-        if (await self.s.execute(fits)).rowcount == 1:  # type: ignore[attr-defined]
+        if (await self.c.execute(fits)).rowcount == 1:  # type: ignore[attr-defined]
             return True
         # The window's first reservation: create the row (racing creators are
         # fine), then try again.
         ins = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        await self.s.execute(
-            ins(t.TokenWindow)
+        await self.c.execute(
+            ins(WINDOWS)
             .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
             .on_conflict_do_nothing()
         )
-        return (await self.s.execute(fits)).rowcount == 1  # type: ignore[attr-defined]
+        return (await self.c.execute(fits)).rowcount == 1  # type: ignore[attr-defined]
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         row = (
-            await self.s.execute(
-                select(t.TokenWindow.used, t.TokenWindow.reserved).where(
-                    t.TokenWindow.user_id == user_id, t.TokenWindow.window_start == window_start
+            await self.c.execute(
+                select(WINDOWS.c.used, WINDOWS.c.reserved).where(
+                    WINDOWS.c.user_id == user_id, WINDOWS.c.window_start == window_start
                 )
             )
         ).first()
@@ -142,24 +147,26 @@ class Tx:
         release it in full) in the reservation's own window. Returns the
         reserved amount, or None when there was no open reservation."""
         res = (
-            await self.s.execute(
-                update(t.Reservation)
-                .where(t.Reservation.job_id == job_id, t.Reservation.settled_at.is_(None))
+            await self.c.execute(
+                update(RESERVATIONS)
+                .where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
                 .values(settled_at=now, actual_tokens=actual)
-                .returning(t.Reservation.user_id, t.Reservation.window_start, t.Reservation.tokens)
+                .returning(
+                    RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens
+                )
             )
         ).first()
         if res is None:
             return None
-        await self.s.execute(
-            update(t.TokenWindow)
+        await self.c.execute(
+            update(WINDOWS)
             .where(
-                t.TokenWindow.user_id == res.user_id,
-                t.TokenWindow.window_start == res.window_start,
+                WINDOWS.c.user_id == res.user_id,
+                WINDOWS.c.window_start == res.window_start,
             )
             .values(
-                reserved=t.TokenWindow.reserved - res.tokens,
-                used=t.TokenWindow.used + (actual or 0),
+                reserved=WINDOWS.c.reserved - res.tokens,
+                used=WINDOWS.c.used + (actual or 0),
             )
         )
         return int(res.tokens)
@@ -167,26 +174,26 @@ class Tx:
     async def charge_late(self, job_id: str, actual: int) -> bool:
         """Charges a completion that arrived after its reservation was released."""
         res = (
-            await self.s.execute(
-                update(t.Reservation)
+            await self.c.execute(
+                update(RESERVATIONS)
                 .where(
-                    t.Reservation.job_id == job_id,
-                    t.Reservation.settled_at.is_not(None),
-                    t.Reservation.actual_tokens.is_(None),
+                    RESERVATIONS.c.job_id == job_id,
+                    RESERVATIONS.c.settled_at.is_not(None),
+                    RESERVATIONS.c.actual_tokens.is_(None),
                 )
                 .values(actual_tokens=actual)
-                .returning(t.Reservation.user_id, t.Reservation.window_start)
+                .returning(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start)
             )
         ).first()
         if res is None:
             return False
-        await self.s.execute(
-            update(t.TokenWindow)
+        await self.c.execute(
+            update(WINDOWS)
             .where(
-                t.TokenWindow.user_id == res.user_id,
-                t.TokenWindow.window_start == res.window_start,
+                WINDOWS.c.user_id == res.user_id,
+                WINDOWS.c.window_start == res.window_start,
             )
-            .values(used=t.TokenWindow.used + actual)
+            .values(used=WINDOWS.c.used + actual)
         )
         return True
 
@@ -214,8 +221,8 @@ class Tx:
             updated_at=now,
         )
         try:
-            await self.s.execute(
-                insert(t.Job).values(
+            await self.c.execute(
+                insert(JOBS).values(
                     id=job.id,
                     user_id=user_id,
                     capability="parse_task",
@@ -232,8 +239,8 @@ class Tx:
             )
         except IntegrityError as exc:
             raise DuplicateKey(idempotency_key or job.id) from exc
-        await self.s.execute(
-            insert(t.Reservation).values(
+        await self.c.execute(
+            insert(RESERVATIONS).values(
                 job_id=job.id,
                 user_id=user_id,
                 window_start=reservation.window_start,
@@ -243,41 +250,41 @@ class Tx:
         return job
 
     async def delete_job(self, job_id: str) -> None:
-        await self.s.execute(delete(t.Reservation).where(t.Reservation.job_id == job_id))
-        await self.s.execute(delete(t.Job).where(t.Job.id == job_id))
+        await self.c.execute(delete(RESERVATIONS).where(RESERVATIONS.c.job_id == job_id))
+        await self.c.execute(delete(JOBS).where(JOBS.c.id == job_id))
 
     async def get_job(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
     ) -> m.Job | None:
-        query = select(*_JOB_COLUMNS).where(t.Job.id == job_id)
+        query = select(*_JOB_COLUMNS).where(JOBS.c.id == job_id)
         if user_id is not None:
-            query = query.where(t.Job.user_id == user_id)
+            query = query.where(JOBS.c.user_id == user_id)
         if for_update and self._dialect == "postgresql":
             query = query.with_for_update()
-        row = (await self.s.execute(query)).first()
+        row = (await self.c.execute(query)).first()
         if row is None:
             return None
         task = None
         if row.state == m.JobState.SUCCEEDED.value:
-            task = await self._task_where(t.Task.job_id == row.id)
+            task = await self._task_where(TASKS.c.job_id == row.id)
         return _job(row, task)
 
     async def job_by_idempotency_key(self, user_id: str, key: str) -> m.Job | None:
-        job_id = await self.s.scalar(
-            select(t.Job.id).where(t.Job.user_id == user_id, t.Job.idempotency_key == key)
+        job_id = await self.c.scalar(
+            select(JOBS.c.id).where(JOBS.c.user_id == user_id, JOBS.c.idempotency_key == key)
         )
         return await self.get_job(job_id) if job_id else None
 
     async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:
         """Counts an attempt of an open job; None if the job is not open."""
         row = (
-            await self.s.execute(
-                update(t.Job)
-                .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+            await self.c.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES))
                 .values(
                     state=m.JobState.RUNNING.value,
-                    attempts=t.Job.attempts + 1,
-                    version=t.Job.version + 1,
+                    attempts=JOBS.c.attempts + 1,
+                    version=JOBS.c.version + 1,
                     updated_at=now,
                 )
                 .returning(*_JOB_COLUMNS)
@@ -290,15 +297,15 @@ class Tx:
     ) -> m.Job | None:
         """Moves an open job to a terminal state; None if it was already terminal."""
         row = (
-            await self.s.execute(
-                update(t.Job)
-                .where(t.Job.id == job_id, t.Job.state.in_(m.OPEN_STATES))
+            await self.c.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES))
                 .values(
                     state=state.value,
                     error_type=error.type.value if error else None,
                     error_message=error.message if error else None,
                     error_suggestions=list(error.suggestions) if error else None,
-                    version=t.Job.version + 1,
+                    version=JOBS.c.version + 1,
                     updated_at=now,
                 )
                 .returning(*_JOB_COLUMNS)
@@ -307,9 +314,9 @@ class Tx:
         return _job(row, None) if row is not None else None
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
-        rows = await self.s.execute(
-            select(t.Job.id)
-            .where(t.Job.state.in_(m.OPEN_STATES), t.Job.deadline_at < now)
+        rows = await self.c.execute(
+            select(JOBS.c.id)
+            .where(JOBS.c.state.in_(m.OPEN_STATES), JOBS.c.deadline_at < now)
             .limit(limit)
         )
         return [row.id for row in rows]
@@ -317,8 +324,8 @@ class Tx:
     # --- tasks ------------------------------------------------------------------------
     async def insert_task(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
         task_id = _new_id()
-        await self.s.execute(
-            insert(t.Task).values(
+        await self.c.execute(
+            insert(TASKS).values(
                 id=task_id,
                 user_id=job.user_id,
                 job_id=job.id,
@@ -336,8 +343,8 @@ class Tx:
             m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)
         ]
         if subtasks:
-            await self.s.execute(
-                insert(t.Subtask),
+            await self.c.execute(
+                insert(SUBTASKS),
                 [
                     {"id": s.id, "task_id": task_id, "title": s.title, "position": s.order}
                     for s in subtasks
@@ -359,35 +366,29 @@ class Tx:
         )
 
     async def get_task(self, user_id: str, task_id: str) -> m.Task | None:
-        return await self._task_where(t.Task.id == task_id, t.Task.user_id == user_id)
+        return await self._task_where(TASKS.c.id == task_id, TASKS.c.user_id == user_id)
 
     async def list_tasks(self, q: m.TaskQuery) -> tuple[list[m.Task], int]:
-        where = [t.Task.user_id == q.user_id]
+        where = [TASKS.c.user_id == q.user_id]
         if q.category:
-            where.append(t.Task.category == q.category)
+            where.append(TASKS.c.category == q.category)
         if q.priority_level:
-            where.append(t.Task.priority_level == q.priority_level)
-        total = int(
-            await self.s.scalar(select(func.count()).select_from(t.Task).where(*where)) or 0
-        )
+            where.append(TASKS.c.priority_level == q.priority_level)
+        total = int(await self.c.scalar(select(func.count()).select_from(TASKS).where(*where)) or 0)
         column = _ORDER_COLUMNS[q.order_by]
         primary = column.desc() if q.descending else column.asc()
         # Tasks without a due date sort last either way; the id makes the order total.
-        order = [primary.nulls_last(), t.Task.id.desc() if q.descending else t.Task.id.asc()]
+        order = [primary.nulls_last(), TASKS.c.id.desc() if q.descending else TASKS.c.id.asc()]
         rows = (
-            (
-                await self.s.execute(
-                    select(t.Task).where(*where).order_by(*order).offset(q.skip).limit(q.take)
-                )
+            await self.c.execute(
+                select(TASKS).where(*where).order_by(*order).offset(q.skip).limit(q.take)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         subtasks = await self._subtasks([row.id for row in rows])
         return [_task(row, subtasks.get(row.id, [])) for row in rows], total
 
     async def _task_where(self, *where: object) -> m.Task | None:
-        row = (await self.s.execute(select(t.Task).where(*where))).scalar_one_or_none()  # type: ignore[arg-type]
+        row = (await self.c.execute(select(TASKS).where(*where))).first()  # type: ignore[arg-type]
         if row is None:
             return None
         subtasks = await self._subtasks([row.id])
@@ -396,11 +397,11 @@ class Tx:
     async def _subtasks(self, task_ids: list[str]) -> dict[str, list[m.Subtask]]:
         if not task_ids:
             return {}
-        rows = await self.s.execute(
-            select(t.Subtask).where(t.Subtask.task_id.in_(task_ids)).order_by(t.Subtask.position)
+        rows = await self.c.execute(
+            select(SUBTASKS).where(SUBTASKS.c.task_id.in_(task_ids)).order_by(SUBTASKS.c.position)
         )
         out: dict[str, list[m.Subtask]] = {}
-        for row in rows.scalars():
+        for row in rows:
             out.setdefault(row.task_id, []).append(m.Subtask(row.id, row.title, row.position))
         return out
 
@@ -409,49 +410,49 @@ class Tx:
         """Per user and window: (user, window, used, reserved, Σ charged, Σ open)."""
         charged = (
             select(
-                t.Reservation.user_id,
-                t.Reservation.window_start,
-                func.coalesce(func.sum(t.Reservation.actual_tokens), 0).label("charged"),
+                RESERVATIONS.c.user_id,
+                RESERVATIONS.c.window_start,
+                func.coalesce(func.sum(RESERVATIONS.c.actual_tokens), 0).label("charged"),
                 func.coalesce(
                     func.sum(
-                        case((t.Reservation.settled_at.is_(None), t.Reservation.tokens), else_=0)
+                        case((RESERVATIONS.c.settled_at.is_(None), RESERVATIONS.c.tokens), else_=0)
                     ),
                     0,
                 ).label("open"),
             )
-            .group_by(t.Reservation.user_id, t.Reservation.window_start)
+            .group_by(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start)
             .subquery()
         )
-        rows = await self.s.execute(
+        rows = await self.c.execute(
             select(
-                t.TokenWindow.user_id,
-                t.TokenWindow.window_start,
-                t.TokenWindow.used,
-                t.TokenWindow.reserved,
+                WINDOWS.c.user_id,
+                WINDOWS.c.window_start,
+                WINDOWS.c.used,
+                WINDOWS.c.reserved,
                 func.coalesce(charged.c.charged, 0),
                 func.coalesce(charged.c.open, 0),
             ).outerjoin(
                 charged,
-                (charged.c.user_id == t.TokenWindow.user_id)
-                & (charged.c.window_start == t.TokenWindow.window_start),
+                (charged.c.user_id == WINDOWS.c.user_id)
+                & (charged.c.window_start == WINDOWS.c.window_start),
             )
         )
         return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]
 
 
 _JOB_COLUMNS = (
-    t.Job.id,
-    t.Job.user_id,
-    t.Job.state,
-    t.Job.natural_language,
-    t.Job.request_id,
-    t.Job.attempts,
-    t.Job.version,
-    t.Job.error_type,
-    t.Job.error_message,
-    t.Job.error_suggestions,
-    t.Job.created_at,
-    t.Job.updated_at,
+    JOBS.c.id,
+    JOBS.c.user_id,
+    JOBS.c.state,
+    JOBS.c.natural_language,
+    JOBS.c.request_id,
+    JOBS.c.attempts,
+    JOBS.c.version,
+    JOBS.c.error_type,
+    JOBS.c.error_message,
+    JOBS.c.error_suggestions,
+    JOBS.c.created_at,
+    JOBS.c.updated_at,
 )
 
 
@@ -476,7 +477,7 @@ def _job(row: Any, task: m.Task | None) -> m.Job:
     )
 
 
-def _task(row: t.Task, subtasks: list[m.Subtask]) -> m.Task:
+def _task(row: Any, subtasks: list[m.Subtask]) -> m.Task:
     return m.Task(
         id=row.id,
         job_id=row.job_id,
@@ -504,8 +505,6 @@ class Store:
             db.create_engine(url, read_only=True) if db.is_sqlite(url) else self.engine
         )
         self._dialect = self.engine.dialect.name
-        self._writer = db.session_factory(self.engine)
-        self._reader = db.session_factory(self._read_engine)
 
     async def open(self) -> None:
         await db.wait_for_database(self.engine)
@@ -518,10 +517,10 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        async with self._writer() as session, session.begin():
-            yield Tx(session, self._dialect)
+        async with self.engine.begin() as connection:
+            yield Tx(connection, self._dialect)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self._reader() as session, session.begin():
-            yield Tx(session, self._dialect)
+        async with self._read_engine.connect() as connection, connection.begin():
+            yield Tx(connection, self._dialect)
