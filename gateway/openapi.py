@@ -254,7 +254,26 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+#: One server-sent event, as OpenAPI 3.2 and tools validating streams read an
+#: event-stream schema: each event's fields, the data being a Job in JSON.
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": _REF.format(model="Job")},
+        },
+    },
+}
+
+
 def _content(content_type: str, model: type[BaseModel] | None) -> dict[str, Any]:
+    if content_type == SSE_CONTENT_TYPE:
+        return {content_type: {"schema": _SSE_EVENT}}
     if model is not None:
         return {content_type: {"schema": {"$ref": _REF.format(model=model.__name__)}}}
     if content_type == "application/json":

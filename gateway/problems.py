@@ -50,11 +50,14 @@ NOT_FOUND = Kind("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = Kind("method-not-allowed", "Method not allowed", 405)
 CONFLICT = Kind("conflict", "Conflict", 409)
 PAYLOAD_TOO_LARGE = Kind("payload-too-large", "Payload too large", 413)
+HEADERS_TOO_LARGE = Kind("headers-too-large", "Request header fields too large", 431)
 UNSUPPORTED_MEDIA_TYPE = Kind("unsupported-media-type", "Unsupported media type", 415)
 IDEMPOTENCY_CONFLICT = Kind("idempotency-conflict", "Idempotency key reused", 422)
 RATE_LIMITED = Kind("rate-limited", "Too many requests", 429)
 INTERNAL = Kind("internal", "Internal server error", 500)
 UNAVAILABLE = Kind("unavailable", "Service unavailable", 503)
+#: Recorded (access log, metrics) when the client hung up; never reaches anyone.
+CLIENT_CLOSED = Kind("client-closed-request", "Client closed request", 499)
 
 #: Every kind, for the OpenAPI document.
 ALL_KINDS: tuple[Kind, ...] = (
@@ -66,6 +69,7 @@ ALL_KINDS: tuple[Kind, ...] = (
     METHOD_NOT_ALLOWED,
     CONFLICT,
     PAYLOAD_TOO_LARGE,
+    HEADERS_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     IDEMPOTENCY_CONFLICT,
     RATE_LIMITED,
@@ -75,6 +79,9 @@ ALL_KINDS: tuple[Kind, ...] = (
 
 _INTERNAL_DETAIL = "An unexpected error occurred. Quote the request id when reporting it."
 _WWW_AUTHENTICATE = 'Bearer realm="taskmesh"'
+#: Sanic raises PayloadTooLarge for an oversized head as well as body; only its
+#: message tells them apart, and a long URL is not a 64 KiB body.
+_HEAD_TOO_LARGE = "header exceeds"
 
 
 class ProblemError(Exception):
@@ -157,7 +164,7 @@ def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
             headers={"WWW-Authenticate": _WWW_AUTHENTICATE},
         )
     if isinstance(exc, errors.NotFound):
-        return problem_response(request, NOT_FOUND, exc.message or "Not found.")
+        return problem_response(request, NOT_FOUND, _not_found_detail(request))
     if isinstance(exc, errors.IdempotencyConflict):
         return problem_response(
             request,
@@ -183,6 +190,18 @@ def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
     return _internal(request, exc)
 
 
+def _not_found_detail(request: Request) -> str:
+    """One wording per resource, whoever found it missing: a malformed id, an
+    unknown one and another user's must read the same, or the answer would
+    tell a caller which ids exist."""
+    uri = request.route.uri if request.route is not None else ""
+    if uri.startswith("/api/v1/jobs/"):
+        return "Job not found."
+    if uri.startswith("/api/v1/tasks/"):
+        return "Task not found."
+    return "Not found."
+
+
 def _sanic(request: Request, exc: sanic_errors.SanicException) -> HTTPResponse:
     headers = {k: str(v) for k, v in (exc.headers or {}).items()}
     if isinstance(exc, sanic_errors.NotFound):
@@ -193,6 +212,13 @@ def _sanic(request: Request, exc: sanic_errors.SanicException) -> HTTPResponse:
             METHOD_NOT_ALLOWED,
             f"{request.method} is not allowed on this path.",
             headers=headers,
+        )
+    if isinstance(exc, sanic_errors.PayloadTooLarge) and _HEAD_TOO_LARGE in str(exc):
+        limit_kib = request.app.config.REQUEST_MAX_HEADER_SIZE // 1024
+        return problem_response(
+            request,
+            HEADERS_TOO_LARGE,
+            f"The request line and headers exceed the {limit_kib} KiB limit.",
         )
     if isinstance(exc, sanic_errors.PayloadTooLarge):
         limit_kib = request.app.config.REQUEST_MAX_SIZE // 1024
@@ -236,6 +262,10 @@ def to_problem(request: Request, exc: BaseException) -> HTTPResponse:
         return _domain(request, exc)
     if isinstance(exc, sanic_errors.SanicException):
         return _sanic(request, exc)
+    if isinstance(exc, sanic_errors.RequestCancelled):
+        # The client went away mid-request: nothing failed here, and an error
+        # with a stack per disconnect would let any client flood the logs.
+        return problem_response(request, CLIENT_CLOSED, "The client closed the connection.")
     return _internal(request, exc)
 
 

@@ -17,6 +17,10 @@ def request_id_of(request: Request) -> str:
     if existing is not None:
         return existing
     supplied = request.headers.get(HEADER, "")
-    request_id = supplied if valid_request_id(supplied) else new_request_id()
+    # The id goes into gRPC metadata, AMQP properties and log lines: a value with
+    # a trailing newline slips past a "$"-anchored pattern, so printability is
+    # checked here too.
+    usable = supplied.isascii() and supplied.isprintable() and valid_request_id(supplied)
+    request_id = supplied if usable else new_request_id()
     request.ctx.request_id = request_id
     return request_id

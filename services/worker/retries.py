@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from taskmesh import metrics
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, job_message
+from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message, job_message
 from taskmesh.queue.topology import JobTopology
 
 log = logging.getLogger(__name__)
@@ -61,15 +60,7 @@ class RetryPolicy:
         headers[REASON_HEADER] = reason
         headers[ATTEMPT_HEADER] = attempts
         await self._channel.default_exchange.publish(
-            aio_pika.Message(
-                body=message.body,
-                content_type=message.content_type,
-                type=message.type,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers=headers,
-            ),
+            copy_message(message, headers),
             routing_key=self.topology.dlq,
             mandatory=True,
             timeout=PUBLISH_TIMEOUT_S,

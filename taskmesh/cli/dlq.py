@@ -9,7 +9,7 @@ import sys
 
 import aio_pika
 
-from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER
+from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message
 from taskmesh.queue.topology import JobTopology
 from taskmesh.settings import load_settings
 
@@ -64,15 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
                 headers[ATTEMPT_HEADER] = 0
                 headers.pop(REASON_HEADER, None)
                 await channel.default_exchange.publish(
-                    aio_pika.Message(
-                        body=msg.body,
-                        content_type=msg.content_type,
-                        type=msg.type,
-                        message_id=msg.message_id,
-                        correlation_id=msg.correlation_id,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        headers=headers,
-                    ),
+                    copy_message(msg, headers),
                     routing_key=topology.queue,
                     mandatory=True,
                     timeout=10,

@@ -70,3 +70,18 @@ def attempts_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
 def pending_outcome(message: aio_pika.abc.AbstractIncomingMessage) -> bytes | None:
     value = (message.headers or {}).get(OUTCOME_HEADER)
     return value if isinstance(value, bytes) else None
+
+
+def copy_message(
+    message: aio_pika.abc.AbstractIncomingMessage, headers: dict[str, aio_pika.abc.FieldValue]
+) -> aio_pika.Message:
+    """A persistent copy of a delivery with other headers (dead-lettering, replay)."""
+    return aio_pika.Message(
+        body=message.body,
+        content_type=message.content_type,
+        type=message.type,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers,
+    )

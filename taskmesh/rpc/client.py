@@ -15,11 +15,11 @@ import grpc
 from taskmesh.logs import request_id_var
 
 REQUEST_ID_KEY = "x-request-id"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
 def valid_request_id(value: str) -> bool:
-    return bool(_REQUEST_ID.match(value))
+    return _REQUEST_ID.fullmatch(value) is not None
 
 
 def new_request_id() -> str:

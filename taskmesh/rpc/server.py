@@ -7,6 +7,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -80,7 +81,6 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method.startswith(_OPEN_SERVICES):
             return handler
-        service, name = _split(details.method)
         request_id = None
         for key, value in details.invocation_metadata or ():
             if key == REQUEST_ID_KEY and isinstance(value, str) and valid_request_id(value):
@@ -91,23 +91,8 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start = time.perf_counter()
-                code = grpc.StatusCode.OK
-                with bind(request_id=request_id):
-                    try:
-                        return await inner(request, context)
-                    except errors.TaskmeshError as exc:
-                        code, rich = status.to_status(exc)
-                        await context.abort_with_status(rich)
-                    except grpc.aio.AbortError:
-                        code = context.code() or grpc.StatusCode.UNKNOWN
-                        raise
-                    except Exception:
-                        code = grpc.StatusCode.INTERNAL
-                        log.exception("unhandled error in %s", details.method)
-                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                    finally:
-                        _record(service, name, code, start)
+                async with _observed(context, details.method, request_id):
+                    return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -119,24 +104,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                start = time.perf_counter()
-                code = grpc.StatusCode.OK
-                with bind(request_id=request_id):
-                    try:
-                        async for item in inner_stream(request, context):
-                            yield item
-                    except errors.TaskmeshError as exc:
-                        code, rich = status.to_status(exc)
-                        await context.abort_with_status(rich)
-                    except grpc.aio.AbortError:
-                        code = context.code() or grpc.StatusCode.UNKNOWN
-                        raise
-                    except Exception:
-                        code = grpc.StatusCode.INTERNAL
-                        log.exception("unhandled error in %s", details.method)
-                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                    finally:
-                        _record(service, name, code, start)
+                async with _observed(context, details.method, request_id):
+                    async for item in inner_stream(request, context):
+                        yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
@@ -146,9 +116,32 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
-def _record(service: str, method: str, code: grpc.StatusCode, start: float) -> None:
-    metrics.grpc_handled.labels(service, method, code.name).inc()
-    metrics.grpc_handling.labels(service, method).observe(time.perf_counter() - start)
+@asynccontextmanager
+async def _observed(
+    context: grpc.aio.ServicerContext, method: str, request_id: str | None
+) -> AsyncIterator[None]:
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    with bind(request_id=request_id):
+        try:
+            yield
+        except errors.TaskmeshError as exc:
+            code, rich = status.to_status(exc)
+            await context.abort_with_status(rich)
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unhandled error in %s", method)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            seconds = time.perf_counter() - start
+            service, name = _split(method)
+            metrics.grpc_handled.labels(service, name, code.name).inc()
+            metrics.grpc_handling.labels(service, name).observe(seconds)
+            # One line per call, inside bind(): every service's log carries the request id.
+            log.info("rpc", extra={"rpc": name, "code": code.name, "seconds": round(seconds, 6)})
 
 
 Registrar = Callable[[grpc.aio.Server], None]

@@ -82,8 +82,14 @@ class UserService:
     async def revoke(self, prefix: str) -> int:
         if len(prefix) < MIN_REVOKE_PREFIX:
             raise errors.InvalidInput(f"give at least {MIN_REVOKE_PREFIX} characters of the key")
+        if len(prefix) > SHOWN_PREFIX and not prefix.startswith(KEY_PREFIX):
+            raise errors.InvalidInput(f"give at most {SHOWN_PREFIX} characters, or the whole key")
         async with self.store.write() as tx:
-            ids = await tx.keys_with_prefix(prefix[:SHOWN_PREFIX])
+            if len(prefix) > SHOWN_PREFIX:
+                # Only SHOWN_PREFIX characters are kept in clear: a longer value must be the key.
+                ids = await tx.live_key_ids_for_hash(hash_key(prefix))
+            else:
+                ids = await tx.keys_with_prefix(prefix)
             if not ids:
                 raise errors.NotFound("no live key has that prefix")
             if len(ids) > 1:

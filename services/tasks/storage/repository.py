@@ -99,8 +99,16 @@ class Tx:
         """Ids of live keys whose stored (shown) prefix starts with ``prefix``."""
         rows = await self.c.execute(
             select(KEYS.c.id).where(
-                KEYS.c.prefix.startswith(prefix, autoescape=True), KEYS.c.revoked_at.is_(None)
+                # substr, not LIKE: LIKE ignores case on SQLite.
+                func.substr(KEYS.c.prefix, 1, len(prefix)) == prefix,
+                KEYS.c.revoked_at.is_(None),
             )
+        )
+        return [row.id for row in rows]
+
+    async def live_key_ids_for_hash(self, key_hash: str) -> list[str]:
+        rows = await self.c.execute(
+            select(KEYS.c.id).where(KEYS.c.key_hash == key_hash, KEYS.c.revoked_at.is_(None))
         )
         return [row.id for row in rows]
 
@@ -323,35 +331,8 @@ class Tx:
 
     # --- tasks ------------------------------------------------------------------------
     async def insert_task(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
-        task_id = _new_id()
-        await self.c.execute(
-            insert(TASKS).values(
-                id=task_id,
-                user_id=job.user_id,
-                job_id=job.id,
-                title=draft.title,
-                due_at=draft.due_at,
-                category=draft.category,
-                priority_level=draft.priority_level,
-                priority_score=draft.priority_score,
-                priority_reason=draft.priority_reason,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        subtasks = [
-            m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)
-        ]
-        if subtasks:
-            await self.c.execute(
-                insert(SUBTASKS),
-                [
-                    {"id": s.id, "task_id": task_id, "title": s.title, "position": s.order}
-                    for s in subtasks
-                ],
-            )
-        return m.Task(
-            id=task_id,
+        task = m.Task(
+            id=_new_id(),
             job_id=job.id,
             user_id=job.user_id,
             title=draft.title,
@@ -360,10 +341,23 @@ class Tx:
             priority_level=draft.priority_level,
             priority_score=draft.priority_score,
             priority_reason=draft.priority_reason,
-            subtasks=subtasks,
+            subtasks=[
+                m.Subtask(_new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)
+            ],
             created_at=now,
             updated_at=now,
         )
+        row = {name: value for name, value in vars(task).items() if name != "subtasks"}
+        await self.c.execute(insert(TASKS).values(row))
+        if task.subtasks:
+            await self.c.execute(
+                insert(SUBTASKS),
+                [
+                    {"id": s.id, "task_id": task.id, "title": s.title, "position": s.order}
+                    for s in task.subtasks
+                ],
+            )
+        return task
 
     async def get_task(self, user_id: str, task_id: str) -> m.Task | None:
         return await self._task_where(TASKS.c.id == task_id, TASKS.c.user_id == user_id)
