@@ -30,7 +30,7 @@ def job_message(
     if reason:
         headers[REASON_HEADER] = reason
     if outcome is not None:
-        headers[OUTCOME_HEADER] = outcome
+        headers[OUTCOME_HEADER] = bytearray(outcome)  # AMQP byte arrays are bytearray in pamqp
     return aio_pika.Message(
         body=job.SerializeToString(),
         content_type=CONTENT_TYPE,
@@ -69,7 +69,7 @@ def attempts_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
 
 def pending_outcome(message: aio_pika.abc.AbstractIncomingMessage) -> bytes | None:
     value = (message.headers or {}).get(OUTCOME_HEADER)
-    return value if isinstance(value, bytes) else None
+    return bytes(value) if isinstance(value, bytes | bytearray) else None
 
 
 def copy_message(

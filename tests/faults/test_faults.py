@@ -96,6 +96,8 @@ def test_tasks_down_for_ten_seconds_while_the_worker_completes(stack_factory):
         wait_until(lambda: http.get("/readyz").status_code == 200, 60, "tasks back")
         final = wait_terminal(http, ids, 120)
         assert all(job["status"] == "succeeded" for job in final.values())
+        # Finished outcomes waited in the retry queue: no job was run twice.
+        assert all(job["attempts"] == 1 for job in final.values())
         assert_exactly_once(http, final)
     assert_ledger_balanced(stack)
 
