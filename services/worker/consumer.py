@@ -17,6 +17,7 @@ from datetime import UTC
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.worker.completion import TasksCallback
@@ -152,7 +153,13 @@ class JobConsumer:
                 await self._process(message, job, attempts)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if _connection_lost(exc, message):
+                    # The broker requeues unacked deliveries of a closed channel.
+                    log.warning(
+                        "connection lost mid-job (%s); redelivery follows", type(exc).__name__
+                    )
+                    return
                 # A defect, not a transient fault: requeue, and let the queue's
                 # delivery limit dead-letter a message that fails every time.
                 log.exception("job handling failed; requeueing the message")
@@ -250,6 +257,12 @@ class JobConsumer:
             if job.HasField("enqueue_time"):
                 metrics.job_end_to_end.observe(_seconds_since(job.enqueue_time))
         log.info("job completed", extra={"outcome": outcome, "applied": response.applied})
+
+
+def _connection_lost(exc: Exception, message: AbstractIncomingMessage) -> bool:
+    return isinstance(exc, AMQPError | RuntimeError | ConnectionError) and bool(
+        message.channel.is_closed
+    )
 
 
 def _seconds_since(stamp: Timestamp) -> float:
