@@ -88,7 +88,9 @@ def rabbit_pid() -> int | None:
 
 
 class Scenario:
-    def __init__(self, sim_latency_ms: int, workers: int = 1) -> None:
+    def __init__(
+        self, sim_latency_ms: int, workers: int = 1, worker_concurrency: int = 512
+    ) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         ports = {k: free_port() for k in ("gateway", "tasks", "ai", "sim")}
         self.port = ports["gateway"]
@@ -110,7 +112,7 @@ class Scenario:
             "TOKEN_WINDOW_LIMIT": str(10**12),
             "RATE_LIMIT_BUCKET_SIZE": str(10**9),
             "RATE_LIMIT_REFILL_PER_S": str(10**9),
-            "WORKER_CONCURRENCY": "512",
+            "WORKER_CONCURRENCY": str(worker_concurrency),
             "TASKS_METRICS_PORT": "0",
             "AI_METRICS_PORT": "0",
             "WORKER_METRICS_PORT": "0",
@@ -281,6 +283,39 @@ def bench_latency(latency_ms: int, samples: int) -> None:
     )
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_memory(jobs: int) -> None:
+    """Worker RSS with ``jobs`` in flight: the simulator holds every call for
+    10 s, so all jobs sit in the worker at once."""
+    with Scenario(10_000, worker_concurrency=jobs) as sc:
+        pid = sc.stack.procs["worker#0"].pid
+        idle = rss_mb(pid)
+        asyncio.run(submit_all(sc.port, sc.key, jobs))
+        peak = idle
+        deadline = time.monotonic() + 60
+        done = False
+        while time.monotonic() < deadline and not done:
+            peak = max(peak, rss_mb(pid))
+            http_usage = asyncio.run(usage(sc.port, sc.key))
+            done = http_usage["reserved"] == 0
+            time.sleep(0.2)
+    print(f"worker memory: RSS {idle:.0f} MB idle, {peak:.0f} MB peak with {jobs} jobs in flight")
+
+
+async def usage(port: int, key: str) -> dict:
+    http = Http(port, key)
+    await http.open()
+    _, body = await http.request("GET", "/api/v1/usage")
+    await http.close()
+    return json.loads(body)
+
+
 def bench_capability_latency(latency_ms: int, samples: int) -> None:
     """The capability alone against the simulator: the two LLM calls run
     concurrently (as shipped) versus one after the other (the earlier design),
@@ -331,6 +366,7 @@ def main() -> None:
         bench_end_to_end(latency, args.jobs, args.runs)
     bench_capability_latency(1000, 5)
     bench_latency(1000, 5)
+    bench_memory(1000)
 
 
 if __name__ == "__main__":
