@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable
+
+import uvloop
 
 from taskmesh import logs
 from taskmesh.settings import Settings, load_settings
@@ -24,9 +27,9 @@ def run_service(name: str, service: ServiceMain) -> int:
         await service(settings, stop)
 
     try:
-        import uvloop
-
         uvloop.run(_main())
-    except ImportError:  # pragma: no cover - uvloop ships with Sanic
-        asyncio.run(_main())
+    except OSError as exc:
+        # A port in use or a socket error at start: one line, not a traceback.
+        print(f"taskmesh {name}: {exc}", file=sys.stderr)
+        return 1
     return 0

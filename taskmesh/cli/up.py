@@ -73,6 +73,8 @@ def up() -> int:
         return 1
     env = dict(os.environ)
     env.setdefault("INTERNAL_AUTH_TOKEN", secrets.token_urlsafe(32))
+    if "LOG_FORMAT" not in env and sys.stderr.isatty():
+        env["LOG_FORMAT"] = "console"  # a person is watching; JSON stays the default elsewhere
     if not env.get("TASKMESH_DEV_API_KEY"):
         env["TASKMESH_DEV_API_KEY"] = _dev_key()
     names = ["tasks", "ai", "worker", "gateway"]

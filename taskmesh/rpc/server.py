@@ -144,6 +144,10 @@ async def _observed(
             log.info("rpc", extra={"rpc": name, "code": code.name, "seconds": round(seconds, 6)})
 
 
+class ListenError(OSError):
+    """The server's address could not be bound."""
+
+
 Registrar = Callable[[grpc.aio.Server], None]
 
 
@@ -178,9 +182,12 @@ async def start_server(
     )
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(addr)
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {addr}")
+    try:
+        port = server.add_insecure_port(addr)
+    except RuntimeError:
+        port = 0
+    if port == 0 and not addr.endswith(":0"):
+        raise ListenError(f"cannot listen on {addr} (address in use?)")
     await server.start()
     return server, health_servicer, port
 
