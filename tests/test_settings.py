@@ -21,16 +21,19 @@ from taskmesh.settings import Settings
         ("WORKER_CONCURRENCY", "0"),
     ],
 )
-def test_a_bad_value_stops_the_process_with_one_line_naming_it(variable, value, tmp_path):
-    env = {**os.environ, variable: value, "INTERNAL_AUTH_TOKEN": "t"}
-    result = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "tasks"],
+def start(service: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [sys.executable, "-m", "taskmesh.cli", service],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_bad_value_stops_the_process_with_one_line_naming_it(variable, value, tmp_path):
+    result = start("tasks", {**os.environ, variable: value, "INTERNAL_AUTH_TOKEN": "t"}, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
@@ -39,14 +42,7 @@ def test_a_bad_value_stops_the_process_with_one_line_naming_it(variable, value, 
 
 def test_missing_internal_token_is_named(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "INTERNAL_AUTH_TOKEN"}
-    result = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "worker"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = start("worker", env, tmp_path)
     assert result.returncode == 2
     assert "INTERNAL_AUTH_TOKEN" in result.stderr.strip().splitlines()[-1]
 

@@ -166,17 +166,7 @@ class Tx:
         ).first()
         if res is None:
             return None
-        await self.c.execute(
-            update(WINDOWS)
-            .where(
-                WINDOWS.c.user_id == res.user_id,
-                WINDOWS.c.window_start == res.window_start,
-            )
-            .values(
-                reserved=WINDOWS.c.reserved - res.tokens,
-                used=WINDOWS.c.used + (actual or 0),
-            )
-        )
+        await self._shift(res.user_id, res.window_start, reserved=-res.tokens, used=actual or 0)
         return int(res.tokens)
 
     async def charge_late(self, job_id: str, actual: int) -> bool:
@@ -195,15 +185,16 @@ class Tx:
         ).first()
         if res is None:
             return False
+        await self._shift(res.user_id, res.window_start, reserved=0, used=actual)
+        return True
+
+    async def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
+        """Moves a window's counters; the window is the reservation's own, never "now"."""
         await self.c.execute(
             update(WINDOWS)
-            .where(
-                WINDOWS.c.user_id == res.user_id,
-                WINDOWS.c.window_start == res.window_start,
-            )
-            .values(used=WINDOWS.c.used + actual)
+            .where(WINDOWS.c.user_id == user_id, WINDOWS.c.window_start == window_start)
+            .values(reserved=WINDOWS.c.reserved + reserved, used=WINDOWS.c.used + used)
         )
-        return True
 
     # --- jobs -------------------------------------------------------------------------
     async def insert_job(
