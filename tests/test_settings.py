@@ -11,16 +11,6 @@ import pytest
 from taskmesh.settings import Settings
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("RATE_LIMIT_BUCKET_SIZE", "lots"),
-        ("TASKS_GRPC_ADDR", "no-port-here"),
-        ("DATABASE_URL", "mysql://db/taskmesh"),
-        ("LOG_FORMAT", "xml"),
-        ("WORKER_CONCURRENCY", "0"),
-    ],
-)
 def start(service: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     return subprocess.run(
         [sys.executable, "-m", "taskmesh.cli", service],
@@ -32,6 +22,16 @@ def start(service: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RATE_LIMIT_BUCKET_SIZE", "lots"),
+        ("TASKS_GRPC_ADDR", "no-port-here"),
+        ("DATABASE_URL", "mysql://db/taskmesh"),
+        ("LOG_FORMAT", "xml"),
+        ("WORKER_CONCURRENCY", "0"),
+    ],
+)
 def test_a_bad_value_stops_the_process_with_one_line_naming_it(variable, value, tmp_path):
     result = start("tasks", {**os.environ, variable: value, "INTERNAL_AUTH_TOKEN": "t"}, tmp_path)
     assert result.returncode == 2
