@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -74,13 +74,7 @@ class Tx:
         )
 
     async def user_for_key_hash(self, key_hash: str) -> m.User | None:
-        row = (
-            await self.c.execute(
-                select(USERS)
-                .join(KEYS, KEYS.c.user_id == USERS.c.id)
-                .where(KEYS.c.key_hash == key_hash, KEYS.c.revoked_at.is_(None))
-            )
-        ).first()
+        row = (await self.c.execute(_USER_FOR_KEY, {"b_hash": key_hash})).first()
         return m.User(row.id, row.name, row.created_at) if row else None
 
     async def user_by_name(self, name: str) -> m.User | None:
@@ -119,16 +113,8 @@ class Tx:
     async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
         """Adds ``tokens`` to the window's reservations if they still fit: one
         conditional UPDATE, so concurrent reservations cannot overshoot."""
-        fits = (
-            update(WINDOWS)
-            .where(
-                WINDOWS.c.user_id == user_id,
-                WINDOWS.c.window_start == window_start,
-                WINDOWS.c.used + WINDOWS.c.reserved + tokens <= limit,
-            )
-            .values(reserved=WINDOWS.c.reserved + tokens)
-        )
-        if (await self.c.execute(fits)).rowcount == 1:  # type: ignore[attr-defined]
+        fits = {"b_user": user_id, "b_window": window_start, "b_tokens": tokens, "b_limit": limit}
+        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1:  # type: ignore[attr-defined]
             return True
         # The window's first reservation: create the row (racing creators are
         # fine), then try again.
@@ -138,7 +124,7 @@ class Tx:
             .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
             .on_conflict_do_nothing()
         )
-        return (await self.c.execute(fits)).rowcount == 1  # type: ignore[attr-defined]
+        return (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1  # type: ignore[attr-defined]
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         row = (
@@ -155,14 +141,7 @@ class Tx:
         release it in full) in the reservation's own window. Returns the
         reserved amount, or None when there was no open reservation."""
         res = (
-            await self.c.execute(
-                update(RESERVATIONS)
-                .where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
-                .values(settled_at=now, actual_tokens=actual)
-                .returning(
-                    RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens
-                )
-            )
+            await self.c.execute(_SETTLE, {"b_job": job_id, "b_now": now, "b_actual": actual})
         ).first()
         if res is None:
             return None
@@ -191,9 +170,8 @@ class Tx:
     async def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
         """Moves a window's counters; the window is the reservation's own, never "now"."""
         await self.c.execute(
-            update(WINDOWS)
-            .where(WINDOWS.c.user_id == user_id, WINDOWS.c.window_start == window_start)
-            .values(reserved=WINDOWS.c.reserved + reserved, used=WINDOWS.c.used + used)
+            _SHIFT,
+            {"b_user": user_id, "b_window": window_start, "b_reserved": reserved, "b_used": used},
         )
 
     # --- jobs -------------------------------------------------------------------------
@@ -221,30 +199,32 @@ class Tx:
         )
         try:
             await self.c.execute(
-                insert(JOBS).values(
-                    id=job.id,
-                    user_id=user_id,
-                    capability="parse_task",
-                    state=job.state.value,
-                    natural_language=text,
-                    request_id=request_id,
-                    idempotency_key=idempotency_key,
-                    attempts=0,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    deadline_at=deadline,
-                )
+                _INSERT_JOB,
+                {
+                    "id": job.id,
+                    "user_id": user_id,
+                    "capability": "parse_task",
+                    "state": job.state.value,
+                    "natural_language": text,
+                    "request_id": request_id,
+                    "idempotency_key": idempotency_key,
+                    "attempts": 0,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "deadline_at": deadline,
+                },
             )
         except IntegrityError as exc:
             raise DuplicateKey(idempotency_key or job.id) from exc
         await self.c.execute(
-            insert(RESERVATIONS).values(
-                job_id=job.id,
-                user_id=user_id,
-                window_start=reservation.window_start,
-                tokens=reservation.tokens,
-            )
+            _INSERT_RESERVATION,
+            {
+                "job_id": job.id,
+                "user_id": user_id,
+                "window_start": reservation.window_start,
+                "tokens": reservation.tokens,
+            },
         )
         return job
 
@@ -255,13 +235,11 @@ class Tx:
     async def get_job(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
     ) -> m.Job | None:
-        query = select(*_JOB_COLUMNS).where(JOBS.c.id == job_id)
-        if user_id is not None:
-            query = query.where(JOBS.c.user_id == user_id)
+        query = _JOB_BY_ID
         if for_update and self._dialect == "postgresql":
             query = query.with_for_update()
-        row = (await self.c.execute(query)).first()
-        if row is None:
+        row = (await self.c.execute(query, {"b_job": job_id})).first()
+        if row is None or (user_id is not None and row.user_id != user_id):
             return None
         task = None
         if row.state == m.JobState.SUCCEEDED.value:
@@ -276,40 +254,22 @@ class Tx:
 
     async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:
         """Counts an attempt of an open job; None if the job is not open."""
-        row = (
-            await self.c.execute(
-                update(JOBS)
-                .where(JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES))
-                .values(
-                    state=m.JobState.RUNNING.value,
-                    attempts=JOBS.c.attempts + 1,
-                    version=JOBS.c.version + 1,
-                    updated_at=now,
-                )
-                .returning(*_JOB_COLUMNS)
-            )
-        ).first()
+        row = (await self.c.execute(_MARK_RUNNING, {"b_job": job_id, "b_now": now})).first()
         return _job(row, None) if row is not None else None
 
     async def finish(
         self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
     ) -> m.Job | None:
         """Moves an open job to a terminal state; None if it was already terminal."""
-        row = (
-            await self.c.execute(
-                update(JOBS)
-                .where(JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES))
-                .values(
-                    state=state.value,
-                    error_type=error.type.value if error else None,
-                    error_message=error.message if error else None,
-                    error_suggestions=list(error.suggestions) if error else None,
-                    version=JOBS.c.version + 1,
-                    updated_at=now,
-                )
-                .returning(*_JOB_COLUMNS)
-            )
-        ).first()
+        params = {
+            "b_job": job_id,
+            "b_state": state.value,
+            "b_error_type": error.type.value if error else None,
+            "b_error_message": error.message if error else None,
+            "b_error_suggestions": list(error.suggestions) if error else None,
+            "b_now": now,
+        }
+        row = (await self.c.execute(_FINISH, params)).first()
         return _job(row, None) if row is not None else None
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
@@ -339,10 +299,10 @@ class Tx:
             updated_at=now,
         )
         row = {name: value for name, value in vars(task).items() if name != "subtasks"}
-        await self.c.execute(insert(TASKS).values(row))
+        await self.c.execute(_INSERT_TASK, row)
         if task.subtasks:
             await self.c.execute(
-                insert(SUBTASKS),
+                _INSERT_SUBTASKS,
                 [
                     {"id": s.id, "task_id": task.id, "title": s.title, "position": s.order}
                     for s in task.subtasks
@@ -438,6 +398,69 @@ _JOB_COLUMNS = (
     JOBS.c.error_suggestions,
     JOBS.c.created_at,
     JOBS.c.updated_at,
+)
+
+
+# Hot-path statements, built once: constructing and cache-keying a statement
+# costs more CPU than SQLite takes to run it. Values travel as bind parameters.
+_USER_FOR_KEY = (
+    select(USERS)
+    .join(KEYS, KEYS.c.user_id == USERS.c.id)
+    .where(KEYS.c.key_hash == bindparam("b_hash"), KEYS.c.revoked_at.is_(None))
+)
+_RESERVE_IF_FITS = (
+    update(WINDOWS)
+    .where(
+        WINDOWS.c.user_id == bindparam("b_user"),
+        WINDOWS.c.window_start == bindparam("b_window"),
+        WINDOWS.c.used + WINDOWS.c.reserved + bindparam("b_tokens") <= bindparam("b_limit"),
+    )
+    .values(reserved=WINDOWS.c.reserved + bindparam("b_tokens"))
+)
+_INSERT_JOB = insert(JOBS)
+_INSERT_RESERVATION = insert(RESERVATIONS)
+_INSERT_TASK = insert(TASKS)
+_INSERT_SUBTASKS = insert(SUBTASKS)
+_JOB_BY_ID = select(*_JOB_COLUMNS).where(JOBS.c.id == bindparam("b_job"))
+_MARK_RUNNING = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(m.OPEN_STATES))
+    .values(
+        state=m.JobState.RUNNING.value,
+        attempts=JOBS.c.attempts + 1,
+        version=JOBS.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_JOB_COLUMNS)
+)
+_FINISH = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(m.OPEN_STATES))
+    .values(
+        state=bindparam("b_state"),
+        error_type=bindparam("b_error_type"),
+        error_message=bindparam("b_error_message"),
+        error_suggestions=bindparam("b_error_suggestions", type_=JOBS.c.error_suggestions.type),
+        version=JOBS.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_JOB_COLUMNS)
+)
+_SETTLE = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.job_id == bindparam("b_job"), RESERVATIONS.c.settled_at.is_(None))
+    .values(settled_at=bindparam("b_now"), actual_tokens=bindparam("b_actual"))
+    .returning(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens)
+)
+_SHIFT = (
+    update(WINDOWS)
+    .where(
+        WINDOWS.c.user_id == bindparam("b_user"), WINDOWS.c.window_start == bindparam("b_window")
+    )
+    .values(
+        reserved=WINDOWS.c.reserved + bindparam("b_reserved"),
+        used=WINDOWS.c.used + bindparam("b_used"),
+    )
 )
 
 
