@@ -26,6 +26,7 @@ from services.worker.runner import CapabilityRunner, Transient, add_usage, failu
 from taskmesh import errors, metrics
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind
+from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import (
     UndecodableMessage,
     attempts_of,
@@ -78,24 +79,14 @@ class JobConsumer:
         return self._connection is not None and not self._connection.is_closed
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        delay = 0.5
-        while True:
-            try:
-                self._connection = await aio_pika.connect_robust(self._url, timeout=5)
-                break
-            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as exc:
-                if stop is not None and stop.is_set():
-                    raise
-                log.warning("broker not reachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+
+    async def _setup(self, connection: AbstractRobustConnection) -> None:
         # Robust channels re-declare the queue and re-register the consumer
         # after a reconnect.
-        consume_channel = await self._connection.channel()
+        consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=self.concurrency)
-        publish_channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
+        publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         self._retries = RetryPolicy(publish_channel, self.topology, self.max_attempts)
         self._queue = await self.topology.declare(consume_channel)
         self._consumer_tag = await self._queue.consume(self._on_message)

@@ -122,6 +122,7 @@ def test_broker_restart_mid_run(stack_factory):
             assert refused.status_code == 503 and "Retry-After" in refused.headers
         finally:
             rabbitmqctl("start_app")
+            rabbitmqctl("await_startup")
         wait_until(lambda: http.get("/readyz").status_code == 200, 90, "readyz 200 again")
         more = submit(http, sentences(10, "Book a venue for the team offsite"))
         assert len(more) == 10, "publishing did not resume"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aio_pika
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, DeliveryError
 
 from taskmesh import errors, metrics
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import job_message
 from taskmesh.queue.topology import JobTopology
 
@@ -31,24 +31,14 @@ class JobPublisher:
         self._channel: AbstractRobustChannel | None = None
 
     async def connect(self, stop: asyncio.Event | None = None) -> None:
-        """Connects, retrying while the broker is not up yet; reconnection
-        after that is automatic (robust connection)."""
-        delay = 0.5
-        while True:
-            try:
-                self._connection = await aio_pika.connect_robust(self._url, timeout=5)
-                break
-            except (TimeoutError, AMQPError, OSError) as exc:
-                if stop is not None and stop.is_set():
-                    raise
-                log.warning("broker not reachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        self._channel = await self._connection.channel(  # type: ignore[assignment]
-            publisher_confirms=True, on_return_raises=True
-        )
-        assert self._channel is not None
-        await self.topology.declare(self._channel)
+        """Connects and declares the queues, retrying until the broker is
+        ready; reconnection after that is automatic (robust connection)."""
+        self._connection, self._channel = await connect_with_retry(self._url, self._setup, stop)
+
+    async def _setup(self, connection: AbstractRobustConnection) -> AbstractRobustChannel:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await self.topology.declare(channel)
+        return channel  # type: ignore[return-value]
 
     @property
     def healthy(self) -> bool:
