@@ -316,6 +316,57 @@ async def usage(port: int, key: str) -> dict:
     return json.loads(body)
 
 
+def bench_storage(url: str, n: int = 500) -> None:
+    """CPU per Tasks operation, domain and storage only (no gRPC), one at a time."""
+    import resource
+
+    from services.tasks.domain import models as m
+    from services.tasks.domain.budget import BudgetPolicy
+    from services.tasks.domain.jobs import JobPolicy, JobService
+    from services.tasks.domain.users import UserService
+    from services.tasks.storage.repository import Store
+
+    class Accept:
+        async def dispatch(self, *args: object) -> None:
+            return None
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    async def measure() -> dict[str, float]:
+        store = Store(url)
+        await store.open()
+        users = UserService(store)
+        user, key = await users.create(f"bench-{uuid.uuid4().hex[:8]}")
+        jobs = JobService(store, Accept(), JobPolicy(BudgetPolicy(86_400, 10**12, 2500), 900))
+        draft = m.TaskDraft("Write Report", None, "work", "low", 1, "r", ["A b", "C d", "E f"])
+        ids: list[str] = []
+        out = {}
+        steps = {
+            "authenticate": lambda i: users.authenticate(key),
+            "create": lambda i: jobs.create(user.id, f"task {i}"),
+            "start": lambda i: jobs.start(ids[i]),
+            "complete": lambda i: jobs.complete(ids[i], draft, 100),
+        }
+        for name, step in steps.items():
+            start = cpu()
+            for i in range(n):
+                result = await step(i)
+                if name == "create":
+                    ids.append(result.id)
+            out[name] = (cpu() - start) / n * 1000
+        await store.close()
+        return out
+
+    figures = asyncio.run(measure())
+    print(
+        f"tasks storage on {url.split('+')[0]} (CPU ms per operation): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+        + f"; total {sum(figures.values()):.2f}"
+    )
+
+
 def bench_capability_latency(latency_ms: int, samples: int) -> None:
     """The capability alone against the simulator: the two LLM calls run
     concurrently (as shipped) versus one after the other (the earlier design),
@@ -361,6 +412,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"taskmesh benchmarks on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_storage(f"sqlite+aiosqlite:///{tmp}/storage.db")
     bench_accept(args.accept_seconds, args.runs)
     for latency in (0, 200):
         bench_end_to_end(latency, args.jobs, args.runs)
