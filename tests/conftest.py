@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -36,10 +37,24 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(f"{name} is not running on {host}:{port}")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a service a test starts. Drawn below the kernel's ephemeral
+    range (32768+), so no outgoing connection can take it between this check
+    and the service's bind; never the same one twice in a run."""
+    while True:
+        port = random.randrange(20_000, 32_000)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
 
 
 @pytest.fixture(scope="session")
