@@ -32,6 +32,7 @@ from taskmesh.queue.messages import (
     attempts_of,
     decode_job,
     pending_outcome,
+    waits_of,
 )
 from taskmesh.queue.topology import JobTopology
 from taskmesh.tasks.v1 import tasks_pb2
@@ -178,8 +179,9 @@ class JobConsumer:
             await self._settle(message, self._retries.dead_letter(message, "unknown job", attempts))
             return
         except errors.Unavailable:
+            waits = waits_of(message) + 1
             await self._settle(
-                message, self._retries.retry_later(job, attempts, "tasks unavailable")
+                message, self._retries.retry_later(job, attempts, "tasks unavailable", waits=waits)
             )
             return
         if state.state in _TERMINAL:
@@ -226,7 +228,11 @@ class JobConsumer:
             await self._settle(
                 message,
                 self._retries.retry_later(
-                    job, attempts, "tasks unavailable", outcome=request.SerializeToString()
+                    job,
+                    attempts,
+                    "tasks unavailable",
+                    outcome=request.SerializeToString(),
+                    waits=waits_of(message) + 1,
                 ),
             )
             return

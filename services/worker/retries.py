@@ -36,11 +36,14 @@ class RetryPolicy:
         attempts: int,
         reason: str,
         outcome: bytes | None = None,
+        waits: int = 0,
     ) -> None:
-        """Parks the job in the delay queue for its backoff step."""
-        queue = self.topology.retry_queue(attempts)
+        """Parks the job in the delay queue for its backoff step: failed
+        attempts, or, while Tasks is away, the number of waits so far."""
+        step = max(attempts, waits)
+        queue = self.topology.retry_queue(step)
         await self._channel.default_exchange.publish(
-            job_message(job, attempts=attempts, reason=reason, outcome=outcome),
+            job_message(job, attempts=attempts, reason=reason, outcome=outcome, waits=waits),
             routing_key=queue,
             mandatory=True,
             timeout=PUBLISH_TIMEOUT_S,
@@ -48,7 +51,7 @@ class RetryPolicy:
         metrics.jobs_retried.labels(reason).inc()
         log.info(
             "retrying in %ss",
-            self.topology.retry_delay(attempts),
+            self.topology.retry_delay(step),
             extra={"reason": reason, "attempts": attempts},
         )
 

@@ -9,7 +9,7 @@ import sys
 
 import aio_pika
 
-from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message
+from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, WAITS_HEADER, copy_message
 from taskmesh.queue.topology import JobTopology
 from taskmesh.settings import load_settings
 
@@ -62,6 +62,7 @@ async def _run(args: argparse.Namespace) -> int:
             if args.all or msg.message_id in wanted:
                 headers = dict(msg.headers or {})
                 headers[ATTEMPT_HEADER] = 0
+                headers[WAITS_HEADER] = 0
                 headers.pop(REASON_HEADER, None)
                 await channel.default_exchange.publish(
                     copy_message(msg, headers),

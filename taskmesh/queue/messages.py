@@ -12,6 +12,8 @@ CONTENT_TYPE = "application/x-protobuf"
 MESSAGE_TYPE = jobs_pb2.CapabilityJob.DESCRIPTOR.full_name
 #: Attempts already made (failed) before this delivery.
 ATTEMPT_HEADER = "x-taskmesh-attempts"
+#: Times the job waited for Tasks to come back (not attempts: no LLM ran).
+WAITS_HEADER = "x-taskmesh-waits"
 #: Why a message was dead-lettered or retried; shown by ``taskmesh dlq list``.
 REASON_HEADER = "x-taskmesh-reason"
 #: A finished outcome (serialized CompleteJobRequest) that could not be
@@ -25,8 +27,9 @@ def job_message(
     attempts: int = 0,
     reason: str | None = None,
     outcome: bytes | None = None,
+    waits: int = 0,
 ) -> aio_pika.Message:
-    headers: dict[str, aio_pika.abc.FieldValue] = {ATTEMPT_HEADER: attempts}
+    headers: dict[str, aio_pika.abc.FieldValue] = {ATTEMPT_HEADER: attempts, WAITS_HEADER: waits}
     if reason:
         headers[REASON_HEADER] = reason
     if outcome is not None:
@@ -63,7 +66,15 @@ def decode_job(message: aio_pika.abc.AbstractIncomingMessage) -> jobs_pb2.Capabi
 
 
 def attempts_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(ATTEMPT_HEADER, 0)
+    return _count(message, ATTEMPT_HEADER)
+
+
+def waits_of(message: aio_pika.abc.AbstractIncomingMessage) -> int:
+    return _count(message, WAITS_HEADER)
+
+
+def _count(message: aio_pika.abc.AbstractIncomingMessage, header: str) -> int:
+    value = (message.headers or {}).get(header, 0)
     return int(value) if isinstance(value, int) and value >= 0 else 0
 
 
