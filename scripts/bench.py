@@ -1,18 +1,29 @@
-"""Benchmarks of the running system (SPEC §13). Prints figures; asserts nothing.
+"""Benchmarks of the running system (SPEC §13). Prints figures; asserts nothing,
+but exits non-zero when a run does not settle every job (its figures would mean
+nothing).
 
 Starts the real processes (tasks, ai, worker, gateway, simulator) against the
-local RabbitMQ and a fresh SQLite database, once per scenario:
+local RabbitMQ and a fresh SQLite database, once per scenario and run. Sections
+(``--only``, comma-separated; all but ``profile`` by default):
 
-1. accept path: 64 concurrent keep-alive clients POST /api/v1/tasks for a fixed
-   time; 202s per second and p50/p99 latency;
-2. end to end at simulator latency 0 ms and 200 ms: N jobs submitted at once;
-   jobs per second until the last one settled (GET /api/v1/usage shows no
-   reservation left), all checked succeeded; CPU seconds per job of each
-   process (and RabbitMQ's) from /proc;
-3. single-job latency at 1 s per LLM call: end-to-end job time (updatedAt -
-   createdAt) minus the LLM time, median of several jobs.
+- ``storage``: CPU per Tasks operation, domain and storage only;
+- ``accept``: 64 concurrent keep-alive clients POST /api/v1/tasks for a fixed
+  time (worker stopped); 202s per second and p50/p99 latency;
+- ``zero``: end to end with the simulator at 0 ms: a burst of N jobs, jobs per
+  second until the last one settled, CPU per job by process;
+- ``compare``: end to end at ``--latency-ms`` (200) per LLM call, taskmesh and
+  the peer (``bench_peer``: Taskiq + taskiq-aio-pika, 2 worker processes, one
+  LLM call against the same simulator + an HTTP callback per job) measured in
+  turns, side by side with the ratios; CPU per job summed over every process of
+  each system, RabbitMQ's included;
+- ``capability``: parse-task's two LLM calls concurrent versus sequential;
+- ``latency``: single-job time at 1 s per LLM call, over the LLM time;
+- ``memory``: worker RSS with 1,000 jobs in flight;
+- ``profile``: one more ``compare`` burst of each system with py-spy on every
+  Python process, then the top functions and packages of each (``make profile``).
 
-Usage: python scripts/bench.py [--jobs N] [--accept-seconds S] [--runs R]
+Usage: python scripts/bench.py [--jobs N] [--runs R] [--only SECTIONS] [--accept-seconds S]
+       (``--runs 1 --jobs 300`` for a quick look; ``--help`` for the rest)
 """
 
 from __future__ import annotations
@@ -23,7 +34,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +45,15 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_peer.run import Burst, PeerScenario  # noqa: E402
+from bench_procs import cpu_seconds, rabbit_pid, rss_mb  # noqa: E402
+from bench_profile import Profiler  # noqa: E402
+
 from taskmesh.queue.topology import JobTopology  # noqa: E402
 from taskmesh.stack import LocalStack  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-CLK = os.sysconf("SC_CLK_TCK")
 
 
 class Http:
@@ -75,19 +88,11 @@ class Http:
         self.writer.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def rabbit_pid() -> int | None:
-    out = subprocess.run(
-        ["pgrep", "-f", "beam.smp.*rabbit"], capture_output=True, text=True
-    ).stdout.split()
-    return int(out[0]) if out else None
-
-
 class Scenario:
+    """taskmesh's processes for one run (simulator at ``sim_latency_ms`` per call,
+    fresh SQLite database, queues of its own); a context manager that stops them
+    and deletes the queues."""
+
     def __init__(
         self, sim_latency_ms: int, workers: int = 1, worker_concurrency: int = 512
     ) -> None:
@@ -122,8 +127,12 @@ class Scenario:
         self.stack = LocalStack(env, services, log_dir=Path(self.tmp.name) / "logs")
 
     def __enter__(self) -> Scenario:
-        self.stack.start()
-        self.stack.wait_ready(f"http://127.0.0.1:{self.port}", timeout=90)
+        try:
+            self.stack.start()
+            self.stack.wait_ready(f"http://127.0.0.1:{self.port}", timeout=90)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,31 +236,129 @@ def bench_accept(seconds: float, runs: int) -> None:
     )
 
 
-def bench_end_to_end(latency_ms: int, jobs: int, runs: int) -> None:
-    rates, cpu_rows = [], []
+#: Processes outside both systems' totals: the simulator stands for the LLM provider.
+NOT_IN_TOTAL = ("llm-sim",)
+
+
+def taskmesh_burst(sc: Scenario, jobs: int, clients: int = 64) -> Burst:
+    """Submits ``jobs`` at once from ``clients`` keep-alive clients and waits until
+    the last one settled. Raises RuntimeError unless every job succeeded."""
+    before = sc.cpu()
+    start = time.perf_counter()
+    asyncio.run(submit_all(sc.port, sc.key, jobs, clients))
+    end = asyncio.run(drain(sc.port, sc.key))
+    after = sc.cpu()
+    done = asyncio.run(count(sc.port, sc.key))
+    if done != jobs:
+        raise RuntimeError(f"taskmesh: {done}/{jobs} jobs succeeded")
+    cpu_ms = {k: (after[k] - before.get(k, after[k])) / jobs * 1000 for k in after}
+    return Burst(jobs / (end - start), done, cpu_ms)
+
+
+def total_ms(burst: Burst) -> float:
+    return sum(v for k, v in burst.cpu_ms.items() if k not in NOT_IN_TOTAL)
+
+
+def by_process(bursts: list[Burst]) -> dict[str, float]:
+    """Median CPU ms per job of each process over the runs."""
+    names = dict.fromkeys(k for b in bursts for k in b.cpu_ms)
+    return {n: statistics.median(b.cpu_ms.get(n, 0.0) for b in bursts) for n in names}
+
+
+def fmt_processes(per: dict[str, float]) -> str:
+    return ", ".join(f"{n} {v:.2f}" for n, v in per.items() if n not in NOT_IN_TOTAL)
+
+
+def bench_end_to_end(latency_ms: int, jobs: int, runs: int, clients: int = 64) -> None:
+    """taskmesh alone (the 0 ms scenario: CPU-bound throughput)."""
+    bursts = []
     for _ in range(runs):
         with Scenario(latency_ms) as sc:
-            before = sc.cpu()
-            start = time.perf_counter()
-            asyncio.run(submit_all(sc.port, sc.key, jobs))
-            end = asyncio.run(drain(sc.port, sc.key))
-            after = sc.cpu()
-            done = asyncio.run(count(sc.port, sc.key))
-            if done != jobs:
-                print(f"  WARNING: {done}/{jobs} jobs succeeded")
-            rates.append(jobs / (end - start))
-            cpu_rows.append({k: (after[k] - before.get(k, 0)) / jobs * 1000 for k in after})
+            bursts.append(taskmesh_burst(sc, jobs, clients))
+    per = by_process(bursts)
     print(
-        f"end to end, simulator at {latency_ms} ms/call, {jobs} jobs (median of {runs}): "
-        f"{statistics.median(rates):,.0f} jobs/s"
+        f"end to end, simulator at {latency_ms} ms/call, {jobs}-job burst from {clients} clients "
+        f"(median of {runs}): {statistics.median(b.rate for b in bursts):,.1f} jobs/s, all succeeded"
     )
-    names = cpu_rows[0].keys()
-    per = {n: statistics.median(r[n] for r in cpu_rows) for n in names}
     print(
-        "  CPU ms per job: "
-        + ", ".join(f"{n} {v:.2f}" for n, v in per.items())
-        + f"; total {sum(per.values()):.2f}"
+        f"  CPU ms per job: {fmt_processes(per)}; "
+        f"total {statistics.median(total_ms(b) for b in bursts):.2f} "
+        f"(simulator {per.get('llm-sim', 0):.2f}, not in the total)"
     )
+
+
+def peer_scenario(args: argparse.Namespace) -> PeerScenario:
+    return PeerScenario(
+        args.latency_ms,
+        RABBITMQ_URL,
+        (free_port(), free_port()),
+        workers=args.peer_workers,
+        concurrency=args.peer_concurrency,
+        llm=args.peer_llm,
+    )
+
+
+def peer_label(args: argparse.Namespace) -> str:
+    from importlib.metadata import version
+
+    client = "openai SDK over aiohttp" if args.peer_llm == "openai" else "plain aiohttp"
+    return (
+        f"Taskiq {version('taskiq')} + taskiq-aio-pika {version('taskiq-aio-pika')}, "
+        f"{args.peer_workers} worker processes x {args.peer_concurrency} concurrent, "
+        f"one LLM call ({client}) + an HTTP callback per job"
+    )
+
+
+def bench_compare(args: argparse.Namespace) -> None:
+    """taskmesh and the peer at ``args.latency_ms`` per call, in turns (so a
+    change of the machine's load during the benchmark touches both alike),
+    printed side by side with the ratios taskmesh / peer (SPEC §13)."""
+    mine: list[Burst] = []
+    peer: list[Burst] = []
+    for _ in range(args.runs):
+        with Scenario(args.latency_ms) as sc:
+            mine.append(taskmesh_burst(sc, args.jobs, args.clients))
+        with peer_scenario(args) as ps:
+            peer.append(ps.burst(args.jobs, args.clients))
+    rate = [statistics.median(b.rate for b in runs) for runs in (mine, peer)]
+    cpu = [statistics.median(total_ms(b) for b in runs) for runs in (mine, peer)]
+    per = [by_process(runs) for runs in (mine, peer)]
+    print(
+        f"taskmesh vs peer, simulator at {args.latency_ms} ms/call, {args.jobs}-job burst "
+        f"from {args.clients} clients, median of {args.runs}:"
+    )
+    print(f"  {'':<24}{'taskmesh':>10}{'peer':>10}{'taskmesh/peer':>16}")
+    print(f"  {'jobs/s':<24}{rate[0]:>10,.1f}{rate[1]:>10,.1f}{rate[0] / rate[1]:>15.2f}x")
+    print(f"  {'CPU ms per job, total':<24}{cpu[0]:>10.2f}{cpu[1]:>10.2f}{cpu[0] / cpu[1]:>15.2f}x")
+    print(f"  taskmesh CPU ms per job: {fmt_processes(per[0])}")
+    print(f"  peer CPU ms per job: {fmt_processes(per[1])}")
+    print(
+        f"  not in the totals: the simulator, {per[0].get('llm-sim', 0):.2f} (taskmesh) and "
+        f"{per[1].get('llm-sim', 0):.2f} (peer) ms per job"
+    )
+    print("  taskmesh: two LLM calls per job + auth, budget, database (SQLite)")
+    print(f"  peer: {peer_label(args)}")
+
+
+def bench_profile(args: argparse.Namespace, out_dir: Path) -> None:
+    """One ``compare`` burst of each system under py-spy; prints where the CPU
+    goes in every Python process (RabbitMQ is not Python: see its CPU in
+    ``compare``). The figures of a profiled run are not the benchmark's."""
+
+    def python_only(pids: dict[str, int]) -> dict[str, int]:
+        return {n: p for n, p in pids.items() if n not in NOT_IN_TOTAL}
+
+    with Scenario(args.latency_ms) as sc:
+        prof = Profiler(out_dir / "taskmesh")
+        with prof.recording(python_only({n: p.pid for n, p in sc.stack.procs.items()})):
+            taskmesh_burst(sc, args.jobs, args.clients)
+        print(f"profile of taskmesh, {args.jobs}-job burst at {args.latency_ms} ms/call:")
+        print(prof.summary(args.jobs, args.profile_top))
+    with peer_scenario(args) as ps:
+        prof = Profiler(out_dir / "peer")
+        ps.burst(args.jobs, args.clients, around=lambda pids: prof.recording(python_only(pids)))
+        print(f"profile of the peer, {args.jobs}-job burst at {args.latency_ms} ms/call:")
+        print(prof.summary(args.jobs, args.profile_top))
 
 
 def bench_latency(latency_ms: int, samples: int) -> None:
@@ -276,18 +383,12 @@ def bench_latency(latency_ms: int, samples: int) -> None:
 
         for _ in range(samples):
             overheads.append(asyncio.run(one()))
-    med = statistics.median(overheads)
+    med = statistics.median(overheads) * 1000
+    # The core and subtasks calls run concurrently: the LLM time is one call's.
     print(
-        f"single job, simulator at {latency_ms} ms/call: end-to-end p50 {med * 1000:.0f} ms "
-        f"(core and subtasks calls run concurrently: LLM time ≈ {latency_ms} ms)"
+        f"single job, simulator at {latency_ms} ms/call (median of {samples}): end to end "
+        f"{med:.0f} ms = LLM time {latency_ms} ms + {med - latency_ms:.0f} ms"
     )
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def bench_memory(jobs: int) -> None:
@@ -405,21 +506,77 @@ def bench_capability_latency(latency_ms: int, samples: int) -> None:
     )
 
 
-def main() -> None:
+SECTIONS = ("storage", "accept", "zero", "compare", "capability", "latency", "memory", "profile")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=3000)
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per burst (%(default)s)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure, median (%(default)s)")
+    parser.add_argument("--clients", type=int, default=64, help="submitting clients (%(default)s)")
+    parser.add_argument(
+        "--latency-ms", type=int, default=200, help="simulator ms per call in compare (%(default)s)"
+    )
     parser.add_argument("--accept-seconds", type=float, default=10)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print(f"taskmesh benchmarks on {os.cpu_count()} CPUs")
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_storage(f"sqlite+aiosqlite:///{tmp}/storage.db")
-    bench_accept(args.accept_seconds, args.runs)
-    for latency in (0, 200):
-        bench_end_to_end(latency, args.jobs, args.runs)
-    bench_capability_latency(1000, 5)
-    bench_latency(1000, 5)
-    bench_memory(1000)
+    parser.add_argument(
+        "--only",
+        default=",".join(s for s in SECTIONS if s != "profile"),
+        help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but profile)",
+    )
+    parser.add_argument("--peer-workers", type=int, default=2, help="Taskiq worker processes")
+    parser.add_argument(
+        "--peer-concurrency", type=int, default=256, help="jobs in flight per peer worker process"
+    )
+    parser.add_argument(
+        "--peer-llm",
+        choices=("openai", "aiohttp"),
+        default="openai",
+        help="how the peer calls the LLM: the openai SDK or a plain aiohttp POST",
+    )
+    parser.add_argument("--profile-top", type=int, default=15, help="functions shown per process")
+    parser.add_argument(
+        "--profile-dir", type=Path, help="keep py-spy's raw stacks here (default: a temporary dir)"
+    )
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if {"compare", "profile"} & set(args.sections):
+        try:
+            import taskiq  # noqa: F401
+            import taskiq_aio_pika  # noqa: F401
+        except ImportError:
+            parser.error("the peer needs the bench extras: make bench (pip install -e '.[bench]')")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    sections = args.sections
+    print(f"taskmesh benchmarks on {os.cpu_count()} CPUs", flush=True)
+    if "storage" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_storage(f"sqlite+aiosqlite:///{tmp}/storage.db")
+    if "accept" in sections:
+        bench_accept(args.accept_seconds, args.runs)
+    if "zero" in sections:
+        bench_end_to_end(0, args.jobs, args.runs, args.clients)
+    if "compare" in sections:
+        bench_compare(args)
+    if "capability" in sections:
+        bench_capability_latency(1000, 5)
+    if "latency" in sections:
+        bench_latency(1000, 5)
+    if "memory" in sections:
+        bench_memory(1000)
+    if "profile" in sections:
+        if args.profile_dir:
+            bench_profile(args, args.profile_dir)
+            print(f"  raw stacks (py-spy's collapsed format) kept in {args.profile_dir}")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                bench_profile(args, Path(tmp))
 
 
 if __name__ == "__main__":
