@@ -3,8 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test install protos lint-protos bench eval clean
+.PHONY: run test install protos lint-protos bench profile eval clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benchmark's extras (its peer, the profiler): not needed by `make test`.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
 ## Everything locally: gateway, tasks, ai, worker (+ the LLM simulator without OPENAI_API_KEY).
 run: $(STAMP)
@@ -29,9 +35,14 @@ protos: $(STAMP)
 lint-protos:
 	npx --yes @bufbuild/buf lint
 
-## Throughput, latency and CPU per job of the running system (prints figures).
-bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+## Throughput, latency, CPU per job and memory of the running system, and of the peer
+## (Taskiq) in the same invocation (prints figures). Quick look: make bench ARGS='--runs 1 --jobs 300'
+bench: $(BENCH_STAMP)
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+## Where the CPU goes: one burst of taskmesh and of the peer under py-spy, top functions per process.
+profile: $(BENCH_STAMP)
+	$(BIN)/python scripts/bench.py --only profile $(ARGS)
 
 ## Level-1 evaluations of parse-task; against a real endpoint when OPENAI_API_KEY is set.
 eval: $(STAMP)

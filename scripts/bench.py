@@ -243,12 +243,13 @@ NOT_IN_TOTAL = ("llm-sim",)
 def taskmesh_burst(sc: Scenario, jobs: int, clients: int = 64) -> Burst:
     """Submits ``jobs`` at once from ``clients`` keep-alive clients and waits until
     the last one settled. Raises RuntimeError unless every job succeeded."""
+    already = asyncio.run(count(sc.port, sc.key))
     before = sc.cpu()
     start = time.perf_counter()
     asyncio.run(submit_all(sc.port, sc.key, jobs, clients))
     end = asyncio.run(drain(sc.port, sc.key))
     after = sc.cpu()
-    done = asyncio.run(count(sc.port, sc.key))
+    done = asyncio.run(count(sc.port, sc.key)) - already
     if done != jobs:
         raise RuntimeError(f"taskmesh: {done}/{jobs} jobs succeeded")
     cpu_ms = {k: (after[k] - before.get(k, after[k])) / jobs * 1000 for k in after}
@@ -269,15 +270,20 @@ def fmt_processes(per: dict[str, float]) -> str:
     return ", ".join(f"{n} {v:.2f}" for n, v in per.items() if n not in NOT_IN_TOTAL)
 
 
-def bench_end_to_end(latency_ms: int, jobs: int, runs: int, clients: int = 64) -> None:
+def bench_end_to_end(
+    latency_ms: int, jobs: int, runs: int, clients: int = 64, warmup: int = 0
+) -> None:
     """taskmesh alone (the 0 ms scenario: CPU-bound throughput)."""
     bursts = []
     for _ in range(runs):
         with Scenario(latency_ms) as sc:
+            if warmup:
+                taskmesh_burst(sc, warmup, clients)
             bursts.append(taskmesh_burst(sc, jobs, clients))
     per = by_process(bursts)
     print(
-        f"end to end, simulator at {latency_ms} ms/call, {jobs}-job burst from {clients} clients "
+        f"end to end, simulator at {latency_ms} ms/call, {jobs}-job burst from {clients} clients, "
+        f"after {warmup} unmeasured "
         f"(median of {runs}): {statistics.median(b.rate for b in bursts):,.1f} jobs/s, all succeeded"
     )
     print(
@@ -317,15 +323,19 @@ def bench_compare(args: argparse.Namespace) -> None:
     peer: list[Burst] = []
     for _ in range(args.runs):
         with Scenario(args.latency_ms) as sc:
+            if args.warmup:
+                taskmesh_burst(sc, args.warmup, args.clients)
             mine.append(taskmesh_burst(sc, args.jobs, args.clients))
         with peer_scenario(args) as ps:
+            if args.warmup:
+                ps.burst(args.warmup, args.clients)
             peer.append(ps.burst(args.jobs, args.clients))
     rate = [statistics.median(b.rate for b in runs) for runs in (mine, peer)]
     cpu = [statistics.median(total_ms(b) for b in runs) for runs in (mine, peer)]
     per = [by_process(runs) for runs in (mine, peer)]
     print(
         f"taskmesh vs peer, simulator at {args.latency_ms} ms/call, {args.jobs}-job burst "
-        f"from {args.clients} clients, median of {args.runs}:"
+        f"from {args.clients} clients after {args.warmup} unmeasured, median of {args.runs}:"
     )
     print(f"  {'':<24}{'taskmesh':>10}{'peer':>10}{'taskmesh/peer':>16}")
     print(f"  {'jobs/s':<24}{rate[0]:>10,.1f}{rate[1]:>10,.1f}{rate[0] / rate[1]:>15.2f}x")
@@ -349,12 +359,16 @@ def bench_profile(args: argparse.Namespace, out_dir: Path) -> None:
         return {n: p for n, p in pids.items() if n not in NOT_IN_TOTAL}
 
     with Scenario(args.latency_ms) as sc:
+        if args.warmup:
+            taskmesh_burst(sc, args.warmup, args.clients)
         prof = Profiler(out_dir / "taskmesh")
         with prof.recording(python_only({n: p.pid for n, p in sc.stack.procs.items()})):
             taskmesh_burst(sc, args.jobs, args.clients)
         print(f"profile of taskmesh, {args.jobs}-job burst at {args.latency_ms} ms/call:")
         print(prof.summary(args.jobs, args.profile_top))
     with peer_scenario(args) as ps:
+        if args.warmup:
+            ps.burst(args.warmup, args.clients)
         prof = Profiler(out_dir / "peer")
         ps.burst(args.jobs, args.clients, around=lambda pids: prof.recording(python_only(pids)))
         print(f"profile of the peer, {args.jobs}-job burst at {args.latency_ms} ms/call:")
@@ -517,6 +531,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-ms", type=int, default=200, help="simulator ms per call in compare (%(default)s)"
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=64,
+        help="jobs run before each measured burst, unmeasured: first calls import code and "
+        "open connections in every process (%(default)s; 0 for none)",
+    )
     parser.add_argument("--accept-seconds", type=float, default=10)
     parser.add_argument(
         "--only",
@@ -561,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     if "accept" in sections:
         bench_accept(args.accept_seconds, args.runs)
     if "zero" in sections:
-        bench_end_to_end(0, args.jobs, args.runs, args.clients)
+        bench_end_to_end(0, args.jobs, args.runs, args.clients, args.warmup)
     if "compare" in sections:
         bench_compare(args)
     if "capability" in sections:

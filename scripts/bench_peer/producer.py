@@ -3,7 +3,7 @@ share of ``--jobs`` jobs through one broker connection, as an application
 would. Prints ``ready`` once connected, waits for a line on stdin, submits,
 prints ``done``, exits when stdin closes: connecting is outside the timed window, as for taskmesh.
 
-Usage: python -m bench_peer.producer --jobs N --clients C (environment as bench_peer.app)
+Usage: python -m bench_peer.producer --jobs N [--clients C] [--prefix P] (environment as bench_peer.app)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bench_peer.app import broker, run_job
 TEXT = "Submit Q2 report by next Friday"
 
 
-async def submit(jobs: int, clients: int) -> None:
+async def submit(jobs: int, clients: int, prefix: str) -> None:
     await broker.startup()
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -27,7 +27,7 @@ async def submit(jobs: int, clients: int) -> None:
 
     async def client(index: int, count: int) -> None:
         for n in range(count):
-            await run_job.kiq(f"{index}-{n}", TEXT)
+            await run_job.kiq(f"{prefix}{index}-{n}", TEXT)
 
     await asyncio.gather(*(client(i, n) for i, n in enumerate(per)))
     print("done", flush=True)
@@ -40,9 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, required=True)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--prefix", default="", help="of the job ids, unique per burst")
     args = parser.parse_args()
     # uvloop, as taskiq's worker uses when it is installed (it is: Sanic needs it).
-    uvloop.run(submit(args.jobs, args.clients))
+    uvloop.run(submit(args.jobs, args.clients, args.prefix))
 
 
 if __name__ == "__main__":

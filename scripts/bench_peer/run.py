@@ -74,6 +74,9 @@ class PeerScenario:
             "PEER_CALLBACK_URL": f"http://127.0.0.1:{self.receiver_port}/callback",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        #: Jobs called back so far, over every burst of this scenario.
+        self.settled = 0
+        self._bursts = 0
         self._logs: list[IO[bytes]] = []
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -222,7 +225,7 @@ class PeerScenario:
         called back in time."""
         producer = subprocess.Popen(
             [sys.executable, "-m", "bench_peer.producer", "--jobs", str(jobs)]
-            + ["--clients", str(clients)],
+            + ["--clients", str(clients), "--prefix", f"b{self._bursts}-"],
             env=self.env,
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -238,7 +241,8 @@ class PeerScenario:
                 start = time.perf_counter()
                 producer.stdin.write(b"go\n")
                 producer.stdin.flush()
-                settled = asyncio.run(self._settled(jobs, timeout))
+                settled = asyncio.run(self._settled(self.settled + jobs, timeout))
+                settled -= self.settled
                 end = time.perf_counter()
                 if producer.stdout.readline().strip() != b"done":
                     raise RuntimeError(f"the peer's producer exited with {producer.wait()}")
@@ -250,6 +254,8 @@ class PeerScenario:
             except subprocess.TimeoutExpired:
                 producer.kill()
                 producer.wait()
+        self._bursts += 1
+        self.settled += settled
         if settled < jobs:
             raise RuntimeError(f"peer: {settled}/{jobs} jobs called back within {timeout:.0f} s")
         cpu_ms = {k: (after[k] - before.get(k, after[k])) / jobs * 1000 for k in after}
