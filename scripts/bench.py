@@ -321,7 +321,7 @@ def bench_compare(args: argparse.Namespace) -> None:
     printed side by side with the ratios taskmesh / peer (SPEC §13)."""
     mine: list[Burst] = []
     peer: list[Burst] = []
-    for _ in range(args.runs):
+    for run in range(1, args.runs + 1):
         with Scenario(args.latency_ms) as sc:
             if args.warmup:
                 taskmesh_burst(sc, args.warmup, args.clients)
@@ -330,24 +330,37 @@ def bench_compare(args: argparse.Namespace) -> None:
             if args.warmup:
                 ps.burst(args.warmup, args.clients)
             peer.append(ps.burst(args.jobs, args.clients))
+        print(
+            f"  run {run}/{args.runs}: taskmesh {mine[-1].rate:,.1f} jobs/s, "
+            f"peer {peer[-1].rate:,.1f} jobs/s",
+            flush=True,
+        )
+    print(compare_report(mine, peer, args))
+
+
+def compare_report(mine: list[Burst], peer: list[Burst], args: argparse.Namespace) -> str:
+    """The side-by-side text of ``compare``: medians over the runs of jobs/s and
+    of total CPU ms per job, their ratios taskmesh / peer, CPU by process."""
     rate = [statistics.median(b.rate for b in runs) for runs in (mine, peer)]
     cpu = [statistics.median(total_ms(b) for b in runs) for runs in (mine, peer)]
     per = [by_process(runs) for runs in (mine, peer)]
-    print(
-        f"taskmesh vs peer, simulator at {args.latency_ms} ms/call, {args.jobs}-job burst "
-        f"from {args.clients} clients after {args.warmup} unmeasured, median of {args.runs}:"
+    return "\n".join(
+        [
+            f"taskmesh vs peer, simulator at {args.latency_ms} ms/call, {args.jobs}-job burst "
+            f"from {args.clients} clients after {args.warmup} unmeasured, "
+            f"median of {len(mine)}:",
+            f"  {'':<24}{'taskmesh':>10}{'peer':>10}{'taskmesh/peer':>16}",
+            f"  {'jobs/s':<24}{rate[0]:>10,.1f}{rate[1]:>10,.1f}{rate[0] / rate[1]:>15.2f}x",
+            f"  {'CPU ms per job, total':<24}{cpu[0]:>10.2f}{cpu[1]:>10.2f}"
+            f"{cpu[0] / cpu[1]:>15.2f}x",
+            f"  taskmesh CPU ms per job: {fmt_processes(per[0])}",
+            f"  peer CPU ms per job: {fmt_processes(per[1])}",
+            f"  not in the totals: the simulator, {per[0].get('llm-sim', 0):.2f} (taskmesh) and "
+            f"{per[1].get('llm-sim', 0):.2f} (peer) ms per job",
+            "  taskmesh: two LLM calls per job + auth, budget, database (SQLite)",
+            f"  peer: {peer_label(args)}",
+        ]
     )
-    print(f"  {'':<24}{'taskmesh':>10}{'peer':>10}{'taskmesh/peer':>16}")
-    print(f"  {'jobs/s':<24}{rate[0]:>10,.1f}{rate[1]:>10,.1f}{rate[0] / rate[1]:>15.2f}x")
-    print(f"  {'CPU ms per job, total':<24}{cpu[0]:>10.2f}{cpu[1]:>10.2f}{cpu[0] / cpu[1]:>15.2f}x")
-    print(f"  taskmesh CPU ms per job: {fmt_processes(per[0])}")
-    print(f"  peer CPU ms per job: {fmt_processes(per[1])}")
-    print(
-        f"  not in the totals: the simulator, {per[0].get('llm-sim', 0):.2f} (taskmesh) and "
-        f"{per[1].get('llm-sim', 0):.2f} (peer) ms per job"
-    )
-    print("  taskmesh: two LLM calls per job + auth, budget, database (SQLite)")
-    print(f"  peer: {peer_label(args)}")
 
 
 def bench_profile(args: argparse.Namespace, out_dir: Path) -> None:

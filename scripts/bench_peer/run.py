@@ -254,6 +254,7 @@ class PeerScenario:
             except subprocess.TimeoutExpired:
                 producer.kill()
                 producer.wait()
+            producer.stdout.close()
         self._bursts += 1
         self.settled += settled
         if settled < jobs:
