@@ -115,6 +115,7 @@ class Scenario:
             "INTERNAL_AUTH_TOKEN": secrets.token_urlsafe(24),
             "TASKMESH_DEV_API_KEY": self.key,
             "TOKEN_WINDOW_LIMIT": str(10**12),
+            "PARSE_TASK_TOKEN_ESTIMATE": str(TOKEN_ESTIMATE),
             "RATE_LIMIT_BUCKET_SIZE": str(10**9),
             "RATE_LIMIT_REFILL_PER_S": str(10**9),
             "WORKER_CONCURRENCY": str(worker_concurrency),
@@ -305,7 +306,14 @@ def peer_scenario(args: argparse.Namespace) -> PeerScenario:
 
 
 def peer_label(args: argparse.Namespace) -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    def version(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:
+            return "(not installed)"
 
     client = "openai SDK over aiohttp" if args.peer_llm == "openai" else "plain aiohttp"
     return (
@@ -418,22 +426,33 @@ def bench_latency(latency_ms: int, samples: int) -> None:
     )
 
 
+#: Tokens the gateway reserves per parse-task job (SPEC §5 PARSE_TASK_TOKEN_ESTIMATE),
+#: set explicitly by Scenario: reserved tokens / this = jobs in flight.
+TOKEN_ESTIMATE = 2500
+
+
 def bench_memory(jobs: int) -> None:
     """Worker RSS with ``jobs`` in flight: the simulator holds every call for
-    10 s, so all jobs sit in the worker at once."""
-    with Scenario(10_000, worker_concurrency=jobs) as sc:
+    20 s (under the 30 s client timeout), far longer than submitting them takes, so all of
+    them sit in the worker at once. Prints the most jobs seen in flight
+    (reserved tokens / estimate) with the peak, so a shortfall shows."""
+    with Scenario(20_000, worker_concurrency=jobs) as sc:
         pid = sc.stack.procs["worker#0"].pid
         idle = rss_mb(pid)
         asyncio.run(submit_all(sc.port, sc.key, jobs))
-        peak = idle
-        deadline = time.monotonic() + 60
-        done = False
-        while time.monotonic() < deadline and not done:
+        peak, in_flight = idle, 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
             peak = max(peak, rss_mb(pid))
-            http_usage = asyncio.run(usage(sc.port, sc.key))
-            done = http_usage["reserved"] == 0
+            reserved = asyncio.run(usage(sc.port, sc.key))["reserved"]
+            in_flight = max(in_flight, reserved // TOKEN_ESTIMATE)
+            if reserved == 0:
+                break
             time.sleep(0.2)
-    print(f"worker memory: RSS {idle:.0f} MB idle, {peak:.0f} MB peak with {jobs} jobs in flight")
+    print(
+        f"worker memory: RSS {idle:.0f} MB idle, {peak:.0f} MB peak "
+        f"with {in_flight} of {jobs} jobs in flight at most"
+    )
 
 
 async def usage(port: int, key: str) -> dict:

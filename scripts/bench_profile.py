@@ -119,10 +119,14 @@ def collapse(raw: str) -> tuple[Counter[tuple[str, str]], Counter[str], int]:
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack.strip() or not count.isdigit():
+        if not count.isdigit():
             continue
         n = int(count)
         total += n
+        if not stack.strip():  # sampled while running without any Python frame
+            own[("(no Python frame)", "")] += n
+            packages["(native)"] += n
+            continue
         leaf = stack.rsplit(";", 1)[-1]
         match = _FRAME.match(leaf)
         func, file = (match["func"], match["file"]) if match else (leaf, "?")

@@ -23,14 +23,14 @@ def test_own_time_is_counted_on_the_leaf_frame_by_function_and_by_package() -> N
     assert total == 102
     assert own[("_transform", "openai/_utils/_transform.py")] == 40
     assert own[("run", "stdlib/asyncio/runners.py")] == 60
-    assert packages == {"stdlib:asyncio": 60, "openai": 40}
+    assert packages == {"stdlib:asyncio": 60, "openai": 40, "(native)": 2}
 
 
 def test_summary_gives_milliseconds_per_job_from_samples_and_rate(tmp_path: Path) -> None:
     prof = Profiler(tmp_path, rate=100)
     prof.pids = {"worker#1": 1}
     prof.path("worker#1").write_text(RAW)
-    # 100 samples at 100 per second over 10 jobs = 100 ms per job.
+    # 102 samples at 100 per second over 10 jobs = 102 ms per job.
     text = prof.summary(jobs=10, top=2)
     assert "worker#1: 102.00 ms/job sampled" in text
     assert "stdlib:asyncio 60.00, openai 40.00" in text
