@@ -178,7 +178,16 @@ async def accept_load(port: int, key: str, clients: int, seconds: float) -> tupl
     return accepted, latencies
 
 
+#: Seconds between two looks at whether a burst has settled, for taskmesh and the
+#: peer alike. Each look costs the system CPU (for taskmesh an authenticated
+#: request through gateway and Tasks, about 1.5 ms), which counts in its figures:
+#: every 0.1 s that is about 0.2 ms per job at 70 jobs/s, and the end of a burst is
+#: seen at most 0.1 s late (under 2 % of a 2,000-job burst at 300 jobs/s).
+POLL_S = 0.1
+
+
 async def drain(port: int, key: str, timeout: float = 600) -> float:
+    """Waits until no job holds a reservation; returns the perf_counter time then."""
     http = Http(port, key)
     await http.open()
     deadline = time.perf_counter() + timeout
@@ -186,7 +195,7 @@ async def drain(port: int, key: str, timeout: float = 600) -> float:
         _, body = await http.request("GET", "/api/v1/usage")
         if json.loads(body)["reserved"] == 0:
             break
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(POLL_S)
     await http.close()
     return time.perf_counter()
 

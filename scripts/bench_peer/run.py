@@ -26,6 +26,9 @@ SCRIPTS = Path(__file__).resolve().parent.parent
 ROOT = SCRIPTS.parent
 #: Seconds to wait for a process to answer after its start; the machine may be busy.
 START_TIMEOUT_S = 90.0
+#: Seconds between two looks at the receiver's count: the same as for taskmesh
+#: (scripts/bench.py POLL_S).
+POLL_S = 0.1
 
 
 @dataclass
@@ -207,7 +210,7 @@ class PeerScenario:
                 if distinct >= jobs or time.monotonic() > deadline:
                     return distinct
                 self.check_alive()
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(POLL_S)
 
     def burst(
         self,
