@@ -391,7 +391,7 @@ def bench_profile(args: argparse.Namespace, out_dir: Path) -> None:
     with Scenario(args.latency_ms) as sc:
         if args.warmup:
             taskmesh_burst(sc, args.warmup, args.clients)
-        prof = Profiler(out_dir / "taskmesh")
+        prof = Profiler(out_dir / "taskmesh", native=args.profile_native)
         with prof.recording(python_only({n: p.pid for n, p in sc.stack.procs.items()})):
             taskmesh_burst(sc, args.jobs, args.clients)
         print(f"profile of taskmesh, {args.jobs}-job burst at {args.latency_ms} ms/call:")
@@ -399,7 +399,7 @@ def bench_profile(args: argparse.Namespace, out_dir: Path) -> None:
     with peer_scenario(args) as ps:
         if args.warmup:
             ps.burst(args.warmup, args.clients)
-        prof = Profiler(out_dir / "peer")
+        prof = Profiler(out_dir / "peer", native=args.profile_native)
         ps.burst(args.jobs, args.clients, around=lambda pids: prof.recording(python_only(pids)))
         print(f"profile of the peer, {args.jobs}-job burst at {args.latency_ms} ms/call:")
         print(prof.summary(args.jobs, args.profile_top))
@@ -596,6 +596,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how the peer calls the LLM: the openai SDK or a plain aiohttp POST",
     )
     parser.add_argument("--profile-top", type=int, default=15, help="functions shown per process")
+    parser.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="profile native frames too (C extensions); pauses each process per sample",
+    )
     parser.add_argument(
         "--profile-dir", type=Path, help="keep py-spy's raw stacks here (default: a temporary dir)"
     )

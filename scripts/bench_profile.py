@@ -24,6 +24,30 @@ from pathlib import Path
 #: Samples per second per process. py-spy's default is 100; 200 halves the
 #: noise of a short run at about 1 % of a core per profiled process.
 RATE = 200
+#: Leaf functions of a thread that waits, not works. Without ``--native`` py-spy
+#: leaves idle threads out itself; with it, a thread blocked in the kernel shows
+#: these C functions, which are dropped here so samples stay CPU time.
+WAITING = frozenset(
+    {
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "poll",
+        "ppoll",
+        "select",
+        "pselect",
+        "clock_nanosleep",
+        "nanosleep",
+        "wait4",
+        "waitpid",
+        "pthread_cond_wait",
+        "pthread_cond_timedwait",
+        "__futex_abstimed_wait_common",
+        "__futex_abstimed_wait_common64",
+        "sem_wait",
+        "sem_timedwait",
+    }
+)
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -39,9 +63,12 @@ class Profiler:
     """Records with ``py-spy record`` on each process of a run; raw collapsed
     stacks are written under ``out_dir``, one file per process name."""
 
-    def __init__(self, out_dir: Path, rate: int = RATE) -> None:
+    def __init__(self, out_dir: Path, rate: int = RATE, native: bool = False) -> None:
         self.out_dir = out_dir
         self.rate = rate
+        #: Native frames too (C extensions: uvloop, grpc, protobuf...). py-spy then
+        #: pauses each process for every sample, which slows it.
+        self.native = native
         self.pids: dict[str, int] = {}
 
     def path(self, name: str) -> Path:
@@ -63,7 +90,8 @@ class Profiler:
                 with open(self.path(name).with_suffix(".log"), "wb") as log:
                     procs[name] = subprocess.Popen(
                         [exe, "record", "--pid", str(pid), "--rate", str(self.rate)]
-                        + ["--format", "raw", "--output", str(self.path(name)), "--nonblocking"],
+                        + ["--format", "raw", "--output", str(self.path(name))]
+                        + (["--native"] if self.native else ["--nonblocking"]),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )
@@ -113,7 +141,8 @@ class Profiler:
 def collapse(raw: str) -> tuple[Counter[tuple[str, str]], Counter[str], int]:
     """Parses py-spy's raw format (``frame;frame;... count`` a line, the leaf
     last, each frame ``function (file:line)``) into samples by leaf function
-    (function, short file), by package of the leaf, and the total."""
+    (function, short file), by package of the leaf, and the total; samples of
+    a waiting thread (leaf in ``WAITING``) are left out."""
     own: Counter[tuple[str, str]] = Counter()
     packages: Counter[str] = Counter()
     total = 0
@@ -122,14 +151,16 @@ def collapse(raw: str) -> tuple[Counter[tuple[str, str]], Counter[str], int]:
         if not count.isdigit():
             continue
         n = int(count)
+        leaf = stack.rsplit(";", 1)[-1]
+        match = _FRAME.match(leaf)
+        func, file = (match["func"], match["file"]) if match else (leaf, "?")
+        if func in WAITING:
+            continue
         total += n
         if not stack.strip():  # sampled while running without any Python frame
             own[("(no Python frame)", "")] += n
             packages["(native)"] += n
             continue
-        leaf = stack.rsplit(";", 1)[-1]
-        match = _FRAME.match(leaf)
-        func, file = (match["func"], match["file"]) if match else (leaf, "?")
         own[(func, short_path(file))] += n
         packages[package(file)] += n
     return own, packages, total

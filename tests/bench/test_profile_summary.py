@@ -15,10 +15,11 @@ RAW = """\
 <module> (/x/lib/python3.11/site-packages/taskiq/cli.py:3);create (/x/lib/python3.11/site-packages/openai/_base_client.py:10);_transform (/x/lib/python3.11/site-packages/openai/_utils/_transform.py:7) 30
 <module> (/x/lib/python3.11/site-packages/taskiq/cli.py:3);_transform (/x/lib/python3.11/site-packages/openai/_utils/_transform.py:7) 10
  2
+<module> (/x/lib/python3.11/site-packages/taskiq/cli.py:3);run (/x/lib/python3.11/asyncio/runners.py:118);epoll_wait (libc.so.6) 500
 """
 
 
-def test_own_time_is_counted_on_the_leaf_frame_by_function_and_by_package() -> None:
+def test_own_time_is_counted_on_the_leaf_frame_by_function_and_by_package_waits_left_out() -> None:
     own, packages, total = collapse(RAW)
     assert total == 102
     assert own[("_transform", "openai/_utils/_transform.py")] == 40
