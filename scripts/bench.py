@@ -1,6 +1,7 @@
-"""Benchmarks of the running system (SPEC §13). Prints figures; asserts nothing,
-but exits non-zero when a run does not settle every job (its figures would mean
-nothing).
+"""Benchmarks of the running system beside a peer (SPEC §13); prints figures.
+
+Asserts nothing, but exits non-zero when a burst does not settle every job (its
+figures would mean nothing).
 
 Starts the real processes (tasks, ai, worker, gateway, simulator) against the
 local RabbitMQ and a fresh SQLite database, once per scenario and run. Sections
