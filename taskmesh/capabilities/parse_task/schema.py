@@ -29,9 +29,12 @@ MAX_SENTENCE_CHARS = 400
 class OutputInvalid(Exception):
     """The answer broke the contract; ``errors`` are phrased so the model can fix them."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], *, verdict: str | None = None) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+        #: "vague" when the rejected answer was a vague-input verdict, "task" when it was a
+        #: task, None when it could not be told.
+        self.verdict = verdict
 
 
 # --- wire models ---------------------------------------------------------------------------
@@ -283,13 +286,17 @@ def parse_core(
         answer = CoreAnswer.model_validate(data)
     except ValidationError as exc:
         raise OutputInvalid(_pydantic_errors(exc)) from None
-    if answer.result == "vague":
-        if answer.error is None:
-            raise OutputInvalid(['"error" must be an object when "result" is "vague"'])
-        return check_vague(answer.error)
-    if answer.task is None:
-        raise OutputInvalid(['"task" must be an object when "result" is "task"'])
-    return check_task(answer.task, config)
+    try:
+        if answer.result == "vague":
+            if answer.error is None:
+                raise OutputInvalid(['"error" must be an object when "result" is "vague"'])
+            return check_vague(answer.error)
+        if answer.task is None:
+            raise OutputInvalid(['"task" must be an object when "result" is "task"'])
+        return check_task(answer.task, config)
+    except OutputInvalid as exc:
+        exc.verdict = answer.result
+        raise
 
 
 def _envelope(data: dict[str, Any]) -> dict[str, Any]:
