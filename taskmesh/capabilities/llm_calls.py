@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Fallback order in ``auto`` mode.
 FORMAT_ORDER: tuple[ResponseFormatMode, ...] = ("json_schema", "json_object", "none")
+#: Heading before the user's sentence when the instructions share its message (models
+#: without a system role).
+MERGED_SENTENCE_HEADING = "## The sentence"
 #: Tokens a chat template adds per message (role markers), on the high side.
 MESSAGE_OVERHEAD_TOKENS = 8
 
@@ -263,7 +266,7 @@ def _merge_system(messages: list[ChatCompletionMessageParam]) -> list[ChatComple
     first = rest[0]
     merged: ChatCompletionMessageParam = {
         "role": "user",
-        "content": f"{system}\n\n## The sentence\n\n{first.get('content') or ''}",
+        "content": f"{system}\n\n{MERGED_SENTENCE_HEADING}\n\n{first.get('content') or ''}",
     }
     return [merged, *rest[1:]]
 

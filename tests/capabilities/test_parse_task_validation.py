@@ -463,3 +463,16 @@ def test_subtasks_prompt_and_versions() -> None:
         render_subtasks("v999")
     with pytest.raises(UnknownPromptVersion):
         render_core(cfg.default_config(), NOW, "../../etc/passwd")
+
+
+def test_schemas_bound_what_the_contract_bounds() -> None:
+    """Lists and scores carry the bounds OpenAI's strict mode accepts (minItems, maxItems,
+    minimum, maximum), so a constrained decoder cannot ramble past them."""
+    core = core_response_format(cfg.default_config())["json_schema"]["schema"]
+    task = core["properties"]["task"]["anyOf"][0]
+    score = task["properties"]["priority"]["properties"]["score"]
+    assert (score["minimum"], score["maximum"]) == (0, 10)
+    suggestions = core["properties"]["error"]["anyOf"][0]["properties"]["suggestions"]
+    assert (suggestions["minItems"], suggestions["maxItems"]) == (1, 3)
+    steps = subtasks_response_format()["json_schema"]["schema"]["properties"]["subtasks"]
+    assert (steps["anyOf"][0]["minItems"], steps["anyOf"][0]["maxItems"]) == (3, 7)

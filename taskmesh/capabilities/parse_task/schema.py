@@ -90,6 +90,19 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _score_bounds(config: jobs_pb2.ParseTaskConfig) -> dict[str, int]:
+    """``minimum``/``maximum`` over every level (OpenAI strict mode accepts both on integers,
+    as it does ``minItems``/``maxItems`` on arrays; a per-level range cannot be said in the
+    schema, so the validator checks it)."""
+    levels = list(config.priority_levels)
+    if not levels:
+        return {}
+    return {
+        "minimum": min(lvl.min_score for lvl in levels),
+        "maximum": max(lvl.max_score for lvl in levels),
+    }
+
+
 def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
     """One schema for both outcomes, since strict mode allows no top-level union:
     ``result`` says which of ``task`` and ``error`` is filled, the other is null."""
@@ -107,7 +120,11 @@ def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
                         "type": "string",
                         "enum": [lvl.name for lvl in config.priority_levels],
                     },
-                    "score": {"type": "integer", "description": "inside the level's range"},
+                    "score": {
+                        "type": "integer",
+                        "description": "inside the level's range",
+                        **_score_bounds(config),
+                    },
                     "reason": {"type": "string", "description": "one short sentence"},
                 }
             ),
@@ -120,6 +137,8 @@ def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "1-3 questions or missing details",
+                "minItems": SUGGESTION_COUNT[0],
+                "maxItems": SUGGESTION_COUNT[1],
             },
         }
     )
@@ -140,6 +159,10 @@ def subtasks_schema() -> dict[str, Any]:
                     "type": "array",
                     "items": {"type": "string"},
                     "description": "3-7 steps of 2-8 words, or null for an atomic task",
+                    # The bound ends a rambling list (issue 14.2: ~79 tokens with it, a
+                    # 2,472-token runaway without it).
+                    "minItems": SUBTASK_COUNT[0],
+                    "maxItems": SUBTASK_COUNT[1],
                 }
             )
         }
