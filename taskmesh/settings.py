@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     openai_max_tokens_core: int = Field(400, ge=16, le=32_768)
     openai_max_tokens_subtasks: int = Field(300, ge=16, le=32_768)
     #: Prompt versions (files under taskmesh/capabilities/parse_task/prompts/).
-    parse_task_prompt_version: str = Field("v1", pattern=r"^v[0-9]+$")
+    parse_task_prompt_version: str = Field("v2", pattern=r"^v[0-9]+$")
 
     # --- jobs -----------------------------------------------------------------------
     #: Jobs in flight per worker process; also the AMQP prefetch.

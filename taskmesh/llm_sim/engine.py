@@ -17,6 +17,8 @@ from taskmesh.capabilities.parse_task.config import DEFAULT_CATEGORIES, DEFAULT_
 from taskmesh.capabilities.parse_task.schema import (
     CORE_SCHEMA_NAME,
     SUBTASKS_SCHEMA_NAME,
+    is_unspaced,
+    normalise_case,
     title_case,
 )
 
@@ -26,7 +28,15 @@ _NOW = re.compile(r"^Current UTC time:\s*(\S+)\s*$", re.MULTILINE)
 _SECTION = re.compile(r"^## (?P<name>.+?)\s*$(?P<body>.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
 _BULLET = re.compile(r"^- (.+?)\s*$", re.MULTILINE)
 _LEVEL = re.compile(r"^- (.+?): scores (\d+) to (\d+)\s*$", re.MULTILINE)
-_WORD = re.compile(r"[A-Za-z0-9][\w'&/.+-]*")
+# Letters and digits of any script: Cyrillic, Arabic or Hangul words are words too.
+# Combining marks (Thai vowels and tones, Indic signs) belong to the word they sit in.
+_WORD = re.compile(
+    r"[^\W_](?:[\w'&/.+-]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff])*"
+)
+# Particles a date phrase leaves behind in scripts without spaces ("下周五之前…", "…までに").
+_CJK_PARTICLES = re.compile(
+    r"^(?:之前|以前|前|までに|まで|に|には|の)+|(?:之前|以前|までに|まで)+$"
+)
 
 _FILLER = re.compile(
     r"^(?:(?:urgent|important|asap|reminder|todo|to do|note)\s*[:!-]+\s*|please\s+"
@@ -278,7 +288,24 @@ def _list_items(tail: str) -> list[str]:
     return items[:5]
 
 
+def _unspaced_title(reading: Reading) -> str | None:
+    """The title of a sentence in a script without spaces: its text without the date
+    phrase, 2-30 characters (SPEC §10); None when it is not such a sentence."""
+    text = "".join(reading.words)
+    if not is_unspaced(text):
+        return None
+    return _CJK_PARTICLES.sub("", text)[:30]
+
+
 def vague_reason(reading: Reading) -> tuple[str, list[str]] | None:
+    unspaced = _unspaced_title(reading)
+    if unspaced is not None:
+        if len(unspaced) >= 2:
+            return None
+        return (
+            "The request is too short to tell what should be done.",
+            ["What exactly do you want to do?", "Is there a deadline?"],
+        )
     words = [w.lower() for w in reading.words]
     if len(words) < 2:
         return (
@@ -339,6 +366,9 @@ def priority_for(
 
 
 def title_for(reading: Reading) -> str:
+    unspaced = _unspaced_title(reading)
+    if unspaced is not None:
+        return unspaced
     words = list(reading.words)
     if len(words) > 8:
         words = [w for i, w in enumerate(words) if i == 0 or w.lower() not in _ARTICLES]
@@ -350,7 +380,7 @@ def title_for(reading: Reading) -> str:
     words = words[:8]
     while len(words) > 2 and words[-1].lower() in _TRAILING_WORDS:
         words.pop()
-    return title_case(" ".join(words))
+    return normalise_case(" ".join(words))
 
 
 def subtasks_for(reading: Reading) -> list[str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -30,6 +31,7 @@ from taskmesh.capabilities.llm_client import CallOptions, call_options
 from taskmesh.jobs.v1 import jobs_pb2
 
 from .config import effective_config
+from .dates import check_due_day
 from .prompts import reference_time, render_core, render_subtasks
 from .schema import (
     CORE_SCHEMA_NAME,
@@ -125,10 +127,13 @@ def _subtasks_messages(
 
 
 def _checked_core(
-    content: str | None, config: jobs_pb2.ParseTaskConfig
+    content: str | None, config: jobs_pb2.ParseTaskConfig, task_input: jobs_pb2.ParseTaskInput
 ) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     try:
-        return parse_core(content, config)
+        answer = parse_core(content, config)
+        if isinstance(answer, jobs_pb2.ParseTaskOutput):
+            _check_due(answer, task_input)
+        return answer
     except OutputInvalid:
         raise
     except Exception:
@@ -138,10 +143,37 @@ def _checked_core(
         raise OutputInvalid(["the answer could not be read; reply with one JSON object"]) from None
 
 
+def _check_due(answer: jobs_pb2.ParseTaskOutput, task_input: jobs_pb2.ParseTaskInput) -> None:
+    """Right, not only valid (issue 14.6): the due day must be the one the sentence names,
+    resolved by the prompt's own rules. Corrects ``answer`` in place when the sentence names
+    one day; raises OutputInvalid when it names several and the model picked none of them."""
+    now = reference_time(task_input)
+    model_due = answer.due_time.ToDatetime(tzinfo=UTC) if answer.HasField("due_time") else None
+    check = check_due_day(
+        model_due.date() if model_due else None, task_input.natural_language, now.date()
+    )
+    if check.error is not None:
+        raise OutputInvalid([check.error], verdict="task")
+    if check.corrected:
+        log.info(
+            "parse-task dueDate corrected from the sentence",
+            extra={
+                "model_due": model_due.date().isoformat() if model_due else None,
+                "due": check.day.isoformat() if check.day else None,
+            },
+        )
+        if check.day is None:
+            answer.ClearField("due_time")
+        else:
+            # Midnight UTC of the day, as the prompt asks when no time of day is given.
+            answer.due_time.FromDatetime(datetime.combine(check.day, time(), tzinfo=UTC))
+
+
 async def _core(
     run: _Run,
     messages: list[ChatCompletionMessageParam],
     config: jobs_pb2.ParseTaskConfig,
+    task_input: jobs_pb2.ParseTaskInput,
 ) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     """The checked core answer. Raises CallFailed, OutputInvalid or BudgetRefused (before the
     corrective call, which the first admission did not cover)."""
@@ -159,7 +191,7 @@ async def _core(
         try:
             if result.truncated:
                 raise _Truncated([_truncation(max_tokens)])
-            answer = _checked_core(result.content, config)
+            answer = _checked_core(result.content, config, task_input)
             if rejected_task and isinstance(answer, jobs_pb2.VagueInput):
                 # A model corrected on its task tends to escape into "vague", quoting the
                 # correction (issue 14.5); the sentence was a task, so this is no verdict.
@@ -262,7 +294,7 @@ async def run_parse_task(
     # Both calls always run to completion, even when the core one fails early: cancelling
     # the other would leave tokens spent but never charged.
     core, steps = await asyncio.gather(
-        _core(run, core_messages, config),
+        _core(run, core_messages, config, task_input),
         _subtasks(run, subtasks_messages),
         return_exceptions=True,
     )

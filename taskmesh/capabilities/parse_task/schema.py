@@ -231,6 +231,10 @@ _UNSPACED = re.compile(
 )
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 UNSPACED_CHARS = (2, 30)
+_PLACEHOLDER = re.compile(
+    r"^(?:step|task|subtask|item)\s+(?:\d+|one|two|three|four|five|six|seven|[a-g])$",
+    re.IGNORECASE,
+)
 
 
 def is_unspaced(text: str) -> bool:
@@ -584,6 +588,9 @@ def _parse_subtasks(content: str | None) -> list[str] | None:
     ]
     if len({s.casefold() for s in steps}) != len(steps):
         errors.append("subtasks must be distinct")
+    if any(_PLACEHOLDER.match(s) for s in steps):
+        # Small models copy a prompt's example list verbatim (issue 14.6).
+        errors.append("subtasks must be this task's own steps, not placeholders like 'Step One'")
     if not all(_valid_text(s) for s in steps):
         errors.append("subtasks must be plain text")
     if errors:
