@@ -33,9 +33,11 @@ lint-protos:
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
 
-## Level-1 evaluations of parse-task; against a real endpoint when OPENAI_API_KEY is set.
+## Evaluate parse-task (the domain's cases and a multilingual set) against OPENAI_BASE_URL /
+## OPENAI_MODEL, or the simulator when neither OPENAI_BASE_URL nor OPENAI_API_KEY is set;
+## prints pass/fail per case and check, writes eval-report.json.
 eval: $(STAMP)
-	TASKMESH_EVAL_REAL=$${OPENAI_API_KEY:+1} $(BIN)/pytest tests/evals -v
+	$(BIN)/taskmesh eval --out eval-report.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -71,6 +71,15 @@ _GENERIC = _PRONOUNS | frozenset(
 )
 
 
+_OTHER_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "finance": ("factura", "facture", "loyer", "alquiler", "rechnung", "miete", "bolletta",
+                "affitto", "счёт", "аренд", "电费", "房租", "電気代", "家賃", "ค่าไฟ", "요금",
+                "فاتورة"),
+    "work": ("informe", "rapport", "bericht", "rapporto", "отчёт", "报告", "報告", "销售"),
+    "health": ("médico", "médecin", "arzt", "medico", "врач", "医生", "医者", "病院"),
+}  # fmt: skip
+
+
 def _set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
@@ -337,6 +346,8 @@ def category_for(reading: Reading, categories: list[str]) -> str:
         score = len(tokens & CATEGORY_KEYWORDS[name])
         if name == "errand":
             score += sum(phrase in reading.text for phrase in _ERRAND_PHRASES)
+        # Other languages, as substrings: words in scripts without spaces are not tokens.
+        score += sum(word in reading.text for word in _OTHER_LANGUAGES.get(name, ()))
         if score > best_score:
             best, best_score = by_name[name], score
     if best is not None:

@@ -71,6 +71,8 @@ class ParseTaskResult:
     output: jobs_pb2.ParseTaskOutput | None  # set on success
     vague: jobs_pb2.VagueInput | None  # set when the model judged the input vague
     usage: jobs_pb2.TokenUsage  # every call made, failed ones included
+    model: str = ""  # the model and prompt version that produced it, for logs and evals
+    prompt_version: str = ""
 
 
 class _Truncated(OutputInvalid):
@@ -277,6 +279,51 @@ async def run_parse_task(
     :class:`LLMTransientError`, :class:`LLMRejectedError`, :class:`InvalidOutputError` or
     :class:`BudgetExhaustedError`, each carrying the usage of every call made.
     """
+    outcome = "error"
+    try:
+        result = await _run_parse_task(
+            client,
+            model,
+            task_input,
+            prompt_version,
+            timeout=timeout,
+            guard=guard,
+            meter=meter,
+            options=options,
+        )
+        outcome = "vague" if result.vague is not None else "ok"
+        result.model, result.prompt_version = model, prompt_version
+        return result
+    except InvalidOutputError:
+        outcome = "invalid_output"
+        raise
+    except LLMRejectedError:
+        outcome = "rejected"
+        raise
+    except LLMTransientError:
+        outcome = "transient"
+        raise
+    except BudgetExhaustedError:
+        outcome = "budget_exhausted"
+        raise
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    finally:
+        metrics.parse_task_runs.labels(model, prompt_version, outcome).inc()
+
+
+async def _run_parse_task(
+    client: openai.AsyncOpenAI,
+    model: str,
+    task_input: jobs_pb2.ParseTaskInput,
+    prompt_version: str = "v1",
+    *,
+    timeout: float | None = None,
+    guard: CallGuard | None = None,
+    meter: UsageMeter | None = None,
+    options: CallOptions | None = None,
+) -> ParseTaskResult:
     config = effective_config(task_input.config)
     meter = meter if meter is not None else UsageMeter()
     opts = options if options is not None else call_options(client)
