@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install protos lint-protos bench eval clean
+.PHONY: run test install protos lint-protos bench eval conformance clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(STAMP)
 ## prints pass/fail per case and check, writes eval-report.json.
 eval: $(STAMP)
 	$(BIN)/taskmesh eval --out eval-report.json
+
+## A real OpenAI-compatible server: builds or finds llama.cpp's llama-server, runs a few jobs
+## through the whole system on SmolLM2-135M and prints the table (not part of `make test`).
+conformance: $(STAMP)
+	$(BIN)/python scripts/conformance.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
