@@ -245,3 +245,26 @@ async def test_cancelled_run_leaves_its_calls_in_the_meter_at_their_bound(make_i
     assert abandoned.estimated is True
     assert abandoned.output_tokens == 400 and abandoned.input_tokens > 0
     assert meter.usage().llm_calls == 2
+
+
+async def test_client_carries_the_configured_call_options() -> None:
+    from pydantic import ValidationError
+
+    from taskmesh.capabilities.llm_client import call_options, make_llm_client
+    from taskmesh.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        openai_base_url="http://127.0.0.1:9/v1",
+        openai_response_format="json_object",
+        openai_max_tokens_core=123,
+    )
+    client = make_llm_client(settings)
+    try:
+        assert call_options(client) == CallOptions(123, 300, "json_object")
+    finally:
+        await client.close()
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, openai_response_format="xml")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, openai_max_tokens_core=0)  # type: ignore[call-arg]

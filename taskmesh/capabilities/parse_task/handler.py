@@ -202,7 +202,7 @@ async def _core(
             truncated = isinstance(exc, _Truncated)
             _record("core", caller.model, "truncated" if truncated else "invalid_output")
             errors = exc.errors
-            rejected_task = rejected_task or exc.verdict != "vague"
+            rejected_task = rejected_task or exc.verdict == "task"
             log.warning("parse-task core answer rejected", extra={"errors": errors})
             messages = [
                 *messages,
