@@ -156,19 +156,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout-s", type=float, default=120.0, help="OPENAI_TIMEOUT_S")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--base-url", help="an already running server instead of llama-server (e.g. vLLM)"
+    )
+    parser.add_argument("--model", help="its model name (with --base-url)")
     args = parser.parse_args()
 
-    server_bin, model_path = find_llama_server(), find_model()
-    model = "smollm2" if "SmolLM2" in model_path else Path(model_path).stem
     tmp = Path(tempfile.mkdtemp(prefix="taskmesh-conformance-"))
     ports = {k: free_port() for k in ("llm", "gateway", "tasks", "ai")}
-    llm = subprocess.Popen(
-        [server_bin, "-m", model_path, "--host", "127.0.0.1", "--port", str(ports["llm"]),
-         "-c", "4096", "-np", "2", "--alias", model],
-        stdout=open(tmp / "llama-server.log", "wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    llm: subprocess.Popen[bytes] | None = None
+    if args.base_url:
+        base_url, model, server = args.base_url, args.model or "default", args.base_url
+        health = f"{base_url.rstrip('/')}/models"
+    else:
+        server_bin, model_path = find_llama_server(), find_model()
+        model = "smollm2" if "SmolLM2" in model_path else Path(model_path).stem
+        llm = subprocess.Popen(
+            [server_bin, "-m", model_path, "--host", "127.0.0.1", "--port", str(ports["llm"]),
+             "-c", "4096", "-np", "2", "--alias", model],
+            stdout=open(tmp / "llama-server.log", "wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base_url, server = f"http://127.0.0.1:{ports['llm']}/v1", "llama-server"
+        health = f"http://127.0.0.1:{ports['llm']}/health"
     key = "tm_" + secrets.token_urlsafe(24)
-    base_url = f"http://127.0.0.1:{ports['llm']}/v1"
     env = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/conformance.db",
         "RABBITMQ_URL": RABBITMQ_URL,
@@ -189,11 +199,11 @@ def main() -> int:
     }
     stack = LocalStack(env, ["tasks", "ai", "worker", "gateway"], log_dir=tmp / "logs")
     try:
-        wait_http(f"http://127.0.0.1:{ports['llm']}/health", 300)
+        wait_http(health, 300)
         stack.start()
         gateway = f"http://127.0.0.1:{ports['gateway']}"
         stack.wait_ready(gateway, timeout=90)
-        terminal = print_jobs("llama-server", model, run_jobs(gateway, key, args.timeout_s))
+        terminal = print_jobs(server, model, run_jobs(gateway, key, args.timeout_s))
         print("\ntaskmesh eval against the same server:")
         subprocess.run(
             [sys.executable, "-m", "taskmesh.cli", "eval", "--base-url", base_url,
@@ -203,8 +213,9 @@ def main() -> int:
         )  # fmt: skip
     finally:
         stack.stop(20)
-        llm.terminate()
-        llm.wait(20)
+        if llm is not None:
+            llm.terminate()
+            llm.wait(20)
         asyncio.run(_delete_queue(env["JOB_QUEUE"]))
         if args.keep_logs:
             print(f"logs in {tmp}")
