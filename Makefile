@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test install protos lint-protos bench profile eval clean
+.PHONY: run test install protos lint-protos bench profile eval conformance clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,9 +44,16 @@ bench: $(BENCH_STAMP)
 profile: $(BENCH_STAMP)
 	$(BIN)/python scripts/bench.py --only profile $(ARGS)
 
-## Level-1 evaluations of parse-task; against a real endpoint when OPENAI_API_KEY is set.
+## Evaluate parse-task (the domain's cases and a multilingual set) against OPENAI_BASE_URL /
+## OPENAI_MODEL, or the simulator when neither OPENAI_BASE_URL nor OPENAI_API_KEY is set;
+## prints pass/fail per case and check, writes eval-report.json.
 eval: $(STAMP)
-	TASKMESH_EVAL_REAL=$${OPENAI_API_KEY:+1} $(BIN)/pytest tests/evals -v
+	$(BIN)/taskmesh eval --out eval-report.json
+
+## A real OpenAI-compatible server: builds or finds llama.cpp's llama-server, runs a few jobs
+## through the whole system on SmolLM2-135M and prints the table (not part of `make test`).
+conformance: $(STAMP)
+	$(BIN)/python scripts/conformance.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -56,6 +56,12 @@ llm_latency = Histogram(
     "taskmesh_llm_call_seconds", "LLM call latency", ["operation", "model"], buckets=_LATENCY
 )
 llm_tokens = Counter("taskmesh_llm_tokens_total", "LLM tokens", ["operation", "model", "kind"])
+#: One per capability run: a model or prompt change shows in its outcomes (issue 14.5).
+parse_task_runs = Counter(
+    "taskmesh_parse_task_runs_total",
+    "parse-task runs by outcome",
+    ["model", "prompt_version", "outcome"],
+)
 
 # --- screening and budgets ---------------------------------------------------------------
 injections_blocked = Counter(

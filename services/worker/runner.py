@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import openai
 
-from taskmesh.capabilities.parse_task.handler import (
+from taskmesh.capabilities.errors import (
+    BudgetExhaustedError,
     InvalidOutputError,
+    LLMRejectedError,
     LLMTransientError,
-    run_parse_task,
 )
+from taskmesh.capabilities.parse_task.handler import run_parse_task
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -65,11 +67,28 @@ class CapabilityRunner:
             result = await run_parse_task(self.llm, self.model, job.parse_task, self.prompt_version)
         except LLMTransientError as exc:
             return Transient(f"llm: {exc}"[:200], exc.usage)
+        except LLMRejectedError as exc:
+            # Deterministic: retrying cannot help. A type of its own comes with the worker's
+            # redesign; until then it fails as INTERNAL with the endpoint's sanitised reason.
+            return failure(
+                job.job_id,
+                tasks_pb2.JOB_ERROR_TYPE_INTERNAL,
+                f"The LLM endpoint refused the request: {exc.detail}",
+                add_usage(prior, exc.usage),
+            )
+        except BudgetExhaustedError as exc:
+            return failure(
+                job.job_id,
+                tasks_pb2.JOB_ERROR_TYPE_INTERNAL,
+                "The token budget does not cover a further LLM call.",
+                add_usage(prior, exc.usage),
+            )
         except InvalidOutputError as exc:
             return failure(
                 job.job_id,
                 tasks_pb2.JOB_ERROR_TYPE_INVALID_OUTPUT,
-                "The model's answer could not be turned into a valid task.",
+                "The model's answer could not be turned into a valid task: "
+                + "; ".join(exc.errors)[:300],
                 add_usage(prior, exc.usage),
             )
         usage = add_usage(prior, result.usage)

@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--json", action="store_true", help="print the job as JSON")
     submit.add_argument("--timeout", type=float, default=120.0, help="seconds to follow the job")
     submit.set_defaults(func=_submit)
+    __import__("taskmesh.cli.evaluate", fromlist=["register"]).register(sub)
     return parser
 
 

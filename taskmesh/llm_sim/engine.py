@@ -12,10 +12,13 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from taskmesh.capabilities.llm_calls import MERGED_SENTENCE_HEADING
 from taskmesh.capabilities.parse_task.config import DEFAULT_CATEGORIES, DEFAULT_LEVELS
 from taskmesh.capabilities.parse_task.schema import (
     CORE_SCHEMA_NAME,
     SUBTASKS_SCHEMA_NAME,
+    is_unspaced,
+    normalise_case,
     title_case,
 )
 
@@ -25,7 +28,15 @@ _NOW = re.compile(r"^Current UTC time:\s*(\S+)\s*$", re.MULTILINE)
 _SECTION = re.compile(r"^## (?P<name>.+?)\s*$(?P<body>.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
 _BULLET = re.compile(r"^- (.+?)\s*$", re.MULTILINE)
 _LEVEL = re.compile(r"^- (.+?): scores (\d+) to (\d+)\s*$", re.MULTILINE)
-_WORD = re.compile(r"[A-Za-z0-9][\w'&/.+-]*")
+# Letters and digits of any script: Cyrillic, Arabic or Hangul words are words too.
+# Combining marks (Thai vowels and tones, Indic signs) belong to the word they sit in.
+_WORD = re.compile(
+    r"[^\W_](?:[\w'&/.+-]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff])*"
+)
+# Particles a date phrase leaves behind in scripts without spaces ("下周五之前…", "…までに").
+_CJK_PARTICLES = re.compile(
+    r"^(?:之前|以前|前|までに|まで|に|には|の)+|(?:之前|以前|までに|まで)+$"
+)
 
 _FILLER = re.compile(
     r"^(?:(?:urgent|important|asap|reminder|todo|to do|note)\s*[:!-]+\s*|please\s+"
@@ -58,6 +69,15 @@ _GENERIC = _PRONOUNS | frozenset(
         "work",
     }
 )
+
+
+_OTHER_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "finance": ("factura", "facture", "loyer", "alquiler", "rechnung", "miete", "bolletta",
+                "affitto", "счёт", "аренд", "电费", "房租", "電気代", "家賃", "ค่าไฟ", "요금",
+                "فاتورة"),
+    "work": ("informe", "rapport", "bericht", "rapporto", "отчёт", "报告", "報告", "销售"),
+    "health": ("médico", "médecin", "arzt", "medico", "врач", "医生", "医者", "病院"),
+}  # fmt: skip
 
 
 def _set(words: str) -> frozenset[str]:
@@ -186,26 +206,35 @@ def classify_request(body: dict[str, Any]) -> str:
     return "other"
 
 
+_MERGED = f"\n\n{MERGED_SENTENCE_HEADING}\n\n"
+
+
+def _first_user(messages: list[Any]) -> str:
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
 def system_prompt(messages: list[Any]) -> str:
-    return "\n".join(
+    """The instructions: the system (or developer) messages, or, for a model without a
+    system role, the part of the first user message before the sentence."""
+    system = "\n".join(
         _text(m.get("content"))
         for m in messages
-        if isinstance(m, dict)
-        and m.get("role")
-        in (
-            "system",
-            "developer",
-        )
+        if isinstance(m, dict) and m.get("role") in ("system", "developer")
     )
+    if system:
+        return system
+    first = _first_user(messages)
+    return first.rsplit(_MERGED, 1)[0] if _MERGED in first else ""
 
 
 def user_sentence(messages: list[Any]) -> str:
     """The task sentence: the first user turn, since later ones are the caller's
     corrections of an earlier answer."""
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            return _text(message.get("content"))
-    return ""
+    first = _first_user(messages)
+    return first.rsplit(_MERGED, 1)[1] if _MERGED in first else first
 
 
 def _text(content: object) -> str:
@@ -268,7 +297,24 @@ def _list_items(tail: str) -> list[str]:
     return items[:5]
 
 
+def _unspaced_title(reading: Reading) -> str | None:
+    """The title of a sentence in a script without spaces: its text without the date
+    phrase, 2-30 characters (SPEC §10); None when it is not such a sentence."""
+    text = "".join(reading.words)
+    if not is_unspaced(text):
+        return None
+    return _CJK_PARTICLES.sub("", text)[:30]
+
+
 def vague_reason(reading: Reading) -> tuple[str, list[str]] | None:
+    unspaced = _unspaced_title(reading)
+    if unspaced is not None:
+        if len(unspaced) >= 2:
+            return None
+        return (
+            "The request is too short to tell what should be done.",
+            ["What exactly do you want to do?", "Is there a deadline?"],
+        )
     words = [w.lower() for w in reading.words]
     if len(words) < 2:
         return (
@@ -300,6 +346,8 @@ def category_for(reading: Reading, categories: list[str]) -> str:
         score = len(tokens & CATEGORY_KEYWORDS[name])
         if name == "errand":
             score += sum(phrase in reading.text for phrase in _ERRAND_PHRASES)
+        # Other languages, as substrings: words in scripts without spaces are not tokens.
+        score += sum(word in reading.text for word in _OTHER_LANGUAGES.get(name, ()))
         if score > best_score:
             best, best_score = by_name[name], score
     if best is not None:
@@ -329,6 +377,9 @@ def priority_for(
 
 
 def title_for(reading: Reading) -> str:
+    unspaced = _unspaced_title(reading)
+    if unspaced is not None:
+        return unspaced
     words = list(reading.words)
     if len(words) > 8:
         words = [w for i, w in enumerate(words) if i == 0 or w.lower() not in _ARTICLES]
@@ -340,7 +391,7 @@ def title_for(reading: Reading) -> str:
     words = words[:8]
     while len(words) > 2 and words[-1].lower() in _TRAILING_WORDS:
         words.pop()
-    return title_case(" ".join(words))
+    return normalise_case(" ".join(words))
 
 
 def subtasks_for(reading: Reading) -> list[str] | None:

@@ -50,7 +50,7 @@ _ROWS = pytest.StashKey[list[EvalRow]]()
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "eval_case" in metafunc.fixturenames:
-        metafunc.parametrize("eval_case", cases.CASES, ids=[c.id for c in cases.CASES])
+        metafunc.parametrize("eval_case", cases.ALL_CASES, ids=[c.id for c in cases.ALL_CASES])
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Evaluation of parse-task against any OpenAI-compatible endpoint (``taskmesh eval``)."""
