@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import uvloop
 
 from taskmesh import logs
+from taskmesh.rpc import tls
 from taskmesh.settings import Settings, load_settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -18,6 +19,19 @@ ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def run_service(name: str, service: ServiceMain) -> int:
     settings = load_settings()
     logs.configure(name, settings.log_level, settings.log_format)
+    try:
+        # Every gRPC server and channel of this process follows these settings.
+        tls.configure(
+            tls.TlsConfig.from_files(
+                settings.grpc_tls_cert,
+                settings.grpc_tls_key,
+                settings.grpc_tls_ca,
+                settings.grpc_tls_server_name,
+            )
+        )
+    except OSError as exc:
+        print(f"taskmesh {name}: cannot read a GRPC_TLS_* file: {exc.strerror}", file=sys.stderr)
+        return 1
 
     async def _main() -> None:
         stop = asyncio.Event()
