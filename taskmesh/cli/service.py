@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import uvloop
 
-from taskmesh import logs
+from taskmesh import logs, tracing
 from taskmesh.rpc import tls
 from taskmesh.settings import Settings, load_settings
 
@@ -33,6 +33,13 @@ def run_service(name: str, service: ServiceMain) -> int:
         print(f"taskmesh {name}: cannot read a GRPC_TLS_* file: {exc.strerror}", file=sys.stderr)
         return 1
 
+    try:
+        # Before any server, channel or connection exists: the instrumentations patch them.
+        provider = tracing.configure(name)
+    except ValueError as exc:
+        print(f"taskmesh: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
     async def _main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -46,4 +53,7 @@ def run_service(name: str, service: ServiceMain) -> int:
         # A port in use or a socket error at start: one line, not a traceback.
         print(f"taskmesh {name}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flushes the spans still batched
     return 0
