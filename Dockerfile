@@ -10,11 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The generated gRPC stubs are committed, so a plain install needs no protoc.
-COPY pyproject.toml README.md ./
+# constraints.txt pins every package to the version the test suite ran with (`make lock`).
+COPY pyproject.toml README.md constraints.txt ./
 COPY taskmesh ./taskmesh
 COPY services ./services
 COPY gateway ./gateway
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /app --no-create-home taskmesh
 
 # Nothing is written under /app: state lives in PostgreSQL and RabbitMQ.

@@ -16,7 +16,9 @@ from sanic.server.async_server import AsyncioServer
 
 from gateway.app import build_app
 from gateway.clients import DependencyHealth, TasksClient
+from gateway.middleware import route_label
 from gateway.state import GatewayApp, GatewayState
+from taskmesh import tracing
 from taskmesh.rpc.client import CallCredentials, channel
 from taskmesh.settings import Settings
 
@@ -103,6 +105,7 @@ async def start(settings: Settings) -> RunningGateway:
         stream_timeout_s=settings.job_timeout_s + _STREAM_MARGIN_S,
     )
     app = build_app(state, settings.shutdown_grace_s)
+    tracing.instrument_sanic(app, route_label)
     sock: socket.socket | None = None
     server: AsyncioServer | None = None
     try:

@@ -82,3 +82,33 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     """Starts the /metrics endpoint of a gRPC service or the worker (0 = off)."""
     if port:
         start_http_server(port, addr=host)
+
+
+#: Label values known before any event (SPEC §12: counters with labels are present at zero from
+#: the start, so dashboards and the alert rules in deploy/prometheus/alerts.yml have a series to
+#: compute rates and ratios on before the first retry or dead letter). Values that depend on the
+#: configuration (the model) appear with their first use.
+KNOWN_LABELS: tuple[tuple[Counter, tuple[tuple[str, ...], ...]], ...] = (
+    (jobs_completed, (("succeeded",), ("failed",), ("cancelled",))),
+    (jobs_retried, (("tasks unavailable",), ("llm",))),
+    (jobs_dead_lettered, (("retries exhausted",), ("undecodable",), ("unknown job",))),
+    (token_reservations, (("reserved",), ("denied",))),
+    (
+        injections_blocked,
+        (
+            ("instruction_override",),
+            ("prompt_extraction",),
+            ("output_override",),
+            ("format_manipulation",),
+        ),
+    ),
+)
+
+
+def _present_at_zero() -> None:
+    for family, label_sets in KNOWN_LABELS:
+        for values in label_sets:
+            family.labels(*values)
+
+
+_present_at_zero()

@@ -10,7 +10,7 @@ import sys
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The queue every capability job is published to (SPEC §7).
@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     internal_auth_token: SecretStr | None = None
     #: When set and no user exists, Tasks creates the user ``dev`` with this key.
     taskmesh_dev_api_key: SecretStr | None = None
+
+    # --- gRPC TLS (off unless set; taskmesh/rpc/tls.py) --------------------------------
+    #: PEM certificate chain and key of this process: servers serve TLS, clients present them.
+    grpc_tls_cert: FilePath | None = None
+    grpc_tls_key: FilePath | None = None
+    #: PEM CA bundle: clients dial TLS verifying servers; servers require client certs (mTLS).
+    grpc_tls_ca: FilePath | None = None
+    #: Name the server certificates are checked against instead of the dialled host.
+    grpc_tls_server_name: str | None = None
 
     # --- LLM ------------------------------------------------------------------------
     openai_api_key: SecretStr | None = None
@@ -118,6 +127,14 @@ class Settings(BaseSettings):
             raise ValueError("expected amqp://… or amqps://…")
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if self.grpc_tls_cert is not None and self.grpc_tls_key is None:
+            raise ValueError("GRPC_TLS_KEY: must be set with GRPC_TLS_CERT")
+        if self.grpc_tls_key is not None and self.grpc_tls_cert is None:
+            raise ValueError("GRPC_TLS_CERT: must be set with GRPC_TLS_KEY")
+        return self
+
     def require_internal_token(self) -> str:
         if self.internal_auth_token is None or not self.internal_auth_token.get_secret_value():
             fail("INTERNAL_AUTH_TOKEN", "must be set (taskmesh up generates one)")
@@ -136,8 +153,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        variable = str(err["loc"][0]).upper() if err["loc"] else "?"
-        fail(variable, err["msg"])
+        if err["loc"]:
+            fail(str(err["loc"][0]).upper(), err["msg"])
+        # A rule across variables names its variable first: "Value error, NAME: message".
+        variable, _, message = str(err["msg"]).removeprefix("Value error, ").partition(": ")
+        fail(variable, message)
         raise  # unreachable
 
 

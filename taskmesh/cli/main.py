@@ -49,6 +49,12 @@ def _dlq(args: argparse.Namespace) -> int:
     return dlq.run(args)
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from taskmesh.cli import admin
+
+    return admin.migrate(args)
+
+
 def _ledger(args: argparse.Namespace) -> int:
     from taskmesh.cli import admin
 
@@ -85,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     sim.set_defaults(func=_llm_sim)
+
+    sub.add_parser(
+        "migrate", help="apply pending database migrations and exit (DATABASE_URL)"
+    ).set_defaults(func=_migrate)
 
     users = sub.add_parser("users", help="manage users and API keys")
     users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import uvloop
 
-from taskmesh import logs
+from taskmesh import logs, tracing
+from taskmesh.rpc import tls
 from taskmesh.settings import Settings, load_settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -18,6 +19,26 @@ ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def run_service(name: str, service: ServiceMain) -> int:
     settings = load_settings()
     logs.configure(name, settings.log_level, settings.log_format)
+    try:
+        # Every gRPC server and channel of this process follows these settings.
+        tls.configure(
+            tls.TlsConfig.from_files(
+                settings.grpc_tls_cert,
+                settings.grpc_tls_key,
+                settings.grpc_tls_ca,
+                settings.grpc_tls_server_name,
+            )
+        )
+    except OSError as exc:
+        print(f"taskmesh {name}: cannot read a GRPC_TLS_* file: {exc.strerror}", file=sys.stderr)
+        return 1
+
+    try:
+        # Before any server, channel or connection exists: the instrumentations patch them.
+        provider = tracing.configure(name)
+    except ValueError as exc:
+        print(f"taskmesh: invalid configuration: {exc}", file=sys.stderr)
+        return 2
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -32,4 +53,7 @@ def run_service(name: str, service: ServiceMain) -> int:
         # A port in use or a socket error at start: one line, not a traceback.
         print(f"taskmesh {name}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flushes the spans still batched
     return 0

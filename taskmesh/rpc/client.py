@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import grpc
 
 from taskmesh.logs import request_id_var
+from taskmesh.rpc import tls
 
 REQUEST_ID_KEY = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -26,15 +27,20 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def channel(addr: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        addr,
-        options=[
-            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.enable_retries", 0),
-        ],
-    )
+def channel(addr: str, tls_config: tls.TlsConfig | None = None) -> grpc.aio.Channel:
+    """A channel to ``addr`` (HOST:PORT): TLS when ``tls_config``, else the process's
+    configuration (``taskmesh.rpc.tls``), has a CA; plaintext otherwise."""
+    options = [
+        ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.enable_retries", 0),
+    ]
+    credentials = tls.channel_credentials(tls_config)
+    if credentials is not None:
+        return grpc.aio.secure_channel(
+            addr, credentials, options=options + tls.channel_options(tls_config)
+        )
+    return grpc.aio.insecure_channel(addr, options=options)
 
 
 class CallCredentials:

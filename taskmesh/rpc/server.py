@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
-from taskmesh.rpc import status
+from taskmesh.rpc import status, tls
 from taskmesh.rpc.client import REQUEST_ID_KEY, valid_request_id
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,12 @@ async def start_server(
     token: str,
     registrars: Iterable[Registrar],
     service_names: Iterable[str],
+    tls_config: tls.TlsConfig | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """Starts a server with the services plus health and reflection; returns it,
-    its health servicer (set SERVING by the caller once ready) and the bound port."""
+    its health servicer (set SERVING by the caller once ready) and the bound port.
+    Serves TLS (mTLS with a CA) when ``tls_config``, else the process's configuration
+    (``taskmesh.rpc.tls``), has a certificate."""
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(token), ObserveInterceptor()],
         options=[
@@ -182,8 +185,12 @@ async def start_server(
     )
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    credentials = tls.server_credentials(tls_config)
     try:
-        port = server.add_insecure_port(addr)
+        if credentials is None:
+            port = server.add_insecure_port(addr)
+        else:
+            port = server.add_secure_port(addr, credentials)
     except RuntimeError:
         port = 0
     if port == 0 and not addr.endswith(":0"):

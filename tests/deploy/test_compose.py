@@ -403,7 +403,8 @@ def test_healthchecks_probe_the_ports_the_services_listen_on(
 def test_dockerfile_installs_the_project() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11\S*", dockerfile, re.M)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
+    # Through the constraints file: the image gets the versions the suite ran with.
+    assert re.search(r"^RUN pip install -c constraints\.txt \.", dockerfile, re.M)
     assert re.search(r'^ENTRYPOINT \["taskmesh"\]', dockerfile, re.M)
     copied = set(re.findall(r"^COPY (.+) \S+$", dockerfile, re.M))
     sources = {part for line in copied for part in line.split()}
@@ -413,7 +414,14 @@ def test_dockerfile_installs_the_project() -> None:
         if line.strip() and not line.startswith("#")
     }
     # What the build needs: pyproject (and the README it names) and every package it includes.
-    for needed in ("pyproject.toml", "README.md", "taskmesh", "services", "gateway"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "constraints.txt",
+        "taskmesh",
+        "services",
+        "gateway",
+    ):
         assert needed in sources, f"the image lacks {needed}"
         assert needed not in ignored, f".dockerignore drops {needed}"
     assert ".venv" in ignored and ".git" in ignored

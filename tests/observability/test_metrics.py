@@ -44,7 +44,13 @@ class Scrape:
         )
 
     def label_values(self, name: str, label: str) -> set[str]:
-        return {s.labels[label] for s in self.samples if s.name == name and label in s.labels}
+        """Values of ``label`` on the samples of ``name`` that counted something: every
+        known label value is exported at zero from the start."""
+        return {
+            s.labels[label]
+            for s in self.samples
+            if s.name == name and label in s.labels and s.value
+        }
 
     def names(self) -> set[str]:
         return {s.name for s in self.samples}
