@@ -99,6 +99,8 @@ class WebhookConsumer:
         self._in_flight.discard(task)
         if not self._in_flight:
             self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook handler crashed", exc_info=task.exception())
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -107,7 +109,7 @@ class WebhookConsumer:
             log.warning("undecodable webhook message; dead-lettering it")
             await message.reject(requeue=False)
             return
-        with bind(request_id=event.request_id, webhook_id=event.event_id):
+        with bind(request_id=event.request_id, job_id=event.job_id or None):
             try:
                 await self._deliver(message, event)
             except asyncio.CancelledError:
@@ -124,7 +126,7 @@ class WebhookConsumer:
             endpoint = await self.targets.get(event.endpoint_id, event.request_id)
         except errors.NotFound:
             metrics.webhook_deliveries.labels("dropped").inc()
-            log.info("webhook endpoint deleted; event dropped")
+            log.info("webhook endpoint deleted; event dropped", extra=self._about(event))
             await message.ack()
             return
         except errors.Unavailable:
@@ -134,18 +136,26 @@ class WebhookConsumer:
         result = await self.sender.send(endpoint.url, endpoint.secret, event.event_id, event.body)
         if result is Result.DELIVERED:
             metrics.webhook_deliveries.labels("delivered").inc()
-            log.info("webhook delivered", extra={"attempts": event.attempts + 1})
+            log.info("webhook delivered", extra=self._about(event))
             await message.ack()
         elif result is Result.BLOCKED:
             metrics.webhook_deliveries.labels("blocked").inc()
             await message.ack()
         elif event.attempts + 1 >= self.max_attempts:
             metrics.webhook_deliveries.labels("failed").inc()
-            log.warning("webhook given up", extra={"attempts": event.attempts + 1})
+            log.warning("webhook given up", extra=self._about(event))
             await message.ack()
         else:
             metrics.webhook_deliveries.labels("retried").inc()
             await self._later(message, event, spend=True)
+
+    @staticmethod
+    def _about(event: WebhookMessage) -> dict[str, object]:
+        return {
+            "webhook_id": event.event_id,
+            "endpoint_id": event.endpoint_id,
+            "attempts": event.attempts + 1,
+        }
 
     async def _later(
         self, message: AbstractIncomingMessage, event: WebhookMessage, *, spend: bool
@@ -157,5 +167,9 @@ class WebhookConsumer:
         await self._publish.default_exchange.publish(
             retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
         )
-        log.info("webhook retry in %ss", self.topology.retry_delay(max(retry.attempts, 1)))
+        log.info(
+            "webhook retry in %ss",
+            self.topology.retry_delay(max(retry.attempts, 1)),
+            extra=self._about(event),
+        )
         await message.ack()

@@ -15,7 +15,7 @@ webhook-id travel on every retry (Standard Webhooks: receivers deduplicate).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import aio_pika
@@ -30,6 +30,8 @@ RETRY_DELAYS_S = (2, 8, 32, 128, 512, 2048, 3600)
 CONTENT_TYPE = "application/json"
 #: The endpoint the event goes to.
 ENDPOINT_HEADER = "x-taskmesh-endpoint"
+#: The job the event is about (for logs).
+JOB_HEADER = "x-taskmesh-job"
 
 
 def webhook_topology(job_queue: str) -> JobTopology:
@@ -44,6 +46,7 @@ class WebhookMessage:
     event_type: str
     #: The JSON body sent to the endpoint, byte for byte.
     body: bytes
+    job_id: str = ""
     #: Failed attempts so far.
     attempts: int = 0
     request_id: str | None = None
@@ -57,23 +60,22 @@ class WebhookMessage:
             correlation_id=self.request_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             timestamp=datetime.now(UTC),
-            headers={ENDPOINT_HEADER: self.endpoint_id, ATTEMPT_HEADER: self.attempts},
+            headers={
+                ENDPOINT_HEADER: self.endpoint_id,
+                JOB_HEADER: self.job_id,
+                ATTEMPT_HEADER: self.attempts,
+            },
         )
 
     def retried(self) -> WebhookMessage:
-        return WebhookMessage(
-            self.event_id,
-            self.endpoint_id,
-            self.event_type,
-            self.body,
-            self.attempts + 1,
-            self.request_id,
-        )
+        return replace(self, attempts=self.attempts + 1)
 
 
 def decode(message: AbstractIncomingMessage) -> WebhookMessage:
     """Raises UndecodableMessage for anything the relay did not write."""
-    endpoint = (message.headers or {}).get(ENDPOINT_HEADER)
+    headers = message.headers or {}
+    endpoint = headers.get(ENDPOINT_HEADER)
+    job_id = headers.get(JOB_HEADER)
     if (
         message.content_type != CONTENT_TYPE
         or not message.message_id
@@ -86,6 +88,7 @@ def decode(message: AbstractIncomingMessage) -> WebhookMessage:
         endpoint_id=endpoint,
         event_type=message.type or "",
         body=message.body,
+        job_id=job_id if isinstance(job_id, str) else "",
         attempts=attempts_of(message),
         request_id=message.correlation_id,
     )

@@ -103,6 +103,7 @@ class WebhookRelay:
                     endpoint_id=event.endpoint_id,
                     event_type=event.type,
                     body=event_body(event.type, event.occurred_at, convert.job_to_proto(job)),
+                    job_id=event.job_id,
                     request_id=job.request_id,
                 )
                 await self._channel.default_exchange.publish(
