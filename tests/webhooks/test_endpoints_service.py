@@ -116,9 +116,10 @@ async def test_grpcurl_registers_lists_and_deletes_an_endpoint(service: Service)
     assert [e["endpoint_id"] for e in listed["endpoints"]] == [endpoint_id]
     assert "secret" not in json.dumps(listed)
     # Another user neither sees nor deletes it.
-    assert json.loads(
-        (await service.grpcurl("ListWebhookEndpoints", {"userId": service.bob})).stdout
-    ) == {}
+    assert (
+        json.loads((await service.grpcurl("ListWebhookEndpoints", {"userId": service.bob})).stdout)
+        == {}
+    )
     foreign = await service.grpcurl(
         "DeleteWebhookEndpoint", {"userId": service.bob, "endpointId": endpoint_id}
     )
