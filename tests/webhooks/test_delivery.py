@@ -218,3 +218,14 @@ async def test_deleting_an_endpoint_stops_its_pending_retries(consumer_factory) 
         await publish(event("e1", "msg_deleted"))
         await eventually(lambda: deliveries("dropped") == dropped + 1, timeout=30)
         assert len(receiver.received) == 1
+
+
+def test_delivery_outcomes_are_exported_from_the_start() -> None:
+    """SPEC §12: labelled counters exist at zero before the first event."""
+    from prometheus_client import generate_latest
+
+    import taskmesh.metrics  # noqa: F401 - registers the families
+
+    text = generate_latest(REGISTRY).decode()
+    for outcome in ("delivered", "retried", "failed", "blocked", "dropped"):
+        assert f'taskmesh_webhook_deliveries_total{{outcome="{outcome}"}}' in text
