@@ -59,13 +59,15 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     finally:
         await consumer.stop_consuming()
         await webhooks.stop_consuming()
-        await webhooks.drain(min(settings.shutdown_grace_s, settings.webhook_timeout_s))
-        await webhooks.close()
+        # Webhook attempts finish (or return to the queue) while jobs drain, not before.
+        webhooks_drained = asyncio.create_task(webhooks.drain(settings.shutdown_grace_s))
         if not await consumer.drain(settings.shutdown_grace_s):
             log.warning(
                 "grace period over with %d jobs in flight; they will be redelivered",
                 consumer.in_flight,
             )
+        await webhooks_drained
+        await webhooks.close()
         await consumer.close()
         await tasks_channel.close()
         await llm.close()

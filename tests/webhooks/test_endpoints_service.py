@@ -282,3 +282,34 @@ async def test_the_relay_publishes_each_event_once_with_the_job_as_the_api_shows
         await asyncio.wait_for(running, 10)
         await topology.delete(await connection.channel())
         await connection.close()
+
+
+async def test_concurrent_relays_never_claim_the_same_event(service: Service) -> None:
+    """Several Tasks processes may relay one database: each event goes to one."""
+    from datetime import UTC, datetime, timedelta
+
+    await _register(service, service.alice)
+    for n in range(12):
+        job = await service.jobs.create(service.alice, f"Water the plants {n}")
+        await service.jobs.complete(job.id, m.JobError(m.ErrorType.INVALID_OUTPUT, "Bad."), 1)
+
+    # On PostgreSQL all three transactions hold their claims at once (SKIP LOCKED
+    # lets them pass each other); SQLite has one writer, so they run in turn.
+    overlap = asyncio.Barrier(3) if service.store.engine.dialect.name == "postgresql" else None
+
+    async def claim() -> list[str]:
+        async with service.store.write() as tx:
+            events = await webhook_storage.claim_events(
+                tx.c, datetime.now(UTC), timedelta(seconds=30), 5, tx.c.dialect.name
+            )
+            if overlap is not None:
+                await asyncio.wait_for(overlap.wait(), 10)
+            return [e.id for e in events]
+
+    claims = await asyncio.gather(claim(), claim(), claim())
+    claimed = [event_id for batch in claims for event_id in batch]
+    assert len(claimed) == len(set(claimed)) == 12
+    # Claimed events are not due again until their lease ends.
+    async with service.store.read() as tx:
+        assert not await webhook_storage.has_due_events(tx.c, datetime.now(UTC))
+        assert await webhook_storage.has_due_events(tx.c, datetime.now(UTC) + timedelta(seconds=31))
