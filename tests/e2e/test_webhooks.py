@@ -99,7 +99,8 @@ def test_a_hung_receiver_slows_neither_submissions_nor_jobs(stack_factory) -> No
             started = time.monotonic()
             accepted = http.post("/api/v1/tasks", json={"naturalLanguage": f"{GOOD} {n}"})
             assert accepted.status_code == 202
-            assert time.monotonic() - started < 2.0
+            # Far below WEBHOOK_TIMEOUT_S: no submission waits for the receiver.
+            assert time.monotonic() - started < 5.0
         finished = http.post(
             "/api/v1/tasks", json={"naturalLanguage": VAGUE + " now"}, headers={"Prefer": "wait=20"}
         )
