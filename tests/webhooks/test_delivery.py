@@ -72,6 +72,7 @@ async def consumer_factory(rabbitmq_url: str, queue_name: str) -> AsyncIterator[
 
         return publish
 
+    start.started = started  # type: ignore[attr-defined]
     try:
         yield start
     finally:
@@ -80,6 +81,11 @@ async def consumer_factory(rabbitmq_url: str, queue_name: str) -> AsyncIterator[
             await consumer.close()
         await topology.delete(channel)
         await connection.close()
+
+
+def consumer_factory_started(factory: Callable) -> WebhookConsumer:
+    """The consumer the factory started last."""
+    return factory.started[-1]  # type: ignore[attr-defined]
 
 
 def event(endpoint_id: str, event_id: str = "msg_test0001") -> WebhookMessage:
@@ -218,6 +224,33 @@ async def test_deleting_an_endpoint_stops_its_pending_retries(consumer_factory) 
         await publish(event("e1", "msg_deleted"))
         await eventually(lambda: deliveries("dropped") == dropped + 1, timeout=30)
         assert len(receiver.received) == 1
+
+
+async def test_an_event_in_flight_at_shutdown_is_delivered_by_the_next_consumer(
+    consumer_factory,
+) -> None:
+    """At least once: a consumer stopped mid-attempt leaves the event unacked,
+    and the next one delivers it with the same webhook-id."""
+    secret = new_secret()
+    targets = FakeTargets()
+    with Receiver(secret) as receiver:
+        receiver.gate.clear()
+        targets.endpoints["e1"] = Endpoint("e1", "u1", receiver.url(), secret)
+        publish = await consumer_factory(targets)
+        first = consumer_factory_started(consumer_factory)
+        await publish(event("e1", "msg_shutdown"))
+        await eventually(lambda: receiver.waiting >= 1)
+        await first.stop_consuming()
+        assert not await first.drain(0.1)
+        await first.close()
+
+        delivered = deliveries("delivered")
+        await consumer_factory(targets)
+        await eventually(lambda: receiver.waiting >= 2)  # the redelivery is at the receiver
+        receiver.gate.set()
+        await eventually(lambda: deliveries("delivered") == delivered + 1)
+        assert {r.webhook_id for r in receiver.received} == {"msg_shutdown"}
+        assert all(r.verified is not None for r in receiver.received)
 
 
 def test_delivery_outcomes_are_exported_from_the_start() -> None:
