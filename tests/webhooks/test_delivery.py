@@ -152,6 +152,16 @@ async def test_a_timeout_counts_as_a_failed_attempt(consumer_factory) -> None:
         await eventually(lambda: deliveries("failed") == failed + 1, timeout=30)
 
 
+async def test_a_host_that_does_not_resolve_is_a_failed_attempt(consumer_factory) -> None:
+    targets = FakeTargets()
+    url = "https://hooks.does-not-exist.invalid/in"
+    targets.endpoints["e1"] = Endpoint("e1", "u1", url, new_secret())
+    publish = await consumer_factory(targets, allow_private=False, max_attempts=1)
+    failed = deliveries("failed")
+    await publish(event("e1", "msg_unresolvable"))
+    await eventually(lambda: deliveries("failed") == failed + 1)
+
+
 async def test_redirects_are_not_followed(consumer_factory) -> None:
     targets = FakeTargets()
     with Receiver(responder=lambda n, r: 307) as receiver:

@@ -122,6 +122,15 @@ async def test_private_and_non_http_urls_are_refused_with_the_field_named(api, u
     assert (await alice.get("/api/v1/webhooks")).json() == {"webhooks": []}
 
 
+async def test_a_name_that_does_not_resolve_yet_is_accepted(api) -> None:
+    """Deliveries resolve and check it again before every attempt."""
+    alice, _ = api
+    created = await alice.post(
+        "/api/v1/webhooks", json={"url": "https://hooks.does-not-exist.invalid/taskmesh"}
+    )
+    assert created.status_code == 201, created.text
+
+
 @pytest.mark.parametrize(
     "payload",
     [

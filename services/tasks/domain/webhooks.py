@@ -14,10 +14,12 @@ from services.tasks.domain import webhook_models as wm
 from services.tasks.storage import webhooks as storage
 from services.tasks.storage.repository import Store
 from taskmesh import errors
-from taskmesh.webhook_urls import RefusedUrl, resolve
+from taskmesh.webhook_urls import RefusedUrl, Unresolvable, resolve
 
 #: Endpoints one user may have (Stripe allows 16 per account; a handful is typical).
 MAX_ENDPOINTS_PER_USER = 10
+#: Seconds registration waits for DNS: well inside the gateway's 5 s call deadline.
+REGISTRATION_RESOLVE_S = 2.0
 #: Secret size, bytes: Standard Webhooks asks for 24 to 64 random bytes.
 SECRET_BYTES = 32
 
@@ -62,11 +64,16 @@ class WebhookService:
         """Creates an endpoint; returns it with its secret (shown only now).
 
         Raises InvalidInput (field ``url`` or ``events``) for a URL that is not
-        http(s), carries credentials, does not resolve, or resolves to a
-        refused address (SPEC §5), and past MAX_ENDPOINTS_PER_USER."""
+        http(s), carries credentials, or resolves to a refused address (SPEC
+        §5), and past MAX_ENDPOINTS_PER_USER. A name that does not resolve now
+        is accepted; deliveries check it again."""
         subscribed = _events(events)
         try:
-            await resolve(url, self.policy.allow_private)
+            await resolve(url, self.policy.allow_private, timeout=REGISTRATION_RESOLVE_S)
+        except Unresolvable:
+            # Not refused: a name may not resolve yet (or not from here). Every
+            # delivery resolves and checks it again, and fails while it does not.
+            pass
         except RefusedUrl as exc:
             raise errors.InvalidInput(
                 f"url {exc}", [errors.FieldViolation("url", str(exc))]
