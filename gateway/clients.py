@@ -176,6 +176,36 @@ class TasksClient:
         )
         return response
 
+    async def create_webhook(
+        self, user_id: str, url: str, events: list[str], *, request_id: str
+    ) -> tasks_pb2.CreateWebhookEndpointResponse:
+        response: tasks_pb2.CreateWebhookEndpointResponse = await self._unary(
+            "CreateWebhookEndpoint",
+            self._stub.CreateWebhookEndpoint,
+            tasks_pb2.CreateWebhookEndpointRequest(user_id=user_id, url=url, events=events),
+            request_id,
+        )
+        return response
+
+    async def list_webhooks(
+        self, user_id: str, *, request_id: str
+    ) -> tasks_pb2.ListWebhookEndpointsResponse:
+        response: tasks_pb2.ListWebhookEndpointsResponse = await self._unary(
+            "ListWebhookEndpoints",
+            self._stub.ListWebhookEndpoints,
+            tasks_pb2.ListWebhookEndpointsRequest(user_id=user_id),
+            request_id,
+        )
+        return response
+
+    async def delete_webhook(self, user_id: str, endpoint_id: str, *, request_id: str) -> None:
+        await self._unary(
+            "DeleteWebhookEndpoint",
+            self._stub.DeleteWebhookEndpoint,
+            tasks_pb2.DeleteWebhookEndpointRequest(user_id=user_id, endpoint_id=endpoint_id),
+            request_id,
+        )
+
     async def _unary(self, method: str, rpc: Any, request: Message, request_id: str) -> Any:
         try:
             return await rpc(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from gateway import problems, schemas
+from gateway import problems, schemas, webhook_schemas
 from gateway.problems import PROBLEM_CONTENT_TYPE
 from gateway.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 
@@ -26,6 +26,10 @@ _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = 
     (schemas.Usage, "serialization"),
     (schemas.HealthStatus, "serialization"),
     (schemas.Problem, "serialization"),
+    (webhook_schemas.CreateWebhookBody, "validation"),
+    (webhook_schemas.WebhookCreated, "serialization"),
+    (webhook_schemas.WebhookList, "serialization"),
+    (webhook_schemas.WebhookEvent, "serialization"),
 ]
 
 
@@ -204,6 +208,40 @@ OPERATIONS: tuple[Operation, ...] = (
         "The caller's LLM token budget in the current window.",
         "usage",
         {200: Reply("The window's figures.", schemas.Usage)},
+    ),
+    Operation(
+        "post",
+        "/api/v1/webhooks",
+        "createWebhook",
+        "Register a webhook endpoint; the answer shows its signing secret once.",
+        "webhooks",
+        {
+            201: Reply(
+                "Registered; events are signed with `secret` (Standard Webhooks).",
+                webhook_schemas.WebhookCreated,
+                headers=("Location",),
+            )
+        },
+        body=webhook_schemas.CreateWebhookBody,
+        problems=(400, 413, 415),
+    ),
+    Operation(
+        "get",
+        "/api/v1/webhooks",
+        "listWebhooks",
+        "The caller's webhook endpoints (without secrets).",
+        "webhooks",
+        {200: Reply("The endpoints, oldest first.", webhook_schemas.WebhookList)},
+    ),
+    Operation(
+        "delete",
+        "/api/v1/webhooks/{webhookId}",
+        "deleteWebhook",
+        "Delete a webhook endpoint; its pending deliveries stop.",
+        "webhooks",
+        {204: Reply("Deleted.", content_type=None)},
+        path_params=("webhookId",),
+        problems=(404,),
     ),
     Operation(
         "get",

@@ -77,6 +77,20 @@ token_reconciliation_delta = Histogram(
     buckets=(-2500, -1000, -500, -100, 0, 100, 500, 1000, 2500, 10000),
 )
 
+# --- client webhooks -----------------------------------------------------------------
+#: delivered: 2xx; retried: failed, another attempt scheduled; given_up: no attempt left after
+#: WEBHOOK_MAX_ATTEMPTS; blocked: the URL resolved to a refused address (SSRF guard);
+#: dropped: the endpoint was deleted before the attempt.
+WEBHOOK_OUTCOMES = ("delivered", "retried", "given_up", "blocked", "dropped")
+webhook_deliveries = Counter(
+    "taskmesh_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"]
+)
+webhook_delivery_latency = Histogram(
+    "taskmesh_webhook_delivery_seconds", "Webhook POST duration", buckets=_LATENCY
+)
+for _outcome in WEBHOOK_OUTCOMES:
+    webhook_deliveries.labels(_outcome)  # present at zero (SPEC §12)
+
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """Starts the /metrics endpoint of a gRPC service or the worker (0 = off)."""

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     #: Tokens reserved for each parse-task job before it is queued.
     parse_task_token_estimate: int = Field(2_500, ge=1)
 
+    # --- client webhooks (SPEC §5) -----------------------------------------------------
+    #: Seconds one delivery attempt may take (connect + answer) before it counts as failed.
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: Delivery attempts (the first included) before an event is given up.
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    #: Allow webhook URLs resolving to loopback/private/link-local/reserved addresses
+    #: (local development and tests only).
+    webhook_allow_private: bool = False
+
     # --- simulator ------------------------------------------------------------------
     llm_sim_port: int = Field(8089, ge=0, le=65535)
 

@@ -30,6 +30,9 @@ def start(service: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess
         ("DATABASE_URL", "mysql://db/taskmesh"),
         ("LOG_FORMAT", "xml"),
         ("WORKER_CONCURRENCY", "0"),
+        ("WEBHOOK_TIMEOUT_S", "-1"),
+        ("WEBHOOK_MAX_ATTEMPTS", "zero"),
+        ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
     ],
 )
 def test_a_bad_value_stops_the_process_with_one_line_naming_it(variable, value, tmp_path):
@@ -61,3 +64,5 @@ def test_defaults_match_the_contract(monkeypatch):
     assert (settings.worker_concurrency, settings.job_max_attempts) == (64, 5)
     assert (settings.token_window_s, settings.token_window_limit) == (86_400, 100_000)
     assert settings.parse_task_token_estimate == 2_500
+    assert (settings.webhook_timeout_s, settings.webhook_max_attempts) == (10, 8)
+    assert settings.webhook_allow_private is False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.routes import docs, jobs, ops, tasks, usage
+from gateway.routes import docs, jobs, ops, tasks, usage, webhooks
 from gateway.state import GatewayApp
 
 
 def register(app: GatewayApp) -> None:
-    for module in (tasks, jobs, usage, ops, docs):
+    for module in (tasks, jobs, usage, webhooks, ops, docs):
         module.register(app)

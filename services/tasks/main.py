@@ -1,4 +1,4 @@
-"""The Tasks process: database, gRPC server, expiry sweeper."""
+"""The Tasks process: database, gRPC server, expiry sweeper, webhook outbox relay."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
 from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from services.tasks.domain.users import UserService
+from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
+from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage.repository import Store
 from services.tasks.transport.ai_client import AiDispatcher
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh import metrics
+from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client, server
 from taskmesh.settings import Settings
 
@@ -66,11 +69,22 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     jobs = JobService(
         store, AiDispatcher(ai_channel, client.CallCredentials(token)), job_policy(settings)
     )
+    webhooks = WebhookService(store, WebhookPolicy(settings.webhook_allow_private))
     metrics.serve(settings.tasks_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
-        settings.tasks_grpc_addr, token, [registrar(TasksServicer(jobs, users))], [SERVICE_NAME]
+        settings.tasks_grpc_addr,
+        token,
+        [registrar(TasksServicer(jobs, users, webhooks))],
+        [SERVICE_NAME],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
+    # In the background: Tasks serves while the broker is still coming up.
+    relay_stop = asyncio.Event()
+    relay = asyncio.create_task(
+        WebhookRelay(store, settings.rabbitmq_url, webhook_topology(settings.job_queue)).run(
+            relay_stop
+        )
+    )
     await server.set_serving(health, [SERVICE_NAME], True)
     log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})
     if ready is not None:
@@ -84,6 +98,11 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        relay_stop.set()
+        try:
+            await asyncio.wait_for(relay, 10.0)
+        except Exception:
+            log.exception("webhook relay did not stop cleanly")
         await ai_channel.close()
         await limiter.close()
         await store.close()

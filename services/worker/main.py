@@ -1,4 +1,5 @@
-"""The worker process: consumes jobs, runs capabilities, reports to Tasks.
+"""The worker process: consumes jobs, runs capabilities, reports to Tasks;
+and delivers client webhooks (services/webhooks) from their own queue.
 
 Shutdown (SIGTERM/SIGINT): stop consuming, let in-flight jobs finish within
 SHUTDOWN_GRACE_S, then close; whatever is unfinished stays unacked and is
@@ -9,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.webhooks.consumer import WebhookConsumer
+from services.webhooks.sender import Sender
+from services.webhooks.targets import TasksTargets
 from services.worker.completion import TasksCallback
 from services.worker.consumer import JobConsumer
 from services.worker.runner import CapabilityRunner
 from taskmesh import metrics
 from taskmesh.capabilities.llm_client import make_llm_client
 from taskmesh.queue.topology import JobTopology
+from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client
 from taskmesh.settings import Settings
 
@@ -33,8 +38,16 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         concurrency=settings.worker_concurrency,
         max_attempts=settings.job_max_attempts,
     )
+    webhooks = WebhookConsumer(
+        settings.rabbitmq_url,
+        webhook_topology(settings.job_queue),
+        TasksTargets(tasks_channel, client.CallCredentials(token)),
+        Sender(settings.webhook_timeout_s, settings.webhook_allow_private),
+        max_attempts=settings.webhook_max_attempts,
+    )
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
+    await webhooks.start(stop)
     log.info(
         "worker consuming",
         extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency},
@@ -45,11 +58,16 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         await stop.wait()
     finally:
         await consumer.stop_consuming()
+        await webhooks.stop_consuming()
+        # Webhook attempts finish (or return to the queue) while jobs drain, not before.
+        webhooks_drained = asyncio.create_task(webhooks.drain(settings.shutdown_grace_s))
         if not await consumer.drain(settings.shutdown_grace_s):
             log.warning(
                 "grace period over with %d jobs in flight; they will be redelivered",
                 consumer.in_flight,
             )
+        await webhooks_drained
+        await webhooks.close()
         await consumer.close()
         await tasks_channel.close()
         await llm.close()

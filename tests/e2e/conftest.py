@@ -12,6 +12,7 @@ import aio_pika
 import pytest
 
 from taskmesh.queue.topology import JobTopology
+from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.stack import LocalStack
 from tests.conftest import free_port
 
@@ -34,6 +35,7 @@ async def _delete_queues(url: str, queue: str) -> None:
     connection = await aio_pika.connect(url, timeout=10)
     async with connection:
         await JobTopology(queue).delete(await connection.channel())
+        await webhook_topology(queue).delete(await connection.channel())
 
 
 def stack_env(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> dict[str, str]:

@@ -64,6 +64,7 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         self.keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.texts: list[str] = []
         self.watching = asyncio.Event()
+        self.webhooks: dict[str, list[tasks_pb2.WebhookEndpoint]] = {}
         self._changed = asyncio.Condition()
 
     # --- test controls ----------------------------------------------------------------
@@ -203,3 +204,37 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
             reserved=2_500,
             remaining=95_100,
         )
+
+    # --- webhook endpoints (the URL rules are the real service's; tested there) ----------
+    async def CreateWebhookEndpoint(self, request, context):
+        self._enter("CreateWebhookEndpoint", context)
+        if not request.url.startswith(("http://", "https://")):
+            raise errors.InvalidInput(
+                "url must be an http or https URL",
+                [errors.FieldViolation("url", "must be an http or https URL")],
+            )
+        endpoint = tasks_pb2.WebhookEndpoint(
+            endpoint_id=str(uuid.uuid4()),
+            url=request.url,
+            events=list(request.events) or ["job.succeeded", "job.failed", "job.cancelled"],
+            create_time=ts(EPOCH),
+        )
+        self.webhooks.setdefault(request.user_id, []).append(endpoint)
+        return tasks_pb2.CreateWebhookEndpointResponse(
+            endpoint=endpoint, secret="whsec_" + "A" * 43 + "="
+        )
+
+    async def ListWebhookEndpoints(self, request, context):
+        self._enter("ListWebhookEndpoints", context)
+        return tasks_pb2.ListWebhookEndpointsResponse(
+            endpoints=self.webhooks.get(request.user_id, [])
+        )
+
+    async def DeleteWebhookEndpoint(self, request, context):
+        self._enter("DeleteWebhookEndpoint", context)
+        mine = self.webhooks.get(request.user_id, [])
+        for endpoint in mine:
+            if endpoint.endpoint_id == request.endpoint_id:
+                mine.remove(endpoint)
+                return tasks_pb2.DeleteWebhookEndpointResponse()
+        raise errors.NotFound("Webhook endpoint not found.")

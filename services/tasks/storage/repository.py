@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.tasks.domain import models as m
-from services.tasks.storage import db
+from services.tasks.storage import db, webhooks
 from services.tasks.storage import tables as t
 
 # Core tables: the hot paths skip the ORM's unit of work and bulk-DML machinery.
@@ -260,7 +260,8 @@ class Tx:
     async def finish(
         self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
     ) -> m.Job | None:
-        """Moves an open job to a terminal state; None if it was already terminal."""
+        """Moves an open job to a terminal state; None if it was already terminal.
+        Also writes the job's webhook events (outbox) in the same transaction."""
         params = {
             "b_job": job_id,
             "b_state": state.value,
@@ -270,7 +271,11 @@ class Tx:
             "b_now": now,
         }
         row = (await self.c.execute(_FINISH, params)).first()
-        return _job(row, None) if row is not None else None
+        if row is None:
+            return None
+        # Client webhooks: the outbox rows commit or roll back with the transition.
+        await webhooks.record_job_event(self.c, row.id, row.user_id, row.state, now)
+        return _job(row, None)
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self.c.execute(

@@ -134,3 +134,33 @@ class Subtask(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookEndpoint(Base):
+    """A user's webhook endpoint (SPEC §5). Deleting the row stops its deliveries."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: Subscribed event types, e.g. ["job.succeeded", "job.failed"].
+    events: Mapped[list[str]] = mapped_column(JSON)
+    #: Standard Webhooks signing secret, "whsec_" + base64.
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookOutbox(Base):
+    """Transactional outbox: one row per (event, endpoint), written in the
+    transaction that makes a job terminal, deleted once the broker confirmed it."""
+
+    __tablename__ = "webhook_outbox"
+    #: The event's webhook-id ("msg_…"), stable across delivery attempts.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    job_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: A relay that took the row owns it until then; after, another may take it.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)

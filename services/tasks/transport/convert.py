@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.tasks.domain import models as m
+from services.tasks.domain import webhook_models as wm
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -86,4 +87,13 @@ def draft_from_proto(out: jobs_pb2.ParseTaskOutput) -> m.TaskDraft:
 def error_from_proto(err: tasks_pb2.JobError) -> m.JobError:
     return m.JobError(
         _ERROR_TYPES_BACK.get(err.type, m.ErrorType.INTERNAL), err.message, list(err.suggestions)
+    )
+
+
+def webhook_endpoint_to_proto(endpoint: wm.WebhookEndpoint) -> tasks_pb2.WebhookEndpoint:
+    return tasks_pb2.WebhookEndpoint(
+        endpoint_id=endpoint.id,
+        url=endpoint.url,
+        events=endpoint.events,
+        create_time=ts(endpoint.created_at),
     )

@@ -13,6 +13,7 @@ import grpc
 from services.tasks.domain import models as m
 from services.tasks.domain.jobs import JobService
 from services.tasks.domain.users import UserService
+from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
@@ -39,9 +40,12 @@ def _require(value: str, field: str) -> str:
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
-    def __init__(self, jobs: JobService, users: UserService) -> None:
+    def __init__(
+        self, jobs: JobService, users: UserService, webhooks: WebhookService | None = None
+    ) -> None:
         self.jobs = jobs
         self.users = users
+        self.webhooks = webhooks or WebhookService(jobs.store)
 
     async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
         user = await self.users.authenticate(request.api_key)
@@ -129,6 +133,33 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 raise errors.InvalidInput("usage must not be negative")
             job, applied = await self.jobs.complete(job_id, outcome, actual)
             return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+
+    # --- webhook endpoints (SPEC §5) ------------------------------------------------------
+    async def CreateWebhookEndpoint(self, request, context):  # noqa: N802
+        endpoint, secret = await self.webhooks.register(
+            _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
+        )
+        return tasks_pb2.CreateWebhookEndpointResponse(
+            endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
+        )
+
+    async def ListWebhookEndpoints(self, request, context):  # noqa: N802
+        endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
+        return tasks_pb2.ListWebhookEndpointsResponse(
+            endpoints=[convert.webhook_endpoint_to_proto(e) for e in endpoints]
+        )
+
+    async def DeleteWebhookEndpoint(self, request, context):  # noqa: N802
+        await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
+        return tasks_pb2.DeleteWebhookEndpointResponse()
+
+    async def GetWebhookTarget(self, request, context):  # noqa: N802
+        target = await self.webhooks.target(_require(request.endpoint_id, "endpoint_id"))
+        return tasks_pb2.GetWebhookTargetResponse(
+            endpoint=convert.webhook_endpoint_to_proto(target.endpoint),
+            secret=target.secret,
+            user_id=target.endpoint.user_id,
+        )
 
 
 def registrar(servicer: TasksServicer):

@@ -79,6 +79,26 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/CreateWebhookEndpoint',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/ListWebhookEndpoints',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/DeleteWebhookEndpoint',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.GetWebhookTarget = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/GetWebhookTarget',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetResponse.FromString,
+                _registered_method=True)
 
 
 class TasksServiceServicer:
@@ -146,6 +166,37 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhookEndpoint(self, request, context):
+        """Registers a user's webhook endpoint; the response carries its signing
+        secret, the only time it is shown. INVALID_ARGUMENT for a URL that is not
+        http(s) or resolves to a refused address (SPEC §5).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Stops the endpoint's deliveries, pending retries included. Another user's
+        endpoint is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhookTarget(self, request, context):
+        """Webhook delivery: the endpoint's URL and secret before each attempt;
+        NOT_FOUND once the endpoint is deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +244,26 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'GetWebhookTarget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookTarget,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +509,114 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/CompleteJob',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/CreateWebhookEndpoint',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/ListWebhookEndpoints',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/DeleteWebhookEndpoint',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookTarget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/GetWebhookTarget',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetWebhookTargetResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,175 @@
+"""consume → look up the endpoint → send → ack, or retry later.
+
+Each event is handled in its own task, up to the prefetch. A delivery is
+acked only once its fate is durable: delivered, given up (counted), dropped
+because the endpoint is gone, or re-published (with confirms) to the delay
+queue of its next attempt. A failing or slow receiver holds only its own
+prefetch slots on a channel of its own, never the worker's job consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from services.webhooks.sender import Result, Sender
+from services.webhooks.targets import TasksTargets
+from taskmesh import errors, metrics
+from taskmesh.logs import bind
+from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.messages import UndecodableMessage
+from taskmesh.queue.topology import JobTopology
+from taskmesh.queue.webhooks import WebhookMessage, decode
+
+log = logging.getLogger(__name__)
+
+#: Events in flight per worker process. Each waits at most WEBHOOK_TIMEOUT_S.
+CONCURRENCY = 32
+PUBLISH_TIMEOUT_S = 10.0
+
+
+class WebhookConsumer:
+    def __init__(
+        self,
+        url: str,
+        topology: JobTopology,
+        targets: TasksTargets,
+        sender: Sender,
+        *,
+        max_attempts: int,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self._url = url
+        self.topology = topology
+        self.targets = targets
+        self.sender = sender
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self._connection: AbstractRobustConnection | None = None
+        self._publish: AbstractChannel | None = None
+        self._queue = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+
+    async def _setup(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.concurrency)
+        self._publish = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._queue = await self.topology.declare(channel)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def stop_consuming(self) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception:  # noqa: BLE001 - the connection may be gone
+                log.warning("could not cancel the webhook consumer")
+            self._consumer_tag = None
+
+    async def drain(self, grace_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()  # unacked events return to the queue
+        await self.sender.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.create_task(self._handle(message))
+        self._in_flight.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not self._in_flight:
+            self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook handler crashed", exc_info=task.exception())
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = decode(message)
+        except UndecodableMessage:
+            log.warning("undecodable webhook message; dead-lettering it")
+            await message.reject(requeue=False)
+            return
+        with bind(request_id=event.request_id, job_id=event.job_id or None):
+            try:
+                await self._deliver(message, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A broker or code fault: the delivery limit of the queue bounds
+                # how often this message can come back.
+                log.exception("webhook handling failed; requeueing the event")
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
+
+    async def _deliver(self, message: AbstractIncomingMessage, event: WebhookMessage) -> None:
+        try:
+            endpoint = await self.targets.get(event.endpoint_id, event.request_id)
+        except errors.NotFound:
+            metrics.webhook_deliveries.labels("dropped").inc()
+            log.info("webhook endpoint deleted; event dropped", extra=self._about(event))
+            await message.ack()
+            return
+        except errors.Unavailable:
+            # Not the receiver's fault: try again later without spending an attempt.
+            await self._later(message, event, spend=False)
+            return
+        result = await self.sender.send(endpoint.url, endpoint.secret, event.event_id, event.body)
+        if result is Result.DELIVERED:
+            metrics.webhook_deliveries.labels("delivered").inc()
+            log.info("webhook delivered", extra=self._about(event))
+            await message.ack()
+        elif result is Result.BLOCKED:
+            metrics.webhook_deliveries.labels("blocked").inc()
+            await message.ack()
+        elif event.attempts + 1 >= self.max_attempts:
+            metrics.webhook_deliveries.labels("given_up").inc()
+            log.warning("webhook given up", extra=self._about(event))
+            await message.ack()
+        else:
+            metrics.webhook_deliveries.labels("retried").inc()
+            await self._later(message, event, spend=True)
+
+    @staticmethod
+    def _about(event: WebhookMessage) -> dict[str, object]:
+        return {
+            "webhook_id": event.event_id,
+            "endpoint_id": event.endpoint_id,
+            "attempts": event.attempts + 1,
+        }
+
+    async def _later(
+        self, message: AbstractIncomingMessage, event: WebhookMessage, *, spend: bool
+    ) -> None:
+        """Parks the event in the delay queue of its next attempt, then acks."""
+        assert self._publish is not None
+        retry = event.retried() if spend else event
+        queue = self.topology.retry_queue(max(retry.attempts, 1))
+        await self._publish.default_exchange.publish(
+            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
+        )
+        log.info(
+            "webhook retry in %ss",
+            self.topology.retry_delay(max(retry.attempts, 1)),
+            extra=self._about(event),
+        )
+        await message.ack()

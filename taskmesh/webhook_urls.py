@@ -1,0 +1,138 @@
+"""Webhook URLs and the addresses they may reach (SPEC §5: SSRF protection).
+
+A URL must be ``http`` or ``https``, without credentials, and every address
+its host resolves to must be a public unicast one: loopback, private (RFC
+1918, RFC 4193), link-local (cloud metadata at 169.254.169.254 included),
+shared (RFC 6598), multicast, unspecified and other reserved ranges are
+refused unless ``WEBHOOK_ALLOW_PRIVATE`` is true. The check runs at
+registration and again before every delivery; a delivery connects to the
+address that was checked (``Target.address``), never resolves the name a
+second time, so a DNS answer that changes in between (rebinding) cannot
+lead it elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+#: Longest URL accepted, characters (what browsers and proxies reliably carry).
+MAX_URL_CHARS = 2000
+#: Seconds a name resolution may take.
+RESOLVE_TIMEOUT_S = 5.0
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RefusedUrl(ValueError):
+    """The URL may never be used; ``str(exc)`` is safe to show to its owner."""
+
+
+class Unresolvable(RefusedUrl):
+    """The host does not resolve now (may be transient at delivery time)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one delivery attempt goes: the checked ``address`` to connect to,
+    and the ``host`` for the Host header and TLS (SNI and certificate)."""
+
+    scheme: str
+    host: str
+    port: int
+    #: Path and query, at least "/".
+    path: str
+    address: IpAddress
+
+    @property
+    def connect_url(self) -> str:
+        """The URL with the checked address in place of the host name."""
+        literal = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"{self.scheme}://{literal}:{self.port}{self.path}"
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse(url: str) -> SplitResult:
+    """Checks the URL's form. Raises RefusedUrl naming what is wrong."""
+    if len(url) > MAX_URL_CHARS:
+        raise RefusedUrl(f"must be at most {MAX_URL_CHARS} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+        raise RefusedUrl("must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise RefusedUrl("is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise RefusedUrl("must be an http or https URL")
+    if not parts.hostname:
+        raise RefusedUrl("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise RefusedUrl("must not contain credentials")
+    if parts.fragment:
+        raise RefusedUrl("must not contain a fragment")
+    return parts
+
+
+def allowed(address: IpAddress, allow_private: bool) -> bool:
+    """True for a public unicast address (or any address when ``allow_private``)."""
+    if allow_private:
+        return True
+    if isinstance(address, ipaddress.IPv6Address):
+        # ::ffff:127.0.0.1 and 64:ff9b::/96 NAT64 wrap an IPv4 address: judge that one.
+        mapped = address.ipv4_mapped or (
+            ipaddress.IPv4Address(address.packed[-4:])
+            if address in ipaddress.IPv6Network("64:ff9b::/96")
+            else None
+        )
+        if mapped is not None:
+            return allowed(mapped, allow_private)
+    return address.is_global and not address.is_multicast
+
+
+async def resolve(url: str, allow_private: bool, timeout: float = RESOLVE_TIMEOUT_S) -> Target:
+    """The address a delivery to ``url`` connects to.
+
+    Every address the host resolves to is checked, not only the first, so a
+    name with one public and one private answer is refused as a whole.
+    Raises RefusedUrl (form or refused address) or Unresolvable."""
+    parts = parse(url)
+    host = parts.hostname or ""
+    scheme = parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    try:
+        literal: IpAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses: list[IpAddress] = [literal]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError, UnicodeError):
+            raise Unresolvable("host does not resolve") from None
+        addresses = []
+        for info in infos:
+            # Drop an IPv6 zone ("fe80::1%eth0"); the address itself decides.
+            text = str(info[4][0]).split("%", 1)[0]
+            address = ipaddress.ip_address(text)
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise Unresolvable("host does not resolve")
+    if not all(allowed(a, allow_private) for a in addresses):
+        raise RefusedUrl("must not point to a loopback, private, link-local or reserved address")
+    return Target(scheme, host, port, path, addresses[0])
