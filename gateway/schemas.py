@@ -101,6 +101,16 @@ class ListTasksQuery(BaseModel):
     priority_level: str | None = Field(None, alias="priorityLevel", min_length=1, max_length=100)
 
 
+class ListJobsQuery(BaseModel):
+    """Query string of ``GET /api/v1/jobs`` (SPEC §5); paging as for tasks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: JobStatus | None = Field(None, description="Only jobs in this state.")
+    skip: int = Field(0, ge=0, le=2**31 - 1)
+    take: int = Field(10, ge=1, le=100)
+
+
 # --- responses --------------------------------------------------------------------------
 
 
@@ -175,6 +185,11 @@ class TaskList(_Model):
     pagination: Pagination
 
 
+class JobList(_Model):
+    jobs: list[Job] = Field(description="Newest first.")
+    pagination: Pagination
+
+
 class Usage(_Model):
     window_start: UtcTime
     window_end: UtcTime
@@ -220,6 +235,14 @@ _ERROR_PREFIX = "JOB_ERROR_TYPE_"
 
 def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+_STATES_BACK: dict[str, int] = {v: k for k, v in _STATES.items()}
+
+
+def proto_state(status: JobStatus | None) -> int:
+    """The wire state of an HTTP status; UNSPECIFIED (any) for None."""
+    return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else _STATES_BACK[status]
 
 
 def job_status(state: int) -> JobStatus:
@@ -297,6 +320,13 @@ def pagination(total_count: int, skip: int, take: int) -> Pagination:
 def task_list_from_proto(response: tasks_pb2.ListTasksResponse, query: ListTasksQuery) -> TaskList:
     return TaskList(
         tasks=[task_from_proto(t) for t in response.tasks],
+        pagination=pagination(response.total_count, query.skip, query.take),
+    )
+
+
+def job_list_from_proto(response: tasks_pb2.ListJobsResponse, query: ListJobsQuery) -> JobList:
+    return JobList(
+        jobs=[job_from_proto(j) for j in response.jobs],
         pagination=pagination(response.total_count, query.skip, query.take),
     )
 

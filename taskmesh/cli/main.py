@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ledger.set_defaults(func=_ledger)
 
+    from taskmesh.cli import jobs
+
+    jobs.add_parser(sub)
+
     submit = sub.add_parser("submit", help="submit a sentence and follow the job")
     submit.add_argument("text")
     submit.add_argument("--json", action="store_true", help="print the job as JSON")

@@ -58,6 +58,7 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         #: CreateTask runs the job to success at once (its watch sees it finish).
         self.complete_on_create = False
         self.last_list: tasks_pb2.ListTasksRequest | None = None
+        self.last_list_jobs: tasks_pb2.ListJobsRequest | None = None
         self.owners: dict[str, str] = {}
         self.history: dict[str, list[tasks_pb2.Job]] = defaultdict(list)
         self.tasks: dict[str, list[tasks_pb2.Task]] = defaultdict(list)
@@ -177,6 +178,20 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
             async with self._changed:
                 self.watching.set()
                 await self._changed.wait_for(lambda seen=sent: seen < len(history))
+
+    async def ListJobs(self, request, context):
+        self._enter("ListJobs", context)
+        self.last_list_jobs = request
+        # Jobs were added oldest first; the service lists newest first.
+        mine = [
+            self.history[job_id][-1]
+            for job_id, owner in reversed(self.owners.items())
+            if owner == request.user_id
+            and request.state in (tasks_pb2.JOB_STATE_UNSPECIFIED, self.history[job_id][-1].state)
+        ]
+        take = request.take or 10
+        page = mine[request.skip : request.skip + take]
+        return tasks_pb2.ListJobsResponse(jobs=page, total_count=len(mine))
 
     async def ListTasks(self, request, context):
         self._enter("ListTasks", context)

@@ -16,6 +16,7 @@ _STATES = {
     m.JobState.SUCCEEDED: tasks_pb2.JOB_STATE_SUCCEEDED,
     m.JobState.FAILED: tasks_pb2.JOB_STATE_FAILED,
 }
+_STATES_BACK = {v: k for k, v in _STATES.items()}
 _ERROR_TYPES = {e: tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}") for e in m.ErrorType}
 _ERROR_TYPES_BACK = {v: k for k, v in _ERROR_TYPES.items()}
 
@@ -57,6 +58,7 @@ def job_to_proto(job: m.Job) -> tasks_pb2.Job:
         create_time=ts(job.created_at),
         update_time=ts(job.updated_at),
         attempts=job.attempts,
+        user_id=job.user_id,
     )
     if job.task is not None:
         msg.task.CopyFrom(task_to_proto(job.task))
@@ -87,3 +89,8 @@ def error_from_proto(err: tasks_pb2.JobError) -> m.JobError:
     return m.JobError(
         _ERROR_TYPES_BACK.get(err.type, m.ErrorType.INTERNAL), err.message, list(err.suggestions)
     )
+
+
+def state_from_proto(state: int) -> m.JobState | None:
+    """The domain state of a wire state; None for JOB_STATE_UNSPECIFIED (any)."""
+    return _STATES_BACK.get(state)  # type: ignore[call-overload]
