@@ -86,8 +86,9 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "name": "Prefer",
         "in": "header",
         "required": False,
-        "description": "`wait=N` (N ≤ 30): wait up to N seconds and answer 201 with the "
-        "finished job if it completes in time.",
+        "description": "`wait=N` (1 ≤ N; values over 30 wait 30 s): wait up to N seconds "
+        "for the job to end: 201 with the job and its task if a task was created in time, "
+        "200 with the job if it ended without one, else 202.",
         "schema": {"type": "string", "example": "wait=10"},
     },
     "Last-Event-ID": {
@@ -136,7 +137,14 @@ OPERATIONS: tuple[Operation, ...] = (
                 headers=("Location", "Retry-After"),
             ),
             201: Reply(
-                "With `Prefer: wait`: the job finished in time.",
+                "With `Prefer: wait`: the job succeeded in time; the body is the job "
+                "with its task.",
+                schemas.Job,
+                headers=("Location", "Preference-Applied"),
+            ),
+            200: Reply(
+                "With `Prefer: wait`: the job ended in time without a task (failed, "
+                "for instance vague input); the body is the job with its error.",
                 schemas.Job,
                 headers=("Location", "Preference-Applied"),
             ),

@@ -17,9 +17,9 @@ from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.rpc.client import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-USERS = {"key-alice-0001": ("user-alice", "alice"), "key-bob-0002": ("user-bob", "bob")}
-ALICE_KEY = "key-alice-0001"
-BOB_KEY = "key-bob-0002"
+USERS = {"key-alice-0001-test": ("user-alice", "alice"), "key-bob-0002-test": ("user-bob", "bob")}
+ALICE_KEY = "key-alice-0001-test"
+BOB_KEY = "key-bob-0002-test"
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 _TERMINAL = (tasks_pb2.JOB_STATE_SUCCEEDED, tasks_pb2.JOB_STATE_FAILED)
 
@@ -115,6 +115,11 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
                 suggestions=["What should be done?", "By when?"],
             )
         )
+        await self._append(job_id, job)
+
+    async def fail(self, job_id: str, error_type: int, message: str = "It failed.") -> None:
+        job = self._next_version(job_id, tasks_pb2.JOB_STATE_FAILED)
+        job.error.CopyFrom(tasks_pb2.JobError(type=error_type, message=message))
         await self._append(job_id, job)
 
     # --- helpers ----------------------------------------------------------------------
