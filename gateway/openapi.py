@@ -17,6 +17,13 @@ from gateway.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 
 _REF = "#/components/schemas/{model}"
 
+#: The Swagger UI files ``/docs`` loads (from the swagger-ui-py package), by media type.
+DOCS_ASSETS: dict[str, str] = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (schemas.CreateTaskBody, "validation"),
     (schemas.JobAccepted, "serialization"),
@@ -37,6 +44,8 @@ class Reply:
     #: None for a reply without a body.
     content_type: str | None = "application/json"
     headers: tuple[str, ...] = ()
+    #: Further media types the same reply may have (a string body each).
+    other_content_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     path_params: tuple[str, ...] = ()
+    #: Schemas of path parameters that are not resource ids (uuid by default).
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra_headers: tuple[str, ...] = ()
     problems: tuple[int, ...] = field(default=())
 
@@ -79,8 +90,13 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "in": "header",
         "required": False,
         "description": "A repeat with the same key and body returns the same job; "
-        "the same key with another body is 422.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        "the same key with another body is 422. 1 to 200 printable ASCII characters.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+        },
     },
     "Prefer": {
         "name": "Prefer",
@@ -102,8 +118,10 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "name": "X-Request-Id",
         "in": "header",
         "required": False,
-        "description": "Correlates logs across services; 8 to 128 of [A-Za-z0-9._:-].",
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{8,128}$"},
+        "description": "Correlates logs across services. A value of 8 to 128 of "
+        "`[A-Za-z0-9._:-]` is kept and echoed; any other value is replaced by a new UUID "
+        "(never refused).",
+        "schema": {"type": "string"},
     },
 }
 
@@ -265,10 +283,28 @@ OPERATIONS: tuple[Operation, ...] = (
         "get",
         "/docs",
         "docs",
-        "A browsable summary of this document.",
+        "Swagger UI for this document: every operation, its body, and Try it out.",
         "documentation",
         {200: Reply("HTML.", content_type="text/html")},
         authenticated=False,
+    ),
+    Operation(
+        "get",
+        "/docs/static/{name}",
+        "docsAsset",
+        "A file of the Swagger UI page (served from the swagger-ui-py package; works offline).",
+        "documentation",
+        {
+            200: Reply(
+                "The file.",
+                content_type="text/css",
+                other_content_types=("text/javascript", "image/png"),
+            )
+        },
+        authenticated=False,
+        path_params=("name",),
+        path_schemas={"name": {"type": "string", "enum": list(DOCS_ASSETS)}},
+        problems=(404,),
     ),
 )
 
@@ -307,6 +343,8 @@ def _reply(reply: Reply) -> dict[str, Any]:
     out["headers"] = headers
     if reply.content_type is not None:
         out["content"] = _content(reply.content_type, reply.model)
+        for other in reply.other_content_types:
+            out["content"].update(_content(other, None))
     return out
 
 
@@ -335,7 +373,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "format": "uuid"},
+            "schema": op.path_schemas.get(name, {"type": "string", "format": "uuid"}),
         }
         for name in op.path_params
     ]

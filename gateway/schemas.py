@@ -29,6 +29,21 @@ MAX_TEXT_CHARS = 2000
 #: Control characters a sentence may legitimately contain.
 _ALLOWED_CONTROLS = frozenset("\n\t")
 
+# What the validator below accepts, as one JSON Schema pattern, so the OpenAPI
+# document says exactly what the server enforces (schemathesis checks both ways):
+# optional whitespace, 1-2000 characters that begin and end with a non-space,
+# optional whitespace; inside, no control character (Unicode Cc) but newline and tab.
+# Python's \s is str.isspace(), which is what str.strip() trims.
+_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+#: Trimmed before the check, so whitespace controls (CR, U+0085…) are fine at the edges.
+_EDGE_SPACE = r"\s"
+_VISIBLE = r"[^\s" + _CONTROLS + r"]"
+_ANY = r"[^" + _CONTROLS + r"]"
+TEXT_PATTERN = (
+    rf"^{_EDGE_SPACE}*(?:{_VISIBLE}|{_VISIBLE}{_ANY}{{0,{MAX_TEXT_CHARS - 2}}}{_VISIBLE})"
+    rf"{_EDGE_SPACE}*$"
+)
+
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
 
@@ -65,8 +80,11 @@ class CreateTaskBody(BaseModel):
 
     natural_language: str = Field(
         alias="naturalLanguage",
-        description="The sentence to turn into a task; trimmed, 1 to 2000 characters.",
+        description="The sentence to turn into a task: any script, 1 to 2000 characters once "
+        "leading and trailing whitespace is trimmed; no control characters other than "
+        "newline and tab.",
         examples=["Plan the team offsite next month with budget approval and venue booking"],
+        json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
     )
 
     @field_validator("natural_language")
