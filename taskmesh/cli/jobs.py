@@ -22,8 +22,13 @@ from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 #: Deadline of the one call: the Tasks service answers a page in milliseconds.
 TIMEOUT_S = 10.0
-STATUSES = ("queued", "running", "succeeded", "failed")
-_STATE = {name: tasks_pb2.JobState.Value(f"JOB_STATE_{name.upper()}") for name in STATUSES}
+#: Every state the wire knows (new ones, such as cancelled, come with the stubs).
+_STATE = {
+    name.removeprefix("JOB_STATE_").lower(): value
+    for name, value in tasks_pb2.JobState.items()
+    if value != tasks_pb2.JOB_STATE_UNSPECIFIED
+}
+STATUSES = tuple(_STATE)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
