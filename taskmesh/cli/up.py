@@ -147,7 +147,7 @@ def _broker(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
 
 
-def _readiness(base: str) -> tuple[bool, str]:
+def readiness(base: str) -> tuple[bool, str]:
     """Whether /readyz answers 200, and what is not up when it does not."""
     try:
         response = httpx.get(f"{base}/readyz", timeout=READY_PROBE_TIMEOUT_S)
@@ -219,7 +219,7 @@ def up() -> int:
         now = time.monotonic()
         if ready_by is not None and now >= next_probe:
             next_probe = now + READY_PROBE_INTERVAL_S
-            ready, missing = _readiness(base)
+            ready, missing = readiness(base)
             if ready:
                 print(f"taskmesh is ready: {base}/readyz answers 200", file=sys.stderr, flush=True)
                 ready_by = None
