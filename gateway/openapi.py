@@ -95,7 +95,8 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
             "type": "string",
             "minLength": 1,
             "maxLength": 200,
-            "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+            # The server's rule: printable ASCII, not only spaces.
+            "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$",
         },
     },
     "Prefer": {
