@@ -48,6 +48,8 @@ def _finished(http: httpx.Client, text: str) -> dict[str, Any]:
     return job
 
 
+# A stack start, three jobs and four CLI processes: more than the global limit on a slow day.
+@pytest.mark.timeout(300)
 def test_users_list_their_own_jobs_and_operators_list_everyones(
     running_stack: RunningStack, tmp_path: Path
 ) -> None:

@@ -136,6 +136,8 @@ def start_up(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> Iterator:
 
 @pytest.mark.e2e
 @pytest.mark.integration
+# Start, a job, the CLI and a clean stop: more than one slow step of the global limit.
+@pytest.mark.timeout(300)
 def test_first_run_on_other_ports_works_verbatim(start_up, tmp_path: Path) -> None:
     up, env = start_up()
     base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"

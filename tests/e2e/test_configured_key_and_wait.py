@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 CONFIGURED_KEY = "devkey-0123456789abcdef"
 
 
+@pytest.mark.timeout(240)
 def test_a_configured_key_works_and_prefer_wait_tells_task_from_none(stack_factory) -> None:
     stack = stack_factory(TASKMESH_DEV_API_KEY=CONFIGURED_KEY)
     headers = {"Authorization": f"Bearer {CONFIGURED_KEY}", "Prefer": "wait=30"}
