@@ -18,8 +18,9 @@ from gateway.request_ids import request_id_of
 from gateway.state import state
 from taskmesh import errors
 
-#: RFC 6750 ``b64token``, bounded: anything else cannot be a key we issued.
-_BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/-]{1,512}=*) *$", re.IGNORECASE)
+#: SPEC §4: a key is 16-200 printable ASCII characters (configured keys need not be
+#: RFC 6750 ``b64token``s); the edges cannot be spaces, which HTTP trims from a header.
+_BEARER = re.compile(r"^Bearer +([\x21-\x7e](?:[\x20-\x7e]{14,198})[\x21-\x7e]) *$", re.IGNORECASE)
 
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse | None]]
 

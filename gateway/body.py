@@ -91,7 +91,9 @@ def validate(model: type[M], data: Mapping[str, Any], what: str = "request body"
 def query(request: Request, model: type[M]) -> M:
     values: dict[str, Any] = {}
     repeated: list[FieldError] = []
-    for key, items in request.args.items():
+    # Blank values too (``?priorityLevel=``): they are values the model judges,
+    # as the OpenAPI document says, not parameters silently dropped.
+    for key, items in request.get_args(keep_blank_values=True).items():
         if len(items) > 1:
             repeated.append(FieldError(field=key, message="must be given at most once"))
         values[key] = items[0]

@@ -110,6 +110,18 @@ class TasksClient:
         job: tasks_pb2.Job = response.job
         return job
 
+    async def list_jobs(
+        self, user_id: str, *, state: int, skip: int, take: int, request_id: str
+    ) -> tasks_pb2.ListJobsResponse:
+        """The user's jobs, newest first; ``state`` a ``tasks_pb2.JobState`` (0: any)."""
+        response: tasks_pb2.ListJobsResponse = await self._unary(
+            "ListJobs",
+            self._stub.ListJobs,
+            tasks_pb2.ListJobsRequest(user_id=user_id, state=state, skip=skip, take=take),
+            request_id,
+        )
+        return response
+
     async def watch_job(
         self, user_id: str, job_id: str, *, request_id: str, timeout_s: float
     ) -> AsyncGenerator[tasks_pb2.WatchJobResponse, None]:

@@ -17,12 +17,20 @@ from gateway.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 
 _REF = "#/components/schemas/{model}"
 
+#: The Swagger UI files ``/docs`` loads (from the swagger-ui-py package), by media type.
+DOCS_ASSETS: dict[str, str] = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (schemas.CreateTaskBody, "validation"),
     (schemas.JobAccepted, "serialization"),
     (schemas.Job, "serialization"),
     (schemas.Task, "serialization"),
     (schemas.TaskList, "serialization"),
+    (schemas.JobList, "serialization"),
     (schemas.Usage, "serialization"),
     (schemas.HealthStatus, "serialization"),
     (schemas.Problem, "serialization"),
@@ -40,6 +48,8 @@ class Reply:
     #: None for a reply without a body.
     content_type: str | None = "application/json"
     headers: tuple[str, ...] = ()
+    #: Further media types the same reply may have (a string body each).
+    other_content_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     path_params: tuple[str, ...] = ()
+    #: Schemas of path parameters that are not resource ids (uuid by default).
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra_headers: tuple[str, ...] = ()
     problems: tuple[int, ...] = field(default=())
 
@@ -82,15 +94,22 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "in": "header",
         "required": False,
         "description": "A repeat with the same key and body returns the same job; "
-        "the same key with another body is 422.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        "the same key with another body is 422. 1 to 200 printable ASCII characters.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            # The server's rule: printable ASCII, not only spaces.
+            "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$",
+        },
     },
     "Prefer": {
         "name": "Prefer",
         "in": "header",
         "required": False,
-        "description": "`wait=N` (N ≤ 30): wait up to N seconds and answer 201 with the "
-        "finished job if it completes in time.",
+        "description": "`wait=N` (1 ≤ N; values over 30 wait 30 s): wait up to N seconds "
+        "for the job to end: 201 with the job and its task if a task was created in time, "
+        "200 with the job if it ended without one, else 202.",
         "schema": {"type": "string", "example": "wait=10"},
     },
     "Last-Event-ID": {
@@ -104,8 +123,10 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "name": "X-Request-Id",
         "in": "header",
         "required": False,
-        "description": "Correlates logs across services; 8 to 128 of [A-Za-z0-9._:-].",
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{8,128}$"},
+        "description": "Correlates logs across services. A value of 8 to 128 of "
+        "`[A-Za-z0-9._:-]` is kept and echoed; any other value is replaced by a new UUID "
+        "(never refused).",
+        "schema": {"type": "string"},
     },
 }
 
@@ -139,7 +160,14 @@ OPERATIONS: tuple[Operation, ...] = (
                 headers=("Location", "Retry-After"),
             ),
             201: Reply(
-                "With `Prefer: wait`: the job finished in time.",
+                "With `Prefer: wait`: the job succeeded in time; the body is the job "
+                "with its task.",
+                schemas.Job,
+                headers=("Location", "Preference-Applied"),
+            ),
+            200: Reply(
+                "With `Prefer: wait`: the job ended in time without a task (failed, "
+                "for instance vague input); the body is the job with its error.",
                 schemas.Job,
                 headers=("Location", "Preference-Applied"),
             ),
@@ -167,6 +195,16 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: Reply("The task.", schemas.Task)},
         path_params=("taskId",),
         problems=(404,),
+    ),
+    Operation(
+        "get",
+        "/api/v1/jobs",
+        "listJobs",
+        "List the caller's jobs, newest first, paginated.",
+        "jobs",
+        {200: Reply("A page of jobs.", schemas.JobList)},
+        query=schemas.ListJobsQuery,
+        problems=(400,),
     ),
     Operation(
         "get",
@@ -284,10 +322,28 @@ OPERATIONS: tuple[Operation, ...] = (
         "get",
         "/docs",
         "docs",
-        "A browsable summary of this document.",
+        "Swagger UI for this document: every operation, its body, and Try it out.",
         "documentation",
         {200: Reply("HTML.", content_type="text/html")},
         authenticated=False,
+    ),
+    Operation(
+        "get",
+        "/docs/static/{name}",
+        "docsAsset",
+        "A file of the Swagger UI page (served from the swagger-ui-py package; works offline).",
+        "documentation",
+        {
+            200: Reply(
+                "The file.",
+                content_type="text/css",
+                other_content_types=("text/javascript", "image/png"),
+            )
+        },
+        authenticated=False,
+        path_params=("name",),
+        path_schemas={"name": {"type": "string", "enum": list(DOCS_ASSETS)}},
+        problems=(404,),
     ),
 )
 
@@ -326,6 +382,8 @@ def _reply(reply: Reply) -> dict[str, Any]:
     out["headers"] = headers
     if reply.content_type is not None:
         out["content"] = _content(reply.content_type, reply.model)
+        for other in reply.other_content_types:
+            out["content"].update(_content(other, None))
     return out
 
 
@@ -354,7 +412,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "format": "uuid"},
+            "schema": op.path_schemas.get(name, {"type": "string", "format": "uuid"}),
         }
         for name in op.path_params
     ]

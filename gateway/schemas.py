@@ -29,6 +29,21 @@ MAX_TEXT_CHARS = 2000
 #: Control characters a sentence may legitimately contain.
 _ALLOWED_CONTROLS = frozenset("\n\t")
 
+# What the validator below accepts, as one JSON Schema pattern, so the OpenAPI
+# document says exactly what the server enforces (schemathesis checks both ways):
+# optional whitespace, 1-2000 characters that begin and end with a non-space,
+# optional whitespace; inside, no control character (Unicode Cc) but newline and tab.
+# Python's \s is str.isspace(), which is what str.strip() trims.
+_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+#: Trimmed before the check, so whitespace controls (CR, U+0085…) are fine at the edges.
+_EDGE_SPACE = r"\s"
+_VISIBLE = r"[^\s" + _CONTROLS + r"]"
+_ANY = r"[^" + _CONTROLS + r"]"
+TEXT_PATTERN = (
+    rf"^{_EDGE_SPACE}*(?:{_VISIBLE}|{_VISIBLE}{_ANY}{{0,{MAX_TEXT_CHARS - 2}}}{_VISIBLE})"
+    rf"{_EDGE_SPACE}*$"
+)
+
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
 
@@ -65,8 +80,11 @@ class CreateTaskBody(BaseModel):
 
     natural_language: str = Field(
         alias="naturalLanguage",
-        description="The sentence to turn into a task; trimmed, 1 to 2000 characters.",
+        description="The sentence to turn into a task: any script, 1 to 2000 characters once "
+        "leading and trailing whitespace is trimmed; no control characters other than "
+        "newline and tab.",
         examples=["Plan the team offsite next month with budget approval and venue booking"],
+        json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
     )
 
     @field_validator("natural_language")
@@ -99,6 +117,16 @@ class ListTasksQuery(BaseModel):
     order_direction: OrderDirection = Field("desc", alias="orderDirection")
     category: str | None = Field(None, min_length=1, max_length=100)
     priority_level: str | None = Field(None, alias="priorityLevel", min_length=1, max_length=100)
+
+
+class ListJobsQuery(BaseModel):
+    """Query string of ``GET /api/v1/jobs`` (SPEC §5); paging as for tasks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: JobStatus | None = Field(None, description="Only jobs in this state.")
+    skip: int = Field(0, ge=0, le=2**31 - 1)
+    take: int = Field(10, ge=1, le=100)
 
 
 # --- responses --------------------------------------------------------------------------
@@ -178,6 +206,11 @@ class TaskList(_Model):
     pagination: Pagination
 
 
+class JobList(_Model):
+    jobs: list[Job] = Field(description="Newest first.")
+    pagination: Pagination
+
+
 class Usage(_Model):
     window_start: UtcTime
     window_end: UtcTime
@@ -223,6 +256,14 @@ _ERROR_PREFIX = "JOB_ERROR_TYPE_"
 
 def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+_STATES_BACK: dict[str, int] = {v: k for k, v in _STATES.items()}
+
+
+def proto_state(status: JobStatus | None) -> int:
+    """The wire state of an HTTP status; UNSPECIFIED (any) for None."""
+    return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else _STATES_BACK[status]
 
 
 def job_status(state: int) -> JobStatus:
@@ -302,6 +343,13 @@ def pagination(total_count: int, skip: int, take: int) -> Pagination:
 def task_list_from_proto(response: tasks_pb2.ListTasksResponse, query: ListTasksQuery) -> TaskList:
     return TaskList(
         tasks=[task_from_proto(t) for t in response.tasks],
+        pagination=pagination(response.total_count, query.skip, query.take),
+    )
+
+
+def job_list_from_proto(response: tasks_pb2.ListJobsResponse, query: ListJobsQuery) -> JobList:
+    return JobList(
+        jobs=[job_from_proto(j) for j in response.jobs],
         pagination=pagination(response.total_count, query.skip, query.take),
     )
 

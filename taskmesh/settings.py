@@ -144,6 +144,20 @@ class Settings(BaseSettings):
             raise ValueError("GRPC_TLS_CERT: must be set with GRPC_TLS_KEY")
         return self
 
+    @field_validator("taskmesh_dev_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # SPEC §4: 16-200 printable ASCII; no prefix required. Spaces at the ends
+        # could never arrive: HTTP trims them from the Authorization header.
+        if value is None or not value.get_secret_value():
+            return None
+        key = value.get_secret_value()
+        if not 16 <= len(key) <= 200 or not all(" " <= c <= "~" for c in key):
+            raise ValueError("must be 16-200 printable ASCII characters")
+        if key != key.strip():
+            raise ValueError("must not begin or end with a space")
+        return value
+
     def require_internal_token(self) -> str:
         if self.internal_auth_token is None or not self.internal_auth_token.get_secret_value():
             fail("INTERNAL_AUTH_TOKEN", "must be set (taskmesh up generates one)")

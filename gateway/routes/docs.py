@@ -1,18 +1,54 @@
-"""``/openapi.json`` and ``/docs``: the document, and a page that renders it
-without fetching anything from the network."""
+"""``/openapi.json`` and ``/docs``: the document, and Swagger UI rendering it.
+
+Swagger UI's assets come from the ``swagger-ui-py`` package (its ``static``
+folder), served here under ``/docs/static/``: the page works offline and
+without any CDN. Only the few files the page loads are served."""
 
 from __future__ import annotations
 
-import html
 import json
 from functools import cache
-from typing import Any
+from pathlib import Path
 
+import swagger_ui
 from sanic import HTTPResponse, Request
 
-from gateway.openapi import document
+from gateway.openapi import DOCS_ASSETS, document
 from gateway.responses import JSON
 from gateway.state import GatewayApp
+from taskmesh import errors
+
+#: Swagger UI 5 (OpenAPI 3.1 support) as shipped by swagger-ui-py.
+ASSET_DIR = Path(swagger_ui.__file__).parent / "static"
+#: Assets never change within a release of the package: let browsers keep them.
+ASSET_CACHE = "public, max-age=86400"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title} API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  persistAuthorization: true,
+  displayRequestDuration: true,
+  defaultModelsExpandDepth: 1,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+}});
+</script>
+</body>
+</html>
+"""
 
 
 @cache
@@ -20,52 +56,14 @@ def _document_json() -> bytes:
     return json.dumps(document(), ensure_ascii=False, indent=2).encode()
 
 
-def _operation_html(method: str, path: str, op: dict[str, Any]) -> str:
-    e = html.escape
-    params = "".join(
-        f"<li><code>{e(p['name'])}</code> ({e(p['in'])}) {e(p.get('description', ''))}</li>"
-        for p in op.get("parameters", [])
-    )
-    replies = "".join(
-        f"<li><code>{e(code)}</code> {e(reply['description'])}</li>"
-        for code, reply in op["responses"].items()
-    )
-    lock = " 🔒" if op.get("security") else ""
-    return (
-        f'<section id="{e(op["operationId"])}"><h3><span class="m">{e(method.upper())}</span> '
-        f"<code>{e(path)}</code>{lock}</h3><p>{e(op['summary'])}</p>"
-        f"<h4>Parameters</h4><ul>{params}</ul><h4>Responses</h4><ul>{replies}</ul></section>"
-    )
+@cache
+def _docs_html() -> bytes:
+    return _PAGE.format(title=document()["info"]["title"]).encode()
 
 
 @cache
-def _docs_html() -> bytes:
-    doc = document()
-    sections = "".join(
-        _operation_html(method, path, op)
-        for path, methods in doc["paths"].items()
-        for method, op in methods.items()
-    )
-    schemas = "".join(
-        f"<details><summary><code>{html.escape(name)}</code></summary>"
-        f"<pre>{html.escape(json.dumps(schema, indent=2, ensure_ascii=False))}</pre></details>"
-        for name, schema in doc["components"]["schemas"].items()
-    )
-    title = html.escape(doc["info"]["title"])
-    page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{title} API</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-        "section{border-top:1px solid #ccc;padding:.5rem 0}.m{color:#06c;margin-right:.5rem}"
-        "pre{background:#f5f5f5;padding:.5rem;overflow:auto}"
-        "</style></head><body>"
-        f"<h1>{title} API {html.escape(doc['info']['version'])}</h1>"
-        f"<p>{html.escape(doc['info']['description'])}</p>"
-        '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). '
-        "🔒 routes need <code>Authorization: Bearer &lt;api key&gt;</code>.</p>"
-        f"<h2>Operations</h2>{sections}<h2>Schemas</h2>{schemas}</body></html>"
-    )
-    return page.encode()
+def _asset(name: str) -> bytes:
+    return (ASSET_DIR / name).read_bytes()
 
 
 async def openapi_json(request: Request) -> HTTPResponse:
@@ -76,6 +74,16 @@ async def docs(request: Request) -> HTTPResponse:
     return HTTPResponse(_docs_html(), content_type="text/html; charset=utf-8")
 
 
+async def docs_asset(request: Request, name: str) -> HTTPResponse:
+    content_type = DOCS_ASSETS.get(name)
+    if content_type is None:
+        raise errors.NotFound("No such file.")
+    return HTTPResponse(
+        _asset(name), content_type=content_type, headers={"Cache-Control": ASSET_CACHE}
+    )
+
+
 def register(app: GatewayApp) -> None:
     app.add_route(openapi_json, "/openapi.json", methods=["GET"], name="openapi")
     app.add_route(docs, "/docs", methods=["GET"], name="docs")
+    app.add_route(docs_asset, "/docs/static/<name:str>", methods=["GET"], name="docs_asset")

@@ -11,17 +11,32 @@ from sanic import HTTPResponse, Request
 
 from gateway import sse
 from gateway.auth import authenticated
+from gateway.body import query
 from gateway.clients import User
 from gateway.ids import resource_id
 from gateway.request_ids import request_id_of
 from gateway.responses import POLL_AFTER, json_model
-from gateway.schemas import job_from_proto
+from gateway.schemas import ListJobsQuery, job_from_proto, job_list_from_proto, proto_state
 from gateway.state import GatewayApp, state
 from taskmesh import errors
 from taskmesh.logs import bind
 from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
+
+
+@authenticated
+async def list_jobs(request: Request, user: User) -> HTTPResponse:
+    """``GET /api/v1/jobs``: the caller's jobs, newest first (SPEC §5)."""
+    params = query(request, ListJobsQuery)
+    response = await state(request).tasks.list_jobs(
+        user.id,
+        state=proto_state(params.status),
+        skip=params.skip,
+        take=params.take,
+        request_id=request_id_of(request),
+    )
+    return json_model(job_list_from_proto(response, params))
 
 
 @authenticated
@@ -128,6 +143,7 @@ class _EventStream:
 
 
 def register(app: GatewayApp) -> None:
+    app.add_route(list_jobs, "/api/v1/jobs", methods=["GET"], name="list_jobs")
     app.add_route(get_job, "/api/v1/jobs/<job_id:str>", methods=["GET"], name="get_job")
     app.add_route(
         job_events, "/api/v1/jobs/<job_id:str>/events", methods=["GET"], name="job_events"

@@ -66,7 +66,10 @@ async def create_task(request: Request, user: User) -> HTTPResponse:
         job = await _wait_for_outcome(gateway, user, created.job_id, wait_s, request_id)
         applied = {"Preference-Applied": f"wait={wait_s}"}
         if job is not None:
-            return json_model(job, 201, {"Location": location, **applied})
+            # SPEC §5: 201 when a task was created in time, 200 when the job
+            # ended without one (failed, cancelled): nothing was created.
+            status = 201 if job.task is not None else 200
+            return json_model(job, status, {"Location": location, **applied})
         return json_model(
             accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER, **applied}
         )

@@ -32,10 +32,13 @@ def users(args: argparse.Namespace) -> int:
             print(key)
             print(f"created user {args.name!r}; the key above is shown only once", file=sys.stderr)
         elif args.action == "list":
+            # The user id is what the gRPC API (grpcurl) takes as user_id.
+            print("name\tuser id\tkey prefix\tstate\tcreated", file=sys.stderr)
             for row in await service.list():
                 state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
                 print(
-                    f"{row.user_name}\t{row.prefix}…\t{state}\t{row.created_at:%Y-%m-%dT%H:%M:%SZ}"
+                    f"{row.user_name}\t{row.user_id}\t{row.prefix}…\t{state}\t"
+                    f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}"
                 )
         else:
             await service.revoke(args.prefix)

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = users_sub.add_parser("create", help="create a user; prints the API key once")
     create.add_argument("name")
-    users_sub.add_parser("list", help="names, key prefixes and state")
+    users_sub.add_parser("list", help="one line per key: name, user id, key prefix, state, created")
     revoke = users_sub.add_parser("revoke", help="revoke a key by a unique prefix (>= 8 chars)")
     revoke.add_argument("prefix")
     users.set_defaults(func=_users)
@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="verify used/reserved of every window against the jobs' reservations"
     )
     ledger.set_defaults(func=_ledger)
+
+    from taskmesh.cli import jobs
+
+    jobs.add_parser(sub)
 
     submit = sub.add_parser("submit", help="submit a sentence and follow the job")
     submit.add_argument("text")

@@ -1,5 +1,8 @@
 """``taskmesh submit "text"``: submit, follow the job, print the task.
 
+Submission goes through the Python client (``taskmesh.client``), so the CLI
+is its first user.
+
 The job is followed through its server-sent event stream, resumed with
 ``Last-Event-ID`` when the connection drops; a gateway without the stream (or
 one that keeps failing) is polled instead. Progress goes to stderr, the result
@@ -21,8 +24,8 @@ from typing import Any, TextIO
 
 import httpx
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-TERMINAL = frozenset({"succeeded", "failed"})
+from taskmesh.client import DEFAULT_URL, TERMINAL, ApiError, TaskmeshClient
+
 #: The gateway sends a keep-alive comment every 15 s; silence for longer means a dead stream.
 STREAM_READ_TIMEOUT_S = 35.0
 #: Consecutive stream failures (without an event in between) before falling back to polling.
@@ -218,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, enabled=not args.json)
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=10.0) as http:
-            return _submit(http, args.text, timeout, progress, as_json=args.json)
+            client = TaskmeshClient(api_key=key, http=http, user_agent="taskmesh-cli")
+            return _submit(client, args.text, timeout, progress, as_json=args.json)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
         print(f"taskmesh: TASKMESH_URL is not an http(s) URL: {base!r}", file=sys.stderr)
         return 2
@@ -228,15 +232,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _submit(
-    http: httpx.Client, text: str, timeout: float, progress: _Progress, *, as_json: bool
+    client: TaskmeshClient, text: str, timeout: float, progress: _Progress, *, as_json: bool
 ) -> int:
-    response = http.post("/api/v1/tasks", json={"naturalLanguage": text})
-    if response.status_code not in (201, 202):
-        print_problem(response, sys.stderr)
+    try:
+        accepted: Job = client.submit(text)
+    except ApiError as refused:
+        print_problem(refused.response, sys.stderr)
         return 1
-    accepted: Job = response.json()
     job_id = str(accepted["jobId"])
-    follower = Follower(http, job_id, time.monotonic() + timeout, progress.show)
+    follower = Follower(client.http, job_id, time.monotonic() + timeout, progress.show)
     try:
         if accepted.get("status") in TERMINAL:
             # Prefer: wait answered with the finished job already.
@@ -336,6 +340,9 @@ def print_task(job: Job, out: TextIO) -> None:
 
 
 def print_failure(job: Job, out: TextIO) -> None:
+    if job.get("status") == "cancelled":
+        print(f"taskmesh: job {job.get('jobId', '?')} was cancelled", file=out)
+        return
     error: dict[str, Any] = job.get("error") or {}
     kind = error.get("type") or "UNKNOWN"
     print(

@@ -34,6 +34,7 @@ def test_reflection_lists_and_describes_both_services(running_stack):
     for rpc in (
         "CreateTask",
         "GetJob",
+        "ListJobs",
         "WatchJob",
         "ListTasks",
         "GetTask",

@@ -17,9 +17,9 @@ from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.rpc.client import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-USERS = {"key-alice-0001": ("user-alice", "alice"), "key-bob-0002": ("user-bob", "bob")}
-ALICE_KEY = "key-alice-0001"
-BOB_KEY = "key-bob-0002"
+USERS = {"key-alice-0001-test": ("user-alice", "alice"), "key-bob-0002-test": ("user-bob", "bob")}
+ALICE_KEY = "key-alice-0001-test"
+BOB_KEY = "key-bob-0002-test"
 EPOCH = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 _TERMINAL = (tasks_pb2.JOB_STATE_SUCCEEDED, tasks_pb2.JOB_STATE_FAILED)
 
@@ -58,6 +58,7 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         #: CreateTask runs the job to success at once (its watch sees it finish).
         self.complete_on_create = False
         self.last_list: tasks_pb2.ListTasksRequest | None = None
+        self.last_list_jobs: tasks_pb2.ListJobsRequest | None = None
         self.owners: dict[str, str] = {}
         self.history: dict[str, list[tasks_pb2.Job]] = defaultdict(list)
         self.tasks: dict[str, list[tasks_pb2.Task]] = defaultdict(list)
@@ -115,6 +116,11 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
                 suggestions=["What should be done?", "By when?"],
             )
         )
+        await self._append(job_id, job)
+
+    async def fail(self, job_id: str, error_type: int, message: str = "It failed.") -> None:
+        job = self._next_version(job_id, tasks_pb2.JOB_STATE_FAILED)
+        job.error.CopyFrom(tasks_pb2.JobError(type=error_type, message=message))
         await self._append(job_id, job)
 
     # --- helpers ----------------------------------------------------------------------
@@ -178,6 +184,20 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
             async with self._changed:
                 self.watching.set()
                 await self._changed.wait_for(lambda seen=sent: seen < len(history))
+
+    async def ListJobs(self, request, context):
+        self._enter("ListJobs", context)
+        self.last_list_jobs = request
+        # Jobs were added oldest first; the service lists newest first.
+        mine = [
+            self.history[job_id][-1]
+            for job_id, owner in reversed(self.owners.items())
+            if owner == request.user_id
+            and request.state in (tasks_pb2.JOB_STATE_UNSPECIFIED, self.history[job_id][-1].state)
+        ]
+        take = request.take or 10
+        page = mine[request.skip : request.skip + take]
+        return tasks_pb2.ListJobsResponse(jobs=page, total_count=len(mine))
 
     async def ListTasks(self, request, context):
         self._enter("ListTasks", context)

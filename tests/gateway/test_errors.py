@@ -38,7 +38,7 @@ async def test_missing_or_malformed_authorization_is_401_without_a_lookup(
 
 async def test_unknown_key_is_401(anon: httpx.AsyncClient, fake: FakeTasks) -> None:
     response = await anon.post(
-        "/api/v1/tasks", json=CREATE, headers={"Authorization": "Bearer not-a-real-key"}
+        "/api/v1/tasks", json=CREATE, headers={"Authorization": "Bearer not-a-real-key-at-all"}
     )
     assert_problem(response, 401, "unauthenticated")
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -96,7 +96,9 @@ async def test_limits_and_outages_carry_retry_after(
 async def test_tasks_service_down_is_503(make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(tasks_grpc_addr=unused_addr())
     async with httpx.AsyncClient(base_url=gateway.url) as http:
-        response = await http.get("/api/v1/usage", headers={"Authorization": "Bearer abc12345"})
+        response = await http.get(
+            "/api/v1/usage", headers={"Authorization": "Bearer abc12345-any-user-key"}
+        )
     assert_problem(response, 503, "unavailable")
     assert int(response.headers["retry-after"]) >= 1
     assert "127.0.0.1" not in response.text
@@ -156,7 +158,9 @@ async def test_unexpected_gateway_error_is_a_generic_500(
 async def test_refused_internal_token_is_500_not_401(make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(internal_auth_token="not-the-token")
     async with httpx.AsyncClient(base_url=gateway.url) as http:
-        response = await http.get("/api/v1/usage", headers={"Authorization": "Bearer abc12345"})
+        response = await http.get(
+            "/api/v1/usage", headers={"Authorization": "Bearer abc12345-any-user-key"}
+        )
     assert_generic_500(response)
 
 

@@ -192,7 +192,9 @@ async def test_prefer_wait_follows_a_job_that_finishes_while_waiting(
     await fake.fail_vague(job_id)
 
     response = await request
-    assert response.status_code == 201
+    # No task was created: 200 with the job, not 201 (SPEC §5).
+    assert response.status_code == 200
+    assert "task" not in response.json()
     assert response.json()["error"] == {
         "type": "VAGUE_INPUT",
         "message": "Too generic to become a task.",

@@ -1,5 +1,7 @@
-"""Schemathesis drives the gateway from its own /openapi.json: every answer is
-documented (status, content type, headers, body shape) and none is a 500."""
+"""Schemathesis drives the gateway from its own /openapi.json with all of its
+checks: every answer is documented (status, content type, headers, body
+shape), none is a 500, what the document allows is accepted and what it
+forbids is refused."""
 
 from __future__ import annotations
 
@@ -16,13 +18,17 @@ import pytest
 from gateway import RunningGateway
 from tests.gateway.fakes import ALICE_KEY, FakeTasks
 
-CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_headers_conformance",
-    "response_schema_conformance",
-)
+#: Every check schemathesis has, negative_data_rejection and
+#: positive_data_acceptance included: the document must say exactly what the
+#: server enforces, in both directions (issue 11 item 4).
+CHECKS = ("all",)
+#: Schema-valid requests may still meet state the document cannot express: 422 is a
+#: reused Idempotency-Key with another body (generated keys repeat). Schemathesis's
+#: default list for positive_data_acceptance, plus that.
+CONFIG = """
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+"""
 MAX_EXAMPLES = 25
 #: Past this the run counts as hung; a healthy one takes a few seconds.
 RUN_TIMEOUT_S = 100
@@ -40,8 +46,12 @@ async def test_the_gateway_honours_its_openapi_document(
 ) -> None:
     # Jobs finish at once, so "Prefer: wait=N" answers 201 instead of waiting N seconds.
     fake.complete_on_create = True
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
     command = [
         _schemathesis(),
+        "--config-file",
+        str(config),
         "run",
         f"{gateway.url}/openapi.json",
         "--max-examples",

@@ -248,6 +248,11 @@ class JobService:
         async with self.store.read() as tx:
             return await tx.list_tasks(query)
 
+    async def list_jobs(self, query: m.JobQuery) -> tuple[list[m.Job], int]:
+        """A page of jobs newest first, and how many match (SPEC §5, §6 ListJobs)."""
+        async with self.store.read() as tx:
+            return await tx.list_jobs(query)
+
     async def usage(self, user_id: str) -> m.Usage:
         budget = self.policy.budget
         start = budget.window_start(self.now().timestamp())

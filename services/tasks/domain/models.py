@@ -138,3 +138,15 @@ class TaskQuery:
     descending: bool = True
     category: str | None = None
     priority_level: str | None = None
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A page of jobs, newest first (SPEC §5 ``GET /api/v1/jobs``, §3 ``taskmesh jobs list``).
+
+    ``user_id`` None means every user's jobs (operators only); ``state`` None any state."""
+
+    user_id: str | None
+    state: JobState | None = None
+    skip: int = 0
+    take: int = 10

@@ -19,6 +19,22 @@ KEY_PREFIX = "tm_"
 #: Characters of a key stored in clear to identify it (``users list``).
 SHOWN_PREFIX = 12
 MIN_REVOKE_PREFIX = 8
+#: SPEC §4: any key of 16-200 printable ASCII characters is valid; the ``tm_``
+#: prefix is only what taskmesh generates, never required of a configured key.
+MIN_KEY_LENGTH = 16
+MAX_KEY_LENGTH = 200
+
+
+def valid_key(key: str) -> bool:
+    """True for 16-200 printable ASCII characters (space included), SPEC §4."""
+    return MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in key)
+
+
+def shown_prefix(key: str) -> str:
+    """The part of a key kept in clear: at most SHOWN_PREFIX characters and
+    never more than half the key, so a short configured key keeps at least
+    eight secret characters."""
+    return key[: min(SHOWN_PREFIX, len(key) // 2)]
 
 
 def new_api_key() -> str:
@@ -39,13 +55,17 @@ class UserService:
         if not name or len(name) > 100:
             raise errors.InvalidInput("user name must be 1-100 characters")
         key = key or new_api_key()
+        if not valid_key(key):
+            raise errors.InvalidInput(
+                f"an API key is {MIN_KEY_LENGTH}-{MAX_KEY_LENGTH} printable ASCII characters"
+            )
         now = datetime.now(UTC)
         async with self.store.write() as tx:
             try:
                 user = await tx.insert_user(name, now)
             except DuplicateKey:
                 raise errors.FailedPrecondition(f"user {name!r} already exists") from None
-            await tx.insert_api_key(user.id, hash_key(key), key[:SHOWN_PREFIX], now)
+            await tx.insert_api_key(user.id, hash_key(key), shown_prefix(key), now)
         return user, key
 
     async def ensure_dev_user(self, key: str) -> bool:
@@ -61,7 +81,7 @@ class UserService:
 
     async def authenticate(self, key: str) -> m.User:
         """The key's user, after taking one token from their request bucket."""
-        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        if not valid_key(key):
             raise errors.Unauthenticated("invalid API key")
         async with self.store.read() as tx:
             user = await tx.user_for_key_hash(hash_key(key))
@@ -82,13 +102,11 @@ class UserService:
     async def revoke(self, prefix: str) -> int:
         if len(prefix) < MIN_REVOKE_PREFIX:
             raise errors.InvalidInput(f"give at least {MIN_REVOKE_PREFIX} characters of the key")
-        if len(prefix) > SHOWN_PREFIX and not prefix.startswith(KEY_PREFIX):
-            raise errors.InvalidInput(f"give at most {SHOWN_PREFIX} characters, or the whole key")
         async with self.store.write() as tx:
-            if len(prefix) > SHOWN_PREFIX:
-                # Only SHOWN_PREFIX characters are kept in clear: a longer value must be the key.
-                ids = await tx.live_key_ids_for_hash(hash_key(prefix))
-            else:
+            # The whole key first (configured keys need not look like generated
+            # ones), then the prefix kept in clear.
+            ids = await tx.live_key_ids_for_hash(hash_key(prefix)) if valid_key(prefix) else []
+            if not ids and len(prefix) <= SHOWN_PREFIX:
                 ids = await tx.keys_with_prefix(prefix)
             if not ids:
                 raise errors.NotFound("no live key has that prefix")

@@ -285,6 +285,34 @@ class Tx:
         )
         return [row.id for row in rows]
 
+    async def list_jobs(self, q: m.JobQuery) -> tuple[list[m.Job], int]:
+        """A page of jobs, newest first (id breaks ties), with the task of each
+        succeeded one, and the number of jobs the filter matches."""
+        where = []
+        if q.user_id is not None:
+            where.append(JOBS.c.user_id == q.user_id)
+        if q.state is not None:
+            where.append(JOBS.c.state == q.state.value)
+        total = int(await self.c.scalar(select(func.count()).select_from(JOBS).where(*where)) or 0)
+        rows = (
+            await self.c.execute(
+                select(*_JOB_COLUMNS)
+                .where(*where)
+                .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
+                .offset(q.skip)
+                .limit(q.take)
+            )
+        ).all()
+        succeeded = [row.id for row in rows if row.state == m.JobState.SUCCEEDED.value]
+        tasks: dict[str, m.Task] = {}
+        if succeeded:
+            task_rows = (
+                await self.c.execute(select(TASKS).where(TASKS.c.job_id.in_(succeeded)))
+            ).all()
+            subtasks = await self._subtasks([row.id for row in task_rows])
+            tasks = {row.job_id: _task(row, subtasks.get(row.id, [])) for row in task_rows}
+        return [_job(row, tasks.get(row.id)) for row in rows], total
+
     # --- tasks ------------------------------------------------------------------------
     async def insert_task(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
         task = m.Task(

@@ -17,6 +17,7 @@ _STATES = {
     m.JobState.SUCCEEDED: tasks_pb2.JOB_STATE_SUCCEEDED,
     m.JobState.FAILED: tasks_pb2.JOB_STATE_FAILED,
 }
+_STATES_BACK = {v: k for k, v in _STATES.items()}
 _ERROR_TYPES = {e: tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}") for e in m.ErrorType}
 _ERROR_TYPES_BACK = {v: k for k, v in _ERROR_TYPES.items()}
 
@@ -58,6 +59,7 @@ def job_to_proto(job: m.Job) -> tasks_pb2.Job:
         create_time=ts(job.created_at),
         update_time=ts(job.updated_at),
         attempts=job.attempts,
+        user_id=job.user_id,
     )
     if job.task is not None:
         msg.task.CopyFrom(task_to_proto(job.task))
@@ -97,3 +99,8 @@ def webhook_endpoint_to_proto(endpoint: wm.WebhookEndpoint) -> tasks_pb2.Webhook
         events=endpoint.events,
         create_time=ts(endpoint.created_at),
     )
+
+
+def state_from_proto(state: int) -> m.JobState | None:
+    """The domain state of a wire state; None for JOB_STATE_UNSPECIFIED (any)."""
+    return _STATES_BACK.get(state)  # type: ignore[call-overload]

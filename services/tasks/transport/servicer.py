@@ -67,6 +67,38 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
+    async def ListJobs(self, request, context):  # noqa: N802
+        take = request.take or 10
+        if not 1 <= take <= MAX_TAKE or request.skip < 0:
+            raise errors.InvalidInput(
+                "invalid page",
+                [
+                    errors.FieldViolation("take", f"1-{MAX_TAKE}"),
+                    errors.FieldViolation("skip", ">= 0"),
+                ],
+            )
+        if request.all_users == bool(request.user_id):
+            # An empty user_id must never silently mean "everyone's jobs".
+            raise errors.InvalidInput(
+                "give user_id or all_users, not both",
+                [errors.FieldViolation("user_id", "required unless all_users")],
+            )
+        state = convert.state_from_proto(request.state)
+        if state is None and request.state != tasks_pb2.JOB_STATE_UNSPECIFIED:
+            raise errors.InvalidInput(
+                "unknown state", [errors.FieldViolation("state", "a JobState value")]
+            )
+        query = m.JobQuery(
+            user_id=None if request.all_users else request.user_id,
+            state=state,
+            skip=request.skip,
+            take=take,
+        )
+        jobs, total = await self.jobs.list_jobs(query)
+        return tasks_pb2.ListJobsResponse(
+            jobs=[convert.job_to_proto(j) for j in jobs], total_count=total
+        )
+
     async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
         user_id = _require(request.user_id, "user_id")
         async for job in self.jobs.watch(user_id, request.job_id):

@@ -49,6 +49,11 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/ListJobs',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
         self.WatchJob = channel.unary_stream(
                 '/taskmesh.tasks.v1.TasksService/WatchJob',
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.WatchJobRequest.SerializeToString,
@@ -121,6 +126,14 @@ class TasksServiceServicer:
 
     def GetJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """A page of jobs, newest first: the user's, or every user's for operators
+        (all_users). INVALID_ARGUMENT for a bad page or neither of the two.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,6 +227,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobResponse.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsResponse.SerializeToString,
             ),
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
@@ -347,6 +365,33 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/GetJob',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/ListJobs',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ListJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

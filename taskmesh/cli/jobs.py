@@ -1,0 +1,99 @@
+"""``taskmesh jobs list``: every user's jobs, newest first, for operators.
+
+Goes through the Tasks service's ``ListJobs`` (SPEC §3, §6) with the internal
+token, never to the database, so it works against any deployment the operator
+can reach at ``TASKS_GRPC_ADDR``. One tab-separated line per job on stdout:
+job id, user id, status, attempts, created (UTC), then the task's title or
+the error type; a count on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import grpc
+
+from taskmesh.cli.internal import NoToken, read_token
+from taskmesh.rpc.client import CallCredentials, channel
+from taskmesh.rpc.status import from_rpc_error
+from taskmesh.settings import load_settings
+from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+#: Deadline of the one call: the Tasks service answers a page in milliseconds.
+TIMEOUT_S = 10.0
+#: Every state the wire knows (new ones, such as cancelled, come with the stubs).
+_STATE = {
+    name.removeprefix("JOB_STATE_").lower(): value
+    for name, value in tasks_pb2.JobState.items()
+    if value != tasks_pb2.JOB_STATE_UNSPECIFIED
+}
+STATUSES = tuple(_STATE)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    jobs = sub.add_parser("jobs", help="list jobs (operators; through the Tasks service)")
+    jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = jobs_sub.add_parser("list", help="every user's jobs, newest first")
+    listing.add_argument("--status", choices=STATUSES, help="only jobs in this state")
+    listing.add_argument("--take", type=int, default=20, help="jobs per page, 1-100 (20)")
+    listing.add_argument("--skip", type=int, default=0, help="jobs to skip (0)")
+    jobs.set_defaults(func=run)
+
+
+def _line(job: tasks_pb2.Job) -> str:
+    status = tasks_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    created = job.create_time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if job.HasField("task"):
+        outcome = job.task.title
+    elif job.HasField("error"):
+        outcome = tasks_pb2.JobErrorType.Name(job.error.type).removeprefix("JOB_ERROR_TYPE_")
+    else:
+        outcome = "-"
+    return "\t".join((job.job_id, job.user_id, status, str(job.attempts), created, outcome))
+
+
+async def _list(addr: str, token: str, args: argparse.Namespace) -> tasks_pb2.ListJobsResponse:
+    async with channel(addr) as ch:
+        stub = tasks_pb2_grpc.TasksServiceStub(ch)
+        request = tasks_pb2.ListJobsRequest(
+            all_users=True,
+            state=_STATE[args.status] if args.status else tasks_pb2.JOB_STATE_UNSPECIFIED,
+            skip=args.skip,
+            take=args.take,
+        )
+        response: tasks_pb2.ListJobsResponse = await stub.ListJobs(
+            request, timeout=TIMEOUT_S, metadata=CallCredentials(token).metadata()
+        )
+        return response
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.take <= 100 or args.skip < 0:
+        print("taskmesh: --take must be 1-100 and --skip >= 0", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    try:
+        token = read_token()
+    except NoToken as exc:
+        print(f"taskmesh: {exc}", file=sys.stderr)
+        return 2
+    try:
+        response = asyncio.run(_list(settings.tasks_grpc_addr, token, args))
+    except grpc.aio.AioRpcError as err:
+        error = from_rpc_error(err)
+        print(
+            f"taskmesh: the Tasks service at {settings.tasks_grpc_addr} answered "
+            f"{err.code().name}: {error.message}",
+            file=sys.stderr,
+        )
+        return 1
+    for job in response.jobs:
+        print(_line(job))
+    shown = len(response.jobs)
+    print(
+        f"{shown} of {response.total_count} jobs"
+        + (f" (skipped {args.skip})" if args.skip else ""),
+        file=sys.stderr,
+    )
+    return 0
