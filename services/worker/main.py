@@ -14,6 +14,7 @@ from services.worker.consumer import JobConsumer
 from services.worker.runner import CapabilityRunner
 from taskmesh import metrics
 from taskmesh.capabilities.llm_client import make_llm_client
+from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
 from taskmesh.rpc import client
 from taskmesh.settings import Settings
@@ -27,11 +28,10 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     llm = make_llm_client(settings)
     consumer = JobConsumer(
         settings.rabbitmq_url,
-        JobTopology(settings.job_queue),
+        JobTopology(settings.job_queue, policy=RetryPolicy(settings.job_max_attempts)),
         CapabilityRunner(llm, settings.openai_model, settings.parse_task_prompt_version),
         TasksCallback(tasks_channel, client.CallCredentials(token)),
         concurrency=settings.worker_concurrency,
-        max_attempts=settings.job_max_attempts,
     )
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
@@ -45,6 +45,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         await stop.wait()
     finally:
         await consumer.stop_consuming()
+        log.info("draining: finishing %d jobs in flight", consumer.in_flight)
         if not await consumer.drain(settings.shutdown_grace_s):
             log.warning(
                 "grace period over with %d jobs in flight; they will be redelivered",

@@ -42,6 +42,8 @@ class SimOptions:
     rate_malformed: float = 0
     timeout_hang_s: float = 120
     seed: int | None = None
+    #: Start with the gate closed: every call waits until ``POST /sim/gate {"open": true}``.
+    hold: bool = False
     #: Prompt kinds ("core", "subtasks", "other") faults apply to; empty means every call.
     fault_kinds: AbstractSet[str] = frozenset()
 

@@ -58,6 +58,12 @@ class SimServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._sequence = 0
+        self._held = 0
+        #: Set while calls may answer; cleared, every call waits at the gate
+        #: (tests make "N calls in flight" a state they hold, not a window they race).
+        self._gate = asyncio.Event()
+        if not options.hold:
+            self._gate.set()
 
     @property
     def port(self) -> int:
@@ -75,6 +81,7 @@ class SimServer:
             "faults": dict(self._faults),
             "tokens": {"prompt": self._tokens["prompt"], "completion": self._tokens["completion"]},
             "in_flight": self._in_flight,
+            "held": self._held,
             "max_in_flight": self._max_in_flight,
         }
 
@@ -112,6 +119,7 @@ class SimServer:
         app.config.TOUCHUP = False
         app.add_route(self._completions, "/v1/chat/completions", methods=["POST"])
         app.add_route(self._models, "/v1/models", methods=["GET"])
+        app.add_route(self._gate_route, "/sim/gate", methods=["GET", "POST"])
         try:
             server = await app.create_server(
                 sock=sock, return_asyncio_server=True, access_log=False, backlog=1024
@@ -142,6 +150,36 @@ class SimServer:
             await closing
         await server.after_stop()
         Sanic.unregister_app(app)
+
+    def hold(self) -> None:
+        """Calls arriving from now on (and those not yet answered) wait until :meth:`release`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def _gate_route(self, request: Request) -> HTTPResponse:
+        """``POST /sim/gate {"open": bool}`` holds or releases calls; ``GET`` reads the
+        gate and the calls waiting at it. A test control, not part of the OpenAI API."""
+        if request.method == "POST":
+            body = request.json if isinstance(request.json, dict) else {}
+            if not isinstance(body.get("open"), bool):
+                return _error(400, 'expected {"open": true|false}', "invalid_request_error")
+            self.release() if body["open"] else self.hold()
+        return json_response({"open": self._gate.is_set(), **self.stats})
+
+    async def _pass_gate(self) -> None:
+        if self._gate.is_set():
+            return
+        gate = asyncio.ensure_future(self._gate.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        self._held += 1
+        try:
+            await asyncio.wait({gate, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._held -= 1
+            gate.cancel()
+            stopping.cancel()
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -201,6 +239,7 @@ class SimServer:
             return _error(400, "streaming is not supported", "invalid_request_error")
         messages: list[Any] = body["messages"]
         kind = classify_request(body)
+        await self._pass_gate()
         self._calls[kind] += 1
 
         fault = self._draw_fault(kind)
