@@ -261,7 +261,10 @@ _SSE_EVENT: dict[str, Any] = {
     "required": ["id", "event", "data"],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9]+$"},
-        "event": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "event": {
+            "type": "string",
+            "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+        },
         "data": {
             "type": "string",
             "contentMediaType": "application/json",

@@ -29,8 +29,8 @@ MAX_TEXT_CHARS = 2000
 #: Control characters a sentence may legitimately contain.
 _ALLOWED_CONTROLS = frozenset("\n\t")
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def _iso_z(value: datetime) -> str:
@@ -214,6 +214,7 @@ _STATES: dict[int, JobStatus] = {
     tasks_pb2.JOB_STATE_RUNNING: "running",
     tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
     tasks_pb2.JOB_STATE_FAILED: "failed",
+    tasks_pb2.JOB_STATE_CANCELLED: "cancelled",
 }
 _ERROR_PREFIX = "JOB_ERROR_TYPE_"
 

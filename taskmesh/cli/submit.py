@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-TERMINAL = frozenset({"succeeded", "failed"})
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 #: The gateway sends a keep-alive comment every 15 s; silence for longer means a dead stream.
 STREAM_READ_TIMEOUT_S = 35.0
 #: Consecutive stream failures (without an event in between) before falling back to polling.

@@ -6,19 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from services.tasks.domain.lifecycle import OPEN_STATES, JobState
 
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
-
-
-OPEN_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+__all__ = ["OPEN_STATES", "JobState"]
 
 
 class ErrorType(StrEnum):
@@ -27,6 +17,7 @@ class ErrorType(StrEnum):
     RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
     TIMED_OUT = "TIMED_OUT"
     INTERNAL = "INTERNAL"
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
     INVALID_INPUT = "INVALID_INPUT"
 
 

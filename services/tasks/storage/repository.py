@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -228,9 +228,15 @@ class Tx:
         )
         return job
 
-    async def delete_job(self, job_id: str) -> None:
-        await self.c.execute(delete(RESERVATIONS).where(RESERVATIONS.c.job_id == job_id))
-        await self.c.execute(delete(JOBS).where(JOBS.c.id == job_id))
+    async def job_states(self, job_ids: list[str]) -> dict[str, m.JobState]:
+        if not job_ids:
+            return {}
+        rows = await self.c.execute(select(JOBS.c.id, JOBS.c.state).where(JOBS.c.id.in_(job_ids)))
+        return {row.id: m.JobState(row.state) for row in rows}
+
+    async def release_idempotency_key(self, job_id: str) -> None:
+        """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
+        await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(idempotency_key=None))
 
     async def get_job(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
@@ -241,6 +247,8 @@ class Tx:
         row = (await self.c.execute(query, {"b_job": job_id})).first()
         if row is None or (user_id is not None and row.user_id != user_id):
             return None
+        if user_id is not None and not m.JobState(row.state).visible:
+            return None  # a withdrawn job was never accepted: its user cannot see it
         task = None
         if row.state == m.JobState.SUCCEEDED.value:
             task = await self._task_where(TASKS.c.job_id == row.id)
@@ -258,11 +266,19 @@ class Tx:
         return _job(row, None) if row is not None else None
 
     async def finish(
-        self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
+        self,
+        job_id: str,
+        state: m.JobState,
+        error: m.JobError | None,
+        now: datetime,
+        *,
+        from_states: tuple[str, ...] = m.OPEN_STATES,
     ) -> m.Job | None:
-        """Moves an open job to a terminal state; None if it was already terminal."""
+        """Moves a job in one of ``from_states`` to ``state``; None if it was in
+        none of them (nothing changed). Use lifecycle.enter_terminal, not this."""
         params = {
             "b_job": job_id,
+            "b_from": list(from_states),
             "b_state": state.value,
             "b_error_type": error.type.value if error else None,
             "b_error_message": error.message if error else None,
@@ -435,7 +451,7 @@ _MARK_RUNNING = (
 )
 _FINISH = (
     update(JOBS)
-    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(m.OPEN_STATES))
+    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(bindparam("b_from", expanding=True)))
     .values(
         state=bindparam("b_state"),
         error_type=bindparam("b_error_type"),
