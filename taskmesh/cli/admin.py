@@ -49,6 +49,30 @@ def users(args: argparse.Namespace) -> int:
         return 1
 
 
+def jobs(args: argparse.Namespace) -> int:
+    """``taskmesh jobs cancel JOB_ID``: the same transition as the API's cancel
+    (lifecycle.enter_terminal); a running job's worker stops within its check interval."""
+    from services.tasks.domain.jobs import JobService
+    from services.tasks.main import job_policy
+
+    async def act(store) -> int:  # type: ignore[no-untyped-def]
+        service = JobService(store, _NoDispatch(), job_policy(load_settings()))
+        job = await service.cancel(None, args.job_id)
+        print(f"{job.id}\t{job.state.value}")
+        return 0
+
+    try:
+        return asyncio.run(_with_store(act))
+    except errors.TaskmeshError as exc:  # not found, already finished
+        print(f"taskmesh: {exc.message}", file=sys.stderr)
+        return 1
+
+
+class _NoDispatch:
+    async def dispatch(self, job, reservation, timeout) -> None:  # type: ignore[no-untyped-def]
+        raise errors.Unavailable("not a submission path")
+
+
 def ledger_check(_: argparse.Namespace) -> int:
     async def act(store) -> int:  # type: ignore[no-untyped-def]
         async with store.read() as tx:

@@ -55,6 +55,12 @@ def _ledger(args: argparse.Namespace) -> int:
     return admin.ledger_check(args)
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    from taskmesh.cli import admin
+
+    return admin.jobs(args)
+
+
 def _submit(args: argparse.Namespace) -> int:
     from taskmesh.cli import submit
 
@@ -109,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="verify used/reserved of every window against the jobs' reservations"
     )
     ledger.set_defaults(func=_ledger)
+
+    jobs = sub.add_parser("jobs", help="operate on jobs")
+    jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cancel = jobs_sub.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    jobs.set_defaults(func=_jobs)
 
     submit = sub.add_parser("submit", help="submit a sentence and follow the job")
     submit.add_argument("text")

@@ -239,8 +239,9 @@ class JobService:
             metrics.token_reconciliation_delta.observe(actual_tokens - reserved)
         return final, True
 
-    async def cancel(self, user_id: str, job_id: str) -> m.Job:
-        """Cancels the user's queued or running job (status cancelled, no task).
+    async def cancel(self, user_id: str | None, job_id: str) -> m.Job:
+        """Cancels the user's queued or running job (status cancelled, no task);
+        ``user_id=None``: any user's (the operator's ``taskmesh jobs cancel``).
 
         The reservation is released now; what the running attempt spent is charged when
         the worker reports it (CompleteJob after cancel, `charge_late`). Raises NotFound
@@ -248,7 +249,7 @@ class JobService:
         now = self.now()
         async with self.store.write() as tx:
             job = await tx.get_job(job_id, user_id=user_id, for_update=True)
-            if job is None:
+            if job is None or not job.state.visible:
                 raise errors.NotFound("job not found")
             cancelled, _ = await self._terminal(tx, job_id, m.JobState.CANCELLED, None, None, now)
         if cancelled is None:
