@@ -118,6 +118,10 @@ class TcpProxy:
             )
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # cut(): the connection is dropped on purpose. Returning (not re-raising)
+            # keeps asyncio's stream callback from logging the cancellation as an error.
+            pass
         finally:
             self._connections.discard(task)
             for w in (writer, upstream_writer):
