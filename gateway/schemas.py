@@ -122,7 +122,10 @@ class Task(_Model):
     due_date: UtcTime | None = Field(description="UTC; null when the sentence states none.")
     category: str
     priority: Priority
-    subtasks: list[Subtask]
+    subtasks: list[Subtask] | None = Field(
+        description="3-7 steps in order, or null for an atomic task and when the subtasks "
+        "could not be produced (never an empty list; SPEC §10)"
+    )
     created_at: UtcTime
     updated_at: UtcTime
     job_id: str
@@ -130,8 +133,8 @@ class Task(_Model):
 
 class JobError(_Model):
     type: str = Field(
-        description="VAGUE_INPUT, INVALID_OUTPUT, RETRIES_EXHAUSTED, TIMED_OUT, INVALID_INPUT "
-        "or INTERNAL"
+        description="VAGUE_INPUT, INVALID_OUTPUT, RETRIES_EXHAUSTED, TIMED_OUT, INVALID_INPUT, "
+        "BUDGET_EXHAUSTED, LLM_REJECTED or INTERNAL"
     )
     message: str
     suggestions: list[str] | None = Field(None, exclude_if=_absent)
@@ -243,10 +246,12 @@ def task_from_proto(task: tasks_pb2.Task) -> Task:
         priority=Priority(
             level=task.priority.level, score=task.priority.score, reason=task.priority.reason
         ),
+        # The wire carries "none" as no steps: a real list has 3-7 (SPEC §10).
         subtasks=[
             Subtask(id=s.subtask_id, title=s.title, order=s.order)
             for s in sorted(task.subtasks, key=lambda s: s.order)
-        ],
+        ]
+        or None,
         created_at=_time(task.create_time),
         updated_at=_time(task.update_time),
         job_id=task.job_id,

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4.1-mini"
     #: Per-call timeout, seconds. The SDK's own retries stay small: the queue owns retries.
     openai_timeout_s: float = Field(30.0, gt=0, le=600)
+    #: Structured-output mode: ``auto`` tries json_schema, then json_object with the schema in
+    #: the prompt, then none, remembering per endpoint what it accepts (issue 14).
+    openai_response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    #: Output bound (``max_tokens``) per call kind: a runaway generation stops there, and a
+    #: job's cost is bounded (SPEC §8). Sized for the longest valid answer with headroom.
+    openai_max_tokens_core: int = Field(400, ge=16, le=32_768)
+    openai_max_tokens_subtasks: int = Field(300, ge=16, le=32_768)
     #: Prompt versions (files under taskmesh/capabilities/parse_task/prompts/).
     parse_task_prompt_version: str = Field("v1", pattern=r"^v[0-9]+$")
 

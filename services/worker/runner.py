@@ -1,6 +1,9 @@
 """Runs one CapabilityJob's capability and turns whatever happens into an
 outcome of decisions.py: Finished, Transient or Crashed. Never raises (but
-for cancellation): a defect in the capability's code is an outcome too."""
+for cancellation): a defect in the capability's code is an outcome too.
+
+Usage: the caller passes a UsageMeter, so what the attempt spent is known even
+when the caller cancels the run (job cancelled, shutdown) or the code raised."""
 
 from __future__ import annotations
 
@@ -10,11 +13,16 @@ import logging
 import openai
 
 from services.worker.decisions import Crashed, Finished, Transient, failure
-from taskmesh.capabilities.parse_task.handler import (
+from taskmesh.capabilities.errors import (
+    BudgetExhaustedError,
+    CallGuard,
+    CapabilityError,
     InvalidOutputError,
+    LLMRejectedError,
     LLMTransientError,
-    run_parse_task,
+    UsageMeter,
 )
+from taskmesh.capabilities.parse_task.handler import run_parse_task
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -29,14 +37,28 @@ def add_usage(a: jobs_pb2.TokenUsage, b: jobs_pb2.TokenUsage) -> jobs_pb2.TokenU
     )
 
 
+def _spent(meter: UsageMeter, exc: BaseException | None = None) -> jobs_pb2.TokenUsage:
+    """This attempt's usage: the meter's record, or the error's when it knows more."""
+    metered = meter.usage()
+    if isinstance(exc, CapabilityError) and exc.usage.llm_calls > metered.llm_calls:
+        return exc.usage
+    return metered
+
+
 class CapabilityRunner:
     def __init__(self, llm: openai.AsyncOpenAI, model: str, prompt_version: str = "v1") -> None:
         self.llm = llm
         self.model = model
         self.prompt_version = prompt_version
 
-    async def run(self, job: jobs_pb2.CapabilityJob) -> Finished | Transient | Crashed:
+    async def run(
+        self,
+        job: jobs_pb2.CapabilityJob,
+        meter: UsageMeter | None = None,
+        guard: CallGuard | None = None,
+    ) -> Finished | Transient | Crashed:
         """One attempt. Usage in every outcome = the job's prior usage + this attempt's."""
+        meter = meter if meter is not None else UsageMeter()
         prior = job.prior_usage
         if (
             job.capability != jobs_pb2.CAPABILITY_PARSE_TASK
@@ -46,30 +68,52 @@ class CapabilityRunner:
                 failure(job.job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "Unknown capability.", prior)
             )
         try:
-            result = await run_parse_task(self.llm, self.model, job.parse_task, self.prompt_version)
+            result = await run_parse_task(
+                self.llm,
+                self.model,
+                job.parse_task,
+                self.prompt_version,
+                guard=guard,
+                meter=meter,
+            )
         except asyncio.CancelledError:
             raise
         except LLMTransientError as exc:
-            retry_after = getattr(exc, "retry_after_s", None)
             return Transient(
-                f"llm: {exc}"[:200],
-                add_usage(prior, exc.usage),
-                retry_after if isinstance(retry_after, int | float) else None,
+                f"llm: {exc}"[:200], add_usage(prior, _spent(meter, exc)), exc.retry_after_s
+            )
+        except LLMRejectedError as exc:
+            # Deterministic: retrying cannot help.
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_LLM_REJECTED,
+                    f"The LLM endpoint refused the request: {exc.detail}",
+                    add_usage(prior, _spent(meter, exc)),
+                )
+            )
+        except BudgetExhaustedError as exc:
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_BUDGET_EXHAUSTED,
+                    "The token budget does not cover a further LLM call.",
+                    add_usage(prior, _spent(meter, exc)),
+                )
             )
         except InvalidOutputError as exc:
             return Finished(
                 failure(
                     job.job_id,
                     tasks_pb2.JOB_ERROR_TYPE_INVALID_OUTPUT,
-                    "The model's answer could not be turned into a valid task.",
-                    add_usage(prior, exc.usage),
+                    "The model's answer could not be turned into a valid task: "
+                    + "; ".join(exc.errors)[:300],
+                    add_usage(prior, _spent(meter, exc)),
                 )
             )
         except Exception as exc:  # noqa: BLE001 - a defect ends the job, it never loops
             log.exception("capability raised", extra={"error": type(exc).__name__})
-            spent = getattr(exc, "usage", None)
-            usage = add_usage(prior, spent) if isinstance(spent, jobs_pb2.TokenUsage) else prior
-            return Crashed(usage, type(exc).__name__)
+            return Crashed(add_usage(prior, _spent(meter, exc)), type(exc).__name__)
         usage = add_usage(prior, result.usage)
         if result.vague is not None:
             return Finished(

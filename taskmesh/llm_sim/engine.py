@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from taskmesh.capabilities.llm_calls import MERGED_SENTENCE_HEADING
 from taskmesh.capabilities.parse_task.config import DEFAULT_CATEGORIES, DEFAULT_LEVELS
 from taskmesh.capabilities.parse_task.schema import (
     CORE_SCHEMA_NAME,
@@ -186,26 +187,35 @@ def classify_request(body: dict[str, Any]) -> str:
     return "other"
 
 
+_MERGED = f"\n\n{MERGED_SENTENCE_HEADING}\n\n"
+
+
+def _first_user(messages: list[Any]) -> str:
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
 def system_prompt(messages: list[Any]) -> str:
-    return "\n".join(
+    """The instructions: the system (or developer) messages, or, for a model without a
+    system role, the part of the first user message before the sentence."""
+    system = "\n".join(
         _text(m.get("content"))
         for m in messages
-        if isinstance(m, dict)
-        and m.get("role")
-        in (
-            "system",
-            "developer",
-        )
+        if isinstance(m, dict) and m.get("role") in ("system", "developer")
     )
+    if system:
+        return system
+    first = _first_user(messages)
+    return first.rsplit(_MERGED, 1)[0] if _MERGED in first else ""
 
 
 def user_sentence(messages: list[Any]) -> str:
     """The task sentence: the first user turn, since later ones are the caller's
     corrections of an earlier answer."""
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            return _text(message.get("content"))
-    return ""
+    first = _first_user(messages)
+    return first.rsplit(_MERGED, 1)[1] if _MERGED in first else first
 
 
 def _text(content: object) -> str:

@@ -46,12 +46,27 @@ class SimOptions:
     hold: bool = False
     #: Prompt kinds ("core", "subtasks", "other") faults apply to; empty means every call.
     fault_kinds: AbstractSet[str] = frozenset()
+    # --- behaviours of real servers (issue 14), for tests of each fallback --------------------
+    #: Seconds a 429 asks the client to wait (``Retry-After`` and ``retry-after-ms``).
+    retry_after_s: float = 1
+    #: Answer ``response_format: json_schema`` with HTTP 500, as llama-cpp-python's server does.
+    refuse_json_schema: bool = False
+    #: Answer any request with a system message with HTTP 400 (chat templates without a
+    #: system role, e.g. Gemma's, in llama.cpp).
+    no_system_role: bool = False
+    #: Leave ``usage`` out of answers (some proxies and older servers).
+    omit_usage: bool = False
+    #: A model that never stops (issue 14.2): without ``max_tokens`` the call runs until
+    #: ``timeout_hang_s``; with it, generation stops at the bound (``finish_reason: length``).
+    ramble: bool = False
+    #: Answer every call with HTTP 400 and this message (context too long, unknown model).
+    reject_400: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_kinds", frozenset(self.fault_kinds))
         if not self.fault_kinds <= KINDS:
             raise OptionError("fault_kinds", f"must be among {sorted(KINDS)}")
-        for name in ("latency_ms", "jitter_ms", "timeout_hang_s"):
+        for name in ("latency_ms", "jitter_ms", "timeout_hang_s", "retry_after_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise OptionError(name, f"must be a number >= 0 (got {value!r})")

@@ -24,8 +24,8 @@ from .engine import answer, classify_request
 from .options import SimOptions
 
 MODEL_ID = "taskmesh-sim"
-#: Seconds the client is told to wait after a simulated 429.
-RETRY_AFTER_S = 1
+#: What a rambling model keeps adding (issue 14.2: "kept adding suggestions").
+_RAMBLE = ' Another idea: "Consider one more step to make it even better."'
 
 
 def _error(
@@ -242,17 +242,30 @@ class SimServer:
         await self._pass_gate()
         self._calls[kind] += 1
 
+        refusal = self._refusal(body, messages)
+        if refusal is not None:
+            return refusal
+        max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            max_tokens = None
+
         fault = self._draw_fault(kind)
         if fault is not None:
             self._faults[fault] += 1
         if fault == "429":
+            after = self.options.retry_after_s
             return _error(
                 429,
                 "Rate limit reached for requests (simulated).",
                 "requests",
                 "rate_limit_exceeded",
-                **{"retry-after": str(RETRY_AFTER_S), "retry-after-ms": str(RETRY_AFTER_S * 1000)},
+                **{"retry-after": f"{after:g}", "retry-after-ms": f"{after * 1000:.0f}"},
             )
+        if self.options.ramble and max_tokens is None:
+            # A runaway generation: only the client's timeout ends it.
+            self._faults["runaway"] += 1
+            await self._sleep(self.options.timeout_hang_s)
+            return _error(504, "The simulated generation ran away.", "server_error", "timeout")
         if fault == "timeout":
             await self._sleep(self.options.timeout_hang_s)
             return _error(504, "The simulated call timed out.", "server_error", "timeout")
@@ -263,6 +276,13 @@ class SimServer:
         content = answer(kind, messages)
         if fault == "malformed":
             content = content[: max(1, len(content) // 2)]
+        finish_reason = "stop"
+        if self.options.ramble:
+            content = content + _RAMBLE * (4 * (max_tokens or 1) // len(_RAMBLE) + 1)
+        if max_tokens is not None and _tokens(len(content)) > max_tokens:
+            # Generation stops at the bound, as every server does with max_tokens.
+            content = content[: max_tokens * 4]
+            finish_reason = "length"
         prompt_chars = sum(
             len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str)
         )
@@ -283,9 +303,39 @@ class SimServer:
                         "index": 0,
                         "message": {"role": "assistant", "content": content, "refusal": None},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                     }
                 ],
-                "usage": usage,
+                **({} if self.options.omit_usage else {"usage": usage}),
             }
         )
+
+    def _refusal(self, body: dict[str, Any], messages: list[Any]) -> HTTPResponse | None:
+        """The refusals of real servers the options ask for, in their own words."""
+        o = self.options
+        if o.reject_400 is not None:
+            self._faults["rejected"] += 1
+            return _error(400, o.reject_400, "invalid_request_error")
+        response_format = body.get("response_format")
+        if (
+            o.refuse_json_schema
+            and isinstance(response_format, dict)
+            and response_format.get("type") == "json_schema"
+        ):
+            self._faults["json_schema_refused"] += 1
+            # llama-cpp-python's server: a 500 naming the field it could not handle.
+            return _error(
+                500,
+                "1 validation error for CreateChatCompletionRequest: response_format: "
+                "Input tag 'json_schema' found using 'type' does not match any of the "
+                "expected tags: 'text', 'json_object'",
+                "internal_server_error",
+            )
+        if o.no_system_role and any(
+            isinstance(m, dict) and m.get("role") == "system" for m in messages
+        ):
+            self._faults["system_refused"] += 1
+            return _error(
+                400, "System role not supported by this chat template", "invalid_request_error"
+            )
+        return None

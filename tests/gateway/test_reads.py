@@ -120,3 +120,23 @@ async def test_usage(client: httpx.AsyncClient) -> None:
         "reserved": 2500,
         "remaining": 95100,
     }
+
+
+async def test_task_without_subtasks_shows_null_not_an_empty_list(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    """SPEC §10: an atomic task (or one whose subtasks call failed) has ``subtasks: null``."""
+    seed(fake, 2)
+    atomic = fake.tasks[ALICE][0]
+    del atomic.subtasks[:]
+    single = await client.get(f"/api/v1/tasks/{atomic.task_id}")
+    assert single.status_code == 200
+    assert "subtasks" in single.json() and single.json()["subtasks"] is None
+    listed = await client.get("/api/v1/tasks")
+    by_id = {t["id"]: t for t in listed.json()["tasks"]}
+    assert by_id[atomic.task_id]["subtasks"] is None
+    other = fake.tasks[ALICE][1]
+    assert [s["title"] for s in by_id[other.task_id]["subtasks"]] == [
+        "Get Budget Approval",
+        "Book Venue",
+    ]

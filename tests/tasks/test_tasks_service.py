@@ -164,3 +164,35 @@ async def test_list_tasks_refuses_a_bad_page(tasks):
             tasks_pb2.ListTasksRequest(user_id=alice, take=101), metadata=AUTH, timeout=5
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_atomic_task_has_no_subtasks_on_grpc(tasks):
+    """SPEC §10: none is no steps on the wire (grpcurl's JSON omits the field), never a
+    placeholder list."""
+    from google.protobuf.json_format import MessageToDict
+
+    stub, alice, _, _ = tasks
+    created = await stub.CreateTask(
+        tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Buy milk"),
+        metadata=AUTH,
+        timeout=5,
+    )
+    result = jobs_pb2.ParseTaskOutput(
+        title="Buy Milk",
+        category="errand",
+        priority=jobs_pb2.Priority(level="low", score=2, reason="Routine."),
+    )
+    done = await stub.CompleteJob(
+        tasks_pb2.CompleteJobRequest(
+            job_id=created.job.job_id, parse_task=result, usage=jobs_pb2.TokenUsage()
+        ),
+        metadata=AUTH,
+        timeout=5,
+    )
+    assert done.applied and len(done.job.task.subtasks) == 0
+    read = await stub.GetTask(
+        tasks_pb2.GetTaskRequest(user_id=alice, task_id=done.job.task.task_id),
+        metadata=AUTH,
+        timeout=5,
+    )
+    assert "subtasks" not in MessageToDict(read.task)

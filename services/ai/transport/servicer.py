@@ -7,7 +7,12 @@ import grpc
 from services.ai.domain.execute import CapabilityExecutor
 from taskmesh import errors
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
-from taskmesh.capabilities.parse_task.handler import InvalidOutputError, LLMTransientError
+from taskmesh.capabilities.errors import (
+    BudgetExhaustedError,
+    InvalidOutputError,
+    LLMRejectedError,
+    LLMTransientError,
+)
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
@@ -34,6 +39,8 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 ) from None
             except InvalidOutputError:
                 raise errors.FailedPrecondition("The model's output failed validation.") from None
+            except (LLMRejectedError, BudgetExhaustedError):
+                raise errors.FailedPrecondition("The language model refused the request.") from None
             response = ai_pb2.ExecuteCapabilityResponse(accepted=True, usage=result.usage)
             if result.vague is not None:
                 response.vague_input.CopyFrom(result.vague)

@@ -1,19 +1,22 @@
 """parse-task: one sentence in, a structured task out (SPEC §10)."""
 
-from .config import default_config
-from .handler import (
+from taskmesh.capabilities.errors import (
+    BudgetExhaustedError,
+    CapabilityError,
     InvalidOutputError,
-    LLMRequestError,
+    LLMRejectedError,
     LLMTransientError,
-    ParseTaskError,
-    ParseTaskResult,
-    run_parse_task,
 )
+
+from .config import default_config
+from .handler import ParseTaskError, ParseTaskResult, run_parse_task
 from .validation import validate_input
 
 __all__ = [
+    "BudgetExhaustedError",
+    "CapabilityError",
     "InvalidOutputError",
-    "LLMRequestError",
+    "LLMRejectedError",
     "LLMTransientError",
     "ParseTaskError",
     "ParseTaskResult",

@@ -1,6 +1,6 @@
 """Runs parse-task against an OpenAI-compatible endpoint: the core and subtasks calls in
 parallel, the core answer checked and retried once with the errors, every call's tokens
-counted so the budget is charged for what was really spent.
+recorded so the budget is charged for what was really spent (SPEC §8, §10).
 
 Transient endpoint failures are raised, not retried here: the queue owns retries, with
 backoff and an attempt limit, and a second retry loop here would multiply them."""
@@ -9,26 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
-from openai.types.shared_params import ResponseFormatJSONSchema
 
 from taskmesh import metrics
+from taskmesh.capabilities.errors import (
+    BudgetExhaustedError,
+    BudgetRefused,
+    CallGuard,
+    CapabilityError,
+    InvalidOutputError,
+    LLMRejectedError,
+    LLMTransientError,
+    UsageMeter,
+)
+from taskmesh.capabilities.llm_calls import CallFailed, LLMCaller, call_bound
+from taskmesh.capabilities.llm_client import CallOptions, call_options
 from taskmesh.jobs.v1 import jobs_pb2
 
 from .config import effective_config
 from .prompts import reference_time, render_core, render_subtasks
 from .schema import (
+    CORE_SCHEMA_NAME,
+    SUBTASKS_SCHEMA_NAME,
     OutputInvalid,
-    core_response_format,
+    core_schema,
     parse_core,
     parse_subtasks,
-    subtasks_response_format,
+    subtasks_schema,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,21 @@ SUBTASKS_TEMPERATURE = 0.3
 #: Core attempts per job run: the first answer plus one retry that sees its errors.
 CORE_ATTEMPTS = 2
 
+#: Kept for callers of the old name: every capability error carries ``usage``.
+ParseTaskError = CapabilityError
+
+__all__ = [
+    "CORE_ATTEMPTS",
+    "BudgetExhaustedError",
+    "CapabilityError",
+    "InvalidOutputError",
+    "LLMRejectedError",
+    "LLMTransientError",
+    "ParseTaskError",
+    "ParseTaskResult",
+    "run_parse_task",
+]
+
 
 @dataclass
 class ParseTaskResult:
@@ -46,127 +71,12 @@ class ParseTaskResult:
     usage: jobs_pb2.TokenUsage  # every call made, failed ones included
 
 
-class ParseTaskError(Exception):
-    """A run that produced no task; ``usage`` is still owed to the budget."""
-
-    def __init__(self, message: str, usage: jobs_pb2.TokenUsage) -> None:
-        super().__init__(message)
-        self.usage = usage
-
-
-class LLMTransientError(ParseTaskError):
-    """429, 5xx, timeout or connection failure on the core call: worth another attempt."""
-
-
-class LLMRequestError(LLMTransientError):
-    """The endpoint refused the request itself (400, 401, 403, 404, 422…).
-
-    Retrying it unchanged will not help, but its usual cause is the deployment (key, model
-    name, base URL), which an operator can fix while the job waits in the retry queues or
-    the dead-letter queue; so it stays a transient error for callers that do not single
-    it out."""
-
-
-class InvalidOutputError(ParseTaskError):
-    """The core answer failed validation on every attempt."""
-
-    def __init__(self, message: str, usage: jobs_pb2.TokenUsage, errors: list[str]) -> None:
-        super().__init__(message, usage)
-        self.errors = errors
-
-
-@dataclass
-class _Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    llm_calls: int = 0
-
-    def proto(self) -> jobs_pb2.TokenUsage:
-        return jobs_pb2.TokenUsage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            llm_calls=self.llm_calls,
-        )
-
-
-class _CallFailed(Exception):
-    def __init__(self, message: str, outcome: str, transient: bool) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.transient = transient
-
-
-@dataclass
-class _Run:
-    client: openai.AsyncOpenAI
-    model: str
-    timeout: float | None
-    usage: _Usage = field(default_factory=_Usage)
-
-    async def call(
-        self,
-        operation: str,
-        messages: list[ChatCompletionMessageParam],
-        response_format: dict[str, Any],
-        temperature: float,
-    ) -> str | None:
-        """The answer's text; records latency and tokens, and the outcome of failed calls
-        (the caller records it for answered ones, once it has judged the content)."""
-        self.usage.llm_calls += 1
-        started = time.perf_counter()
-        try:
-            response = await self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                temperature=temperature,
-                response_format=cast(ResponseFormatJSONSchema, response_format),
-                timeout=openai.NOT_GIVEN if self.timeout is None else self.timeout,
-            )
-        except openai.OpenAIError as exc:
-            failure = _classify(exc)
-            _record(operation, self.model, failure.outcome)
-            raise failure from exc
-        finally:
-            metrics.llm_latency.labels(operation, self.model).observe(time.perf_counter() - started)
-
-        content = response.choices[0].message.content if response.choices else None
-        if response.usage is not None:
-            prompt_tokens = response.usage.prompt_tokens or 0
-            completion_tokens = response.usage.completion_tokens or 0
-        else:
-            # Endpoints that omit usage still spent tokens; charge an estimate rather than 0.
-            prompt_tokens = _estimate(sum(len(str(m.get("content") or "")) for m in messages))
-            completion_tokens = _estimate(len(content or ""))
-        self.usage.input_tokens += prompt_tokens
-        self.usage.output_tokens += completion_tokens
-        metrics.llm_tokens.labels(operation, self.model, "input").inc(prompt_tokens)
-        metrics.llm_tokens.labels(operation, self.model, "output").inc(completion_tokens)
-        return content
+class _Truncated(OutputInvalid):
+    pass
 
 
 def _record(operation: str, model: str, outcome: str) -> None:
     metrics.llm_calls.labels(operation, model, outcome).inc()
-
-
-def _estimate(chars: int) -> int:
-    return max(1, math.ceil(chars / 4))
-
-
-def _classify(exc: openai.OpenAIError) -> _CallFailed:
-    if isinstance(exc, openai.APITimeoutError):
-        return _CallFailed("LLM call timed out", "timeout", transient=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return _CallFailed("LLM endpoint unreachable", "connection_error", transient=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429:
-            return _CallFailed("LLM endpoint rate limited the call", "rate_limited", True)
-        if status >= 500 or status in (408, 409):
-            return _CallFailed(f"LLM endpoint answered {status}", "server_error", True)
-        return _CallFailed(f"LLM endpoint refused the request ({status})", "request_error", False)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return _CallFailed("LLM endpoint sent an unreadable response", "bad_response", True)
-    return _CallFailed(f"LLM call failed: {type(exc).__name__}", "error", transient=False)
 
 
 def _feedback(errors: list[str]) -> str:
@@ -178,58 +88,134 @@ def _feedback(errors: list[str]) -> str:
     )
 
 
-async def _core(
-    run: _Run, task_input: jobs_pb2.ParseTaskInput, config: jobs_pb2.ParseTaskConfig, version: str
-) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
-    messages: list[ChatCompletionMessageParam] = [
+def _truncation(max_tokens: int) -> str:
+    return (
+        f"the answer was cut off at the output limit ({max_tokens} tokens); "
+        "answer with a shorter JSON object"
+    )
+
+
+@dataclass
+class _Run:
+    caller: LLMCaller
+    guard: CallGuard | None
+    options: CallOptions
+
+    async def admit(self, tokens: int) -> None:
+        if self.guard is not None:
+            await self.guard.admit(tokens)
+
+
+def _core_messages(
+    task_input: jobs_pb2.ParseTaskInput, config: jobs_pb2.ParseTaskConfig, version: str
+) -> list[ChatCompletionMessageParam]:
+    return [
         {"role": "system", "content": render_core(config, reference_time(task_input), version)},
         {"role": "user", "content": task_input.natural_language},
     ]
-    response_format = core_response_format(config)
+
+
+def _subtasks_messages(
+    task_input: jobs_pb2.ParseTaskInput, version: str
+) -> list[ChatCompletionMessageParam]:
+    return [
+        {"role": "system", "content": render_subtasks(version)},
+        {"role": "user", "content": task_input.natural_language},
+    ]
+
+
+def _checked_core(
+    content: str | None, config: jobs_pb2.ParseTaskConfig
+) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
+    try:
+        return parse_core(content, config)
+    except OutputInvalid:
+        raise
+    except Exception:
+        # The validator is meant to be total (SPEC §10); should it still raise, the answer is
+        # a failed attempt, never a crash that loops the message (issue 10.2).
+        log.exception("parse-task core validation failed unexpectedly")
+        raise OutputInvalid(["the answer could not be read; reply with one JSON object"]) from None
+
+
+async def _core(
+    run: _Run,
+    messages: list[ChatCompletionMessageParam],
+    config: jobs_pb2.ParseTaskConfig,
+) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
+    """The checked core answer. Raises CallFailed, OutputInvalid or BudgetRefused (before the
+    corrective call, which the first admission did not cover)."""
+    caller = run.caller
+    schema = core_schema(config)
+    max_tokens = run.options.max_tokens_core
     errors: list[str] = []
-    for _ in range(CORE_ATTEMPTS):
-        content = await run.call("core", messages, response_format, CORE_TEMPERATURE)
+    rejected_task = False
+    for attempt in range(CORE_ATTEMPTS):
+        if attempt > 0:
+            await run.admit(call_bound(messages, schema, max_tokens))
+        result = await caller.call(
+            "core", messages, CORE_SCHEMA_NAME, schema, CORE_TEMPERATURE, max_tokens
+        )
         try:
-            answer = parse_core(content, config)
+            if result.truncated:
+                raise _Truncated([_truncation(max_tokens)])
+            answer = _checked_core(result.content, config)
+            if rejected_task and isinstance(answer, jobs_pb2.VagueInput):
+                # A model corrected on its task tends to escape into "vague", quoting the
+                # correction (issue 14.5); the sentence was a task, so this is no verdict.
+                raise OutputInvalid(errors)
         except OutputInvalid as exc:
-            _record("core", run.model, "invalid_output")
+            truncated = isinstance(exc, _Truncated)
+            _record("core", caller.model, "truncated" if truncated else "invalid_output")
             errors = exc.errors
+            rejected_task = rejected_task or exc.verdict != "vague"
             log.warning("parse-task core answer rejected", extra={"errors": errors})
             messages = [
                 *messages,
-                {"role": "assistant", "content": content or ""},
+                {"role": "assistant", "content": result.content or ""},
                 {"role": "user", "content": _feedback(errors)},
             ]
             continue
         vague = isinstance(answer, jobs_pb2.VagueInput)
-        _record("core", run.model, "vague" if vague else "ok")
+        _record("core", caller.model, "vague" if vague else "ok")
         return answer
     raise OutputInvalid(errors)
 
 
-async def _subtasks(run: _Run, task_input: jobs_pb2.ParseTaskInput, version: str) -> list[str]:
-    """Subtasks are a bonus: any failure leaves them empty rather than failing the job."""
-    messages: list[ChatCompletionMessageParam] = [
-        {"role": "system", "content": render_subtasks(version)},
-        {"role": "user", "content": task_input.natural_language},
-    ]
+async def _subtasks(run: _Run, messages: list[ChatCompletionMessageParam]) -> list[str] | None:
+    """Subtasks are a bonus: any failure leaves them None (unknown) rather than failing the job;
+    an atomic task gives []. Cancellation is passed on."""
+    caller = run.caller
     try:
-        content = await run.call(
-            "subtasks", messages, subtasks_response_format(), SUBTASKS_TEMPERATURE
+        result = await caller.call(
+            "subtasks",
+            messages,
+            SUBTASKS_SCHEMA_NAME,
+            subtasks_schema(),
+            SUBTASKS_TEMPERATURE,
+            run.options.max_tokens_subtasks,
         )
-    except _CallFailed as exc:
+    except CallFailed as exc:
         log.warning("parse-task subtasks call failed", extra={"outcome": exc.outcome})
-        return []
+        return None
     except Exception:
         log.exception("parse-task subtasks call failed unexpectedly")
-        return []
+        return None
+    if result.truncated:
+        _record("subtasks", caller.model, "truncated")
+        log.warning("parse-task subtasks answer cut off at the output limit")
+        return None
     try:
-        steps = parse_subtasks(content)
+        steps = parse_subtasks(result.content)
     except OutputInvalid as exc:
-        _record("subtasks", run.model, "invalid_output")
+        _record("subtasks", caller.model, "invalid_output")
         log.warning("parse-task subtasks answer rejected", extra={"errors": exc.errors})
-        return []
-    _record("subtasks", run.model, "ok")
+        return None
+    except Exception:
+        # The validator is meant to be total; a bug in it must not fail the job.
+        log.exception("parse-task subtasks validation failed unexpectedly")
+        return None
+    _record("subtasks", caller.model, "ok")
     return steps
 
 
@@ -240,28 +226,58 @@ async def run_parse_task(
     prompt_version: str = "v1",
     *,
     timeout: float | None = None,
+    guard: CallGuard | None = None,
+    meter: UsageMeter | None = None,
+    options: CallOptions | None = None,
 ) -> ParseTaskResult:
-    """Runs one attempt of a parse-task job.
+    """Runs one attempt of a parse-task job: the core and subtasks calls concurrently, then at
+    most one corrective core call.
 
-    ``timeout`` overrides the client's per-call timeout. Raises :class:`LLMTransientError`
-    (or its subclass :class:`LLMRequestError`) or :class:`InvalidOutputError`, each carrying
-    the usage of every call made, the subtasks call included.
+    ``timeout`` (seconds) overrides the client's per-call timeout. ``guard`` is asked before
+    each call or group of concurrent calls with the most they can cost (prompt estimate +
+    ``max_tokens``); ``None`` means no budget check. ``meter`` receives each call's usage as the
+    call ends (so a caller that cancels this coroutine still knows what was spent; an abandoned
+    call is charged its bound, marked estimated). ``options`` override those attached to
+    ``client`` (:func:`taskmesh.capabilities.llm_client.call_options`).
+
+    Returns a :class:`ParseTaskResult` (``output.subtasks`` empty when the task is atomic or
+    the subtasks call failed). Raises
+    :class:`LLMTransientError`, :class:`LLMRejectedError`, :class:`InvalidOutputError` or
+    :class:`BudgetExhaustedError`, each carrying the usage of every call made.
     """
     config = effective_config(task_input.config)
-    run = _Run(client, model, timeout)
+    meter = meter if meter is not None else UsageMeter()
+    opts = options if options is not None else call_options(client)
+    run = _Run(LLMCaller(client, model, opts, meter, timeout), guard, opts)
+    core_messages = _core_messages(task_input, config, prompt_version)
+    subtasks_messages = _subtasks_messages(task_input, prompt_version)
+    first_bound = call_bound(core_messages, core_schema(config), opts.max_tokens_core) + call_bound(
+        subtasks_messages, subtasks_schema(), opts.max_tokens_subtasks
+    )
+    try:
+        await run.admit(first_bound)
+    except BudgetRefused as exc:
+        raise BudgetExhaustedError(f"budget refused the first calls: {exc}", meter.usage()) from exc
+
     # Both calls always run to completion, even when the core one fails early: cancelling
     # the other would leave tokens spent but never charged.
     core, steps = await asyncio.gather(
-        _core(run, task_input, config, prompt_version),
-        _subtasks(run, task_input, prompt_version),
+        _core(run, core_messages, config),
+        _subtasks(run, subtasks_messages),
         return_exceptions=True,
     )
-    usage = run.usage.proto()
+    usage = meter.usage()
+    for outcome in (core, steps):
+        if isinstance(outcome, asyncio.CancelledError):
+            raise outcome
     if isinstance(steps, BaseException):
         raise steps
-    if isinstance(core, _CallFailed):
-        error_type = LLMTransientError if core.transient else LLMRequestError
-        raise error_type(str(core), usage) from core
+    if isinstance(core, CallFailed):
+        if core.transient:
+            raise LLMTransientError(str(core), usage, retry_after_s=core.retry_after_s) from core
+        raise LLMRejectedError(str(core), usage, detail=core.detail) from core
+    if isinstance(core, BudgetRefused):
+        raise BudgetExhaustedError(f"budget refused the corrective call: {core}", usage) from core
     if isinstance(core, OutputInvalid):
         raise InvalidOutputError(
             f"the model's answer failed validation {CORE_ATTEMPTS} times: {core}",
@@ -272,5 +288,6 @@ async def run_parse_task(
         raise core
     if isinstance(core, jobs_pb2.VagueInput):
         return ParseTaskResult(output=None, vague=core, usage=usage)
-    core.subtasks.extend(steps)
+    if steps:
+        core.subtasks.extend(steps)
     return ParseTaskResult(output=core, vague=None, usage=usage)

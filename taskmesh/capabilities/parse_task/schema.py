@@ -29,9 +29,12 @@ MAX_SENTENCE_CHARS = 400
 class OutputInvalid(Exception):
     """The answer broke the contract; ``errors`` are phrased so the model can fix them."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], *, verdict: str | None = None) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+        #: "vague" when the rejected answer was a vague-input verdict, "task" when it was a
+        #: task, None when it could not be told.
+        self.verdict = verdict
 
 
 # --- wire models ---------------------------------------------------------------------------
@@ -87,6 +90,19 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _score_bounds(config: jobs_pb2.ParseTaskConfig) -> dict[str, int]:
+    """``minimum``/``maximum`` over every level (OpenAI strict mode accepts both on integers,
+    as it does ``minItems``/``maxItems`` on arrays; a per-level range cannot be said in the
+    schema, so the validator checks it)."""
+    levels = list(config.priority_levels)
+    if not levels:
+        return {}
+    return {
+        "minimum": min(lvl.min_score for lvl in levels),
+        "maximum": max(lvl.max_score for lvl in levels),
+    }
+
+
 def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
     """One schema for both outcomes, since strict mode allows no top-level union:
     ``result`` says which of ``task`` and ``error`` is filled, the other is null."""
@@ -104,7 +120,11 @@ def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
                         "type": "string",
                         "enum": [lvl.name for lvl in config.priority_levels],
                     },
-                    "score": {"type": "integer", "description": "inside the level's range"},
+                    "score": {
+                        "type": "integer",
+                        "description": "inside the level's range",
+                        **_score_bounds(config),
+                    },
                     "reason": {"type": "string", "description": "one short sentence"},
                 }
             ),
@@ -117,6 +137,8 @@ def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "1-3 questions or missing details",
+                "minItems": SUGGESTION_COUNT[0],
+                "maxItems": SUGGESTION_COUNT[1],
             },
         }
     )
@@ -137,6 +159,10 @@ def subtasks_schema() -> dict[str, Any]:
                     "type": "array",
                     "items": {"type": "string"},
                     "description": "3-7 steps of 2-8 words, or null for an atomic task",
+                    # The bound ends a rambling list (issue 14.2: ~79 tokens with it, a
+                    # 2,472-token runaway without it).
+                    "minItems": SUBTASK_COUNT[0],
+                    "maxItems": SUBTASK_COUNT[1],
                 }
             )
         }
@@ -197,14 +223,62 @@ def clean_phrase(text: str) -> str:
     return phrase
 
 
+#: Scripts written without spaces between words (SPEC §10: titles and steps there are 2-30
+#: characters instead of 2-8 words): Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+UNSPACED_CHARS = (2, 30)
+
+
+def is_unspaced(text: str) -> bool:
+    """Whether ``text`` is mostly in a script written without spaces (its letters, not
+    digits or Latin acronyms such as "Q2", decide)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    unspaced = sum(1 for c in letters if _UNSPACED.match(c))
+    return unspaced * 2 >= len(letters)
+
+
+def normalise_case(phrase: str) -> str:
+    """Title case for Latin-script phrases (an English convention the contract asks for);
+    other scripts keep their own casing, with only a first lower-case letter raised
+    (a no-op for scripts without case)."""
+    letters = [c for c in phrase if c.isalpha()]
+    latin = sum(1 for c in letters if _LATIN.match(c))
+    if letters and latin * 2 >= len(letters):
+        return title_case(phrase)
+    return _capitalise(phrase) if phrase else phrase
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A model's text quoted in an error message, cut short."""
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
 def _phrase(value: str, what: str, words: tuple[int, int], errors: list[str]) -> str:
     phrase = clean_phrase(value)
+    if is_unspaced(phrase):
+        # Count characters, not spaces: "准备季度销售报告" is one "word" but a fine title.
+        count = len("".join(phrase.split()))
+        low, high = UNSPACED_CHARS
+        if not low <= count <= high:
+            errors.append(
+                f"{what} must have {low}-{high} characters in this script "
+                f"(got {count}: {_shown(phrase)})"
+            )
+        return normalise_case(phrase)
     count = len(phrase.split())
     if not words[0] <= count <= words[1]:
-        errors.append(f"{what} must have {words[0]}-{words[1]} words (got {count}: {phrase!r})")
+        errors.append(
+            f"{what} must have {words[0]}-{words[1]} words (got {count}: {_shown(phrase)})"
+        )
     elif len(phrase) > MAX_PHRASE_CHARS:
         errors.append(f"{what} must be at most {MAX_PHRASE_CHARS} characters")
-    return title_case(phrase)
+    return normalise_case(phrase)
 
 
 def _sentence(value: str, what: str, errors: list[str]) -> str:
@@ -216,56 +290,146 @@ def _sentence(value: str, what: str, errors: list[str]) -> str:
     return sentence
 
 
+#: Due dates a to-do task can have: protobuf Timestamps stop at year 9999, and a model that
+#: answers year 1 or 9999 is not reading the sentence.
+DUE_YEARS = (1970, 9998)
+
+
 def parse_due_date(value: str | None) -> datetime | None:
     """ISO 8601 to an aware UTC datetime; a date alone means midnight UTC of that day,
-    a time without offset is taken as UTC."""
+    a time without offset is taken as UTC. Raises ValueError for anything else, dates
+    outside :data:`DUE_YEARS` included (never OverflowError)."""
     if value is None or not value.strip() or value.strip().casefold() == "null":
         return None
-    parsed = datetime.fromisoformat(value.strip())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    text = value.strip()
+    if len(text) > 64:
+        raise ValueError("too long for a date")
+    try:
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(str(exc)) from None
+    if not DUE_YEARS[0] <= parsed.year <= DUE_YEARS[1]:
+        raise ValueError(f"year {parsed.year} is out of range")
+    return parsed
+
+
+def _valid_text(value: str) -> bool:
+    """Strings that can travel in protobuf and JSON: no lone surrogates, no NUL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 # --- JSON extraction ---------------------------------------------------------------------------
 
+#: Longest answer read: bounded calls produce far less; more is a runaway, not an answer.
+MAX_ANSWER_CHARS = 100_000
+
 
 def extract_json(content: str | None) -> dict[str, Any]:
     """The first JSON object in ``content``: servers that ignore ``response_format`` wrap
-    it in code fences or prose."""
-    if not content or not content.strip():
+    it in code fences or prose. Raises only :class:`OutputInvalid`."""
+    if not isinstance(content, str) or not content.strip():
         raise OutputInvalid(["the answer is empty; reply with one JSON object"])
+    if len(content) > MAX_ANSWER_CHARS:
+        raise OutputInvalid(["the answer is far too long; reply with one short JSON object"])
     text = content.strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group(1).strip()
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, _NotJSON):
         value = _first_object(text)
+    except (RecursionError, ValueError):
+        raise OutputInvalid(["the answer is not valid JSON; reply with one JSON object"]) from None
     if not isinstance(value, dict):
         raise OutputInvalid(["the answer is not a JSON object; reply with one JSON object"])
     return value
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6); Python's parser accepts them by default.
+    raise _NotJSON(name)
+
+
 def _first_object(text: str) -> object:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     start = text.find("{")
     while start != -1:
         try:
             value, _ = decoder.raw_decode(text, start)
             return value
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, _NotJSON):
             start = text.find("{", start + 1)
+        except (RecursionError, ValueError):
+            break
     raise OutputInvalid(["the answer is not valid JSON; reply with one JSON object"])
 
 
+# Field names as the API shows them to users and the schema shows them to the model.
+_FIELD_NAMES = {
+    "result": "result",
+    "task": "task",
+    "error": "error",
+    "task.title": "title",
+    "task.dueDate": "dueDate",
+    "task.category": "category",
+    "task.priority": "priority",
+    "task.priority.level": "priority.level",
+    "task.priority.score": "priority.score",
+    "task.priority.reason": "priority.reason",
+    "error.reason": "the reason the request is vague",
+    "error.suggestions": "the suggestions",
+}
+_TYPE_WORDS = {
+    "missing": "is missing",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "literal_error": 'must be "task" or "vague"',
+    "none_required": "must be null",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    path = ".".join(str(p) for p in loc if not str(p).startswith(("function-", "is-instance")))
+    if path in _FIELD_NAMES:
+        return _FIELD_NAMES[path]
+    # subtasks.3 -> subtasks[3]; other unknown paths as they are.
+    parts = [str(p) for p in loc]
+    if len(parts) == 2 and parts[0] == "subtasks" and parts[1].isdigit():
+        return f"subtasks[{parts[1]}]"
+    if len(parts) == 3 and parts[:2] == ["error", "suggestions"] and parts[2].isdigit():
+        return f"suggestion {int(parts[2]) + 1}"
+    return path or "the answer"
+
+
 def _pydantic_errors(exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "answer"
-        out.append(f"{where}: {err['msg']}")
-    return out
+    """Pydantic's errors in the words the rest of the checks use ("priority.score must be a
+    whole number"), each once."""
+    out: list[str] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        words = _TYPE_WORDS.get(err["type"], str(err.get("msg", "is not valid")).lower())
+        message = f"{_field_name(tuple(err['loc']))} {words}"
+        if message not in out:
+            out.append(message)
+    return out[:20]
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -275,21 +439,44 @@ def parse_core(
     content: str | None, config: jobs_pb2.ParseTaskConfig
 ) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     """The core answer checked against ``config``: a task (without subtasks) or a
-    vague-input verdict. Raises :class:`OutputInvalid` listing every broken rule."""
+    vague-input verdict. Total (SPEC §10): raises :class:`OutputInvalid` listing every broken
+    rule, for any content whatever, and nothing else."""
+    try:
+        return _parse_core(content, config)
+    except OutputInvalid:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the validator must be total (issue 10.2)
+        raise OutputInvalid(
+            [f"the answer could not be checked ({type(exc).__name__}); reply with one JSON object"]
+        ) from None
+
+
+def _parse_core(
+    content: str | None, config: jobs_pb2.ParseTaskConfig
+) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     data = extract_json(content)
     if "result" not in data:
         data = _envelope(data)
     try:
         answer = CoreAnswer.model_validate(data)
     except ValidationError as exc:
-        raise OutputInvalid(_pydantic_errors(exc)) from None
-    if answer.result == "vague":
-        if answer.error is None:
-            raise OutputInvalid(['"error" must be an object when "result" is "vague"'])
-        return check_vague(answer.error)
-    if answer.task is None:
-        raise OutputInvalid(['"task" must be an object when "result" is "task"'])
-    return check_task(answer.task, config)
+        raise OutputInvalid(_pydantic_errors(exc), verdict=_verdict(data)) from None
+    try:
+        if answer.result == "vague":
+            if answer.error is None:
+                raise OutputInvalid(['"error" must be an object when "result" is "vague"'])
+            return check_vague(answer.error)
+        if answer.task is None:
+            raise OutputInvalid(['"task" must be an object when "result" is "task"'])
+        return check_task(answer.task, config)
+    except OutputInvalid as exc:
+        exc.verdict = answer.result
+        raise
+
+
+def _verdict(data: dict[str, Any]) -> str | None:
+    result = data.get("result")
+    return result if result in ("task", "vague") else None
 
 
 def _envelope(data: dict[str, Any]) -> dict[str, Any]:
@@ -302,13 +489,15 @@ def _envelope(data: dict[str, Any]) -> dict[str, Any]:
 
 def check_vague(answer: VagueAnswer) -> jobs_pb2.VagueInput:
     errors: list[str] = []
-    reason = _sentence(answer.reason, "error.reason", errors)
+    reason = _sentence(answer.reason, "the reason the request is vague", errors)
     suggestions = [
-        _sentence(s, f"error.suggestions[{i}]", errors) for i, s in enumerate(answer.suggestions)
+        _sentence(s, f"suggestion {i + 1}", errors) for i, s in enumerate(answer.suggestions[:10])
     ]
     low, high = SUGGESTION_COUNT
-    if not low <= len(suggestions) <= high:
-        errors.append(f"error.suggestions must have {low}-{high} items (got {len(suggestions)})")
+    if not low <= len(answer.suggestions) <= high:
+        errors.append(f"there must be {low}-{high} suggestions (got {len(answer.suggestions)})")
+    if not all(_valid_text(t) for t in (reason, *suggestions)):
+        errors.append("the reason and suggestions must be plain text")
     if errors:
         raise OutputInvalid(errors)
     return jobs_pb2.VagueInput(reason=reason, suggestions=suggestions)
@@ -317,62 +506,86 @@ def check_vague(answer: VagueAnswer) -> jobs_pb2.VagueInput:
 def check_task(answer: TaskAnswer, config: jobs_pb2.ParseTaskConfig) -> jobs_pb2.ParseTaskOutput:
     errors: list[str] = []
     out = jobs_pb2.ParseTaskOutput()
-    out.title = _phrase(answer.title, "task.title", TITLE_WORDS, errors)
+    title = _phrase(answer.title, "title", TITLE_WORDS, errors)
 
+    due: datetime | None = None
     try:
         due = parse_due_date(answer.due_date)
     except ValueError:
-        errors.append(f"task.dueDate must be ISO 8601 or null (got {answer.due_date!r})")
-    else:
-        if due is not None:
-            out.due_time.FromDatetime(due)
+        errors.append(
+            "dueDate must be a date in ISO 8601 such as 2024-01-16T00:00:00Z, or null "
+            f"(got {_shown(answer.due_date or '')})"
+        )
 
     category = category_by_name(config, answer.category)
     if category is None:
         allowed = ", ".join(config.categories)
-        errors.append(f"task.category must be one of: {allowed} (got {answer.category!r})")
-    else:
-        out.category = category
+        errors.append(f"category must be one of: {allowed} (got {_shown(answer.category)})")
 
     priority = answer.priority
     level = level_by_name(config, priority.level)
     if level is None:
         allowed = ", ".join(lvl.name for lvl in config.priority_levels)
-        errors.append(f"task.priority.level must be one of: {allowed} (got {priority.level!r})")
-    else:
-        out.priority.level = level.name
-        if not level.min_score <= priority.score <= level.max_score:
-            errors.append(
-                f"task.priority.score must be an integer from {level.min_score} to "
-                f"{level.max_score} for level {level.name!r} (got {priority.score})"
-            )
-    out.priority.score = priority.score
-    out.priority.reason = _sentence(priority.reason, "task.priority.reason", errors)
+        errors.append(f"priority.level must be one of: {allowed} (got {_shown(priority.level)})")
+    elif not level.min_score <= priority.score <= level.max_score:
+        errors.append(
+            f"priority.score must be a whole number from {level.min_score} to "
+            f"{level.max_score} for level {level.name!r} (got {_shown(str(priority.score), 24)})"
+        )
+    reason = _sentence(priority.reason, "priority.reason", errors)
+    if not all(_valid_text(t) for t in (title, reason)):
+        errors.append("title and priority.reason must be plain text")
 
     if errors:
         raise OutputInvalid(errors)
+    # Only values that passed every check reach the message (an int32 score, a year within
+    # protobuf's range), so filling it cannot raise.
+    assert category is not None and level is not None
+    out.title = title
+    if due is not None:
+        out.due_time.FromDatetime(due)
+    out.category = category
+    out.priority.level = level.name
+    out.priority.score = priority.score
+    out.priority.reason = reason
     return out
 
 
-def parse_subtasks(content: str | None) -> list[str]:
-    """Checked subtasks; an empty list means the task is atomic."""
+def parse_subtasks(content: str | None) -> list[str] | None:
+    """Checked subtasks: a list of 3-7 steps, or None when the model judged the task atomic
+    (``null`` or an empty list). Total: raises :class:`OutputInvalid` and nothing else."""
+    try:
+        return _parse_subtasks(content)
+    except OutputInvalid:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the validator must be total (issue 10.2)
+        raise OutputInvalid(
+            [f"the answer could not be checked ({type(exc).__name__}); reply with one JSON object"]
+        ) from None
+
+
+def _parse_subtasks(content: str | None) -> list[str] | None:
     data = extract_json(content)
     try:
         answer = SubtasksAnswer.model_validate(data)
     except ValidationError as exc:
         raise OutputInvalid(_pydantic_errors(exc)) from None
     if not answer.subtasks:
-        return []
+        return None
     errors: list[str] = []
+    low, high = SUBTASK_COUNT
+    if not low <= len(answer.subtasks) <= high:
+        errors.append(
+            f"subtasks must have {low}-{high} items or be null (got {len(answer.subtasks)})"
+        )
     steps = [
         _phrase(step, f"subtasks[{i}]", SUBTASK_WORDS, errors)
-        for i, step in enumerate(answer.subtasks)
+        for i, step in enumerate(answer.subtasks[: high + 1])
     ]
-    low, high = SUBTASK_COUNT
-    if not low <= len(steps) <= high:
-        errors.append(f"subtasks must have {low}-{high} items or be null (got {len(steps)})")
     if len({s.casefold() for s in steps}) != len(steps):
         errors.append("subtasks must be distinct")
+    if not all(_valid_text(s) for s in steps):
+        errors.append("subtasks must be plain text")
     if errors:
         raise OutputInvalid(errors)
     return steps

@@ -31,6 +31,7 @@ class JobErrorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_ERROR_TYPE_INTERNAL: _ClassVar[JobErrorType]
     JOB_ERROR_TYPE_INVALID_INPUT: _ClassVar[JobErrorType]
     JOB_ERROR_TYPE_BUDGET_EXHAUSTED: _ClassVar[JobErrorType]
+    JOB_ERROR_TYPE_LLM_REJECTED: _ClassVar[JobErrorType]
 
 class TaskOrderBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -59,6 +60,7 @@ JOB_ERROR_TYPE_TIMED_OUT: JobErrorType
 JOB_ERROR_TYPE_INTERNAL: JobErrorType
 JOB_ERROR_TYPE_INVALID_INPUT: JobErrorType
 JOB_ERROR_TYPE_BUDGET_EXHAUSTED: JobErrorType
+JOB_ERROR_TYPE_LLM_REJECTED: JobErrorType
 TASK_ORDER_BY_UNSPECIFIED: TaskOrderBy
 TASK_ORDER_BY_CREATE_TIME: TaskOrderBy
 TASK_ORDER_BY_DUE_TIME: TaskOrderBy

@@ -1,0 +1,450 @@
+"""One bounded, metered chat-completions call against any OpenAI-compatible endpoint.
+
+What real servers do differently, and what this module does about it (issue 14):
+
+- ``max_tokens`` is sent on every call, so a rambling model stops at a known bound;
+  ``finish_reason: length`` is reported as a truncation (:class:`CallResult.truncated`).
+- An endpoint that refuses ``response_format: json_schema`` (llama-cpp-python answers 500)
+  is retried with ``json_object`` and the schema in the prompt, then with no
+  ``response_format``; the working mode is remembered per endpoint and logged once.
+- A model whose chat template has no system role gets the instructions in the user message.
+- Usage: the reported one when present; else an estimate, marked. A call abandoned by a client
+  timeout or a cancellation is charged its bound (prompt estimate + ``max_tokens``), marked,
+  because the server (or a proxy in front of it) may go on generating that much.
+- Errors are classified: 429/5xx/408/409/timeout/connection/unreadable -> transient, with the
+  endpoint's ``Retry-After``; any other 4xx -> rejected, with its message sanitised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from taskmesh import metrics
+
+from .errors import UsageMeter, sanitise_detail
+from .llm_client import CallOptions, ResponseFormatMode
+
+log = logging.getLogger(__name__)
+
+#: Fallback order in ``auto`` mode.
+FORMAT_ORDER: tuple[ResponseFormatMode, ...] = ("json_schema", "json_object", "none")
+#: Heading before the user's sentence when the instructions share its message (models
+#: without a system role).
+MERGED_SENTENCE_HEADING = "## The sentence"
+#: Tokens a chat template adds per message (role markers), on the high side.
+MESSAGE_OVERHEAD_TOKENS = 8
+
+
+# --- token estimates -------------------------------------------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-side token estimate for ``text``: ~3 ASCII characters per token (English runs
+    ~4 with common tokenizers) and one token per other character (CJK, Thai and most
+    non-Latin scripts take about one token per character or more byte-level pieces)."""
+    ascii_chars = sum(1 for c in text if ord(c) < 128)
+    return math.ceil(ascii_chars / 3) + (len(text) - ascii_chars)
+
+
+def estimate_prompt_tokens(messages: list[ChatCompletionMessageParam], extra: str = "") -> int:
+    """Estimated input tokens of ``messages`` (plus ``extra`` text such as a schema)."""
+    total = estimate_tokens(extra)
+    for message in messages:
+        total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(str(message.get("content") or ""))
+    return total
+
+
+def call_bound(
+    messages: list[ChatCompletionMessageParam], schema: dict[str, Any], max_tokens: int
+) -> int:
+    """The most one call can cost, tokens: estimated prompt (schema included, since servers
+    send it to the model or compile it into the prompt) + the output bound."""
+    return estimate_prompt_tokens(messages, json.dumps(schema)) + max_tokens
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class CallFailed(Exception):
+    """A call that produced no answer. ``outcome`` is a bounded metric label; ``transient`` says
+    whether another attempt later may succeed; ``retry_after_s`` is the endpoint's wish;
+    ``detail`` is the endpoint's sanitised message (for rejections)."""
+
+    def __init__(
+        self,
+        message: str,
+        outcome: str,
+        transient: bool,
+        *,
+        retry_after_s: float | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.transient = transient
+        self.retry_after_s = retry_after_s
+        self.detail = detail
+
+
+def retry_after_seconds(headers: Any, now: datetime | None = None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (delta-seconds or HTTP-date,
+    RFC 9110 §10.2.3); None when absent or unreadable. Never negative, never raises."""
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            value = float(ms) / 1000
+            if math.isfinite(value):
+                return max(0.0, value)
+        raw = headers.get("retry-after")
+        if raw is None:
+            return None
+        raw = str(raw).strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(raw)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            value = (when - (now or datetime.now(UTC))).total_seconds()
+        return max(0.0, value) if math.isfinite(value) else None
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def endpoint_message(exc: openai.APIStatusError) -> str:
+    """The endpoint's own words from an error response: ``error.message`` of the OpenAI
+    shape, ``detail`` (FastAPI servers), or the body text."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            for key in ("message", "detail", "msg"):
+                if isinstance(error.get(key), str):
+                    return error[key]
+        if isinstance(error, str):
+            return error
+        if isinstance(body.get("detail"), str):
+            return body["detail"]
+    if isinstance(body, str):
+        return body
+    try:
+        return exc.response.text
+    except Exception:
+        return exc.message
+
+
+def classify(exc: openai.OpenAIError) -> CallFailed:
+    """Maps an SDK error to a :class:`CallFailed` (issue 14.4, SPEC §7)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return CallFailed("LLM call timed out", "timeout", transient=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return CallFailed("LLM endpoint unreachable", "connection_error", transient=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = retry_after_seconds(exc.response.headers)
+        detail = sanitise_detail(endpoint_message(exc))
+        if status == 429:
+            return CallFailed(
+                "LLM endpoint rate limited the call",
+                "rate_limited",
+                True,
+                retry_after_s=retry_after,
+                detail=detail,
+            )
+        if status >= 500 or status in (408, 409):
+            return CallFailed(
+                f"LLM endpoint answered {status}",
+                "server_error",
+                True,
+                retry_after_s=retry_after,
+                detail=detail,
+            )
+        return CallFailed(
+            f"LLM endpoint refused the request ({status}): {detail}",
+            "rejected",
+            transient=False,
+            detail=detail or f"the LLM endpoint refused the request (HTTP {status})",
+        )
+    if isinstance(exc, openai.APIResponseValidationError):
+        return CallFailed("LLM endpoint sent an unreadable response", "bad_response", True)
+    return CallFailed(f"LLM call failed: {type(exc).__name__}", "error", transient=True)
+
+
+_FORMAT_REFUSAL = re.compile(
+    r"response_format|json_schema|json schema|schema|grammar|structured output|strict",
+    re.IGNORECASE,
+)
+_SYSTEM_REFUSAL = re.compile(
+    r"system role|role[\s'\"]*system|system message|system prompt.*(not|un)supported|"
+    r"roles must alternate|conversation roles must",
+    re.IGNORECASE,
+)
+
+
+def _refuses(exc: openai.OpenAIError, pattern: re.Pattern[str]) -> bool:
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500, 501):
+        return False
+    try:
+        return bool(pattern.search(endpoint_message(exc)))
+    except Exception:
+        return False
+
+
+# --- per-endpoint memory -------------------------------------------------------------------------
+
+
+@dataclass
+class EndpointTraits:
+    """What an endpoint was found to accept: the structured-output mode and the system role."""
+
+    format_index: int = 0
+    system_role: bool = True
+
+
+_TRAITS: dict[str, EndpointTraits] = {}
+_TRAITS_LOCK = threading.Lock()
+
+
+def endpoint_key(client: openai.AsyncOpenAI, model: str) -> str:
+    """An endpoint is a base URL and a model: a proxy may route models to different servers."""
+    return f"{getattr(client, 'base_url', id(client))}|{model}"
+
+
+def traits(key: str) -> EndpointTraits:
+    with _TRAITS_LOCK:
+        return _TRAITS.setdefault(key, EndpointTraits())
+
+
+def forget_endpoints() -> None:
+    """Drops what was learnt about endpoints (tests; an operator's restart does the same)."""
+    with _TRAITS_LOCK:
+        _TRAITS.clear()
+
+
+# --- the call --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """An answered call: ``content`` (may be None), ``truncated`` when the endpoint stopped at
+    the output bound (``finish_reason: length``), ``usage_estimated`` when the endpoint reported
+    no usage and an estimate was charged."""
+
+    content: str | None
+    truncated: bool
+    usage_estimated: bool
+
+
+def _schema_instruction(schema: dict[str, Any]) -> str:
+    return (
+        "\n\nYour reply must be one JSON object that validates against this JSON schema:\n"
+        + json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    )
+
+
+def _merge_system(messages: list[ChatCompletionMessageParam]) -> list[ChatCompletionMessageParam]:
+    """For templates without a system role: the instructions open the first user message."""
+    system = "\n\n".join(str(m.get("content") or "") for m in messages if m["role"] == "system")
+    rest = [m for m in messages if m["role"] != "system"]
+    if not system or not rest or rest[0]["role"] != "user":
+        return rest
+    first = rest[0]
+    merged: ChatCompletionMessageParam = {
+        "role": "user",
+        "content": f"{system}\n\n{MERGED_SENTENCE_HEADING}\n\n{first.get('content') or ''}",
+    }
+    return [merged, *rest[1:]]
+
+
+@dataclass
+class LLMCaller:
+    """Makes the calls of one capability run against one endpoint, recording each call's usage
+    into ``meter`` as it ends. ``timeout`` (seconds) overrides the client's per-call one."""
+
+    client: openai.AsyncOpenAI
+    model: str
+    options: CallOptions
+    meter: UsageMeter
+    timeout: float | None = None
+
+    @property
+    def _key(self) -> str:
+        return endpoint_key(self.client, self.model)
+
+    def _mode(self) -> ResponseFormatMode:
+        if self.options.response_format != "auto":
+            return self.options.response_format
+        return FORMAT_ORDER[min(traits(self._key).format_index, len(FORMAT_ORDER) - 1)]
+
+    async def call(
+        self,
+        operation: str,
+        messages: list[ChatCompletionMessageParam],
+        schema_name: str,
+        schema: dict[str, Any],
+        temperature: float,
+        max_tokens: int,
+    ) -> CallResult:
+        """One answered call, falling back on format or system-role refusals (each refused
+        request counts as a call of 0 tokens). Raises :class:`CallFailed`; re-raises
+        cancellation after charging the call's bound."""
+        while True:
+            mode = self._mode()
+            endpoint = traits(self._key)
+            try:
+                return await self._once(
+                    operation,
+                    messages,
+                    schema_name,
+                    schema,
+                    temperature,
+                    max_tokens,
+                    mode,
+                    endpoint.system_role,
+                )
+            except _Refused as refused:
+                if refused.what == "format" and self.options.response_format == "auto":
+                    if endpoint.format_index < len(FORMAT_ORDER) - 1:
+                        endpoint.format_index = max(
+                            endpoint.format_index, FORMAT_ORDER.index(mode) + 1
+                        )
+                        log.warning(
+                            "LLM endpoint refused response_format %s; using %s from now on",
+                            mode,
+                            FORMAT_ORDER[endpoint.format_index],
+                            extra={"model": self.model, "detail": refused.failure.detail},
+                        )
+                        continue
+                if refused.what == "system" and endpoint.system_role:
+                    endpoint.system_role = False
+                    log.warning(
+                        "LLM endpoint has no system role; instructions go in the user message",
+                        extra={"model": self.model},
+                    )
+                    continue
+                if refused.what == "format":
+                    # The configured mode is refused, or every mode was: deterministic.
+                    raise CallFailed(
+                        f"LLM endpoint refused response_format {mode}",
+                        "rejected",
+                        transient=False,
+                        detail=refused.failure.detail
+                        or f"the LLM endpoint does not accept response_format {mode}",
+                    ) from None
+                raise refused.failure from None
+
+    async def _once(
+        self,
+        operation: str,
+        messages: list[ChatCompletionMessageParam],
+        schema_name: str,
+        schema: dict[str, Any],
+        temperature: float,
+        max_tokens: int,
+        mode: ResponseFormatMode,
+        system_role: bool,
+    ) -> CallResult:
+        sent = list(messages)
+        extra: dict[str, Any] = {}
+        if mode == "json_schema":
+            extra["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "strict": True, "schema": schema},
+            }
+        else:
+            # Without json_schema the model only sees the schema if the prompt carries it.
+            if sent and sent[0]["role"] == "system":
+                sent[0] = {
+                    "role": "system",
+                    "content": str(sent[0].get("content") or "") + _schema_instruction(schema),
+                }
+            if mode == "json_object":
+                # ``schema`` is llama-cpp-python's extension (it compiles it to a grammar);
+                # other servers ignore the key.
+                extra["response_format"] = {"type": "json_object", "schema": schema}
+        if not system_role:
+            sent = _merge_system(sent)
+        prompt_estimate = estimate_prompt_tokens(
+            sent, json.dumps(schema) if mode == "json_schema" else ""
+        )
+        started = time.perf_counter()
+        try:
+            response = await self.client.chat.completions.create(
+                model=self.model,
+                messages=sent,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                timeout=openai.NOT_GIVEN if self.timeout is None else self.timeout,
+                **extra,
+            )
+        except asyncio.CancelledError:
+            self._charge_bound(operation, prompt_estimate, max_tokens, "abandoned")
+            raise
+        except openai.OpenAIError as exc:
+            failure = classify(exc)
+            if failure.outcome in ("timeout", "bad_response"):
+                # The server may have generated up to the bound (or still be generating).
+                self._charge_bound(operation, prompt_estimate, max_tokens, failure.outcome)
+            else:
+                self.meter.record(operation, 0, 0, estimated=False)
+                metrics.llm_calls.labels(operation, self.model, failure.outcome).inc()
+            if mode != "none" and _refuses(exc, _FORMAT_REFUSAL):
+                raise _Refused("format", failure) from exc
+            if system_role and _refuses(exc, _SYSTEM_REFUSAL):
+                raise _Refused("system", failure) from exc
+            raise failure from exc
+        finally:
+            metrics.llm_latency.labels(operation, self.model).observe(time.perf_counter() - started)
+
+        choice = response.choices[0] if response.choices else None
+        content = choice.message.content if choice is not None else None
+        truncated = choice is not None and choice.finish_reason == "length"
+        usage = response.usage
+        if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+            prompt_tokens = usage.prompt_tokens or 0
+            completion_tokens = usage.completion_tokens or 0
+            estimated = False
+        else:
+            # Endpoints that omit usage still spent tokens: charge an estimate, marked.
+            prompt_tokens = prompt_estimate
+            completion_tokens = max_tokens if truncated else estimate_tokens(content or "")
+            estimated = True
+        self.meter.record(operation, prompt_tokens, completion_tokens, estimated=estimated)
+        self._count_tokens(operation, prompt_tokens, completion_tokens)
+        return CallResult(content=content, truncated=truncated, usage_estimated=estimated)
+
+    def _charge_bound(self, operation: str, prompt: int, max_tokens: int, outcome: str) -> None:
+        self.meter.record(operation, prompt, max_tokens, estimated=True)
+        self._count_tokens(operation, prompt, max_tokens)
+        metrics.llm_calls.labels(operation, self.model, outcome).inc()
+        log.warning(
+            "LLM call %s; charged its bound as an estimate",
+            outcome,
+            extra={"operation": operation, "tokens": prompt + max_tokens},
+        )
+
+    def _count_tokens(self, operation: str, prompt: int, completion: int) -> None:
+        metrics.llm_tokens.labels(operation, self.model, "input").inc(prompt)
+        metrics.llm_tokens.labels(operation, self.model, "output").inc(completion)
+
+
+class _Refused(Exception):
+    def __init__(self, what: str, failure: CallFailed) -> None:
+        super().__init__(what)
+        self.what = what
+        self.failure = failure
