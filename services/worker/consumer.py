@@ -4,7 +4,12 @@ Every delivery is handled in its own task (up to the prefetch): decode, the
 handler's outcome (handling.py), the decision (decisions.py), carried out and
 acked (settle.py). A delivery of a job this worker is still running waits for
 that run to end, so a redelivery after a lost connection never starts a second
-LLM run of the same job here (it then finds the job finished and is skipped)."""
+LLM run of the same job here (it then finds the job finished and is skipped).
+
+Cancellation: every CHECK_INTERVAL_S the worker asks Tasks for the states of
+all the jobs it is running, in one call (CheckJobs); a run whose job was
+cancelled is stopped, and what it spent (abandoned calls at their bound) is
+reported so Tasks charges it."""
 
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ from aio_pika.abc import (
 )
 
 from services.worker.completion import TasksCallback
-from services.worker.decisions import Crashed, Delivery, Undecodable, decide
+from services.worker.decisions import Crashed, Delivery, Outcome, Stopped, Undecodable, decide
 from services.worker.handling import JobHandler
 from services.worker.hooks import PrometheusHooks, WorkerHooks
-from services.worker.runner import CapabilityRunner
+from services.worker.runner import CapabilityRunner, add_usage
 from services.worker.settle import CONNECTION_ERRORS, Settler
+from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import (
@@ -34,8 +40,13 @@ from taskmesh.queue.messages import (
     waits_of,
 )
 from taskmesh.queue.topology import JobTopology
+from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two batched checks of the running jobs' states (SPEC §5:
+#: a cancelled job's LLM calls stop within about a second).
+CHECK_INTERVAL_S = 0.5
 
 
 def read_delivery(message: AbstractIncomingMessage) -> Delivery:
@@ -65,8 +76,12 @@ class JobConsumer:
         self._consumer_tag: str | None = None
         self._queue: AbstractQueue | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
-        #: job id → the task running it in this process.
+        #: job id → the task handling its delivery in this process.
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: job id → the task running its capability (what a cancellation stops).
+        self._runs: dict[str, asyncio.Task[Outcome]] = {}
+        self._stopped: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -80,6 +95,35 @@ class JobConsumer:
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
         self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self.watch_cancellations()
+
+    def watch_cancellations(self, interval_s: float = CHECK_INTERVAL_S) -> None:
+        """Starts the periodic, batched check of the running jobs' states."""
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_loop(interval_s))
+
+    async def _watch_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.check_running()
+
+    async def check_running(self) -> None:
+        """One check: stops the runs of jobs Tasks says must not go on."""
+        job_ids = list(self._runs)
+        if not job_ids:
+            return
+        try:
+            states = await self.tasks.check_jobs(job_ids)
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            log.warning("could not check running jobs (%s)", type(exc).__name__)
+            return
+        for job_id, state in states.items():
+            run = self._runs.get(job_id)
+            if run is not None and state == tasks_pb2.JOB_STATE_CANCELLED and not run.done():
+                with bind(job_id=job_id):
+                    log.info("job cancelled; stopping its run")
+                self._stopped.add(job_id)
+                run.cancel()
 
     async def _setup(self, connection: AbstractRobustConnection) -> None:
         # Robust channels re-declare the queue and re-register the consumer
@@ -112,6 +156,9 @@ class JobConsumer:
             return False
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         for task in list(self._in_flight):
             task.cancel()
         if self._in_flight:
@@ -146,7 +193,7 @@ class JobConsumer:
             self._running[job.job_id] = asyncio.current_task()  # type: ignore[assignment]
             try:
                 try:
-                    outcome = await self.handler.handle(job, delivery)
+                    outcome = await self._run(job, delivery)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a defect ends the job, never loops
@@ -157,6 +204,22 @@ class JobConsumer:
             finally:
                 if self._running.get(job.job_id) is asyncio.current_task():
                     del self._running[job.job_id]
+
+    async def _run(self, job, delivery: Delivery) -> Outcome:  # type: ignore[no-untyped-def]
+        meter = UsageMeter()
+        run = asyncio.create_task(self.handler.handle(job, delivery, meter))
+        self._runs[job.job_id] = run
+        try:
+            return await run
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            stopped = job.job_id in self._stopped
+            if not stopped or (current is not None and current.cancelling()):
+                raise  # shutdown: the delivery stays unacked and is redelivered
+            return Stopped(add_usage(job.prior_usage, meter.usage()))
+        finally:
+            self._runs.pop(job.job_id, None)
+            self._stopped.discard(job.job_id)
 
     async def _after_earlier_run(self, job_id: str) -> None:
         while (earlier := self._running.get(job_id)) is not None:

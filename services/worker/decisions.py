@@ -31,6 +31,7 @@ class Reason(StrEnum):
     UNDECODABLE = "undecodable"
     UNKNOWN_JOB = "unknown_job"
     NOT_RUNNABLE = "not_runnable"
+    CANCELLED = "cancelled"
 
 
 # --- what happened -------------------------------------------------------------------------
@@ -73,6 +74,14 @@ class Crashed:
 
 
 @dataclass(frozen=True)
+class Stopped:
+    """The run was stopped because Tasks said the job must not go on (cancelled
+    while running); ``usage`` = everything spent, abandoned calls at their bound."""
+
+    usage: jobs_pb2.TokenUsage
+
+
+@dataclass(frozen=True)
 class TasksUnavailable:
     """StartJob or CompleteJob could not reach Tasks after the callback's own retries.
     ``request``: the outcome that could not be reported, if the capability ran."""
@@ -97,7 +106,16 @@ class NotRunnable:
     state: str
 
 
-Outcome = Finished | Transient | Crashed | TasksUnavailable | Undecodable | UnknownJob | NotRunnable
+Outcome = (
+    Finished
+    | Transient
+    | Crashed
+    | Stopped
+    | TasksUnavailable
+    | Undecodable
+    | UnknownJob
+    | NotRunnable
+)
 
 
 # --- what to do ----------------------------------------------------------------------------
@@ -195,6 +213,12 @@ def decide(job_id: str, outcome: Outcome, delivery: Delivery, policy: RetryPolic
                 job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "The job failed unexpectedly.", usage
             )
             return Complete(request, Reason.HANDLER_ERROR, dead_letter=True)
+        case Stopped(usage):
+            # Tasks keeps the job cancelled and charges what this report says was spent.
+            request = failure(
+                job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "The job was cancelled.", usage
+            )
+            return Complete(request, Reason.CANCELLED)
         case TasksUnavailable(request):
             waits = delivery.waits + 1
             # Waiting for Tasks is no LLM attempt; the job's deadline bounds the waits.

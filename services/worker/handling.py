@@ -16,6 +16,7 @@ from services.worker.decisions import (
 from services.worker.hooks import WorkerHooks
 from services.worker.runner import CapabilityRunner
 from taskmesh import errors
+from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -29,7 +30,9 @@ class JobHandler:
         self.tasks = tasks
         self.hooks = hooks
 
-    async def handle(self, job: jobs_pb2.CapabilityJob, delivery: Delivery) -> Outcome:
+    async def handle(
+        self, job: jobs_pb2.CapabilityJob, delivery: Delivery, meter: UsageMeter | None = None
+    ) -> Outcome:
         if delivery.outcome is not None:
             # The LLM already ran; only the report to Tasks is missing.
             return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
@@ -42,4 +45,4 @@ class JobHandler:
         if state.state not in RUNNABLE:
             return NotRunnable(tasks_pb2.JobState.Name(state.state))
         self.hooks.started(job, delivery.attempts)
-        return await self.runner.run(job)
+        return await self.runner.run(job, meter)

@@ -13,6 +13,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 
 from services.worker.decisions import Crashed, Finished, Transient
 from taskmesh import errors
+from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.messages import job_message
 from taskmesh.tasks.v1 import tasks_pb2
@@ -84,6 +85,8 @@ class FakeTasks:
     #: Only CompleteJob fails (Tasks went away while the LLM ran).
     complete_unavailable: bool = False
     completed: list[tasks_pb2.CompleteJobRequest] = field(default_factory=list)
+    #: Every CompleteJob received, applied or not (a cancelled job's late charge).
+    reports: list[tasks_pb2.CompleteJobRequest] = field(default_factory=list)
 
     async def start_job(self, job_id: str, request_id: str | None) -> tasks_pb2.Job:
         if self.unavailable:
@@ -95,13 +98,21 @@ class FakeTasks:
             self.states[job_id] = state = tasks_pb2.JOB_STATE_RUNNING
         return tasks_pb2.Job(job_id=job_id, state=state)
 
+    async def check_jobs(self, job_ids: list[str]) -> dict[str, int]:
+        return {i: self.states[i] for i in job_ids if i in self.states}
+
     async def complete_job(
         self, request: tasks_pb2.CompleteJobRequest, request_id: str | None
     ) -> tasks_pb2.CompleteJobResponse:
         if self.unavailable or self.complete_unavailable:
             raise errors.Unavailable("tasks down")
         state = self.states.get(request.job_id)
-        applied = state not in (tasks_pb2.JOB_STATE_SUCCEEDED, tasks_pb2.JOB_STATE_FAILED)
+        applied = state not in (
+            tasks_pb2.JOB_STATE_SUCCEEDED,
+            tasks_pb2.JOB_STATE_FAILED,
+            tasks_pb2.JOB_STATE_CANCELLED,
+        )
+        self.reports.append(request)
         if applied:
             self.completed.append(request)
             state = (
@@ -127,9 +138,15 @@ class FakeRunner:
         self.gate = gate
         self.runs: list[str] = []
         self.running = 0
+        #: Input tokens each run records in the caller's meter before anything else.
+        self.spend = 0
 
-    async def run(self, job: jobs_pb2.CapabilityJob) -> Finished | Transient | Crashed:
+    async def run(
+        self, job: jobs_pb2.CapabilityJob, meter: UsageMeter | None = None
+    ) -> Finished | Transient | Crashed:
         self.runs.append(job.job_id)
+        if meter is not None and self.spend:
+            meter.record("core", self.spend, 0)
         self.running += 1
         try:
             if self.gate is not None:

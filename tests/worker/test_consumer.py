@@ -186,3 +186,52 @@ async def test_a_redelivery_of_a_job_still_running_here_never_starts_a_second_ru
     assert await consumer.drain(5)
     assert runner.runs == ["job-1"]
     assert len(tasks.completed) == 1 and redelivered.acked == 1
+
+
+async def test_a_job_cancelled_while_running_stops_its_run_and_reports_what_it_spent():
+    gate = asyncio.Event()  # never opened: the LLM call would hang forever
+    tasks = FakeTasks()
+    runner = FakeRunner(succeeded, gate=gate)
+    runner.spend = 321
+    consumer, channel = make(runner, tasks)
+    message = delivery_of(a_job(prior=usage(100)))
+    await consumer.deliver(message)  # type: ignore[arg-type]
+    while runner.running == 0:
+        await asyncio.sleep(0)
+    tasks.states["job-1"] = tasks_pb2.JOB_STATE_CANCELLED
+    await consumer.check_running()
+    assert await consumer.drain(5)
+    [report] = tasks.reports
+    assert report.usage.input_tokens == 100 + 321  # charged to the cancelled job
+    assert tasks.completed == [] and message.acked == 1 and channel.published == []
+
+
+async def test_a_job_cancelled_while_queued_is_skipped_without_an_llm_call():
+    runner = FakeRunner(succeeded)
+    consumer, _ = make(runner, FakeTasks(states={"job-1": tasks_pb2.JOB_STATE_CANCELLED}))
+    message = delivery_of(a_job())
+    await deliver(consumer, message)
+    assert runner.runs == [] and message.acked == 1
+
+
+async def test_the_periodic_check_asks_once_for_all_running_jobs():
+    gate = asyncio.Event()
+    tasks = FakeTasks()
+    calls: list[list[str]] = []
+    original = tasks.check_jobs
+
+    async def counting(job_ids):  # type: ignore[no-untyped-def]
+        calls.append(sorted(job_ids))
+        return await original(job_ids)
+
+    tasks.check_jobs = counting  # type: ignore[method-assign]
+    runner = FakeRunner(succeeded, gate=gate)
+    consumer, _ = make(runner, tasks)
+    for n in range(3):
+        await consumer.deliver(delivery_of(a_job(f"job-{n}")))  # type: ignore[arg-type]
+    while runner.running < 3:
+        await asyncio.sleep(0)
+    await consumer.check_running()
+    assert calls == [["job-0", "job-1", "job-2"]]
+    gate.set()
+    assert await consumer.drain(5)
