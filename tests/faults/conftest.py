@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack, stack_factory  # noqa: F401 - shared fixture
+from tests.e2e.conftest import stack_factory  # noqa: F401 - shared fixture
+from tests.support.sim import sim_gate, sim_state  # noqa: F401 - used by the fault tests
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -25,19 +25,3 @@ def broker_proxy(rabbitmq_url: str):
         credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         proxy.url = urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{proxy.port}"))
         yield proxy
-
-
-def sim_gate(stack: RunningStack, *, open: bool) -> dict:
-    """Opens or closes the simulator's gate; returns its state (``held`` = calls waiting)."""
-    url = f"http://127.0.0.1:{stack.env['LLM_SIM_PORT']}/sim/gate"
-    response = httpx.post(url, json={"open": open}, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
-def sim_state(stack: RunningStack) -> dict:
-    """The simulator's gate and call counters."""
-    url = f"http://127.0.0.1:{stack.env['LLM_SIM_PORT']}/sim/gate"
-    response = httpx.get(url, timeout=10)
-    response.raise_for_status()
-    return response.json()

@@ -25,7 +25,7 @@ from tests.e2e.checks import (
     wait_terminal,
     wait_until,
 )
-from tests.faults.conftest import sim_gate, sim_state
+from tests.support.sim import sim_gate, sim_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(420)]
 
