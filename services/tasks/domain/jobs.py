@@ -130,6 +130,10 @@ class JobService:
         metrics.token_reservations.labels("reserved").inc()
         try:
             await self.dispatcher.dispatch(job, reservation, timeout)
+            if idempotency_key:
+                # Only keyed jobs can be replayed: the others skip this write.
+                async with self.store.write() as tx:
+                    await tx.mark_dispatched(job.id, self.now())
         except errors.InvalidInput as exc:
             await self._refuse(job, exc)
             raise
@@ -148,11 +152,27 @@ class JobService:
         return job
 
     async def _idempotent_replay(self, user_id: str, key: str, text: str) -> m.Job | None:
+        """The first outcome of a request with this key (SPEC §5, after the IETF
+        Idempotency-Key draft), or None when the key is free.
+
+        - another body with the key: IdempotencyConflict (422);
+        - the first request still in flight (its dispatch not confirmed): FailedPrecondition
+          (409), so a retry never races it into a second job;
+        - the first request was refused: the same InvalidInput (400 stays 400);
+        - otherwise the job it created (202 again)."""
         async with self.store.read() as tx:
             job = await tx.job_by_idempotency_key(user_id, key)
-        if job is not None and job.natural_language != text:
+        if job is None:
+            return None
+        if job.natural_language != text:
             raise errors.IdempotencyConflict(
                 "This Idempotency-Key was used with a different request body."
+            )
+        if job.error is not None and job.error.type is m.ErrorType.INVALID_INPUT:
+            raise errors.InvalidInput(job.error.message)
+        if job.state is m.JobState.QUEUED and job.dispatched_at is None:
+            raise errors.FailedPrecondition(
+                "A request with this Idempotency-Key is still being processed; retry later."
             )
         return job
 

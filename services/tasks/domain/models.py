@@ -78,6 +78,8 @@ class Job:
     updated_at: datetime
     error: JobError | None = None
     task: Task | None = None
+    #: When a keyed job's dispatch was confirmed; None while in flight (or unkeyed).
+    dispatched_at: datetime | None = None
 
 
 @dataclass(frozen=True)

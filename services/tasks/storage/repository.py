@@ -234,6 +234,10 @@ class Tx:
         rows = await self.c.execute(select(JOBS.c.id, JOBS.c.state).where(JOBS.c.id.in_(job_ids)))
         return {row.id: m.JobState(row.state) for row in rows}
 
+    async def mark_dispatched(self, job_id: str, now: datetime) -> None:
+        """Records the broker's confirm of a keyed job: a repeat of its key replays it."""
+        await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(dispatched_at=now))
+
     async def release_idempotency_key(self, job_id: str) -> None:
         """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
         await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(idempotency_key=None))
@@ -414,6 +418,7 @@ _JOB_COLUMNS = (
     JOBS.c.error_suggestions,
     JOBS.c.created_at,
     JOBS.c.updated_at,
+    JOBS.c.dispatched_at,
 )
 
 
@@ -496,6 +501,7 @@ def _job(row: Any, task: m.Task | None) -> m.Job:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        dispatched_at=row.dispatched_at,
         error=error,
         task=task,
     )

@@ -86,6 +86,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the broker confirmed a job submitted with an Idempotency-Key (migration 0002);
+    #: null while its dispatch is in flight. Unkeyed jobs are never replayed: left null.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Reservation(Base):
