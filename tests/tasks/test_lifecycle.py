@@ -9,7 +9,7 @@ import pytest
 from services.tasks.domain import models as m
 from services.tasks.domain.lifecycle import TRANSITIONS, JobState, sources
 from taskmesh import errors
-from tests.tasks.conftest import DRAFT, FakeDispatcher, assert_balanced, ledger
+from tests.tasks.conftest import DRAFT, ESTIMATE, FakeDispatcher, assert_balanced, ledger
 
 
 class StartedThenLost:
@@ -35,7 +35,8 @@ class NeverConfirmed:
 
 def test_only_open_states_lead_anywhere_and_only_a_queued_job_can_be_withdrawn():
     for state in JobState:
-        assert bool(TRANSITIONS[state]) is (not state.terminal)
+        reopenable = state is JobState.FAILED  # dead-letter replay
+        assert bool(TRANSITIONS[state]) is (not state.terminal or reopenable)
     assert sources(JobState.WITHDRAWN) == ("queued",)
     assert set(sources(JobState.CANCELLED)) == {"queued", "running"}
 
@@ -109,3 +110,47 @@ async def test_every_terminal_transition_runs_the_hooks_once_in_its_transaction(
     cancelled = await service.create(user, "Book a dentist appointment")
     await service.cancel(user, cancelled.id)
     assert seen == [(done.id, JobState.SUCCEEDED), (cancelled.id, JobState.CANCELLED)]
+
+
+async def test_a_job_failed_retries_exhausted_reopens_with_a_fresh_reservation(env):
+    service, user, _, _, _ = env
+    job = await service.create(user, "Pay the water bill tomorrow")
+    exhausted = m.JobError(m.ErrorType.RETRIES_EXHAUSTED, "The job failed 5 times")
+    await service.complete(job.id, exhausted, 700)
+    reopened = await service.reopen(job.id)
+    assert reopened.state is JobState.QUEUED and reopened.error is None
+    usage = await service.usage(user)
+    assert (usage.used, usage.reserved) == (700, ESTIMATE)  # the failed run stays charged
+    assert_balanced(await ledger(service))
+    done, applied = await service.complete(job.id, DRAFT, 300)
+    assert applied and done.state is JobState.SUCCEEDED
+    usage = await service.usage(user)
+    assert (usage.used, usage.reserved) == (1000, 0)
+    assert_balanced(await ledger(service))
+
+
+async def test_a_job_that_cannot_be_re_run_is_refused_with_the_reason(env):
+    service, user, _, _, _ = env
+    vague = await service.create(user, "Do the thing")
+    await service.complete(vague.id, m.JobError(m.ErrorType.VAGUE_INPUT, "vague"), 10)
+    with pytest.raises(errors.FailedPrecondition, match="VAGUE_INPUT"):
+        await service.reopen(vague.id)
+    running = await service.create(user, "Book a dentist appointment")
+    with pytest.raises(errors.FailedPrecondition, match="queued"):
+        await service.reopen(running.id)
+    with pytest.raises(errors.NotFound):
+        await service.reopen("00000000-0000-4000-8000-000000000000")
+
+
+async def test_a_reopen_without_room_in_the_window_is_refused(env):
+    service, user, _, _, _ = env
+    failed = await service.create(user, "Pay the water bill tomorrow")
+    await service.complete(
+        failed.id, m.JobError(m.ErrorType.INTERNAL, "The job failed unexpectedly."), 0
+    )
+    for n in range(10):  # the window's limit is 10 estimates
+        await service.create(user, f"Task number {n}")
+    with pytest.raises(errors.ResourceExhausted):
+        await service.reopen(failed.id)
+    assert (await service.get(user, failed.id)).state is JobState.FAILED
+    assert_balanced(await ledger(service))

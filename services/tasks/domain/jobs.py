@@ -19,6 +19,8 @@ from taskmesh import errors, metrics
 log = logging.getLogger(__name__)
 
 Outcome = m.TaskDraft | m.JobError
+#: Failures a dead-letter replay may re-run (SPEC §7): the cause may have passed.
+REOPENABLE = (m.ErrorType.RETRIES_EXHAUSTED, m.ErrorType.INTERNAL)
 
 
 class Dispatcher(Protocol):
@@ -276,6 +278,39 @@ class JobService:
             raise errors.FailedPrecondition("The job has already finished.")
         self.events.changed(job_id)
         return cancelled
+
+    async def reopen(self, job_id: str) -> m.Job:
+        """Reopens a job failed RETRIES_EXHAUSTED or INTERNAL for a dead-letter replay
+        (SPEC §7): status queued, a fresh reservation in the current window, a new
+        deadline. Raises NotFound, FailedPrecondition (another state or failure: the
+        message says which) or ResourceExhausted (the window has no room)."""
+        now = self.now()
+        budget = self.policy.budget
+        async with self.store.write() as tx:
+            job = await tx.get_job(job_id, for_update=True)
+            if job is None:
+                raise errors.NotFound("job not found")
+            if (
+                job.state is not m.JobState.FAILED
+                or job.error is None
+                or (job.error.type not in REOPENABLE)
+            ):
+                what = job.error.type.value if job.error is not None else job.state.value
+                raise errors.FailedPrecondition(
+                    f"job is {what}: only RETRIES_EXHAUSTED or INTERNAL failures are re-run"
+                )
+            window = budget.window_start(now.timestamp())
+            deadline = now + timedelta(seconds=self.policy.job_timeout_s)
+            if not await tx.reopen(job_id, window, budget.estimate, budget.limit, now, deadline):
+                raise errors.ResourceExhausted(
+                    "token budget exhausted for this window",
+                    retry_after_s=budget.seconds_to_window_end(now.timestamp()),
+                    reason="TOKEN_BUDGET_EXHAUSTED",
+                )
+            reopened = await tx.get_job(job_id)
+        self.events.changed(job_id)
+        assert reopened is not None
+        return reopened
 
     async def states(self, job_ids: list[str]) -> dict[str, m.JobState]:
         """The states of the given jobs (unknown ids left out): the worker's batched check."""

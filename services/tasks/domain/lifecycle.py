@@ -5,10 +5,14 @@ that says what may happen to a job (SPEC §5, §7, §8).
       │  ╲                  │ ▲ (redelivery: another attempt)
       │   ╲─cancel─▶ cancelled ◀─cancel─┘
       └─dispatch not confirmed in time─▶ withdrawn
+    failed (RETRIES_EXHAUSTED | INTERNAL) ──dead-letter replay──▶ queued
 
 - ``withdrawn``: the client was told 503; the job never runs, is never charged and
   is invisible to its user (404, not listed). Only a queued job can be withdrawn:
   once a worker started it, it was accepted after all.
+- A job failed RETRIES_EXHAUSTED or INTERNAL can be reopened by a dead-letter
+  replay (JobService.reopen): the only way out of a terminal state, so a job can
+  reach a terminal state more than once.
 - Every move into a terminal state goes through :func:`enter_terminal`, which
   settles the job's reservation in the same transaction and runs the
   terminal-state hooks (an outbox write, for instance) there too.
@@ -62,7 +66,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     ),
     JobState.WITHDRAWN: frozenset(),
     JobState.SUCCEEDED: frozenset(),
-    JobState.FAILED: frozenset(),
+    # Reopened by a dead-letter replay (RETRIES_EXHAUSTED or INTERNAL only).
+    JobState.FAILED: frozenset({JobState.QUEUED}),
     JobState.CANCELLED: frozenset(),
 }
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ RESERVATIONS = t.Reservation.__table__
 WINDOWS = t.TokenWindow.__table__
 TASKS = t.Task.__table__
 SUBTASKS = t.Subtask.__table__
+CHARGES = t.Charge.__table__
 
 _ORDER_COLUMNS = {
     m.TaskOrder.CREATED_AT: TASKS.c.created_at,
@@ -238,6 +239,60 @@ class Tx:
         """Records the broker's confirm of a keyed job: a repeat of its key replays it."""
         await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(dispatched_at=now))
 
+    async def reopen(
+        self,
+        job_id: str,
+        window_start: int,
+        tokens: int,
+        limit: int,
+        now: datetime,
+        deadline: datetime,
+    ) -> bool:
+        """Puts a failed job back to queued with a fresh reservation of ``tokens`` in
+        ``window_start``, if they fit under ``limit``; the finished run's charge moves to
+        token_charges in its own window. False (nothing changed) when they do not fit."""
+        old = (
+            await self.c.execute(
+                select(RESERVATIONS).where(
+                    RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_not(None)
+                )
+            )
+        ).first()
+        if old is None or not await self.reserve(old.user_id, window_start, tokens, limit):
+            return False
+        runs = await self.c.scalar(
+            select(func.count()).select_from(CHARGES).where(CHARGES.c.job_id == job_id)
+        )
+        await self.c.execute(
+            insert(CHARGES).values(
+                job_id=job_id,
+                run=int(runs or 0) + 1,
+                user_id=old.user_id,
+                window_start=old.window_start,
+                tokens=old.actual_tokens or 0,
+                charged_at=old.settled_at,
+            )
+        )
+        await self.c.execute(
+            update(RESERVATIONS)
+            .where(RESERVATIONS.c.job_id == job_id)
+            .values(window_start=window_start, tokens=tokens, actual_tokens=None, settled_at=None)
+        )
+        await self.c.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.state == m.JobState.FAILED.value)
+            .values(
+                state=m.JobState.QUEUED.value,
+                error_type=None,
+                error_message=None,
+                error_suggestions=None,
+                version=JOBS.c.version + 1,
+                updated_at=now,
+                deadline_at=deadline,
+            )
+        )
+        return True
+
     async def release_idempotency_key(self, job_id: str) -> None:
         """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
         await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(idempotency_key=None))
@@ -372,20 +427,32 @@ class Tx:
 
     # --- ledger check -----------------------------------------------------------------
     async def ledger_rows(self) -> list[tuple[str, int, int, int, int, int]]:
-        """Per user and window: (user, window, used, reserved, Σ charged, Σ open)."""
+        """Per user and window: (user, window, used, reserved, Σ charged, Σ open);
+        charged counts the current runs' reservations and earlier runs' charges."""
+        entries = union_all(
+            select(
+                RESERVATIONS.c.user_id.label("user_id"),
+                RESERVATIONS.c.window_start.label("window_start"),
+                func.coalesce(RESERVATIONS.c.actual_tokens, 0).label("charged"),
+                case((RESERVATIONS.c.settled_at.is_(None), RESERVATIONS.c.tokens), else_=0).label(
+                    "open"
+                ),
+            ),
+            select(
+                CHARGES.c.user_id,
+                CHARGES.c.window_start,
+                CHARGES.c.tokens,
+                literal(0, BigInteger),
+            ),
+        ).subquery()
         charged = (
             select(
-                RESERVATIONS.c.user_id,
-                RESERVATIONS.c.window_start,
-                func.coalesce(func.sum(RESERVATIONS.c.actual_tokens), 0).label("charged"),
-                func.coalesce(
-                    func.sum(
-                        case((RESERVATIONS.c.settled_at.is_(None), RESERVATIONS.c.tokens), else_=0)
-                    ),
-                    0,
-                ).label("open"),
+                entries.c.user_id,
+                entries.c.window_start,
+                func.coalesce(func.sum(entries.c.charged), 0).label("charged"),
+                func.coalesce(func.sum(entries.c.open), 0).label("open"),
             )
-            .group_by(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start)
+            .group_by(entries.c.user_id, entries.c.window_start)
             .subquery()
         )
         rows = await self.c.execute(
