@@ -199,16 +199,12 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
         assert after["status"] == "succeeded", "the worker stopped after a bad message"
 
     env = {**os.environ, **stack.env}
-    listed = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "dlq", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    [line] = [row for row in listed.stdout.splitlines() if row.startswith("garbage-1")]
+    listings = [taskmesh(env, "dlq", "list") for _ in range(3)]
+    assert all(listed.returncode == 0 for listed in listings), listings[0].stderr
+    [line] = [row for row in listings[0].stdout.splitlines() if row.startswith("garbage-1")]
     assert "undecodable" in line
+    # Listing is read-only: the same messages, in the same order, every time.
+    assert listings[0].stdout == listings[1].stdout == listings[2].stdout
 
     # A redelivered message of a finished job: no second task, no LLM run.
     from taskmesh.jobs.v1 import jobs_pb2
@@ -223,11 +219,42 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
         assert_exactly_once(http, {done_id: done, after_id: after})
     assert_ledger_balanced(stack)
 
-    replayed = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "dlq", "replay", "garbage-1"],
+    # A message whose job cannot be re-run stays, and the command says why.
+    replayed = taskmesh(env, "dlq", "replay", "garbage-1")
+    assert replayed.returncode == 1
+    assert "garbage-1\tkept" in replayed.stdout
+    assert "garbage-1" in taskmesh(env, "dlq", "list").stdout
+
+
+def taskmesh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "taskmesh.cli", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert replayed.returncode == 0, replayed.stderr
+
+
+def test_dead_letter_replay_re_runs_a_job_once_the_llm_is_fixed(stack_factory):
+    stack = stack_factory(**ROOMY, sim_args=["--rate-500", "1"], JOB_MAX_ATTEMPTS="1")
+    env = {**os.environ, **stack.env}
+    with client(stack) as http:
+        [job_id] = submit(http, ["Pay the water bill tomorrow"])
+        [failed] = wait_terminal(http, [job_id], 120).values()
+        assert failed["status"] == "failed"
+        assert failed["error"]["type"] == "RETRIES_EXHAUSTED"
+        # The LLM is fixed.
+        stack.stack.signal("llm-sim", signal.SIGTERM)
+        stack.stack.wait("llm-sim", 30)
+        stack.stack.sim_args = []
+        stack.stack.start("llm-sim")
+        wait_until(lambda: job_id in taskmesh(env, "dlq", "list").stdout, 30, "the dead letter")
+        replayed = taskmesh(env, "dlq", "replay", "--all")
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert f"{job_id}\treplayed" in replayed.stdout
+        [done] = wait_terminal(http, [job_id], 120).values()
+        assert done["status"] == "succeeded", done
+        assert_exactly_once(http, {job_id: done})
+        assert job_id not in taskmesh(env, "dlq", "list").stdout
+    assert_ledger_balanced(stack)
