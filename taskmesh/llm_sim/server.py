@@ -59,6 +59,7 @@ class SimServer:
         self._max_in_flight = 0
         self._sequence = 0
         self._held = 0
+        self._first_call: float | None = None
         #: Set while calls may answer; cleared, every call waits at the gate
         #: (tests make "N calls in flight" a state they hold, not a window they race).
         self._gate = asyncio.Event()
@@ -216,6 +217,16 @@ class SimServer:
                 return fault
         return None
 
+    def _rate_limit_left(self) -> float:
+        """Seconds left of the rate-limit window that opens at the first call (0: none)."""
+        window = self.options.rate_limit_window_s
+        if not window:
+            return 0.0
+        now = time.monotonic()
+        if self._first_call is None:
+            self._first_call = now
+        return max(0.0, self._first_call + window - now)
+
     async def _models(self, request: Request) -> HTTPResponse:
         model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "taskmesh"}
         return json_response({"object": "list", "data": [model]})
@@ -249,6 +260,16 @@ class SimServer:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             max_tokens = None
 
+        window_left = self._rate_limit_left()
+        if window_left > 0:
+            self._faults["429"] += 1
+            return _error(
+                429,
+                "Rate limit reached for requests (simulated window).",
+                "requests",
+                "rate_limit_exceeded",
+                **{"retry-after": str(math.ceil(window_left))},
+            )
         fault = self._draw_fault(kind)
         if fault is not None:
             self._faults[fault] += 1

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import aio_pika
 import httpx
@@ -257,4 +258,20 @@ def test_dead_letter_replay_re_runs_a_job_once_the_llm_is_fixed(stack_factory):
         assert done["status"] == "succeeded", done
         assert_exactly_once(http, {job_id: done})
         assert job_id not in taskmesh(env, "dlq", "list").stdout
+    assert_ledger_balanced(stack)
+
+
+def test_llm_retry_after_delays_the_next_attempt_and_the_job_succeeds(stack_factory):
+    """A provider's 429 with Retry-After: the next attempt waits at least that long
+    (SPEC §7), no attempt is spent inside the window, and the job succeeds after it."""
+    window_s = 12
+    stack = stack_factory(**ROOMY, sim_args=["--rate-limit-window-s", str(window_s)])
+    with client(stack) as http:
+        started = time.monotonic()
+        [job_id] = submit(http, ["Pay the water bill tomorrow"])
+        [done] = wait_terminal(http, [job_id], 180).values()
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2  # one inside the window, one after it
+        assert time.monotonic() - started >= window_s
+        assert sim_state(stack)["faults"]["429"] <= 2  # the first attempt's calls only
     assert_ledger_balanced(stack)
