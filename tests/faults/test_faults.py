@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.checks import (
+    all_tasks,
     assert_exactly_once,
     assert_ledger_balanced,
     client,
@@ -274,4 +275,37 @@ def test_llm_retry_after_delays_the_next_attempt_and_the_job_succeeds(stack_fact
         assert done["attempts"] == 2  # one inside the window, one after it
         assert time.monotonic() - started >= window_s
         assert sim_state(stack)["faults"]["429"] <= 2  # the first attempt's calls only
+    assert_ledger_balanced(stack)
+
+
+def test_a_503_whose_confirm_arrives_late_never_runs_and_the_retry_runs_once(
+    stack_factory, broker_proxy
+):
+    """The broker→client direction stalls (a slow broker, flow control): the client
+    gets 503, the job is withdrawn; when the broker delivers it late, no worker runs
+    it, nothing is charged, and the client's retry with the same key runs once."""
+    stack = stack_factory(**ROOMY, RABBITMQ_URL=broker_proxy.url)
+    text = {"naturalLanguage": "Pay the water bill tomorrow"}
+    headers = {"Idempotency-Key": "water-bill-1"}
+    with client(stack, timeout=30) as http:
+        broker_proxy.stall("down")
+        try:
+            refused = http.post("/api/v1/tasks", json=text, headers=headers)
+            assert refused.status_code == 503 and "Retry-After" in refused.headers
+            wait_until(lambda: "job withdrawn" in log_of(stack, "tasks"), 60, "the withdraw")
+        finally:
+            broker_proxy.flow("down")
+        # The confirm and the delivery arrive now: the worker is told to skip the job.
+        wait_until(lambda: "not runnable" in log_of(stack, "worker"), 60, "the late delivery")
+        assert http.get("/api/v1/usage").json()["used"] == 0
+        assert all_tasks(http) == []
+        wait_until(lambda: http.get("/readyz").status_code == 200, 60, "ready again")
+        accepted = http.post("/api/v1/tasks", json=text, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["jobId"]
+        [done] = wait_terminal(http, [job_id], 120).values()
+        assert done["status"] == "succeeded"
+        assert [task["jobId"] for task in all_tasks(http)] == [job_id]  # one task per intent
+        replay = http.post("/api/v1/tasks", json=text, headers=headers)
+        assert replay.status_code == 202 and replay.json()["jobId"] == job_id
     assert_ledger_balanced(stack)

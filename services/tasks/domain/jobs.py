@@ -209,6 +209,7 @@ class JobService:
             )
             if withdrawn is not None:
                 await tx.release_idempotency_key(job_id)
+                log.info("job withdrawn: dispatch not confirmed in time", extra={"job_id": job_id})
                 current = None
             else:
                 current = await tx.get_job(job_id)
