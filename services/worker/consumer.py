@@ -54,6 +54,10 @@ def read_delivery(message: AbstractIncomingMessage) -> Delivery:
 
 
 class JobConsumer:
+    """Consumes ``topology.queue`` with prefetch ``concurrency``; ``hooks`` receive
+    what happens (PrometheusHooks by default). ``start`` connects (retrying until
+    ``stop``), ``stop_consuming`` + ``drain(grace_s)`` + ``close`` shut it down."""
+
     def __init__(
         self,
         url: str,

@@ -25,6 +25,9 @@ RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
 
 
 class JobHandler:
+    """StartJob, then the capability run, for one delivery (SPEC §7: a job Tasks says
+    must not run is never run)."""
+
     def __init__(self, runner: CapabilityRunner, tasks: TasksCallback, hooks: WorkerHooks) -> None:
         self.runner = runner
         self.tasks = tasks
