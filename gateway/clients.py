@@ -122,6 +122,17 @@ class TasksClient:
         )
         return response
 
+    async def cancel_job(self, user_id: str, job_id: str, *, request_id: str) -> tasks_pb2.Job:
+        """Cancels the user's job; FailedPrecondition if terminal, NotFound if not theirs."""
+        response = await self._unary(
+            "CancelJob",
+            self._stub.CancelJob,
+            tasks_pb2.CancelJobRequest(user_id=user_id, job_id=job_id),
+            request_id,
+        )
+        job: tasks_pb2.Job = response.job
+        return job
+
     async def watch_job(
         self, user_id: str, job_id: str, *, request_id: str, timeout_s: float
     ) -> AsyncGenerator[tasks_pb2.WatchJobResponse, None]:

@@ -137,6 +137,7 @@ _PROBLEM_TEXT = {
     405: "Method not allowed on this path.",
     413: "Body over 64 KiB.",
     415: "Body is not `application/json`.",
+    409: "The request conflicts with the resource's state (e.g. cancelling a finished job).",
     422: "Idempotency key reused with a different body.",
     429: "Request rate or token budget exhausted; see Retry-After.",
     500: "Unexpected error; the detail is generic, quote the requestId.",
@@ -219,6 +220,18 @@ OPERATIONS: tuple[Operation, ...] = (
         },
         path_params=("jobId",),
         problems=(404,),
+    ),
+    Operation(
+        "post",
+        "/api/v1/jobs/{jobId}/cancel",
+        "cancelJob",
+        "Cancel a queued or running job: it never runs, or its LLM calls stop within "
+        "about a second; status `cancelled`, no task, the reservation settled to the "
+        "tokens actually spent. 409 when the job has already finished.",
+        "jobs",
+        {200: Reply("The cancelled job.", schemas.Job)},
+        path_params=("jobId",),
+        problems=(404, 409),
     ),
     Operation(
         "get",
@@ -355,7 +368,10 @@ _SSE_EVENT: dict[str, Any] = {
     "required": ["id", "event", "data"],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9]+$"},
-        "event": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "event": {
+            "type": "string",
+            "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+        },
         "data": {
             "type": "string",
             "contentMediaType": "application/json",

@@ -44,8 +44,8 @@ TEXT_PATTERN = (
     rf"{_EDGE_SPACE}*$"
 )
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def _iso_z(value: datetime) -> str:
@@ -161,8 +161,8 @@ class Task(_Model):
 
 class JobError(_Model):
     type: str = Field(
-        description="VAGUE_INPUT, INVALID_OUTPUT, RETRIES_EXHAUSTED, TIMED_OUT, INVALID_INPUT "
-        "or INTERNAL"
+        description="VAGUE_INPUT, INVALID_OUTPUT, RETRIES_EXHAUSTED, TIMED_OUT, INVALID_INPUT, "
+        "BUDGET_EXHAUSTED, LLM_REJECTED or INTERNAL"
     )
     message: str
     suggestions: list[str] | None = Field(None, exclude_if=_absent)
@@ -250,6 +250,7 @@ _STATES: dict[int, JobStatus] = {
     tasks_pb2.JOB_STATE_RUNNING: "running",
     tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
     tasks_pb2.JOB_STATE_FAILED: "failed",
+    tasks_pb2.JOB_STATE_CANCELLED: "cancelled",
 }
 _ERROR_PREFIX = "JOB_ERROR_TYPE_"
 

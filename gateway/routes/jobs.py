@@ -1,4 +1,4 @@
-"""``/api/v1/jobs``: poll a job, or follow it as a server-sent event stream."""
+"""``/api/v1/jobs``: poll a job, follow it as a server-sent event stream, cancel it."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ async def get_job(request: Request, user: User, job_id: str) -> HTTPResponse:
     )
     headers = {} if job.terminal else {"Retry-After": POLL_AFTER}
     return json_model(job, headers=headers)
+
+
+@authenticated
+async def cancel_job(request: Request, user: User, job_id: str) -> HTTPResponse:
+    """``POST /api/v1/jobs/{jobId}/cancel``: 200 with the cancelled job; 409 problem when
+    the job is already terminal; 404 for an unknown job or another user's."""
+    job = job_from_proto(
+        await state(request).tasks.cancel_job(
+            user.id, resource_id(job_id, "Job"), request_id=request_id_of(request)
+        )
+    )
+    return json_model(job)
 
 
 async def _next(
@@ -145,6 +157,9 @@ class _EventStream:
 def register(app: GatewayApp) -> None:
     app.add_route(list_jobs, "/api/v1/jobs", methods=["GET"], name="list_jobs")
     app.add_route(get_job, "/api/v1/jobs/<job_id:str>", methods=["GET"], name="get_job")
+    app.add_route(
+        cancel_job, "/api/v1/jobs/<job_id:str>/cancel", methods=["POST"], name="cancel_job"
+    )
     app.add_route(
         job_events, "/api/v1/jobs/<job_id:str>/events", methods=["GET"], name="job_events"
     )

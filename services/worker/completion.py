@@ -19,6 +19,7 @@ from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 5.0
+CHECK_TIMEOUT_S = 2.0
 #: Backoff between attempts of one call, seconds; total well under a minute.
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 
@@ -33,6 +34,19 @@ class TasksCallback:
             self._stub.StartJob, tasks_pb2.StartJobRequest(job_id=job_id), request_id
         )
         return response.job
+
+    async def check_jobs(self, job_ids: list[str]) -> dict[str, int]:
+        """The states (tasks_pb2.JobState) of ``job_ids`` in one call, one attempt: a
+        periodic check tries again at its next tick. Raises TaskmeshError on failure."""
+        try:
+            response = await self._stub.CheckJobs(
+                tasks_pb2.CheckJobsRequest(job_ids=job_ids),
+                timeout=CHECK_TIMEOUT_S,
+                metadata=self._credentials.metadata(None),
+            )
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+        return {entry.job_id: entry.state for entry in response.jobs}
 
     async def complete_job(
         self, request: tasks_pb2.CompleteJobRequest, request_id: str | None

@@ -1,30 +1,35 @@
-"""consume → run → complete → ack.
+"""consume → settle → drain.
 
-Every delivery is handled in its own task (up to the prefetch). A message is
-acked only after its outcome is durable somewhere: CompleteJob returned OK,
-or a confirmed publish to a retry queue or the DLQ. Anything else leaves it
-unacked, and the broker redelivers it (to this worker after a reconnect, or
-to another one)."""
+Every delivery is handled in its own task (up to the prefetch): decode, the
+handler's outcome (handling.py), the decision (decisions.py), carried out and
+acked (settle.py). A delivery of a job this worker is still running waits for
+that run to end, so a redelivery after a lost connection never starts a second
+LLM run of the same job here (it then finds the job finished and is skipped).
+
+Cancellation: every CHECK_INTERVAL_S the worker asks Tasks for the states of
+all the jobs it is running, in one call (CheckJobs); a run whose job was
+cancelled is stopped, and what it spent (abandoned calls at their bound) is
+reported so Tasks charges it."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable
-from datetime import UTC
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError
-from google.protobuf.timestamp_pb2 import Timestamp
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from services.worker.completion import TasksCallback
-from services.worker.retries import RetryPolicy
-from services.worker.runner import CapabilityRunner, Transient, add_usage, failure
-from taskmesh import errors, metrics
-from taskmesh.jobs.v1 import jobs_pb2
+from services.worker.decisions import Crashed, Delivery, Outcome, Stopped, Undecodable, decide
+from services.worker.handling import JobHandler
+from services.worker.hooks import PrometheusHooks, WorkerHooks
+from services.worker.runner import CapabilityRunner, add_usage
+from services.worker.settle import CONNECTION_ERRORS, Settler
+from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import (
@@ -39,14 +44,20 @@ from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = (tasks_pb2.JOB_STATE_SUCCEEDED, tasks_pb2.JOB_STATE_FAILED)
-_OUTCOME = {
-    tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
-    tasks_pb2.JOB_STATE_FAILED: "failed",
-}
+#: Seconds between two batched checks of the running jobs' states (SPEC §5:
+#: a cancelled job's LLM calls stop within about a second).
+CHECK_INTERVAL_S = 0.5
+
+
+def read_delivery(message: AbstractIncomingMessage) -> Delivery:
+    return Delivery(attempts_of(message), waits_of(message), pending_outcome(message))
 
 
 class JobConsumer:
+    """Consumes ``topology.queue`` with prefetch ``concurrency``; ``hooks`` receive
+    what happens (PrometheusHooks by default). ``start`` connects (retrying until
+    ``stop``), ``stop_consuming`` + ``drain(grace_s)`` + ``close`` shut it down."""
+
     def __init__(
         self,
         url: str,
@@ -55,19 +66,26 @@ class JobConsumer:
         tasks: TasksCallback,
         *,
         concurrency: int,
-        max_attempts: int,
+        hooks: WorkerHooks | None = None,
     ) -> None:
         self._url = url
         self.topology = topology
-        self.runner = runner
+        self.policy = topology.policy
         self.tasks = tasks
+        self.hooks = hooks or PrometheusHooks()
+        self.handler = JobHandler(runner, tasks, self.hooks)
         self.concurrency = concurrency
-        self.max_attempts = max_attempts
+        self.settler: Settler | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._retries: RetryPolicy | None = None
         self._consumer_tag: str | None = None
-        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._queue: AbstractQueue | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        #: job id → the task handling its delivery in this process.
+        self._running: dict[str, asyncio.Task[None]] = {}
+        #: job id → the task running its capability (what a cancellation stops).
+        self._runs: dict[str, asyncio.Task[Outcome]] = {}
+        self._stopped: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -81,6 +99,35 @@ class JobConsumer:
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
         self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self.watch_cancellations()
+
+    def watch_cancellations(self, interval_s: float = CHECK_INTERVAL_S) -> None:
+        """Starts the periodic, batched check of the running jobs' states."""
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_loop(interval_s))
+
+    async def _watch_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.check_running()
+
+    async def check_running(self) -> None:
+        """One check: stops the runs of jobs Tasks says must not go on."""
+        job_ids = list(self._runs)
+        if not job_ids:
+            return
+        try:
+            states = await self.tasks.check_jobs(job_ids)
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            log.warning("could not check running jobs (%s)", type(exc).__name__)
+            return
+        for job_id, state in states.items():
+            run = self._runs.get(job_id)
+            if run is not None and state == tasks_pb2.JOB_STATE_CANCELLED and not run.done():
+                with bind(job_id=job_id):
+                    log.info("job cancelled; stopping its run")
+                self._stopped.add(job_id)
+                run.cancel()
 
     async def _setup(self, connection: AbstractRobustConnection) -> None:
         # Robust channels re-declare the queue and re-register the consumer
@@ -88,9 +135,13 @@ class JobConsumer:
         consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=self.concurrency)
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        self._retries = RetryPolicy(publish_channel, self.topology, self.max_attempts)
+        self.attach(publish_channel)
         self._queue = await self.topology.declare(consume_channel)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._consumer_tag = await self._queue.consume(self.deliver)
+
+    def attach(self, publish_channel: AbstractChannel) -> None:
+        """Uses ``publish_channel`` (with publisher confirms) for retries and dead letters."""
+        self.settler = Settler(publish_channel, self.topology, self.policy, self.tasks, self.hooks)
 
     async def stop_consuming(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
@@ -109,6 +160,9 @@ class JobConsumer:
             return False
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         for task in list(self._in_flight):
             task.cancel()
         if self._in_flight:
@@ -117,7 +171,8 @@ class JobConsumer:
             # Unacked deliveries go back to the queue when the channel closes.
             await self._connection.close()
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def deliver(self, message: AbstractIncomingMessage) -> None:
+        """The broker's callback: handles ``message`` in a task of its own."""
         task = asyncio.create_task(self._handle(message))
         self._in_flight.add(task)
         self._idle.clear()
@@ -127,140 +182,68 @@ class JobConsumer:
         self._in_flight.discard(task)
         if not self._in_flight:
             self._idle.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("job handler crashed", exc_info=task.exception())
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
-        assert self._retries is not None
-        attempts = attempts_of(message)
+        assert self.settler is not None
+        delivery = read_delivery(message)
         try:
             job = decode_job(message)
         except UndecodableMessage as exc:
-            await self._settle(
-                message, self._retries.dead_letter(message, f"undecodable: {exc}", attempts)
-            )
+            decision = decide("", Undecodable(str(exc)), delivery, self.policy)
+            await self._settle_safely(message, None, delivery, decision)
             return
         with bind(request_id=job.request_id or None, job_id=job.job_id):
+            await self._after_earlier_run(job.job_id)
+            self._running[job.job_id] = asyncio.current_task()  # type: ignore[assignment]
             try:
-                await self._process(message, job, attempts)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if _connection_lost(exc, message):
-                    # The broker requeues unacked deliveries of a closed channel.
-                    log.warning(
-                        "connection lost mid-job (%s); redelivery follows", type(exc).__name__
-                    )
-                    return
-                # A defect, not a transient fault: requeue, and let the queue's
-                # delivery limit dead-letter a message that fails every time.
-                log.exception("job handling failed; requeueing the message")
-                with contextlib.suppress(Exception):
-                    await message.nack(requeue=True)
+                try:
+                    outcome = await self._run(job, delivery)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a defect ends the job, never loops
+                    log.exception("job handling raised")
+                    outcome = Crashed(job.prior_usage, type(exc).__name__)
+                decision = decide(job.job_id, outcome, delivery, self.policy)
+                await self._settle_safely(message, job, delivery, decision)
+            finally:
+                if self._running.get(job.job_id) is asyncio.current_task():
+                    del self._running[job.job_id]
 
-    async def _settle(self, message: AbstractIncomingMessage, publish: Awaitable[None]) -> None:
-        """Acks after the publish that takes over the message was confirmed."""
-        await publish
-        await message.ack()
-
-    async def _process(
-        self, message: AbstractIncomingMessage, job: jobs_pb2.CapabilityJob, attempts: int
-    ) -> None:
-        assert self._retries is not None
-        pending = pending_outcome(message)
-        if pending is not None:
-            # The LLM already ran; only the report to Tasks is missing.
-            request = tasks_pb2.CompleteJobRequest.FromString(pending)
-            await self._report(message, job, attempts, request)
-            return
+    async def _run(self, job, delivery: Delivery) -> Outcome:  # type: ignore[no-untyped-def]
+        meter = UsageMeter()
+        run = asyncio.create_task(self.handler.handle(job, delivery, meter))
+        self._runs[job.job_id] = run
         try:
-            state = await self.tasks.start_job(job.job_id, job.request_id)
-        except errors.NotFound:
-            await self._settle(message, self._retries.dead_letter(message, "unknown job", attempts))
-            return
-        except errors.Unavailable:
-            waits = waits_of(message) + 1
-            await self._settle(
-                message, self._retries.retry_later(job, attempts, "tasks unavailable", waits=waits)
-            )
-            return
-        if state.state in _TERMINAL:
-            log.info("job already finished; skipping")
-            await message.ack()
-            return
-        metrics.jobs_started.inc()
-        if job.HasField("enqueue_time") and attempts == 0:
-            metrics.job_queue_wait.observe(_seconds_since(job.enqueue_time))
+            return await run
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            stopped = job.job_id in self._stopped
+            if not stopped or (current is not None and current.cancelling()):
+                raise  # shutdown: the delivery stays unacked and is redelivered
+            return Stopped(add_usage(job.prior_usage, meter.usage()))
+        finally:
+            self._runs.pop(job.job_id, None)
+            self._stopped.discard(job.job_id)
 
-        outcome = await self.runner.run(job)
-        attempts += 1
-        if isinstance(outcome, Transient):
-            spent = add_usage(job.prior_usage, outcome.usage)
-            if not self._retries.exhausted(attempts):
-                retry = jobs_pb2.CapabilityJob()
-                retry.CopyFrom(job)
-                retry.prior_usage.CopyFrom(spent)
-                await self._settle(
-                    message, self._retries.retry_later(retry, attempts, outcome.reason)
-                )
-                return
-            outcome = failure(
-                job.job_id,
-                tasks_pb2.JOB_ERROR_TYPE_RETRIES_EXHAUSTED,
-                f"The job failed {attempts} times; the last error was: {outcome.reason}",
-                spent,
-            )
-        await self._report(message, job, attempts, outcome)
+    async def _after_earlier_run(self, job_id: str) -> None:
+        while (earlier := self._running.get(job_id)) is not None:
+            log.info("job already running here; this delivery waits for that run")
+            await asyncio.wait({earlier})
 
-    async def _report(
-        self,
-        message: AbstractIncomingMessage,
-        job: jobs_pb2.CapabilityJob,
-        attempts: int,
-        request: tasks_pb2.CompleteJobRequest,
-    ) -> None:
-        """CompleteJob, then ack. Tasks still unavailable after the callback's
-        own retries: park the outcome in a retry queue instead of holding it."""
-        assert self._retries is not None
+    async def _settle_safely(self, message, job, delivery, decision) -> None:  # type: ignore[no-untyped-def]
+        assert self.settler is not None
         try:
-            response = await self.tasks.complete_job(request, job.request_id)
-        except errors.Unavailable:
-            await self._settle(
-                message,
-                self._retries.retry_later(
-                    job,
-                    attempts,
-                    "tasks unavailable",
-                    outcome=request.SerializeToString(),
-                    waits=waits_of(message) + 1,
-                ),
-            )
-            return
-        self._observe(job, response)
-        if request.error.type == tasks_pb2.JOB_ERROR_TYPE_RETRIES_EXHAUSTED:
-            await self._retries.dead_letter(
-                message, f"retries exhausted: {request.error.message}"[:500], attempts
-            )
-        await message.ack()
-
-    def _observe(
-        self, job: jobs_pb2.CapabilityJob, response: tasks_pb2.CompleteJobResponse
-    ) -> None:
-        outcome = _OUTCOME.get(response.job.state, "unknown")
-        if response.applied:
-            metrics.jobs_completed.labels(outcome).inc()
-            if response.job.error.type == tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT:
-                metrics.vague_inputs.inc()
-            if job.HasField("enqueue_time"):
-                metrics.job_end_to_end.observe(_seconds_since(job.enqueue_time))
-        log.info("job completed", extra={"outcome": outcome, "applied": response.applied})
-
-
-def _connection_lost(exc: Exception, message: AbstractIncomingMessage) -> bool:
-    return isinstance(exc, AMQPError | RuntimeError | ConnectionError) and bool(
-        message.channel.is_closed
-    )
-
-
-def _seconds_since(stamp: Timestamp) -> float:
-    return max(0.0, time.time() - stamp.ToDatetime(UTC).timestamp())
+            await self.settler.settle(message, job, delivery, decision)
+        except asyncio.CancelledError:
+            raise
+        except CONNECTION_ERRORS as exc:
+            # A publish or ack on a dead channel: the broker requeues the unacked
+            # delivery, and the redelivery settles it.
+            log.warning("broker connection lost while settling (%s)", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - never requeue into an immediate loop
+            log.error("could not settle the delivery (%s); rejecting it", type(exc).__name__)
+            try:
+                # The main queue dead-letters a rejected message to the DLQ.
+                await message.reject(requeue=False)
+            except CONNECTION_ERRORS:
+                log.warning("broker connection lost before the reject")

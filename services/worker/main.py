@@ -18,6 +18,7 @@ from services.worker.consumer import JobConsumer
 from services.worker.runner import CapabilityRunner
 from taskmesh import metrics
 from taskmesh.capabilities.llm_client import make_llm_client
+from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client
@@ -32,11 +33,10 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     llm = make_llm_client(settings)
     consumer = JobConsumer(
         settings.rabbitmq_url,
-        JobTopology(settings.job_queue),
+        JobTopology(settings.job_queue, policy=RetryPolicy(settings.job_max_attempts)),
         CapabilityRunner(llm, settings.openai_model, settings.parse_task_prompt_version),
         TasksCallback(tasks_channel, client.CallCredentials(token)),
         concurrency=settings.worker_concurrency,
-        max_attempts=settings.job_max_attempts,
     )
     webhooks = WebhookConsumer(
         settings.rabbitmq_url,
@@ -58,6 +58,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         await stop.wait()
     finally:
         await consumer.stop_consuming()
+        log.info("draining: finishing %d jobs in flight", consumer.in_flight)
         await webhooks.stop_consuming()
         # Webhook attempts finish (or return to the queue) while jobs drain, not before.
         webhooks_drained = asyncio.create_task(webhooks.drain(settings.shutdown_grace_s))

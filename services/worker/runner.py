@@ -1,21 +1,32 @@
-"""Runs one CapabilityJob and turns every result into a CompleteJob request
-or a decision to retry."""
+"""Runs one CapabilityJob's capability and turns whatever happens into an
+outcome of decisions.py: Finished, Transient or Crashed. Never raises (but
+for cancellation): a defect in the capability's code is an outcome too.
+
+Usage: the caller passes a UsageMeter, so what the attempt spent is known even
+when the caller cancels the run (job cancelled, shutdown) or the code raised."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
 
 import openai
 
+from services.worker.decisions import Crashed, Finished, Transient, failure
 from taskmesh.capabilities.errors import (
     BudgetExhaustedError,
+    CallGuard,
+    CapabilityError,
     InvalidOutputError,
     LLMRejectedError,
     LLMTransientError,
+    UsageMeter,
 )
 from taskmesh.capabilities.parse_task.handler import run_parse_task
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
 
 
 def add_usage(a: jobs_pb2.TokenUsage, b: jobs_pb2.TokenUsage) -> jobs_pb2.TokenUsage:
@@ -26,26 +37,12 @@ def add_usage(a: jobs_pb2.TokenUsage, b: jobs_pb2.TokenUsage) -> jobs_pb2.TokenU
     )
 
 
-def failure(
-    job_id: str,
-    kind: int,
-    message: str,
-    usage: jobs_pb2.TokenUsage,
-    suggestions: list[str] = (),  # type: ignore[assignment]
-) -> tasks_pb2.CompleteJobRequest:
-    return tasks_pb2.CompleteJobRequest(
-        job_id=job_id,
-        error=tasks_pb2.JobError(type=kind, message=message, suggestions=list(suggestions)),
-        usage=usage,
-    )
-
-
-@dataclass
-class Transient:
-    """The attempt failed for a reason that may pass; ``usage`` was spent on it."""
-
-    reason: str
-    usage: jobs_pb2.TokenUsage
+def _spent(meter: UsageMeter, exc: BaseException | None = None) -> jobs_pb2.TokenUsage:
+    """This attempt's usage: the meter's record, or the error's when it knows more."""
+    metered = meter.usage()
+    if isinstance(exc, CapabilityError) and exc.usage.llm_calls > metered.llm_calls:
+        return exc.usage
+    return metered
 
 
 class CapabilityRunner:
@@ -54,53 +51,81 @@ class CapabilityRunner:
         self.model = model
         self.prompt_version = prompt_version
 
-    async def run(self, job: jobs_pb2.CapabilityJob) -> tasks_pb2.CompleteJobRequest | Transient:
+    async def run(
+        self,
+        job: jobs_pb2.CapabilityJob,
+        meter: UsageMeter | None = None,
+        guard: CallGuard | None = None,
+    ) -> Finished | Transient | Crashed:
+        """One attempt. Usage in every outcome = the job's prior usage + this attempt's."""
+        meter = meter if meter is not None else UsageMeter()
         prior = job.prior_usage
         if (
             job.capability != jobs_pb2.CAPABILITY_PARSE_TASK
             or job.WhichOneof("input") != "parse_task"
         ):
-            return failure(
-                job.job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "Unknown capability.", prior
+            return Finished(
+                failure(job.job_id, tasks_pb2.JOB_ERROR_TYPE_INTERNAL, "Unknown capability.", prior)
             )
         try:
-            result = await run_parse_task(self.llm, self.model, job.parse_task, self.prompt_version)
+            result = await run_parse_task(
+                self.llm,
+                self.model,
+                job.parse_task,
+                self.prompt_version,
+                guard=guard,
+                meter=meter,
+            )
+        except asyncio.CancelledError:
+            raise
         except LLMTransientError as exc:
-            return Transient(f"llm: {exc}"[:200], exc.usage)
+            return Transient(
+                f"llm: {exc}"[:200], add_usage(prior, _spent(meter, exc)), exc.retry_after_s
+            )
         except LLMRejectedError as exc:
-            # Deterministic: retrying cannot help. A type of its own comes with the worker's
-            # redesign; until then it fails as INTERNAL with the endpoint's sanitised reason.
-            return failure(
-                job.job_id,
-                tasks_pb2.JOB_ERROR_TYPE_INTERNAL,
-                f"The LLM endpoint refused the request: {exc.detail}",
-                add_usage(prior, exc.usage),
+            # Deterministic: retrying cannot help.
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_LLM_REJECTED,
+                    f"The LLM endpoint refused the request: {exc.detail}",
+                    add_usage(prior, _spent(meter, exc)),
+                )
             )
         except BudgetExhaustedError as exc:
-            return failure(
-                job.job_id,
-                tasks_pb2.JOB_ERROR_TYPE_INTERNAL,
-                "The token budget does not cover a further LLM call.",
-                add_usage(prior, exc.usage),
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_BUDGET_EXHAUSTED,
+                    "The token budget does not cover a further LLM call.",
+                    add_usage(prior, _spent(meter, exc)),
+                )
             )
         except InvalidOutputError as exc:
-            return failure(
-                job.job_id,
-                tasks_pb2.JOB_ERROR_TYPE_INVALID_OUTPUT,
-                "The model's answer could not be turned into a valid task: "
-                + "; ".join(exc.errors)[:300],
-                add_usage(prior, exc.usage),
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_INVALID_OUTPUT,
+                    "The model's answer could not be turned into a valid task: "
+                    + "; ".join(exc.errors)[:300],
+                    add_usage(prior, _spent(meter, exc)),
+                )
             )
+        except Exception as exc:  # noqa: BLE001 - a defect ends the job, it never loops
+            log.exception("capability raised", extra={"error": type(exc).__name__})
+            return Crashed(add_usage(prior, _spent(meter, exc)), type(exc).__name__)
         usage = add_usage(prior, result.usage)
         if result.vague is not None:
-            return failure(
-                job.job_id,
-                tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT,
-                result.vague.reason,
-                usage,
-                list(result.vague.suggestions),
+            return Finished(
+                failure(
+                    job.job_id,
+                    tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT,
+                    result.vague.reason,
+                    usage,
+                    list(result.vague.suggestions),
+                )
             )
         assert result.output is not None
-        return tasks_pb2.CompleteJobRequest(
-            job_id=job.job_id, parse_task=result.output, usage=usage
+        return Finished(
+            tasks_pb2.CompleteJobRequest(job_id=job.job_id, parse_task=result.output, usage=usage)
         )

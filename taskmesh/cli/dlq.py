@@ -1,5 +1,16 @@
 """``taskmesh dlq list|replay``: what the worker could not finish, and putting
-it back once the cause is fixed."""
+it back once the cause is fixed (SPEC §3, §7).
+
+Listing is read-only: a quorum queue counts every return of a message as a
+delivery (and dead-letters it at the limit), so the listing never returns a
+message. It takes each message once, publishes an identical copy to the tail
+of the DLQ (confirmed), then acks the original: after a full pass the queue
+holds the same messages, in the same order, with their delivery counts fresh.
+
+Replay reopens the job in Tasks (a RETRIES_EXHAUSTED or INTERNAL failure goes
+back to queued with a fresh reservation) and only then moves the message to the
+job queue; a message whose job cannot be re-run stays in the DLQ, and the
+command says why."""
 
 from __future__ import annotations
 
@@ -8,27 +19,88 @@ import asyncio
 import sys
 
 import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, WAITS_HEADER, copy_message
+from taskmesh import errors
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.queue.messages import (
+    ATTEMPT_HEADER,
+    OUTCOME_HEADER,
+    REASON_HEADER,
+    WAITS_HEADER,
+    UndecodableMessage,
+    copy_message,
+    decode_job,
+)
 from taskmesh.queue.topology import JobTopology
 from taskmesh.settings import load_settings
 
+PUBLISH_TIMEOUT_S = 10.0
 
-def _job_id(message: aio_pika.abc.AbstractIncomingMessage) -> str:
-    from taskmesh.queue.messages import UndecodableMessage, decode_job
 
+def _job_id(message: AbstractIncomingMessage) -> str:
     try:
         return decode_job(message).job_id
     except UndecodableMessage:
         return "-"
 
 
-async def _drain(channel, queue_name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:  # type: ignore[no-untyped-def]
-    queue = await channel.get_queue(queue_name, ensure=True)
-    out = []
-    while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
-        out.append(message)
-    return out
+def _line(message: AbstractIncomingMessage) -> str:
+    headers = message.headers or {}
+    reason = headers.get(REASON_HEADER, "-")
+    if isinstance(reason, bytes):
+        reason = reason.decode(errors="replace")
+    return (
+        f"{message.message_id or '-'}\t{_job_id(message)}\t{reason}\t"
+        f"attempts={headers.get(ATTEMPT_HEADER, 0)}"
+    )
+
+
+async def _pass(channel: AbstractChannel, queue_name: str, visit) -> int:  # type: ignore[no-untyped-def]
+    """Takes each message that is in the queue now exactly once and hands it to
+    ``visit(message) -> bool`` (True: the message leaves the DLQ). A kept message is
+    re-published to the tail before the original is acked. Returns messages seen."""
+    queue = await channel.declare_queue(queue_name, passive=True)
+    count = queue.declaration_result.message_count
+    seen = 0
+    while seen < count:
+        message = await queue.get(no_ack=False, fail=False, timeout=5)
+        if message is None:
+            break
+        seen += 1
+        if not await visit(message):
+            await channel.default_exchange.publish(
+                copy_message(message, dict(message.headers or {})),
+                routing_key=queue_name,
+                mandatory=True,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
+        await message.ack()
+    return seen
+
+
+async def _reopen(job_id: str) -> str | None:
+    """Reopens the job in Tasks; None when it may run again, else why not."""
+    from services.tasks.domain.jobs import JobService
+    from services.tasks.main import job_policy
+    from services.tasks.storage.repository import Store
+
+    settings = load_settings()
+    store = Store(settings.database_url)
+    await store.open()
+    try:
+        service = JobService(store, _NoDispatch(), job_policy(settings))
+        await service.reopen(job_id)
+    except errors.TaskmeshError as exc:
+        return exc.message
+    finally:
+        await store.close()
+    return None
+
+
+class _NoDispatch:
+    async def dispatch(self, job, reservation, timeout) -> None:  # type: ignore[no-untyped-def]
+        raise errors.Unavailable("not a submission path")
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -38,45 +110,68 @@ async def _run(args: argparse.Namespace) -> int:
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await topology.declare(channel)
-        # Unacked gets are returned to the DLQ when the channel closes, so a
-        # listing changes nothing.
-        messages = await _drain(channel, topology.dlq)
         if args.action == "list":
-            for msg in messages:
-                headers = msg.headers or {}
-                reason = headers.get(REASON_HEADER, "-")
-                if isinstance(reason, bytes):
-                    reason = reason.decode(errors="replace")
-                print(
-                    f"{msg.message_id or '-'}\t{_job_id(msg)}\t{reason}\t"
-                    f"attempts={headers.get(ATTEMPT_HEADER, 0)}"
-                )
-            print(f"{len(messages)} dead-lettered", file=sys.stderr)
+
+            async def show(message: AbstractIncomingMessage) -> bool:
+                print(_line(message))
+                return False
+
+            seen = await _pass(channel, topology.dlq, show)
+            print(f"{seen} dead-lettered", file=sys.stderr)
             return 0
         if not args.all and not args.ids:
             print("taskmesh: give message ids or --all", file=sys.stderr)
             return 2
         wanted = set(args.ids)
-        replayed = 0
-        for msg in messages:
-            if args.all or msg.message_id in wanted:
-                headers = dict(msg.headers or {})
-                headers[ATTEMPT_HEADER] = 0
-                headers[WAITS_HEADER] = 0
-                headers.pop(REASON_HEADER, None)
-                await channel.default_exchange.publish(
-                    copy_message(msg, headers),
-                    routing_key=topology.queue,
-                    mandatory=True,
-                    timeout=10,
-                )
-                await msg.ack()
-                replayed += 1
-        missing = wanted - {m.message_id for m in messages}
-        for mid in sorted(missing):
-            print(f"taskmesh: no dead-lettered message {mid}", file=sys.stderr)
-        print(f"replayed {replayed}", file=sys.stderr)
-        return 1 if missing else 0
+        found: set[str] = set()
+        replayed = kept = 0
+
+        async def replay(message: AbstractIncomingMessage) -> bool:
+            nonlocal replayed, kept
+            mid = message.message_id or "-"
+            if not (args.all or mid in wanted):
+                return False
+            found.add(mid)
+            try:
+                job = decode_job(message)
+            except UndecodableMessage as exc:
+                print(f"{mid}\tkept\t{exc}")
+                kept += 1
+                return False
+            refusal = await _reopen(job.job_id)
+            if refusal is not None:
+                print(f"{mid}\tkept\t{refusal}")
+                kept += 1
+                return False
+            # A fresh run: its earlier attempts were charged when the job failed.
+            job.ClearField("prior_usage")
+            headers = dict(message.headers or {})
+            headers[ATTEMPT_HEADER] = 0
+            headers[WAITS_HEADER] = 0
+            for name in (REASON_HEADER, OUTCOME_HEADER):
+                headers.pop(name, None)
+            fresh = aio_pika.Message(
+                body=job.SerializeToString(),
+                content_type=message.content_type,
+                type=message.type or jobs_pb2.CapabilityJob.DESCRIPTOR.full_name,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers=headers,
+            )
+            await channel.default_exchange.publish(
+                fresh, routing_key=topology.queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
+            )
+            print(f"{mid}\treplayed")
+            replayed += 1
+            return True
+
+        await _pass(channel, topology.dlq, replay)
+        missing = sorted(wanted - found)
+        for mid in missing:
+            print(f"{mid}\tnot found in the dead-letter queue")
+        print(f"replayed {replayed}, kept {kept}", file=sys.stderr)
+        return 1 if missing or kept else 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,10 +1,10 @@
-"""``taskmesh jobs list``: every user's jobs, newest first, for operators.
+"""``taskmesh jobs list`` and ``taskmesh jobs cancel``, for operators.
 
-Goes through the Tasks service's ``ListJobs`` (SPEC §3, §6) with the internal
-token, never to the database, so it works against any deployment the operator
-can reach at ``TASKS_GRPC_ADDR``. One tab-separated line per job on stdout:
-job id, user id, status, attempts, created (UTC), then the task's title or
-the error type; a count on stderr."""
+Both go through the Tasks service (``ListJobs``, ``CancelJob`` with ``all_users``;
+SPEC §3, §6) with the internal token, never to the database, so they work against
+any deployment the operator can reach at ``TASKS_GRPC_ADDR``. One tab-separated
+line per job on stdout: job id, user id, status, attempts, created (UTC), then the
+task's title or the error type; list prints a count on stderr."""
 
 from __future__ import annotations
 
@@ -32,13 +32,18 @@ STATUSES = tuple(_STATE)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    jobs = sub.add_parser("jobs", help="list jobs (operators; through the Tasks service)")
+    jobs = sub.add_parser("jobs", help="list or cancel jobs (operators; through the Tasks service)")
     jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = jobs_sub.add_parser("list", help="every user's jobs, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only jobs in this state")
     listing.add_argument("--take", type=int, default=20, help="jobs per page, 1-100 (20)")
     listing.add_argument("--skip", type=int, default=0, help="jobs to skip (0)")
-    jobs.set_defaults(func=run)
+    listing.set_defaults(func=run)
+    cancel = jobs_sub.add_parser(
+        "cancel", help="cancel a queued or running job (its LLM calls stop within about 1 s)"
+    )
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    cancel.set_defaults(func=run_cancel)
 
 
 def _line(job: tasks_pb2.Job) -> str:
@@ -96,4 +101,34 @@ def run(args: argparse.Namespace) -> int:
         + (f" (skipped {args.skip})" if args.skip else ""),
         file=sys.stderr,
     )
+    return 0
+
+
+async def _cancel(addr: str, token: str, job_id: str) -> tasks_pb2.Job:
+    async with channel(addr) as ch:
+        stub = tasks_pb2_grpc.TasksServiceStub(ch)
+        response: tasks_pb2.CancelJobResponse = await stub.CancelJob(
+            tasks_pb2.CancelJobRequest(job_id=job_id, all_users=True),
+            timeout=TIMEOUT_S,
+            metadata=CallCredentials(token).metadata(),
+        )
+        return response.job
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    """Exit 0 with the cancelled job's line; 1 when the job is unknown or already
+    finished (the service's reason on stderr); 2 without an internal token."""
+    settings = load_settings()
+    try:
+        token = read_token()
+    except NoToken as exc:
+        print(f"taskmesh: {exc}", file=sys.stderr)
+        return 2
+    try:
+        job = asyncio.run(_cancel(settings.tasks_grpc_addr, token, args.job_id))
+    except grpc.aio.AioRpcError as err:
+        error = from_rpc_error(err)
+        print(f"taskmesh: {err.code().name}: {error.message}", file=sys.stderr)
+        return 1
+    print(_line(job))
     return 0

@@ -59,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout-hang-s", type=float, help="how long a hanging call hangs")
     parser.add_argument("--seed", type=int, help="seed of the fault and jitter draws")
+    parser.add_argument(
+        "--rate-limit-window-s",
+        type=float,
+        help="answer 429 with Retry-After to every call within this many seconds of the first",
+    )
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        default=None,
+        help='start with calls held at the gate until POST /sim/gate {"open": true}',
+    )
     return parser
 
 

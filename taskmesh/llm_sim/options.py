@@ -42,6 +42,11 @@ class SimOptions:
     rate_malformed: float = 0
     timeout_hang_s: float = 120
     seed: int | None = None
+    #: Every call within this many seconds of the first one is answered 429 with
+    #: Retry-After = the seconds left of that window (a provider's rate-limit window).
+    rate_limit_window_s: float = 0
+    #: Start with the gate closed: every call waits until ``POST /sim/gate {"open": true}``.
+    hold: bool = False
     #: Prompt kinds ("core", "subtasks", "other") faults apply to; empty means every call.
     fault_kinds: AbstractSet[str] = frozenset()
     # --- behaviours of real servers (issue 14), for tests of each fallback --------------------

@@ -58,6 +58,13 @@ class SimServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._sequence = 0
+        self._held = 0
+        self._first_call: float | None = None
+        #: Set while calls may answer; cleared, every call waits at the gate
+        #: (tests make "N calls in flight" a state they hold, not a window they race).
+        self._gate = asyncio.Event()
+        if not options.hold:
+            self._gate.set()
 
     @property
     def port(self) -> int:
@@ -75,6 +82,7 @@ class SimServer:
             "faults": dict(self._faults),
             "tokens": {"prompt": self._tokens["prompt"], "completion": self._tokens["completion"]},
             "in_flight": self._in_flight,
+            "held": self._held,
             "max_in_flight": self._max_in_flight,
         }
 
@@ -112,6 +120,7 @@ class SimServer:
         app.config.TOUCHUP = False
         app.add_route(self._completions, "/v1/chat/completions", methods=["POST"])
         app.add_route(self._models, "/v1/models", methods=["GET"])
+        app.add_route(self._gate_route, "/sim/gate", methods=["GET", "POST"])
         try:
             server = await app.create_server(
                 sock=sock, return_asyncio_server=True, access_log=False, backlog=1024
@@ -142,6 +151,36 @@ class SimServer:
             await closing
         await server.after_stop()
         Sanic.unregister_app(app)
+
+    def hold(self) -> None:
+        """Calls arriving from now on (and those not yet answered) wait until :meth:`release`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def _gate_route(self, request: Request) -> HTTPResponse:
+        """``POST /sim/gate {"open": bool}`` holds or releases calls; ``GET`` reads the
+        gate and the calls waiting at it. A test control, not part of the OpenAI API."""
+        if request.method == "POST":
+            body = request.json if isinstance(request.json, dict) else {}
+            if not isinstance(body.get("open"), bool):
+                return _error(400, 'expected {"open": true|false}', "invalid_request_error")
+            self.release() if body["open"] else self.hold()
+        return json_response({"open": self._gate.is_set(), **self.stats})
+
+    async def _pass_gate(self) -> None:
+        if self._gate.is_set():
+            return
+        gate = asyncio.ensure_future(self._gate.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        self._held += 1
+        try:
+            await asyncio.wait({gate, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._held -= 1
+            gate.cancel()
+            stopping.cancel()
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -178,6 +217,16 @@ class SimServer:
                 return fault
         return None
 
+    def _rate_limit_left(self) -> float:
+        """Seconds left of the rate-limit window that opens at the first call (0: none)."""
+        window = self.options.rate_limit_window_s
+        if not window:
+            return 0.0
+        now = time.monotonic()
+        if self._first_call is None:
+            self._first_call = now
+        return max(0.0, self._first_call + window - now)
+
     async def _models(self, request: Request) -> HTTPResponse:
         model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "taskmesh"}
         return json_response({"object": "list", "data": [model]})
@@ -201,6 +250,7 @@ class SimServer:
             return _error(400, "streaming is not supported", "invalid_request_error")
         messages: list[Any] = body["messages"]
         kind = classify_request(body)
+        await self._pass_gate()
         self._calls[kind] += 1
 
         refusal = self._refusal(body, messages)
@@ -210,6 +260,16 @@ class SimServer:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             max_tokens = None
 
+        window_left = self._rate_limit_left()
+        if window_left > 0:
+            self._faults["429"] += 1
+            return _error(
+                429,
+                "Rate limit reached for requests (simulated window).",
+                "requests",
+                "rate_limit_exceeded",
+                **{"retry-after": str(math.ceil(window_left))},
+            )
         fault = self._draw_fault(kind)
         if fault is not None:
             self._faults[fault] += 1

@@ -3,7 +3,7 @@
 - ``<queue>``: durable quorum queue; rejected or over-delivered messages are
   dead-lettered to ``<queue>-dlq``; the delivery limit is the last guard
   against a message that crashes every worker that takes it.
-- ``<queue>-retry-<N>s``: one delay queue per backoff step. A message waits
+- ``<queue>-retry-<N>s``: one delay queue per delay of the RetryPolicy. A message waits
   there for its TTL, then the broker dead-letters it back to ``<queue>``. No
   worker holds a prefetch slot while a job waits for its retry.
 - ``<queue>-dlq``: dead letters, inspected and replayed with ``taskmesh dlq``.
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
-#: Backoff steps, seconds: attempt n waits RETRY_DELAYS_S[min(n-1, last)].
-RETRY_DELAYS_S = (1, 2, 4, 8, 16, 30, 60)
+from taskmesh.queue.retry_policy import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -25,18 +24,21 @@ class JobTopology:
     queue: str
     #: Redeliveries (crashes, connection losses) before the broker gives up.
     delivery_limit: int = 20
-    retry_delays_s: tuple[int, ...] = RETRY_DELAYS_S
+    #: Which delay queues exist; the worker picks among them with the same policy.
+    policy: RetryPolicy = RetryPolicy()
 
     @property
     def dlq(self) -> str:
         return f"{self.queue}-dlq"
 
-    def retry_queue(self, attempt: int) -> str:
-        """The delay queue for the retry after ``attempt`` failed attempts (≥ 1)."""
-        return f"{self.queue}-retry-{self.retry_delay(attempt)}s"
+    @property
+    def retry_delays_s(self) -> tuple[int, ...]:
+        return self.policy.delays_s
 
-    def retry_delay(self, attempt: int) -> int:
-        return self.retry_delays_s[min(max(attempt, 1), len(self.retry_delays_s)) - 1]
+    def retry_queue_for(self, seconds: float) -> tuple[str, int]:
+        """The delay queue for a wait of at least ``seconds``, and its TTL in seconds."""
+        ttl = self.policy.queue_delay(seconds)
+        return f"{self.queue}-retry-{ttl}s", ttl
 
     @property
     def all_queues(self) -> list[str]:

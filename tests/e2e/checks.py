@@ -13,7 +13,7 @@ import httpx
 
 from tests.e2e.conftest import RunningStack
 
-TERMINAL = ("succeeded", "failed")
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def client(stack: RunningStack, timeout: float = 10) -> httpx.Client:

@@ -39,7 +39,9 @@ def test_reflection_lists_and_describes_both_services(running_stack):
         "ListTasks",
         "GetTask",
         "GetUsage",
+        "CancelJob",
         "StartJob",
+        "CheckJobs",
         "CompleteJob",
     ):
         assert f"rpc {rpc}" in described.stdout
@@ -73,3 +75,31 @@ def test_rpcs_need_the_internal_token(running_stack):
     )
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["capabilities"][0]["name"] == "parse-task"
+
+
+def test_cancel_job_with_grpcurl(stack_factory):
+    from tests.e2e.checks import client, submit, wait_until
+    from tests.support.sim import sim_state
+
+    stack = stack_factory(sim_args=["--hold"])
+    auth = ("-H", f"authorization: Bearer {stack.token}")
+    who = grpcurl(
+        *auth,
+        "-d",
+        json.dumps({"api_key": stack.api_key}),
+        stack.tasks_addr,
+        "taskmesh.tasks.v1.TasksService/Authenticate",
+    )
+    assert who.returncode == 0, who.stderr
+    answer = json.loads(who.stdout)
+    user_id = answer.get("userId") or answer["user_id"]
+    with client(stack) as http:
+        [job_id] = submit(http, ["Pay the water bill tomorrow"])
+        wait_until(lambda: sim_state(stack)["held"] >= 1, 60, "the job running")
+    request = json.dumps({"user_id": user_id, "job_id": job_id})
+    cancel = ("-d", request, stack.tasks_addr, "taskmesh.tasks.v1.TasksService/CancelJob")
+    done = grpcurl(*auth, *cancel)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["job"]["state"] == "JOB_STATE_CANCELLED"
+    again = grpcurl(*auth, *cancel)
+    assert again.returncode != 0 and "FailedPrecondition" in again.stderr

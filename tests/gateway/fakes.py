@@ -170,6 +170,15 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         self._enter("GetJob", context)
         return tasks_pb2.GetJobResponse(job=self._job(request.user_id, request.job_id))
 
+    async def CancelJob(self, request, context):
+        self._enter("CancelJob", context)
+        current = self._job(request.user_id, request.job_id)
+        if current.state not in (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING):
+            raise errors.FailedPrecondition("The job has already finished.")
+        job = self._next_version(request.job_id, tasks_pb2.JOB_STATE_CANCELLED)
+        await self._append(request.job_id, job)
+        return tasks_pb2.CancelJobResponse(job=job)
+
     async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
         self._enter("WatchJob", context)
         self._job(request.user_id, request.job_id)

@@ -150,3 +150,23 @@ async def test_event_stream_ends_when_the_gateway_shuts_down(
         rest = [line async for line in lines]
     await closing
     assert "id: 2" not in rest
+
+
+async def test_cancel_answers_the_cancelled_job_then_409(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    job_id = fake.add_job(ALICE)
+    response = await client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert "retry-after" not in response.headers
+    assert_problem(await client.post(f"/api/v1/jobs/{job_id}/cancel"), 409, "conflict")
+
+
+async def test_cancel_someone_elses_or_a_malformed_job_is_404(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    theirs = fake.add_job("user-bob")
+    assert_problem(await client.post(f"/api/v1/jobs/{theirs}/cancel"), 404, "not-found")
+    assert_problem(await client.post("/api/v1/jobs/not-a-job/cancel"), 404, "not-found")
+    assert fake.calls["CancelJob"] == 1  # a malformed id never reaches Tasks

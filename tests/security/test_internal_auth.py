@@ -149,6 +149,9 @@ _WORKER_ONLY_ROUTES: list[tuple[str, str]] = [
     ("POST", "/api/v1/complete"),
     ("POST", "/taskmesh.tasks.v1.TasksService/StartJob"),
     ("POST", "/taskmesh.tasks.v1.TasksService/CompleteJob"),
+    ("POST", "/taskmesh.tasks.v1.TasksService/CheckJobs"),
+    ("POST", "/api/v1/CheckJobs"),
+    ("POST", "/api/v1/jobs/check"),
     ("POST", "/internal/jobs/complete"),
     ("POST", "/webhook"),
     ("POST", "/api/v1/webhook"),
@@ -182,5 +185,5 @@ def test_worker_rpcs_have_no_http_route(stack: Stack, method: str, path: str) ->
 def test_worker_only_rpcs_are_absent_from_the_api_document(stack: Stack) -> None:
     document = httpx.get(f"{stack.url}/openapi.json", timeout=10).json()
     text = str(document).lower()
-    for word in ("startjob", "completejob", "complete_job", "start_job"):
+    for word in ("startjob", "completejob", "complete_job", "start_job", "checkjobs"):
         assert word not in text

@@ -17,7 +17,7 @@ from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, regis
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.rpc import server
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.tasks.test_job_service import FakeDispatcher
+from tests.tasks.conftest import FakeDispatcher
 
 TOKEN = "test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)

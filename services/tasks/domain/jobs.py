@@ -12,12 +12,15 @@ from typing import Protocol
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
-from services.tasks.storage.repository import DuplicateKey, Store
+from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
+from services.tasks.storage.repository import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
 
 log = logging.getLogger(__name__)
 
 Outcome = m.TaskDraft | m.JobError
+#: Failures a dead-letter replay may re-run (SPEC §7): the cause may have passed.
+REOPENABLE = (m.ErrorType.RETRIES_EXHAUSTED, m.ErrorType.INTERNAL)
 
 
 class Dispatcher(Protocol):
@@ -69,12 +72,15 @@ class JobService:
         policy: JobPolicy,
         events: JobEvents | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        terminal_hooks: list[TerminalHook] | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.policy = policy
         self.events = events or JobEvents()
         self.now = clock
+        #: Run inside every terminal transition's transaction (lifecycle.enter_terminal).
+        self.terminal_hooks: list[TerminalHook] = list(terminal_hooks or [])
 
     # --- accept -----------------------------------------------------------------------
     async def create(
@@ -126,42 +132,91 @@ class JobService:
         metrics.token_reservations.labels("reserved").inc()
         try:
             await self.dispatcher.dispatch(job, reservation, timeout)
+            if idempotency_key:
+                # Only keyed jobs can be replayed: the others skip this write.
+                async with self.store.write() as tx:
+                    await tx.mark_dispatched(job.id, self.now())
         except errors.InvalidInput as exc:
             await self._refuse(job, exc)
             raise
         except BaseException:
-            # Not queued: nothing may stay reserved or visible. The key is freed
-            # so the client's retry can succeed.
-            await self._withdraw(job.id)
-            raise
+            # Not confirmed in time: the client hears 503, so the job must never
+            # run, even if the broker confirms and delivers it later.
+            started = await self._withdraw(job.id)
+            if started is None:
+                raise
+            # A worker already started it: it was accepted after all, and saying
+            # 503 would invite a second job for the same intent.
+            log.info(
+                "dispatch not confirmed, but a worker started the job", extra={"job_id": job.id}
+            )
+            return started
         return job
 
     async def _idempotent_replay(self, user_id: str, key: str, text: str) -> m.Job | None:
+        """The first outcome of a request with this key (SPEC §5, after the IETF
+        Idempotency-Key draft), or None when the key is free.
+
+        - another body with the key: IdempotencyConflict (422);
+        - the first request still in flight (its dispatch not confirmed): FailedPrecondition
+          (409), so a retry never races it into a second job;
+        - the first request was refused: the same InvalidInput (400 stays 400);
+        - otherwise the job it created (202 again)."""
         async with self.store.read() as tx:
             job = await tx.job_by_idempotency_key(user_id, key)
-        if job is not None and job.natural_language != text:
+        if job is None:
+            return None
+        if job.natural_language != text:
             raise errors.IdempotencyConflict(
                 "This Idempotency-Key was used with a different request body."
             )
+        if job.error is not None and job.error.type is m.ErrorType.INVALID_INPUT:
+            raise errors.InvalidInput(job.error.message)
+        if job.state is m.JobState.QUEUED and job.dispatched_at is None:
+            raise errors.FailedPrecondition(
+                "A request with this Idempotency-Key is still being processed; retry later."
+            )
         return job
+
+    async def _terminal(
+        self,
+        tx: Tx,
+        job_id: str,
+        state: m.JobState,
+        error: m.JobError | None,
+        actual_tokens: int | None,
+        now: datetime,
+    ) -> tuple[m.Job | None, int | None]:
+        return await enter_terminal(
+            tx, job_id, state, error, actual_tokens, now, self.terminal_hooks
+        )
 
     async def _refuse(self, job: m.Job, exc: errors.InvalidInput) -> None:
         now = self.now()
+        error = m.JobError(m.ErrorType.INVALID_INPUT, exc.message)
         async with self.store.write() as tx:
-            await tx.finish(
-                job.id, m.JobState.FAILED, m.JobError(m.ErrorType.INVALID_INPUT, exc.message), now
-            )
-            await tx.settle(job.id, None, now)
+            await self._terminal(tx, job.id, m.JobState.FAILED, error, None, now)
         self.events.changed(job.id)
 
-    async def _withdraw(self, job_id: str) -> None:
-        try:
-            async with self.store.write() as tx:
-                await tx.settle(job_id, None, self.now())
-                await tx.delete_job(job_id)
-        except Exception:
-            # The sweeper fails and releases it at its deadline.
-            log.exception("could not withdraw job", extra={"job_id": job_id})
+    async def _withdraw(self, job_id: str) -> m.Job | None:
+        """Marks a queued job WITHDRAWN (reservation released, key freed). Returns
+        None when withdrawn; the job when a worker had started it (not withdrawable).
+        Raises what the store raises: the caller's 503 stands either way, and the
+        sweeper ends a job left queued at its deadline."""
+        async with self.store.write() as tx:
+            withdrawn, _ = await self._terminal(
+                tx, job_id, m.JobState.WITHDRAWN, None, None, self.now()
+            )
+            if withdrawn is not None:
+                await tx.release_idempotency_key(job_id)
+                log.info("job withdrawn: dispatch not confirmed in time", extra={"job_id": job_id})
+                current = None
+            else:
+                current = await tx.get_job(job_id)
+        self.events.changed(job_id)
+        if current is not None and not current.state.visible:
+            return None
+        return current
 
     # --- worker callbacks --------------------------------------------------------------
     async def start(self, job_id: str) -> m.Job:
@@ -184,22 +239,84 @@ class JobService:
             if job is None:
                 raise errors.NotFound("job not found")
             if job.state.terminal:
-                if job.error is not None and job.error.type is m.ErrorType.TIMED_OUT:
+                # Every LLM call is charged (SPEC §8): a run that ended after its job
+                # timed out or was cancelled still spent tokens.
+                timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
+                if timed_out or job.state is m.JobState.CANCELLED:
                     await tx.charge_late(job_id, actual_tokens)
                 return job, False
             task = None
             if isinstance(outcome, m.TaskDraft):
                 task = await tx.insert_task(job, outcome, now)
-                final = await tx.finish(job_id, m.JobState.SUCCEEDED, None, now)
+                final, reserved = await self._terminal(
+                    tx, job_id, m.JobState.SUCCEEDED, None, actual_tokens, now
+                )
             else:
-                final = await tx.finish(job_id, m.JobState.FAILED, outcome, now)
-            reserved = await tx.settle(job_id, actual_tokens, now)
+                final, reserved = await self._terminal(
+                    tx, job_id, m.JobState.FAILED, outcome, actual_tokens, now
+                )
         assert final is not None  # the row is locked (PostgreSQL) or the database is (SQLite)
         final = replace(final, task=task)
         self.events.changed(job_id)
         if reserved is not None:
             metrics.token_reconciliation_delta.observe(actual_tokens - reserved)
         return final, True
+
+    async def cancel(self, user_id: str | None, job_id: str) -> m.Job:
+        """Cancels the user's queued or running job (status cancelled, no task);
+        ``user_id=None``: any user's (the operator's ``taskmesh jobs cancel``).
+
+        The reservation is released now; what the running attempt spent is charged when
+        the worker reports it (CompleteJob after cancel, `charge_late`). Raises NotFound
+        (no such job of this user) or FailedPrecondition (already terminal)."""
+        now = self.now()
+        async with self.store.write() as tx:
+            job = await tx.get_job(job_id, user_id=user_id, for_update=True)
+            if job is None or not job.state.visible:
+                raise errors.NotFound("job not found")
+            cancelled, _ = await self._terminal(tx, job_id, m.JobState.CANCELLED, None, None, now)
+        if cancelled is None:
+            raise errors.FailedPrecondition("The job has already finished.")
+        self.events.changed(job_id)
+        return cancelled
+
+    async def reopen(self, job_id: str) -> m.Job:
+        """Reopens a job failed RETRIES_EXHAUSTED or INTERNAL for a dead-letter replay
+        (SPEC §7): status queued, a fresh reservation in the current window, a new
+        deadline. Raises NotFound, FailedPrecondition (another state or failure: the
+        message says which) or ResourceExhausted (the window has no room)."""
+        now = self.now()
+        budget = self.policy.budget
+        async with self.store.write() as tx:
+            job = await tx.get_job(job_id, for_update=True)
+            if job is None:
+                raise errors.NotFound("job not found")
+            if (
+                job.state is not m.JobState.FAILED
+                or job.error is None
+                or (job.error.type not in REOPENABLE)
+            ):
+                what = job.error.type.value if job.error is not None else job.state.value
+                raise errors.FailedPrecondition(
+                    f"job is {what}: only RETRIES_EXHAUSTED or INTERNAL failures are re-run"
+                )
+            window = budget.window_start(now.timestamp())
+            deadline = now + timedelta(seconds=self.policy.job_timeout_s)
+            if not await tx.reopen(job_id, window, budget.estimate, budget.limit, now, deadline):
+                raise errors.ResourceExhausted(
+                    "token budget exhausted for this window",
+                    retry_after_s=budget.seconds_to_window_end(now.timestamp()),
+                    reason="TOKEN_BUDGET_EXHAUSTED",
+                )
+            reopened = await tx.get_job(job_id)
+        self.events.changed(job_id)
+        assert reopened is not None
+        return reopened
+
+    async def states(self, job_ids: list[str]) -> dict[str, m.JobState]:
+        """The states of the given jobs (unknown ids left out): the worker's batched check."""
+        async with self.store.read() as tx:
+            return await tx.job_states(job_ids)
 
     async def expire_overdue(self) -> int:
         """Fails jobs past their deadline (TIMED_OUT) and releases their tokens."""
@@ -210,9 +327,10 @@ class JobService:
         for job_id in overdue:
             async with self.store.write() as tx:
                 error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
-                if await tx.finish(job_id, m.JobState.FAILED, error, now):
-                    await tx.settle(job_id, None, now)
-                    expired += 1
+                expired_job, _ = await self._terminal(
+                    tx, job_id, m.JobState.FAILED, error, None, now
+                )
+                expired += expired_job is not None
             self.events.changed(job_id)
         return expired
 

@@ -6,19 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from services.tasks.domain.lifecycle import OPEN_STATES, JobState
 
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
-
-
-OPEN_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+__all__ = ["OPEN_STATES", "JobState"]
 
 
 class ErrorType(StrEnum):
@@ -27,6 +17,8 @@ class ErrorType(StrEnum):
     RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
     TIMED_OUT = "TIMED_OUT"
     INTERNAL = "INTERNAL"
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+    LLM_REJECTED = "LLM_REJECTED"
     INVALID_INPUT = "INVALID_INPUT"
 
 
@@ -86,6 +78,8 @@ class Job:
     updated_at: datetime
     error: JobError | None = None
     task: Task | None = None
+    #: When a keyed job's dispatch was confirmed; None while in flight (or unkeyed).
+    dispatched_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, func, insert, literal, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ RESERVATIONS = t.Reservation.__table__
 WINDOWS = t.TokenWindow.__table__
 TASKS = t.Task.__table__
 SUBTASKS = t.Subtask.__table__
+CHARGES = t.Charge.__table__
 
 _ORDER_COLUMNS = {
     m.TaskOrder.CREATED_AT: TASKS.c.created_at,
@@ -228,9 +229,73 @@ class Tx:
         )
         return job
 
-    async def delete_job(self, job_id: str) -> None:
-        await self.c.execute(delete(RESERVATIONS).where(RESERVATIONS.c.job_id == job_id))
-        await self.c.execute(delete(JOBS).where(JOBS.c.id == job_id))
+    async def job_states(self, job_ids: list[str]) -> dict[str, m.JobState]:
+        if not job_ids:
+            return {}
+        rows = await self.c.execute(select(JOBS.c.id, JOBS.c.state).where(JOBS.c.id.in_(job_ids)))
+        return {row.id: m.JobState(row.state) for row in rows}
+
+    async def mark_dispatched(self, job_id: str, now: datetime) -> None:
+        """Records the broker's confirm of a keyed job: a repeat of its key replays it."""
+        await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(dispatched_at=now))
+
+    async def reopen(
+        self,
+        job_id: str,
+        window_start: int,
+        tokens: int,
+        limit: int,
+        now: datetime,
+        deadline: datetime,
+    ) -> bool:
+        """Puts a failed job back to queued with a fresh reservation of ``tokens`` in
+        ``window_start``, if they fit under ``limit``; the finished run's charge moves to
+        token_charges in its own window. False (nothing changed) when they do not fit."""
+        old = (
+            await self.c.execute(
+                select(RESERVATIONS).where(
+                    RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_not(None)
+                )
+            )
+        ).first()
+        if old is None or not await self.reserve(old.user_id, window_start, tokens, limit):
+            return False
+        runs = await self.c.scalar(
+            select(func.count()).select_from(CHARGES).where(CHARGES.c.job_id == job_id)
+        )
+        await self.c.execute(
+            insert(CHARGES).values(
+                job_id=job_id,
+                run=int(runs or 0) + 1,
+                user_id=old.user_id,
+                window_start=old.window_start,
+                tokens=old.actual_tokens or 0,
+                charged_at=old.settled_at,
+            )
+        )
+        await self.c.execute(
+            update(RESERVATIONS)
+            .where(RESERVATIONS.c.job_id == job_id)
+            .values(window_start=window_start, tokens=tokens, actual_tokens=None, settled_at=None)
+        )
+        await self.c.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job_id, JOBS.c.state == m.JobState.FAILED.value)
+            .values(
+                state=m.JobState.QUEUED.value,
+                error_type=None,
+                error_message=None,
+                error_suggestions=None,
+                version=JOBS.c.version + 1,
+                updated_at=now,
+                deadline_at=deadline,
+            )
+        )
+        return True
+
+    async def release_idempotency_key(self, job_id: str) -> None:
+        """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
+        await self.c.execute(update(JOBS).where(JOBS.c.id == job_id).values(idempotency_key=None))
 
     async def get_job(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
@@ -241,6 +306,8 @@ class Tx:
         row = (await self.c.execute(query, {"b_job": job_id})).first()
         if row is None or (user_id is not None and row.user_id != user_id):
             return None
+        if user_id is not None and not m.JobState(row.state).visible:
+            return None  # a withdrawn job was never accepted: its user cannot see it
         task = None
         if row.state == m.JobState.SUCCEEDED.value:
             task = await self._task_where(TASKS.c.job_id == row.id)
@@ -258,12 +325,20 @@ class Tx:
         return _job(row, None) if row is not None else None
 
     async def finish(
-        self, job_id: str, state: m.JobState, error: m.JobError | None, now: datetime
+        self,
+        job_id: str,
+        state: m.JobState,
+        error: m.JobError | None,
+        now: datetime,
+        *,
+        from_states: tuple[str, ...] = m.OPEN_STATES,
     ) -> m.Job | None:
-        """Moves an open job to a terminal state; None if it was already terminal.
+        """Moves a job in one of ``from_states`` to ``state``; None if it was in
+        none of them (nothing changed). Use lifecycle.enter_terminal, not this.
         Also writes the job's webhook events (outbox) in the same transaction."""
         params = {
             "b_job": job_id,
+            "b_from": list(from_states),
             "b_state": state.value,
             "b_error_type": error.type.value if error else None,
             "b_error_message": error.message if error else None,
@@ -273,8 +348,10 @@ class Tx:
         row = (await self.c.execute(_FINISH, params)).first()
         if row is None:
             return None
-        # Client webhooks: the outbox rows commit or roll back with the transition.
-        await webhooks.record_job_event(self.c, row.id, row.user_id, row.state, now)
+        # Client webhooks: the outbox rows commit or roll back with the transition. A
+        # submission refused on the request path was answered 400 with no job to follow.
+        if row.error_type != m.ErrorType.INVALID_INPUT.value:
+            await webhooks.record_job_event(self.c, row.id, row.user_id, row.state, now)
         return _job(row, None)
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
@@ -290,7 +367,9 @@ class Tx:
         succeeded one, and the number of jobs the filter matches."""
         where = []
         if q.user_id is not None:
+            # A withdrawn job was answered 503: it never existed for its user (SPEC §8).
             where.append(JOBS.c.user_id == q.user_id)
+            where.append(JOBS.c.state != m.JobState.WITHDRAWN.value)
         if q.state is not None:
             where.append(JOBS.c.state == q.state.value)
         total = int(await self.c.scalar(select(func.count()).select_from(JOBS).where(*where)) or 0)
@@ -385,20 +464,32 @@ class Tx:
 
     # --- ledger check -----------------------------------------------------------------
     async def ledger_rows(self) -> list[tuple[str, int, int, int, int, int]]:
-        """Per user and window: (user, window, used, reserved, Σ charged, Σ open)."""
+        """Per user and window: (user, window, used, reserved, Σ charged, Σ open);
+        charged counts the current runs' reservations and earlier runs' charges."""
+        entries = union_all(
+            select(
+                RESERVATIONS.c.user_id.label("user_id"),
+                RESERVATIONS.c.window_start.label("window_start"),
+                func.coalesce(RESERVATIONS.c.actual_tokens, 0).label("charged"),
+                case((RESERVATIONS.c.settled_at.is_(None), RESERVATIONS.c.tokens), else_=0).label(
+                    "open"
+                ),
+            ),
+            select(
+                CHARGES.c.user_id,
+                CHARGES.c.window_start,
+                CHARGES.c.tokens,
+                literal(0, BigInteger),
+            ),
+        ).subquery()
         charged = (
             select(
-                RESERVATIONS.c.user_id,
-                RESERVATIONS.c.window_start,
-                func.coalesce(func.sum(RESERVATIONS.c.actual_tokens), 0).label("charged"),
-                func.coalesce(
-                    func.sum(
-                        case((RESERVATIONS.c.settled_at.is_(None), RESERVATIONS.c.tokens), else_=0)
-                    ),
-                    0,
-                ).label("open"),
+                entries.c.user_id,
+                entries.c.window_start,
+                func.coalesce(func.sum(entries.c.charged), 0).label("charged"),
+                func.coalesce(func.sum(entries.c.open), 0).label("open"),
             )
-            .group_by(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start)
+            .group_by(entries.c.user_id, entries.c.window_start)
             .subquery()
         )
         rows = await self.c.execute(
@@ -431,6 +522,7 @@ _JOB_COLUMNS = (
     JOBS.c.error_suggestions,
     JOBS.c.created_at,
     JOBS.c.updated_at,
+    JOBS.c.dispatched_at,
 )
 
 
@@ -468,7 +560,7 @@ _MARK_RUNNING = (
 )
 _FINISH = (
     update(JOBS)
-    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(m.OPEN_STATES))
+    .where(JOBS.c.id == bindparam("b_job"), JOBS.c.state.in_(bindparam("b_from", expanding=True)))
     .values(
         state=bindparam("b_state"),
         error_type=bindparam("b_error_type"),
@@ -513,6 +605,7 @@ def _job(row: Any, task: m.Task | None) -> m.Job:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        dispatched_at=row.dispatched_at,
         error=error,
         task=task,
     )

@@ -86,6 +86,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the broker confirmed a job submitted with an Idempotency-Key (migration 0002);
+    #: null while its dispatch is in flight. Unkeyed jobs are never replayed: left null.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Reservation(Base):
@@ -99,6 +102,21 @@ class Reservation(Base):
     #: Actual usage charged for the job (None until charged).
     actual_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Charge(Base):
+    """Tokens charged for an earlier run of a job that was reopened (dead-letter replay):
+    the job's reservation row then holds the new run, and this keeps the old charge in
+    the window it was made in, so the ledger still balances (migration 0002)."""
+
+    __tablename__ = "token_charges"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    #: 1 for the run before the first reopen, 2 before the second, …
+    run: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    charged_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TokenWindow(Base):

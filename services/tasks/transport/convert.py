@@ -16,10 +16,16 @@ _STATES = {
     m.JobState.RUNNING: tasks_pb2.JOB_STATE_RUNNING,
     m.JobState.SUCCEEDED: tasks_pb2.JOB_STATE_SUCCEEDED,
     m.JobState.FAILED: tasks_pb2.JOB_STATE_FAILED,
+    m.JobState.WITHDRAWN: tasks_pb2.JOB_STATE_WITHDRAWN,
+    m.JobState.CANCELLED: tasks_pb2.JOB_STATE_CANCELLED,
 }
 _STATES_BACK = {v: k for k, v in _STATES.items()}
 _ERROR_TYPES = {e: tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}") for e in m.ErrorType}
 _ERROR_TYPES_BACK = {v: k for k, v in _ERROR_TYPES.items()}
+
+
+def state_to_proto(state: m.JobState) -> int:
+    return _STATES[state]
 
 
 def ts(value: datetime) -> Timestamp:

@@ -27,6 +27,8 @@ _ORDER = {
     tasks_pb2.TASK_ORDER_BY_PRIORITY_SCORE: m.TaskOrder.PRIORITY_SCORE,
 }
 MAX_TAKE = 100
+#: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
+MAX_CHECK = 10_000
 #: Default deadline for the AI hop when the caller set none.
 DISPATCH_TIMEOUT_S = 5.0
 
@@ -141,6 +143,33 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             used=usage.used,
             reserved=usage.reserved,
             remaining=usage.remaining,
+        )
+
+    async def CancelJob(self, request, context):  # noqa: N802
+        if request.all_users == bool(request.user_id):
+            # An empty user_id must never silently mean "anyone's job".
+            raise errors.InvalidInput(
+                "give user_id or all_users, not both",
+                [errors.FieldViolation("user_id", "required unless all_users")],
+            )
+        with bind(job_id=request.job_id):
+            job = await self.jobs.cancel(
+                None if request.all_users else request.user_id,
+                _require(request.job_id, "job_id"),
+            )
+            return tasks_pb2.CancelJobResponse(job=convert.job_to_proto(job))
+
+    async def CheckJobs(self, request, context):  # noqa: N802
+        if len(request.job_ids) > MAX_CHECK:
+            raise errors.InvalidInput(
+                f"at most {MAX_CHECK} job ids", [errors.FieldViolation("job_ids", "too many")]
+            )
+        states = await self.jobs.states(list(request.job_ids))
+        return tasks_pb2.CheckJobsResponse(
+            jobs=[
+                tasks_pb2.JobStateEntry(job_id=job_id, state=convert.state_to_proto(state))
+                for job_id, state in states.items()
+            ]
         )
 
     async def StartJob(self, request, context):  # noqa: N802

@@ -18,6 +18,8 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_RUNNING: _ClassVar[JobState]
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_WITHDRAWN: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
 
 class JobErrorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -28,6 +30,8 @@ class JobErrorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_ERROR_TYPE_TIMED_OUT: _ClassVar[JobErrorType]
     JOB_ERROR_TYPE_INTERNAL: _ClassVar[JobErrorType]
     JOB_ERROR_TYPE_INVALID_INPUT: _ClassVar[JobErrorType]
+    JOB_ERROR_TYPE_BUDGET_EXHAUSTED: _ClassVar[JobErrorType]
+    JOB_ERROR_TYPE_LLM_REJECTED: _ClassVar[JobErrorType]
 
 class TaskOrderBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +50,8 @@ JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
+JOB_STATE_WITHDRAWN: JobState
+JOB_STATE_CANCELLED: JobState
 JOB_ERROR_TYPE_UNSPECIFIED: JobErrorType
 JOB_ERROR_TYPE_VAGUE_INPUT: JobErrorType
 JOB_ERROR_TYPE_INVALID_OUTPUT: JobErrorType
@@ -53,6 +59,8 @@ JOB_ERROR_TYPE_RETRIES_EXHAUSTED: JobErrorType
 JOB_ERROR_TYPE_TIMED_OUT: JobErrorType
 JOB_ERROR_TYPE_INTERNAL: JobErrorType
 JOB_ERROR_TYPE_INVALID_INPUT: JobErrorType
+JOB_ERROR_TYPE_BUDGET_EXHAUSTED: JobErrorType
+JOB_ERROR_TYPE_LLM_REJECTED: JobErrorType
 TASK_ORDER_BY_UNSPECIFIED: TaskOrderBy
 TASK_ORDER_BY_CREATE_TIME: TaskOrderBy
 TASK_ORDER_BY_DUE_TIME: TaskOrderBy
@@ -266,6 +274,42 @@ class GetUsageResponse(_message.Message):
     reserved: int
     remaining: int
     def __init__(self, window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., reserved: _Optional[int] = ..., remaining: _Optional[int] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("user_id", "job_id", "all_users")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ALL_USERS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    job_id: str
+    all_users: bool
+    def __init__(self, user_id: _Optional[str] = ..., job_id: _Optional[str] = ..., all_users: _Optional[bool] = ...) -> None: ...
+
+class CancelJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class CheckJobsRequest(_message.Message):
+    __slots__ = ("job_ids",)
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobStateEntry]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStateEntry, _Mapping]]] = ...) -> None: ...
+
+class JobStateEntry(_message.Message):
+    __slots__ = ("job_id", "state")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: JobState
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ...) -> None: ...
 
 class StartJobRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -74,10 +74,20 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/CancelJob',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobResponse.FromString,
+                _registered_method=True)
         self.StartJob = channel.unary_unary(
                 '/taskmesh.tasks.v1.TasksService/StartJob',
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.FromString,
+                _registered_method=True)
+        self.CheckJobs = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/CheckJobs',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsResponse.FromString,
                 _registered_method=True)
         self.CompleteJob = channel.unary_unary(
                 '/taskmesh.tasks.v1.TasksService/CompleteJob',
@@ -163,9 +173,27 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelJob(self, request, context):
+        """Cancels a queued or running job of the user: CANCELLED, no task, the
+        reservation settled to what was spent. FAILED_PRECONDITION when the job is
+        already terminal; NOT_FOUND for another user's job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StartJob(self, request, context):
-        """Worker: marks the job RUNNING and counts the attempt. A job already
-        terminal is returned as it is, so the worker can skip the LLM.
+        """Worker: marks the job RUNNING and counts the attempt. A job that must not
+        run (terminal, withdrawn, cancelled) is returned as it is, so the worker
+        skips the LLM.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckJobs(self, request, context):
+        """Worker: the states of the jobs it is running, in one call, so it learns of
+        cancellations cheaply (a periodic, batched check).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -253,10 +281,20 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetUsageRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetUsageResponse.SerializeToString,
             ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobResponse.SerializeToString,
+            ),
             'StartJob': grpc.unary_unary_rpc_method_handler(
                     servicer.StartJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.SerializeToString,
+            ),
+            'CheckJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckJobs,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsResponse.SerializeToString,
             ),
             'CompleteJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteJob,
@@ -511,6 +549,33 @@ class TasksService:
             _registered_method=True)
 
     @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/CancelJob',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def StartJob(request,
             target,
             options=(),
@@ -527,6 +592,33 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/StartJob',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/CheckJobs',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,51 @@
+"""One delivery's work up to its outcome: report a parked outcome, or StartJob
+and run the capability. Returns an outcome of decisions.py; raises only on
+cancellation (Tasks' own failures are outcomes)."""
+
+from __future__ import annotations
+
+from services.worker.completion import TasksCallback
+from services.worker.decisions import (
+    Delivery,
+    Finished,
+    NotRunnable,
+    Outcome,
+    TasksUnavailable,
+    UnknownJob,
+)
+from services.worker.hooks import WorkerHooks
+from services.worker.runner import CapabilityRunner
+from taskmesh import errors
+from taskmesh.capabilities.errors import UsageMeter
+from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.tasks.v1 import tasks_pb2
+
+#: States in which StartJob lets a run begin; any other means "do not run".
+RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
+
+
+class JobHandler:
+    """StartJob, then the capability run, for one delivery (SPEC §7: a job Tasks says
+    must not run is never run)."""
+
+    def __init__(self, runner: CapabilityRunner, tasks: TasksCallback, hooks: WorkerHooks) -> None:
+        self.runner = runner
+        self.tasks = tasks
+        self.hooks = hooks
+
+    async def handle(
+        self, job: jobs_pb2.CapabilityJob, delivery: Delivery, meter: UsageMeter | None = None
+    ) -> Outcome:
+        if delivery.outcome is not None:
+            # The LLM already ran; only the report to Tasks is missing.
+            return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
+        try:
+            state = await self.tasks.start_job(job.job_id, job.request_id)
+        except errors.NotFound:
+            return UnknownJob()
+        except errors.Unavailable:
+            return TasksUnavailable()
+        if state.state not in RUNNABLE:
+            return NotRunnable(tasks_pb2.JobState.Name(state.state))
+        self.hooks.started(job, delivery.attempts)
+        return await self.runner.run(job, meter)
