@@ -29,6 +29,12 @@ _EXTRA_HOMOGLYPHS: dict[str, str] = {
     "т": "t", "н": "h", "в": "b", "г": "r", "п": "n", "ь": "b", "ι": "i", "κ": "k",
 }  # fmt: skip
 
+# Small capitals and other Latin-script look-alikes are folded everywhere: no language writes
+# words with them (dotless ı becomes i, which costs a Turkish sentence nothing here).
+_LATIN_LOOKALIKES = str.maketrans(
+    {k: v for k, v in _EXTRA_HOMOGLYPHS.items() if "LATIN" in unicodedata.name(k, "")}
+)
+
 # Invisible characters outside the format (Cf) and mark (Mn, Me) categories, which are dropped
 # wholesale: Hangul fillers and the blank braille cell render as nothing in most fonts.
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
@@ -132,7 +138,7 @@ def fold_unicode(text: str, keep_marks: bool = False) -> str:
             out.append(" ")
             continue
         out.append(ch)
-    folded = "".join(out)
+    folded = "".join(out).translate(_LATIN_LOOKALIKES)
     latin_text = _mostly_latin(folded)
     folded = _WORD.sub(lambda m: _fold_word(m, latin_text), folded)
     return unicodedata.normalize("NFC", folded).casefold()
