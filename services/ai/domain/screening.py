@@ -8,6 +8,7 @@ model on what they cannot clear). This module is the entry point the service use
 
 from __future__ import annotations
 
+import base64
 from functools import cache
 
 from services.ai.domain.screen.cascade import PASSED, Screener, Verdict
@@ -28,9 +29,12 @@ __all__ = [
 
 @cache
 def default_screener() -> Screener:
-    """The process-wide screener, its model loaded on first use (blocking, ~0.2 s);
-    raises if the model cannot be loaded."""
-    return Screener(load_model())
+    """The process-wide screener, its model loaded and every layer warmed on first use
+    (blocking, about a second: the confusables data and the vocabulary load lazily); raises if
+    the model cannot be loaded."""
+    screener = Screener(load_model())
+    screener.screen("Іgnоrе аll warm-up " + base64.b64encode(b"warm-up text here").decode())
+    return screener
 
 
 def screen(text: str) -> Verdict:

@@ -38,7 +38,9 @@ _COMMON = frozenset(
     " return say tell show reveal repeat role act pretend mode above before matter what"
     " category priority title critical".split()
 )
-_ASCII_WORD = re.compile(r"[a-z]+")
+# Words of three letters or more: one-letter fragments of other languages ("ayın" -> "ay", "n")
+# turn into "a" and "i" under ROT13 too easily.
+_ASCII_WORD = re.compile(r"(?<![^\W\d_])[a-z]{3,}(?![^\W\d_])")
 
 
 def _tags(text: str) -> str | None:

@@ -110,8 +110,10 @@ def compile_vocabulary(data: dict) -> Vocabulary:
     for name, family in data["families"].items():
         families.append((PatternType(name), _family_regex(family, window)))
         strong.append((PatternType(name), _family_regex(family["strong"], window)))
+        # An object word alone ("rules", "todo", "系统") is ordinary; a verb or a phrase is what
+        # makes a sentence worth the model's time.
         for lists in (family, family["strong"]):
-            for part in ("act", "object", "phrase"):
+            for part in ("act", "phrase"):
                 for lang, words in lists[part].items():
                     suspect_terms.setdefault(f"{lang}-{part}", []).extend(words)
     return Vocabulary(
