@@ -28,6 +28,7 @@ from .views import views
 
 MAX_WINDOWS = 6
 # Sentence ends: a mark followed by space, or a line break; "i.g.n.o.r.e" stays one sentence.
+_QUOTED = re.compile(r'"([^"]{8,})"|\u201c([^\u201d]{8,})\u201d|«([^»]{8,})»|「([^」]{4,})」')
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
 
 
@@ -55,6 +56,10 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+def _quoted(text: str) -> list[str]:
+    return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
+
+
 def _suspect(raw: str, canonical: str) -> bool:
     return vocabulary.is_suspect(canonical) or vocabulary.uncovered_script(raw)
 
@@ -74,14 +79,19 @@ def prepare(text: str) -> Verdict | Pending:
         if decoded and hits:
             return Verdict(blocked=True, pattern=hits[0])
         pending.families.extend(f for f in hits if f not in pending.families)
-        if decoded or len(raw) <= MAX_WINDOW_CHARS:
+        if decoded:
             pending.windows.append(normalize(raw, keep_marks=True))
             continue
-        # A long text: only the sentences that could carry an attack, so a page of pasted
-        # prose costs a few windows, not the whole page.
-        for sentence in _sentences(raw):
-            if _suspect(sentence, normalize(sentence)):
-                pending.windows.append(normalize(sentence, keep_marks=True))
+        if len(raw) <= MAX_WINDOW_CHARS:
+            pending.windows.append(normalize(raw, keep_marks=True))
+        # Each suspect sentence and quoted passage on its own too: an honest first sentence or
+        # a "translate this message:" frame dilutes what the model sees of the attack, and a
+        # page of pasted prose costs a few windows, not the whole page.
+        parts = _sentences(raw) + _quoted(raw)
+        if len(parts) > 1 or len(raw) > MAX_WINDOW_CHARS:
+            for part in parts:
+                if _suspect(part, normalize(part)):
+                    pending.windows.append(normalize(part, keep_marks=True))
     if not pending.windows:
         return PASSED
     pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]
