@@ -182,8 +182,11 @@ def normalize(text: str, keep_marks: bool = False) -> str:
     """The canonical form the screening patterns are matched against (see module doc);
     with `keep_marks`, the form the model reads (see `fold_unicode`)."""
     folded = _fold_ascii(text) if text.isascii() else fold_unicode(text, keep_marks)
-    folded = _INTRA_WORD.sub("", folded)
-    folded = _SPACED_RUN.sub(_join_spaced, folded)
-    folded = _TOKEN.sub(_undo_leet, folded)
+    # The joining and leetspeak rules read ASCII letters; with accents kept, "só pão" would look
+    # like spaced letters. The pattern form (marks dropped) undoes those disguises.
+    if not (keep_marks and not folded.isascii()):
+        folded = _INTRA_WORD.sub("", folded)
+        folded = _SPACED_RUN.sub(_join_spaced, folded)
+        folded = _TOKEN.sub(_undo_leet, folded)
     folded = _HSPACE.sub(" ", folded)
     return _LINE_GAP.sub("\n", folded).strip()

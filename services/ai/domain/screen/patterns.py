@@ -295,6 +295,11 @@ _OUTPUT = _compile(
     r"\b" + _alt("always", "only", "just") + _GAP + _alt("return", "output", "respond with",
                                                           "reply with")
     + _LITERAL,
+    # always output the category finance / only return the priority critical
+    r"\b" + _alt("always", "only", "just") + _GAP
+    + _alt("output", "return", "respond with", "reply with", "answer with")
+    + _GAP + _opt("the", "a") + _alt("category", "priority", "score", "title", "level")
+    + r"\b(?!\W*+(?:labels?|names?|list|field|of|for|in|on|from|when|if|that|which|who)\b)",
     r"\b" + _alt("regardless", "irrespective") + _GAP + "of" + _GAP + _opt("the")
     + _alt("input", "task", "text", "content", "instructions?", "request", "sentence")
     + r"\b",
