@@ -3,6 +3,7 @@ RabbitMQ: what is queued, what is refused, and the SYNC pattern."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.ai import main as ai_main
 from services.ai.domain.execute import CapabilityExecutor
 from services.ai.messaging.publisher import JobPublisher
 from services.ai.transport.servicer import SERVICE_NAME, AiServicer, registrar
@@ -22,6 +24,7 @@ from taskmesh.llm_sim import SimOptions, SimServer
 from taskmesh.queue.messages import CONTENT_TYPE, MESSAGE_TYPE
 from taskmesh.queue.topology import JobTopology
 from taskmesh.rpc import server
+from taskmesh.settings import Settings
 
 pytestmark = pytest.mark.integration
 TOKEN = "test-token"
@@ -180,3 +183,23 @@ async def test_a_screened_attack_never_reaches_the_llm(ai_stack, pattern) -> Non
     honest.pattern = ai_pb2.EXECUTION_PATTERN_SYNC
     await ai_stack.stub.ExecuteCapability(honest, metadata=AUTH, timeout=20)
     assert sum(ai_stack.sim.stats["calls"].values()) == 2  # the counter does count
+
+
+async def test_the_service_does_not_start_without_its_screening_model(
+    monkeypatch, rabbitmq_url, queue_name
+):
+    # Fail closed: no model, no gRPC server, never ready.
+    def no_model():
+        raise FileNotFoundError("head.json")
+
+    monkeypatch.setattr(ai_main, "default_screener", no_model)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        internal_auth_token="test-token-0123456789",
+        rabbitmq_url=rabbitmq_url,
+        job_queue=queue_name,
+    )
+    ready = asyncio.Event()
+    with pytest.raises(FileNotFoundError):
+        await asyncio.wait_for(ai_main.run(settings, asyncio.Event(), ready), timeout=30)
+    assert not ready.is_set()
