@@ -178,12 +178,20 @@ def _undo_leet(match: re.Match[str]) -> str:
     return token.translate(_LEET_TABLE)
 
 
+# Elided articles and prepositions of French and Italian ("un'IA", "d'ora", "l'assistant") are
+# their own word: joining them like a split word ("ig'nore") would hide the noun.
+_ELISION = re.compile(
+    r"\b(l|d|j|m|n|s|t|c|qu|un|dell|all|dall|nell|sull|quell)['\u2019](?=[^\W\d_])"
+)
+
+
 def normalize(text: str, keep_marks: bool = False) -> str:
     """The canonical form the screening patterns are matched against (see module doc);
     with `keep_marks`, the form the model reads (see `fold_unicode`)."""
     folded = _fold_ascii(text) if text.isascii() else fold_unicode(text, keep_marks)
     # The joining and leetspeak rules read ASCII letters; with accents kept, "só pão" would look
     # like spaced letters. The pattern form (marks dropped) undoes those disguises.
+    folded = _ELISION.sub(r"\1' ", folded)
     if not (keep_marks and not folded.isascii()):
         folded = _INTRA_WORD.sub("", folded)
         folded = _SPACED_RUN.sub(_join_spaced, folded)
