@@ -73,7 +73,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         attacks, honest = report.attacks(), report.honest()
         blocked = sum(v.blocked for _, v in attacks)
         refused = sum(v.blocked for _, v in honest)
-        label = "reserved split, never tuned on" if split == "report" else "tuning split"
+        label = (
+            "reserved split: no training, no thresholds" if split == "report" else "tuning split"
+        )
         write(
             f"{split} ({label}): attacks blocked {blocked}/{len(attacks)} "
             f"({100 * blocked / len(attacks):.1f} %), honest refused {refused}/{len(honest)} "
