@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from services.ai.domain.execute import CapabilityExecutor
+from services.ai.domain.screening import default_screener
 from services.ai.messaging.publisher import JobPublisher
 from services.ai.transport.servicer import SERVICE_NAME, AiServicer, registrar
 from taskmesh import metrics
@@ -33,11 +34,18 @@ async def _report_health(publisher: JobPublisher, health, interval: float = 1.0)
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
+    # The screen's model loads before anything listens: until it is loaded the service is not
+    # ready, and if it cannot load the service does not start (screening fails closed).
+    screener = await asyncio.to_thread(default_screener)
     publisher = JobPublisher(settings.rabbitmq_url, JobTopology(settings.job_queue))
     await publisher.connect(stop)
     llm = make_llm_client(settings)
     executor = CapabilityExecutor(
-        publisher, llm, settings.openai_model, settings.parse_task_prompt_version
+        publisher,
+        llm,
+        settings.openai_model,
+        settings.parse_task_prompt_version,
+        screener=screener,
     )
     metrics.serve(settings.ai_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import openai
 
-from services.ai.domain.screening import screen
+from services.ai.domain.screening import Screener, default_screener
 from taskmesh import errors, metrics
 from taskmesh.capabilities.parse_task.handler import ParseTaskResult, run_parse_task
 from taskmesh.capabilities.parse_task.validation import validate_input
@@ -28,22 +28,26 @@ class CapabilityExecutor:
         llm: openai.AsyncOpenAI,
         model: str,
         prompt_version: str = "v1",
+        screener: Screener | None = None,
     ) -> None:
+        """`screener`: the loaded injection screen; the process-wide one when omitted."""
+        self.screener = screener if screener is not None else default_screener()
         self.publisher = publisher
         self.llm = llm
         self.model = model
         self.prompt_version = prompt_version
 
-    def admit(
+    async def admit(
         self, capability: int, task_input: jobs_pb2.ParseTaskInput
     ) -> jobs_pb2.ParseTaskInput:
-        """The input as it will be run, or InvalidInput / InjectionDetected."""
+        """The input as it will be run, or InvalidInput / InjectionDetected. The screen's model,
+        when the cheap layers cannot decide, runs in a worker thread."""
         if capability != jobs_pb2.CAPABILITY_PARSE_TASK:
             raise errors.InvalidInput(
                 "unknown capability", [errors.FieldViolation("capability", "unknown capability")]
             )
         clean = validate_input(task_input)
-        verdict = screen(clean.natural_language)
+        verdict = await self.screener.screen_async(clean.natural_language)
         if verdict.blocked:
             pattern = verdict.pattern.value if verdict.pattern else "unknown"
             metrics.injections_blocked.labels(pattern).inc()
@@ -70,7 +74,7 @@ class CapabilityExecutor:
                     errors.FieldViolation("user_id", "required"),
                 ],
             )
-        clean = self.admit(capability, task_input)
+        clean = await self.admit(capability, task_input)
         job = jobs_pb2.CapabilityJob(
             job_id=job_id,
             user_id=user_id,
@@ -83,7 +87,7 @@ class CapabilityExecutor:
         await self.publisher.publish(job, timeout=timeout)
 
     async def run(self, capability: int, task_input: jobs_pb2.ParseTaskInput) -> ParseTaskResult:
-        clean = self.admit(capability, task_input)
+        clean = await self.admit(capability, task_input)
         if not clean.HasField("reference_time"):
             clean.reference_time.FromDatetime(datetime.now(UTC))
         return await run_parse_task(self.llm, self.model, clean, self.prompt_version)

@@ -1,0 +1,1 @@
+"""Prompt-injection screening in layers: normalise, decode, patterns, model, cascade."""

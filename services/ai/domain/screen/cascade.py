@@ -1,0 +1,134 @@
+"""The screening cascade: cheap layers decide the clear cases, the model the rest.
+
+1. Decoding views (`views`): the sentence and every payload hidden in it.
+2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
+   blocks alone.
+3. Multilingual vocabulary (`vocabulary`) on each view: a hit inside a decoded payload blocks
+   alone (honest tasks do not hide instructions in base64); in the sentence itself it marks the
+   sentence for the model, with the lower `agree_threshold`.
+4. The gate: a sentence with no suspect word in any covered language, no decoded payload and no
+   letters of an uncovered script passes here, at the cost of the layers above (well under 1 ms
+   for an ordinary task).
+5. The model (`model`) scores the suspect sentences (each cut to a window, at most
+   `MAX_WINDOWS`): at or above the head's threshold, or above `agree_threshold` with a vocabulary
+   hit, the input is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+from . import patterns, vocabulary
+from .model import MAX_WINDOW_CHARS, ScreenModel
+from .normalise import normalize
+from .patterns import PatternType
+from .views import views
+
+MAX_WINDOWS = 6
+# Sentence ends: a mark followed by space, or a line break; "i.g.n.o.r.e" stays one sentence.
+_QUOTED = re.compile(r'"([^"]{8,})"|\u201c([^\u201d]{8,})\u201d|«([^»]{8,})»|「([^」]{4,})」')
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether the input is refused as an injection, and the family it was refused for."""
+
+    blocked: bool
+    pattern: PatternType | None = None
+
+
+PASSED = Verdict(blocked=False)
+
+
+@dataclass(slots=True)
+class Pending:
+    """What the cheap layers could not decide: windows for the model and the families the
+    vocabulary saw (the first one names the verdict)."""
+
+    windows: list[str] = field(default_factory=list)
+    families: list[PatternType] = field(default_factory=list)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _quoted(text: str) -> list[str]:
+    return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
+
+
+def _suspect(raw: str, canonical: str) -> bool:
+    return vocabulary.is_suspect(canonical) or vocabulary.uncovered_script(raw)
+
+
+def prepare(text: str) -> Verdict | Pending:
+    """The verdict of the cheap layers, or what the model must score to decide."""
+    pending = Pending()
+    for depth, raw in enumerate(views(text)):
+        canonical = normalize(raw)
+        family = patterns.match_family(canonical) or vocabulary.strong_family(canonical)
+        if family is not None:
+            return Verdict(blocked=True, pattern=family)
+        decoded = depth > 0
+        if not decoded and not _suspect(raw, canonical):
+            continue
+        hits = vocabulary.families_hit(canonical)
+        if decoded and hits:
+            return Verdict(blocked=True, pattern=hits[0])
+        pending.families.extend(f for f in hits if f not in pending.families)
+        if decoded:
+            pending.windows.append(normalize(raw, keep_marks=True))
+            continue
+        if len(raw) <= MAX_WINDOW_CHARS:
+            pending.windows.append(normalize(raw, keep_marks=True))
+        # Each suspect sentence and quoted passage on its own too: an honest first sentence or
+        # a "translate this message:" frame dilutes what the model sees of the attack, and a
+        # page of pasted prose costs a few windows, not the whole page.
+        parts = _sentences(raw) + _quoted(raw)
+        if len(parts) > 1 or len(raw) > MAX_WINDOW_CHARS:
+            for part in parts:
+                if _suspect(part, normalize(part)):
+                    pending.windows.append(normalize(part, keep_marks=True))
+    if not pending.windows:
+        return PASSED
+    pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]
+    return pending
+
+
+def decide(pending: Pending, scores: list[float], threshold: float, agree: float) -> Verdict:
+    """Block when the model is sure, or when it agrees with a vocabulary hit."""
+    top = max(scores, default=0.0)
+    if top >= threshold or (pending.families and top >= agree):
+        family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
+        return Verdict(blocked=True, pattern=family)
+    return PASSED
+
+
+class Screener:
+    """The whole cascade over one loaded model (see `model.load_model`)."""
+
+    def __init__(self, model: ScreenModel) -> None:
+        self.model = model
+
+    def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
+        head = self.model.head
+        return decide(pending, scores, head.threshold, head.agree_threshold)
+
+    def screen(self, text: str) -> Verdict:
+        """Blocking: the verdict on `text`, running the model here when it is needed."""
+        first = prepare(text)
+        if isinstance(first, Verdict):
+            return first
+        return self._decide(first, self.model.scores(first.windows))
+
+    async def screen_async(self, text: str) -> Verdict:
+        """The verdict on `text`; the model, when needed, runs in a worker thread so the event
+        loop keeps serving."""
+        first = prepare(text)
+        if isinstance(first, Verdict):
+            return first
+        scores = await asyncio.to_thread(self.model.scores, first.windows)
+        return self._decide(first, scores)
