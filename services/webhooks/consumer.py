@@ -163,13 +163,11 @@ class WebhookConsumer:
         """Parks the event in the delay queue of its next attempt, then acks."""
         assert self._publish is not None
         retry = event.retried() if spend else event
-        queue = self.topology.retry_queue(max(retry.attempts, 1))
+        queue, ttl = self.topology.retry_queue_for(
+            self.topology.policy.backoff(max(retry.attempts, 1))
+        )
         await self._publish.default_exchange.publish(
             retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
         )
-        log.info(
-            "webhook retry in %ss",
-            self.topology.retry_delay(max(retry.attempts, 1)),
-            extra=self._about(event),
-        )
+        log.info("webhook retry in %ss", ttl, extra=self._about(event))
         await message.ack()

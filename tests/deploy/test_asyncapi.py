@@ -15,7 +15,7 @@ import yaml
 
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue import messages
-from taskmesh.queue.topology import RETRY_DELAYS_S, JobTopology
+from taskmesh.queue.topology import JobTopology
 from taskmesh.settings import DEFAULT_JOB_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_channels_are_exactly_the_queues_the_topology_declares_with_their_argume
         assert arguments == declared[name]["arguments"], name
         assert declared[name]["durable"] is True
     delays = doc["channels"]["retries"]["parameters"]["delay"]["enum"]
-    assert [int(d) for d in delays] == list(RETRY_DELAYS_S)
+    assert [int(d) for d in delays] == list(TOPOLOGY.retry_delays_s)
 
 
 def test_the_message_is_what_the_publisher_builds(doc) -> None:

@@ -17,7 +17,7 @@ from services.tasks.storage.repository import Store
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh.rpc import server
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.tasks.test_job_service import DRAFT, Clock, FakeDispatcher
+from tests.tasks.conftest import DRAFT, Clock, FakeDispatcher
 
 TOKEN = "test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)

@@ -33,7 +33,7 @@ from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, regis
 from taskmesh.queue.webhooks import ENDPOINT_HEADER, webhook_topology
 from taskmesh.rpc import server
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.tasks.test_job_service import FakeDispatcher
+from tests.tasks.conftest import FakeDispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, regis
 from taskmesh.rpc import server
 from taskmesh.settings import Settings
 from tests.gateway.conftest import assert_problem
-from tests.tasks.test_job_service import FakeDispatcher
+from tests.tasks.conftest import FakeDispatcher
 
 TOKEN = "internal-test-token"
 PUBLIC_URL = "https://93.184.215.14/hooks/taskmesh"
