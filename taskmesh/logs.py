@@ -31,7 +31,13 @@ def bind(*, request_id: str | None = None, job_id: str | None = None) -> Iterato
         yield
     finally:
         for var, token in reversed(tokens):
-            var.reset(token)
+            try:
+                var.reset(token)
+            except ValueError:
+                # An async generator finalised from another context (gRPC closing a
+                # server stream the client left) cannot reset a token of its own
+                # context; that context ends with the generator, so nothing leaks.
+                pass
 
 
 class _ContextFilter(logging.Filter):
