@@ -25,8 +25,23 @@ _MESSAGES = {
 }
 
 
+class _NotJson(ValueError):
+    """A value the JSON grammar does not have, named for the client."""
+
+
+#: Digits a JSON integer may have: no field takes more, and Python refuses to parse
+#: over 4,300 anyway, with a message about its own internals.
+MAX_INT_DIGITS = 100
+
+
 def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _NotJson(f"{name} is not valid JSON")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _NotJson(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(digits)
 
 
 def _is_json(content_type: str) -> bool:
@@ -54,15 +69,17 @@ def json_object(request: Request) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ProblemError(MALFORMED, "The request body is not valid UTF-8.") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise ProblemError(
             MALFORMED,
             f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, "
             f"column {exc.colno}).",
         ) from None
-    except ValueError as exc:
+    except _NotJson as exc:
         raise ProblemError(MALFORMED, f"The request body is not valid JSON: {exc}.") from None
+    except ValueError:
+        raise ProblemError(MALFORMED, "The request body is not valid JSON.") from None
     except RecursionError:
         raise ProblemError(MALFORMED, "The request body is nested too deeply.") from None
     if not isinstance(data, dict):

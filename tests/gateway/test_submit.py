@@ -51,8 +51,10 @@ async def test_charset_parameter_is_accepted(client: httpx.AsyncClient) -> None:
         (b'{"naturalLanguage": NaN}', "not valid JSON"),
         (b'{"naturalLanguage": "caf\xe9"}', "UTF-8"),
         (b"[" * 60_000, "nested"),
+        (b'{"naturalLanguage": ' + b"9" * 5001 + b"}", "more than 100 digits"),
+        (b'{"naturalLanguage": -' + b"1" * 101 + b"}", "more than 100 digits"),
     ],
-    ids=["truncated", "empty", "array", "nan", "latin-1", "deeply-nested"],
+    ids=["truncated", "empty", "array", "nan", "latin-1", "deeply-nested", "huge-int", "long-neg"],
 )
 async def test_malformed_bodies_are_400_with_a_clear_detail(
     client: httpx.AsyncClient, fake: FakeTasks, content: bytes, fragment: str
@@ -62,6 +64,8 @@ async def test_malformed_bodies_are_400_with_a_clear_detail(
     )
     body = assert_problem(response, 400, "malformed-request")
     assert fragment in body["detail"]
+    # Nothing of the parser's own wording (Python's limits, its functions) reaches the client.
+    assert "sys." not in body["detail"] and "int_max_str_digits" not in body["detail"]
     assert fake.calls["CreateTask"] == 0
 
 
