@@ -27,14 +27,15 @@ from taskmesh.tasks.v1 import tasks_pb2
 #: SPEC §5: the sentence, once trimmed, is 1 to 2000 characters.
 MAX_TEXT_CHARS = 2000
 #: Control characters a sentence may legitimately contain.
-_ALLOWED_CONTROLS = frozenset("\n\t")
+#: Line breaks (LF, and the CR of CRLF that browsers' text areas and Windows send) and tab.
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
 
 # What the validator below accepts, as one JSON Schema pattern, so the OpenAPI
 # document says exactly what the server enforces (schemathesis checks both ways):
 # optional whitespace, 1-2000 characters that begin and end with a non-space,
-# optional whitespace; inside, no control character (Unicode Cc) but newline and tab.
+# optional whitespace; inside, no control character (Unicode Cc) but line breaks and tab.
 # Python's \s is str.isspace(), which is what str.strip() trims.
-_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 #: Trimmed before the check, so whitespace controls (CR, U+0085…) are fine at the edges.
 _EDGE_SPACE = r"\s"
 _VISIBLE = r"[^\s" + _CONTROLS + r"]"
@@ -82,7 +83,7 @@ class CreateTaskBody(BaseModel):
         alias="naturalLanguage",
         description="The sentence to turn into a task: any script, 1 to 2000 characters once "
         "leading and trailing whitespace is trimmed; no control characters other than "
-        "newline and tab.",
+        "line breaks (LF, CR) and tab.",
         examples=["Plan the team offsite next month with budget approval and venue booking"],
         json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
     )
@@ -96,9 +97,14 @@ class CreateTaskBody(BaseModel):
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(f"must be at most {MAX_TEXT_CHARS} characters (got {len(text)})")
         for char in text:
-            # Lone surrogates ("\ud800" in JSON) cannot be encoded for the downstream hop.
-            if unicodedata.category(char) in ("Cc", "Cs") and char not in _ALLOWED_CONTROLS:
-                raise ValueError("must not contain control characters other than newline and tab")
+            category = unicodedata.category(char)
+            if category == "Cs":
+                # A lone surrogate ("\ud800" in JSON) is no character at all: no hop can encode it.
+                raise ValueError("must be valid Unicode text (it contains a lone surrogate)")
+            if category == "Cc" and char not in _ALLOWED_CONTROLS:
+                raise ValueError(
+                    "must not contain control characters other than line breaks and tab"
+                )
         return text
 
 

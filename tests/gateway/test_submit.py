@@ -216,3 +216,33 @@ async def test_prefer_wait_answers_202_when_the_job_is_not_done_in_time(
     assert response.json()["status"] == "queued"
     assert response.headers["retry-after"] == "1"
     assert "location" in response.headers
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Buy milk\r\ntomorrow and eggs",  # a browser's text area, a Windows client
+        "Buy milk\rtomorrow",  # classic Mac line ending
+        "Acheter du lait\r\n\tdemain",
+    ],
+    ids=["crlf", "cr", "crlf-tab"],
+)
+async def test_line_breaks_of_any_convention_are_text(
+    client: httpx.AsyncClient, fake: FakeTasks, text: str
+) -> None:
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": text})
+    assert response.status_code == 202, response.text
+    assert fake.texts == [text]
+
+
+async def test_a_lone_surrogate_is_refused_as_invalid_text_not_a_control_character(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay rent \\ud800 tomorrow"}',
+        headers={"Content-Type": "application/json"},
+    )
+    body = assert_problem(response, 400, "validation")
+    assert "lone surrogate" in body["detail"]
+    assert fake.calls["CreateTask"] == 0
