@@ -3,7 +3,6 @@ ledger in one transaction), expire, read."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from typing import Protocol
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.storage.repository import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
@@ -37,31 +37,6 @@ class JobPolicy:
     budget: BudgetPolicy
     #: Seconds after creation at which an unfinished job is failed (TIMED_OUT).
     job_timeout_s: float
-
-
-class JobEvents:
-    """Wakes watchers of a job after each committed state change. Watchers also
-    re-read on a timer, so changes made by another Tasks process are seen too."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
-
-    def changed(self, job_id: str) -> None:
-        event = self._events.pop(job_id, None)
-        if event is not None:
-            event.set()
-
-    def waiter(self, job_id: str) -> asyncio.Event:
-        """Take this before reading the job, so no change between the read and
-        the wait is missed."""
-        return self._events.setdefault(job_id, asyncio.Event())
-
-    @staticmethod
-    async def wait(waiter: asyncio.Event, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-        except TimeoutError:
-            pass
 
 
 class JobService:
@@ -342,8 +317,12 @@ class JobService:
             raise errors.NotFound("job not found")
         return job
 
-    async def watch(self, user_id: str, job_id: str, poll_s: float = 1.0) -> AsyncIterator[m.Job]:
-        """Yields the job now and after every state change, until terminal."""
+    async def watch(
+        self, user_id: str, job_id: str, poll_s: float | None = None
+    ) -> AsyncIterator[m.Job]:
+        """Yields the job now and after every state change, until terminal. Woken by
+        ``self.events`` (this process and, with a database feed, every replica);
+        re-reads at least every ``poll_s`` s (default: ``events.poll_s``)."""
         last = -1
         while True:
             waiter = self.events.waiter(job_id)

@@ -40,6 +40,10 @@ _ORDER_COLUMNS = {
 }
 
 
+#: The PostgreSQL NOTIFY channel of job state changes; the payload is the job id.
+NOTIFY_CHANNEL = "taskmesh_jobs"
+
+
 class DuplicateKey(Exception):
     """An insert hit a unique constraint (idempotency key, user name)."""
 
@@ -291,7 +295,16 @@ class Tx:
                 deadline_at=deadline,
             )
         )
+        await self.notify_changed(job_id)
         return True
+
+    async def notify_changed(self, job_id: str) -> None:
+        """Announces a job's state change to every Tasks replica at commit
+        (PostgreSQL NOTIFY, job_feed.CHANNEL); nothing on SQLite, where
+        watchers poll. The hot paths (mark_running, finish) announce in their
+        UPDATE's RETURNING instead of calling this."""
+        if self._dialect == "postgresql":
+            await self.c.execute(select(_NOTIFY_JOB), {"b_job": job_id})
 
     async def release_idempotency_key(self, job_id: str) -> None:
         """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
@@ -321,7 +334,8 @@ class Tx:
 
     async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:
         """Counts an attempt of an open job; None if the job is not open."""
-        row = (await self.c.execute(_MARK_RUNNING, {"b_job": job_id, "b_now": now})).first()
+        query = _MARK_RUNNING_PG if self._dialect == "postgresql" else _MARK_RUNNING
+        row = (await self.c.execute(query, {"b_job": job_id, "b_now": now})).first()
         return _job(row, None) if row is not None else None
 
     async def finish(
@@ -344,7 +358,8 @@ class Tx:
             "b_error_suggestions": list(error.suggestions) if error else None,
             "b_now": now,
         }
-        row = (await self.c.execute(_FINISH, params)).first()
+        query = _FINISH_PG if self._dialect == "postgresql" else _FINISH
+        row = (await self.c.execute(query, params)).first()
         return _job(row, None) if row is not None else None
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
@@ -534,6 +549,11 @@ _FINISH = (
     )
     .returning(*_JOB_COLUMNS)
 )
+# pg_notify rides in RETURNING: one NOTIFY per state change, delivered at commit,
+# without another round trip (job_feed.py).
+_NOTIFY_JOB = func.pg_notify(NOTIFY_CHANNEL, bindparam("b_job"))
+_MARK_RUNNING_PG = _MARK_RUNNING.returning(func.pg_notify(NOTIFY_CHANNEL, JOBS.c.id))
+_FINISH_PG = _FINISH.returning(func.pg_notify(NOTIFY_CHANNEL, JOBS.c.id))
 _SETTLE = (
     update(RESERVATIONS)
     .where(RESERVATIONS.c.job_id == bindparam("b_job"), RESERVATIONS.c.settled_at.is_(None))
