@@ -23,7 +23,7 @@ from services.tasks.domain.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.main import build_limiter
 from services.tasks.storage.job_feed import JobFeed, asyncpg_dsn
-from services.tasks.storage.repository import Store
+from services.tasks.storage.repository import Store, Tx
 from taskmesh import errors
 from taskmesh.settings import Settings
 from tests.conftest import reset_schema
@@ -255,3 +255,31 @@ async def test_with_redis_the_rate_limit_holds_across_replicas(redis_url, caplog
             await r.close()
     assert waits[:4] == [0.0] * 4
     assert all(w > 0 for w in waits[4:])
+
+
+async def test_a_job_reopened_on_another_replica_after_the_sweep_listed_it_is_not_expired(
+    pg, monkeypatch
+):
+    clock = Clock(datetime.now(UTC))
+    async with AsyncExitStack() as stack:
+        a, b = await _replicas(stack, pg, 2, clock, feed=False)
+        user, _ = await UserService(a.store).create("alice")
+        job = await a.jobs.create(user.id, "pay the bill")
+        await a.jobs.start(job.id)
+        clock.now += timedelta(seconds=901)
+        listed = Tx.overdue_jobs
+
+        async def listed_then_replayed(self, now, limit=500):  # type: ignore[no-untyped-def]
+            overdue = await listed(self, now, limit)
+            # Between the sweep's read and its write, replica B fails the job and a
+            # dead-letter replay reopens it with a fresh deadline.
+            failure = m.JobError(m.ErrorType.RETRIES_EXHAUSTED, "gave up")
+            await b.jobs.complete(job.id, failure, 300)
+            await b.jobs.reopen(job.id)
+            return overdue
+
+        monkeypatch.setattr(Tx, "overdue_jobs", listed_then_replayed)
+        assert await a.jobs.expire_overdue() == 0
+        reopened = await a.jobs.get(user.id, job.id)
+        assert reopened.state is m.JobState.QUEUED and reopened.error is None
+        assert_balanced(await ledger(a.jobs))

@@ -294,19 +294,28 @@ class JobService:
             return await tx.job_states(job_ids)
 
     async def expire_overdue(self) -> int:
-        """Fails jobs past their deadline (TIMED_OUT) and releases their tokens."""
+        """Fails jobs past their deadline (TIMED_OUT, SPEC §8) and releases their tokens.
+        Returns how many this call expired.
+
+        Safe on every replica at once: each job is re-checked under its row lock in its
+        own transaction (``Tx.lock_overdue``), so a job another sweeper or a completion is
+        settling is skipped, and one that left the list since it was read (completed,
+        or failed and reopened by a dead-letter replay with a new deadline) is left alone."""
         now = self.now()
         async with self.store.read() as tx:
             overdue = await tx.overdue_jobs(now)
         expired = 0
+        error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
         for job_id in overdue:
             async with self.store.write() as tx:
-                error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
+                if not await tx.lock_overdue(job_id, now):
+                    continue
                 expired_job, _ = await self._terminal(
                     tx, job_id, m.JobState.FAILED, error, None, now
                 )
-                expired += expired_job is not None
-            self.events.changed(job_id)
+            if expired_job is not None:
+                expired += 1
+                self.events.changed(job_id)
         return expired
 
     # --- reads ------------------------------------------------------------------------

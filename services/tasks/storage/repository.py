@@ -362,6 +362,20 @@ class Tx:
         row = (await self.c.execute(query, params)).first()
         return _job(row, None) if row is not None else None
 
+    async def lock_overdue(self, job_id: str, now: datetime) -> bool:
+        """Whether the job is still open and past its deadline, locking its row if so.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so sweepers on several replicas never
+        wait for each other or for a CompleteJob holding the row (False: someone else
+        is settling it now; a later sweep sees it again if it stays open). SQLite: the
+        transaction already holds the database's write lock."""
+        query = select(JOBS.c.id).where(
+            JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES), JOBS.c.deadline_at < now
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return (await self.c.scalar(query)) is not None
+
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self.c.execute(
             select(JOBS.c.id)
