@@ -63,6 +63,8 @@ class JobFeed:
         self._live = asyncio.Event()
         #: Connections made so far (the first one and every reconnect).
         self.connects = 0
+        #: The PostgreSQL backend pid of the live LISTEN connection (None while down).
+        self.backend_pid: int | None = None
         self._was_up = False
 
     async def start(self, wait_s: float | None = None) -> None:
@@ -115,6 +117,7 @@ class JobFeed:
             conn.add_termination_listener(lambda _c: lost.set())
             await asyncio.wait_for(conn.add_listener(CHANNEL, self._on_notify), self._timeout_s)
             self.connects += 1
+            self.backend_pid = conn.get_server_pid()
             self._was_up = True
             self._set_live(True)
             if self.connects > 1:
@@ -128,6 +131,7 @@ class JobFeed:
                     await asyncio.wait_for(conn.execute("SELECT 1"), self._timeout_s)
             raise ConnectionError("listen connection closed")
         finally:
+            self.backend_pid = None
             if not conn.is_closed():
                 conn.terminate()
 
