@@ -286,6 +286,23 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
         watched_on_b = [w for w in watches if w.gateway == replicas.gateway["b"]]
         attempts = max(job["attempts"] for job in final.values())  # type: ignore[index]
 
+        # --- Prefer: wait answers a job another replica completes -------------------------
+        # Worker A reports to tasks B, so a job created (and awaited) on tasks A is
+        # completed on tasks B: tasks A hears of it through the database.
+        waited = await asyncio.gather(
+            *(
+                http.post(
+                    f"{replicas.gateway['a']}/api/v1/tasks",
+                    json={"naturalLanguage": text},
+                    headers={"Authorization": f"Bearer {key}", "Prefer": "wait=25"},
+                    timeout=60,
+                )
+                for text in sentences(4, "Book the venue for the offsite")
+            )
+        )
+        assert [r.status_code for r in waited] == [201] * 4, [r.text for r in waited]
+        final.update({r.json()["jobId"]: r.json() for r in waited})
+
         # --- the rate limit holds across replicas (shared through Redis) -----------------
         burst_key = await asyncio.to_thread(_create_user, replicas.base, "burst")
         gateways = [replicas.gateway["a"], replicas.gateway["b"]]
