@@ -83,6 +83,11 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         # Watchers here hear changes made by every replica (SPEC §6 WatchJob).
         feed = JobFeed(settings.database_url, events)
         await feed.start(wait_s=FEED_START_WAIT_S)
+        if not events.feed_live:
+            log.warning(
+                "job feed (LISTEN) not connected yet; watchers poll every %.0f s until it is",
+                events.poll_s,
+            )
     ai_channel = client.channel(settings.ai_grpc_addr)
     jobs = JobService(
         store,

@@ -61,6 +61,8 @@ class Watch:
     job_id: str
     gateway: str
     events: list[str] = field(default_factory=list)
+    #: The ``id`` of each event received, across reconnections.
+    ids: list[int] = field(default_factory=list)
     terminal: dict | None = None
     reconnects: int = 0
     problem: str | None = None
@@ -196,6 +198,7 @@ async def _watch(http: httpx.AsyncClient, watch: Watch, key: str, deadline: floa
                             continue
                         if "data" in event:
                             last_id = event.get("id", last_id)
+                            watch.ids.append(int(event["id"]))
                             watch.events.append(event.get("event", ""))
                             if event.get("event") in TERMINAL:
                                 watch.terminal = json.loads(event["data"])
@@ -279,6 +282,8 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
         # --- every watcher saw its job's terminal event ----------------------------------
         problems = [(w.job_id, w.gateway, w.problem, w.events) for w in watches if w.problem]
         assert not problems, problems[:5]
+        # Resuming with Last-Event-ID replays nothing already seen.
+        assert all(w.ids == sorted(set(w.ids)) for w in watches)
         final = {w.job_id: w.terminal for w in watches}
         assert all(job is not None and job["status"] in TERMINAL for job in final.values())
         statuses = {job["status"] for job in final.values()}  # type: ignore[index]
