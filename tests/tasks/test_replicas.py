@@ -22,7 +22,7 @@ from services.tasks.domain.jobs import JobPolicy, JobService
 from services.tasks.domain.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.main import build_limiter
-from services.tasks.storage.job_feed import JobFeed, asyncpg_dsn
+from services.tasks.storage.job_feed import CHANNEL, JobFeed, asyncpg_dsn
 from services.tasks.storage.repository import Store, Tx
 from taskmesh import errors
 from taskmesh.settings import Settings
@@ -279,3 +279,26 @@ async def test_a_job_reopened_on_another_replica_after_the_sweep_listed_it_is_no
         reopened = await a.jobs.get(user.id, job.id)
         assert reopened.state is m.JobState.QUEUED and reopened.error is None
         assert_balanced(await ledger(a.jobs))
+
+
+async def test_every_state_change_is_announced_once_to_other_replicas(pg):
+    clock = Clock(datetime.now(UTC))
+    async with AsyncExitStack() as stack:
+        (a,) = await _replicas(stack, pg, 1, clock, feed=False)
+        heard: list[str] = []
+        listener = await asyncpg.connect(asyncpg_dsn(pg), timeout=5)
+        stack.push_async_callback(listener.close)
+        await listener.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
+        user, _ = await UserService(a.store).create("alice")
+        job = await a.jobs.create(user.id, "pay the bill")
+        await a.jobs.start(job.id)
+        await a.jobs.complete(job.id, m.JobError(m.ErrorType.RETRIES_EXHAUSTED, "gave up"), 10)
+        await a.jobs.reopen(job.id)
+        await a.jobs.cancel(user.id, job.id)
+        # running, failed, queued again, cancelled: one NOTIFY each, nothing else.
+        async with asyncio.timeout(WAKE_DEADLINE_S):
+            while len(heard) < 4:
+                await asyncio.sleep(0.02)
+        await a.jobs.get(user.id, job.id)  # a read announces nothing
+        await listener.execute("SELECT 1")  # delivers anything still pending
+        assert heard == [job.id] * 4

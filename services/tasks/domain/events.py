@@ -57,11 +57,6 @@ class JobEvents:
         the wait is missed."""
         return self._events.setdefault(job_id, asyncio.Event())
 
-    @property
-    def watched(self) -> int:
-        """Jobs with at least one waiting watcher."""
-        return len(self._events)
-
     async def wait(self, waiter: asyncio.Event, timeout: float | None = None) -> None:
         """Returns when ``waiter`` fires or after ``timeout`` s (default: ``poll_s``)."""
         try:
