@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -259,7 +260,7 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
         assert accepted >= JOBS * 0.95, f"only {accepted} of {JOBS} accepted"
 
         # --- mid-run: every worker full, every call held at the gate ---------------------
-        sim = RunningStack(None, "", key, "", replicas.base, "", "", replicas.log_dir)  # type: ignore[arg-type]
+        sim = SimpleNamespace(env=replicas.base)  # what sim_state/sim_gate read
         held = 2 * CONCURRENCY * CALLS_PER_JOB
         async with asyncio.timeout(120):
             while (await asyncio.to_thread(sim_state, sim))["held"] < held:

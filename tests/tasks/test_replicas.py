@@ -194,7 +194,9 @@ async def _window(replica: Replica, user_id: str, clock: Clock) -> tuple[int, in
         return await tx.window(user_id, start)
 
 
-async def test_replicas_starting_at_once_on_an_empty_database_create_one_dev_user(pg):
+async def test_replicas_starting_at_once_on_an_empty_database_migrate_once_and_make_one_dev_user(
+    pg,
+):
     stores = [Store(pg) for _ in range(4)]
     try:
         # Migrations at once: an advisory lock serialises them; all end at head.
@@ -204,6 +206,8 @@ async def test_replicas_starting_at_once_on_an_empty_database_create_one_dev_use
         )
         assert created.count(True) == 1
         async with stores[0].read() as tx:
+            versions = (await tx.c.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+            assert len(versions) == 1
             assert await tx.count_users() == 1
             keys = await tx.list_keys()
         assert [k.user_name for k in keys] == ["dev"]
