@@ -63,6 +63,9 @@ async def _sweep(jobs: JobService, interval: float) -> None:
             expired = await jobs.expire_overdue()
             if expired:
                 log.warning("failed %d jobs past their deadline", expired)
+            abandoned = await jobs.withdraw_abandoned()
+            if abandoned:
+                log.warning("withdrew %d keyed jobs whose request died before dispatch", abandoned)
         except Exception:
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)

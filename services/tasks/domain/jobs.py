@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 Outcome = m.TaskDraft | m.JobError
 #: Failures a dead-letter replay may re-run (SPEC §7): the cause may have passed.
 REOPENABLE = (m.ErrorType.RETRIES_EXHAUSTED, m.ErrorType.INTERNAL)
+#: A keyed job queued this long without a recorded dispatch lost its request: a
+#: dispatch is bounded by 5 s (transport.servicer.DISPATCH_TIMEOUT_S).
+ABANDONED_DISPATCH_S = 60.0
 
 
 class Dispatcher(Protocol):
@@ -317,6 +320,26 @@ class JobService:
                 expired += 1
                 self.events.changed(job_id)
         return expired
+
+    async def withdraw_abandoned(self, older_than_s: float = ABANDONED_DISPATCH_S) -> int:
+        """Withdraws keyed jobs whose accepting request died before its dispatch was
+        recorded (the Tasks replica killed mid-request): queued, ``dispatched_at`` unset,
+        created more than ``older_than_s`` s ago (far beyond any dispatch's bound, so no
+        live request still owns them). Returns how many were withdrawn.
+
+        Without this, a repeat of their key would be answered 409 "still being
+        processed" until the job timed out (SPEC §5). Withdrawn, the key is free and the
+        client's retry runs fresh; a message the broker did confirm is skipped by the
+        worker, as for any withdrawn job. Safe on several replicas at once: the
+        withdrawal is a conditional update (lifecycle.enter_terminal)."""
+        cutoff = self.now() - timedelta(seconds=older_than_s)
+        async with self.store.read() as tx:
+            abandoned = await tx.undispatched_keyed_jobs(cutoff)
+        withdrawn = 0
+        for job_id in abandoned:
+            if await self._withdraw(job_id) is None:
+                withdrawn += 1
+        return withdrawn
 
     # --- reads ------------------------------------------------------------------------
     async def get(self, user_id: str, job_id: str) -> m.Job:

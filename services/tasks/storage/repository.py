@@ -376,6 +376,23 @@ class Tx:
             query = query.with_for_update(skip_locked=True)
         return (await self.c.scalar(query)) is not None
 
+    async def undispatched_keyed_jobs(
+        self, created_before: datetime, limit: int = 500
+    ) -> list[str]:
+        """Keyed jobs still queued whose dispatch was never recorded, created before
+        ``created_before``: their accepting process died mid-request."""
+        rows = await self.c.execute(
+            select(JOBS.c.id)
+            .where(
+                JOBS.c.state == m.JobState.QUEUED.value,
+                JOBS.c.idempotency_key.is_not(None),
+                JOBS.c.dispatched_at.is_(None),
+                JOBS.c.created_at < created_before,
+            )
+            .limit(limit)
+        )
+        return [row.id for row in rows]
+
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self.c.execute(
             select(JOBS.c.id)
