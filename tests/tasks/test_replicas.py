@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from sqlalchemy import make_url
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
@@ -26,7 +27,7 @@ from services.tasks.storage.job_feed import CHANNEL, JobFeed, asyncpg_dsn
 from services.tasks.storage.repository import Store, Tx
 from taskmesh import errors
 from taskmesh.settings import Settings
-from tests.conftest import reset_schema
+from tests.conftest import free_port, reset_schema
 from tests.tasks.conftest import DRAFT, ESTIMATE, Clock, FakeDispatcher, assert_balanced, ledger
 
 pytestmark = pytest.mark.integration
@@ -306,3 +307,24 @@ async def test_every_state_change_is_announced_once_to_other_replicas(pg):
         await a.jobs.get(user.id, job.id)  # a read announces nothing
         await listener.execute("SELECT 1")  # delivers anything still pending
         assert heard == [job.id] * 4
+
+
+async def test_while_the_feed_cannot_connect_watchers_fall_back_to_polling(pg):
+    clock = Clock(datetime.now(UTC))
+    async with AsyncExitStack() as stack:
+        a, b = await _replicas(stack, pg, 2, clock, feed=False)
+        a.jobs.events = JobEvents(fallback_poll_s=0.2, safety_poll_s=NO_POLL_S)
+        # A feed whose database never answers (a closed port): it keeps retrying.
+        closed = make_url(pg).set(host="127.0.0.1", port=free_port())
+        closed = closed.render_as_string(hide_password=False)
+        feed = JobFeed(closed, a.jobs.events, timeout_s=1, retry_s=0.1)
+        await feed.start()
+        stack.push_async_callback(feed.close)
+        user, _ = await UserService(a.store).create("alice")
+        job = await a.jobs.create(user.id, "pay the bill")
+        watcher = asyncio.create_task(_watch_until_terminal(a, user.id, job.id))
+        await b.jobs.start(job.id)
+        await b.jobs.complete(job.id, DRAFT, 1200)
+        states = await asyncio.wait_for(watcher, WAKE_DEADLINE_S)
+        assert states[-1] is m.JobState.SUCCEEDED
+        assert feed.connects == 0 and not a.jobs.events.feed_live
