@@ -7,11 +7,14 @@ import contextlib
 import logging
 
 from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.domain.events import JobEvents
 from services.tasks.domain.jobs import JobPolicy, JobService
 from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
 from services.tasks.messaging.webhook_relay import WebhookRelay
+from services.tasks.storage.db import is_sqlite
+from services.tasks.storage.job_feed import JobFeed
 from services.tasks.storage.repository import Store
 from services.tasks.transport.ai_client import AiDispatcher
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
@@ -24,12 +27,24 @@ log = logging.getLogger(__name__)
 
 #: The sweeper runs at least this often (SPEC §8: TIMED_OUT within 10 s).
 SWEEP_INTERVAL_S = 5.0
+#: How long start waits for the LISTEN connection; watchers poll until it is up.
+FEED_START_WAIT_S = 5.0
 
 
 def build_limiter(settings: Settings) -> RateLimiter:
+    """The request-rate limiter: shared through Redis when REDIS_URL is set, else
+    per process. On PostgreSQL (the multi-replica setup) a per-process bucket lets
+    N Tasks replicas admit N times the configured rate, so that is logged as a
+    warning at start (README, "Replicas")."""
     if settings.redis_url:
         return RedisTokenBucket(
             settings.redis_url, settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s
+        )
+    if not is_sqlite(settings.database_url):
+        log.warning(
+            "REDIS_URL is not set: the request rate limit is per Tasks process; "
+            "with several replicas clients get that many times the rate. "
+            "Set REDIS_URL to share it."
         )
     return LocalTokenBucket(settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s)
 
@@ -51,6 +66,9 @@ async def _sweep(jobs: JobService, interval: float) -> None:
             expired = await jobs.expire_overdue()
             if expired:
                 log.warning("failed %d jobs past their deadline", expired)
+            abandoned = await jobs.withdraw_abandoned()
+            if abandoned:
+                log.warning("withdrew %d keyed jobs whose request died before dispatch", abandoned)
         except Exception:
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
@@ -65,9 +83,23 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     if settings.taskmesh_dev_api_key is not None:
         if await users.ensure_dev_user(settings.taskmesh_dev_api_key.get_secret_value()):
             log.info("created user dev")
+    events = JobEvents()
+    feed = None
+    if not is_sqlite(settings.database_url):
+        # Watchers here hear changes made by every replica (SPEC §6 WatchJob).
+        feed = JobFeed(settings.database_url, events)
+        await feed.start(wait_s=FEED_START_WAIT_S)
+        if not events.feed_live:
+            log.warning(
+                "job feed (LISTEN) not connected yet; watchers poll every %.0f s until it is",
+                events.poll_s,
+            )
     ai_channel = client.channel(settings.ai_grpc_addr)
     jobs = JobService(
-        store, AiDispatcher(ai_channel, client.CallCredentials(token)), job_policy(settings)
+        store,
+        AiDispatcher(ai_channel, client.CallCredentials(token)),
+        job_policy(settings),
+        events=events,
     )
     webhooks = WebhookService(store, WebhookPolicy(settings.webhook_allow_private))
     metrics.serve(settings.tasks_metrics_port, settings.metrics_host)
@@ -103,6 +135,8 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
             await asyncio.wait_for(relay, 10.0)
         except Exception:
             log.exception("webhook relay did not stop cleanly")
+        if feed is not None:
+            await feed.close()
         await ai_channel.close()
         await limiter.close()
         await store.close()

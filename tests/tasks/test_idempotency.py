@@ -5,12 +5,13 @@ outcome, a repeat while the first is in flight is refused, one job per intent.""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
 from services.tasks.domain import models as m
 from taskmesh import errors
-from tests.tasks.conftest import FakeDispatcher
+from tests.tasks.conftest import FakeDispatcher, assert_balanced, ledger
 
 
 class Refusing(FakeDispatcher):
@@ -69,3 +70,49 @@ async def test_another_body_with_the_key_is_a_conflict_even_in_flight(env):
         await service.create(user, "Something else", idempotency_key="k3")
     dispatcher.release.set()
     assert (await first).state is m.JobState.QUEUED
+
+
+async def _accepted_then_died(service, user: str, text: str, key: str) -> m.Job:  # type: ignore[no-untyped-def]
+    """What a Tasks replica killed mid-request leaves: the job and its reservation
+    committed, the dispatch never recorded."""
+    now = service.now()
+    budget = service.policy.budget
+    reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
+    async with service.store.write() as tx:
+        assert await tx.reserve(user, reservation.window_start, budget.estimate, budget.limit)
+        return await tx.insert_job(
+            user_id=user,
+            text=text,
+            request_id=None,
+            idempotency_key=key,
+            reservation=reservation,
+            now=now,
+            deadline=now + timedelta(seconds=service.policy.job_timeout_s),
+        )
+
+
+async def test_a_key_whose_request_died_before_dispatch_is_freed_for_the_retry(env):
+    service, user, _, dispatcher, clock = env
+    orphan = await _accepted_then_died(service, user, "Pay the water bill", "k-died")
+    confirmed = await service.create(user, "Pay the gas bill", idempotency_key="k-live")
+    unkeyed = await service.create(user, "Pay the phone bill")
+    with pytest.raises(errors.FailedPrecondition):  # looks in flight until the sweep
+        await service.create(user, "Pay the water bill", idempotency_key="k-died")
+    clock.now += timedelta(seconds=61)
+    assert await service.withdraw_abandoned() == 1
+    retry = await service.create(user, "Pay the water bill", idempotency_key="k-died")
+    assert retry.id != orphan.id and retry.id in dispatcher.dispatched
+    with pytest.raises(errors.NotFound):  # never accepted, as the client was never told
+        await service.get(user, orphan.id)
+    for job in (confirmed, unkeyed):
+        assert (await service.get(user, job.id)).state is m.JobState.QUEUED
+    assert (await service.usage(user)).reserved == 3 * 2500
+    assert_balanced(await ledger(service))
+
+
+async def test_a_keyed_job_within_its_dispatch_bound_is_not_withdrawn(env):
+    service, user, _, _, clock = env
+    orphan = await _accepted_then_died(service, user, "Pay the water bill", "k-slow")
+    clock.now += timedelta(seconds=10)  # past any dispatch bound (5 s), inside the margin
+    assert await service.withdraw_abandoned() == 0
+    assert (await service.get(user, orphan.id)).state is m.JobState.QUEUED

@@ -3,7 +3,6 @@ ledger in one transaction), expire, read."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from typing import Protocol
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
+from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.storage.repository import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 Outcome = m.TaskDraft | m.JobError
 #: Failures a dead-letter replay may re-run (SPEC §7): the cause may have passed.
 REOPENABLE = (m.ErrorType.RETRIES_EXHAUSTED, m.ErrorType.INTERNAL)
+#: A keyed job queued this long without a recorded dispatch lost its request: a
+#: dispatch is bounded by 5 s (transport.servicer.DISPATCH_TIMEOUT_S).
+ABANDONED_DISPATCH_S = 60.0
 
 
 class Dispatcher(Protocol):
@@ -37,31 +40,6 @@ class JobPolicy:
     budget: BudgetPolicy
     #: Seconds after creation at which an unfinished job is failed (TIMED_OUT).
     job_timeout_s: float
-
-
-class JobEvents:
-    """Wakes watchers of a job after each committed state change. Watchers also
-    re-read on a timer, so changes made by another Tasks process are seen too."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
-
-    def changed(self, job_id: str) -> None:
-        event = self._events.pop(job_id, None)
-        if event is not None:
-            event.set()
-
-    def waiter(self, job_id: str) -> asyncio.Event:
-        """Take this before reading the job, so no change between the read and
-        the wait is missed."""
-        return self._events.setdefault(job_id, asyncio.Event())
-
-    @staticmethod
-    async def wait(waiter: asyncio.Event, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-        except TimeoutError:
-            pass
 
 
 class JobService:
@@ -319,20 +297,49 @@ class JobService:
             return await tx.job_states(job_ids)
 
     async def expire_overdue(self) -> int:
-        """Fails jobs past their deadline (TIMED_OUT) and releases their tokens."""
+        """Fails jobs past their deadline (TIMED_OUT, SPEC §8) and releases their tokens.
+        Returns how many this call expired.
+
+        Safe on every replica at once: each job is re-checked under its row lock in its
+        own transaction (``Tx.lock_overdue``), so a job another sweeper or a completion is
+        settling is skipped, and one that left the list since it was read (completed,
+        or failed and reopened by a dead-letter replay with a new deadline) is left alone."""
         now = self.now()
         async with self.store.read() as tx:
             overdue = await tx.overdue_jobs(now)
         expired = 0
+        error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
         for job_id in overdue:
             async with self.store.write() as tx:
-                error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
+                if not await tx.lock_overdue(job_id, now):
+                    continue
                 expired_job, _ = await self._terminal(
                     tx, job_id, m.JobState.FAILED, error, None, now
                 )
-                expired += expired_job is not None
-            self.events.changed(job_id)
+            if expired_job is not None:
+                expired += 1
+                self.events.changed(job_id)
         return expired
+
+    async def withdraw_abandoned(self, older_than_s: float = ABANDONED_DISPATCH_S) -> int:
+        """Withdraws keyed jobs whose accepting request died before its dispatch was
+        recorded (the Tasks replica killed mid-request): queued, ``dispatched_at`` unset,
+        created more than ``older_than_s`` s ago (far beyond any dispatch's bound, so no
+        live request still owns them). Returns how many were withdrawn.
+
+        Without this, a repeat of their key would be answered 409 "still being
+        processed" until the job timed out (SPEC §5). Withdrawn, the key is free and the
+        client's retry runs fresh; a message the broker did confirm is skipped by the
+        worker, as for any withdrawn job. Safe on several replicas at once: the
+        withdrawal is a conditional update (lifecycle.enter_terminal)."""
+        cutoff = self.now() - timedelta(seconds=older_than_s)
+        async with self.store.read() as tx:
+            abandoned = await tx.undispatched_keyed_jobs(cutoff)
+        withdrawn = 0
+        for job_id in abandoned:
+            if await self._withdraw(job_id) is None:
+                withdrawn += 1
+        return withdrawn
 
     # --- reads ------------------------------------------------------------------------
     async def get(self, user_id: str, job_id: str) -> m.Job:
@@ -342,8 +349,12 @@ class JobService:
             raise errors.NotFound("job not found")
         return job
 
-    async def watch(self, user_id: str, job_id: str, poll_s: float = 1.0) -> AsyncIterator[m.Job]:
-        """Yields the job now and after every state change, until terminal."""
+    async def watch(
+        self, user_id: str, job_id: str, poll_s: float | None = None
+    ) -> AsyncIterator[m.Job]:
+        """Yields the job now and after every state change, until terminal. Woken by
+        ``self.events`` (this process and, with a database feed, every replica);
+        re-reads at least every ``poll_s`` s (default: ``events.poll_s``)."""
         last = -1
         while True:
             waiter = self.events.waiter(job_id)

@@ -40,6 +40,10 @@ _ORDER_COLUMNS = {
 }
 
 
+#: The PostgreSQL NOTIFY channel of job state changes; the payload is the job id.
+NOTIFY_CHANNEL = "taskmesh_jobs"
+
+
 class DuplicateKey(Exception):
     """An insert hit a unique constraint (idempotency key, user name)."""
 
@@ -291,7 +295,16 @@ class Tx:
                 deadline_at=deadline,
             )
         )
+        await self.notify_changed(job_id)
         return True
+
+    async def notify_changed(self, job_id: str) -> None:
+        """Announces a job's state change to every Tasks replica at commit
+        (PostgreSQL NOTIFY, job_feed.CHANNEL); nothing on SQLite, where
+        watchers poll. The hot paths (mark_running, finish) announce in their
+        UPDATE's RETURNING instead of calling this."""
+        if self._dialect == "postgresql":
+            await self.c.execute(select(_NOTIFY_JOB), {"b_job": job_id})
 
     async def release_idempotency_key(self, job_id: str) -> None:
         """Frees a withdrawn job's key: the client's retry runs fresh (SPEC §5)."""
@@ -321,7 +334,8 @@ class Tx:
 
     async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:
         """Counts an attempt of an open job; None if the job is not open."""
-        row = (await self.c.execute(_MARK_RUNNING, {"b_job": job_id, "b_now": now})).first()
+        query = _MARK_RUNNING_PG if self._dialect == "postgresql" else _MARK_RUNNING
+        row = (await self.c.execute(query, {"b_job": job_id, "b_now": now})).first()
         return _job(row, None) if row is not None else None
 
     async def finish(
@@ -345,7 +359,8 @@ class Tx:
             "b_error_suggestions": list(error.suggestions) if error else None,
             "b_now": now,
         }
-        row = (await self.c.execute(_FINISH, params)).first()
+        query = _FINISH_PG if self._dialect == "postgresql" else _FINISH
+        row = (await self.c.execute(query, params)).first()
         if row is None:
             return None
         # Client webhooks: the outbox rows commit or roll back with the transition. A
@@ -353,6 +368,37 @@ class Tx:
         if row.error_type != m.ErrorType.INVALID_INPUT.value:
             await webhooks.record_job_event(self.c, row.id, row.user_id, row.state, now)
         return _job(row, None)
+
+    async def lock_overdue(self, job_id: str, now: datetime) -> bool:
+        """Whether the job is still open and past its deadline, locking its row if so.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so sweepers on several replicas never
+        wait for each other or for a CompleteJob holding the row (False: someone else
+        is settling it now; a later sweep sees it again if it stays open). SQLite: the
+        transaction already holds the database's write lock."""
+        query = select(JOBS.c.id).where(
+            JOBS.c.id == job_id, JOBS.c.state.in_(m.OPEN_STATES), JOBS.c.deadline_at < now
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return (await self.c.scalar(query)) is not None
+
+    async def undispatched_keyed_jobs(
+        self, created_before: datetime, limit: int = 500
+    ) -> list[str]:
+        """Keyed jobs still queued whose dispatch was never recorded, created before
+        ``created_before``: their accepting process died mid-request."""
+        rows = await self.c.execute(
+            select(JOBS.c.id)
+            .where(
+                JOBS.c.state == m.JobState.QUEUED.value,
+                JOBS.c.idempotency_key.is_not(None),
+                JOBS.c.dispatched_at.is_(None),
+                JOBS.c.created_at < created_before,
+            )
+            .limit(limit)
+        )
+        return [row.id for row in rows]
 
     async def overdue_jobs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self.c.execute(
@@ -571,6 +617,11 @@ _FINISH = (
     )
     .returning(*_JOB_COLUMNS)
 )
+# pg_notify rides in RETURNING: one NOTIFY per state change, delivered at commit,
+# without another round trip (job_feed.py).
+_NOTIFY_JOB = func.pg_notify(NOTIFY_CHANNEL, bindparam("b_job"))
+_MARK_RUNNING_PG = _MARK_RUNNING.returning(func.pg_notify(NOTIFY_CHANNEL, JOBS.c.id))
+_FINISH_PG = _FINISH.returning(func.pg_notify(NOTIFY_CHANNEL, JOBS.c.id))
 _SETTLE = (
     update(RESERVATIONS)
     .where(RESERVATIONS.c.job_id == bindparam("b_job"), RESERVATIONS.c.settled_at.is_(None))
