@@ -172,7 +172,14 @@ def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
             "This Idempotency-Key was already used with a different request body.",
         )
     if isinstance(exc, errors.FailedPrecondition):
-        return problem_response(request, CONFLICT, exc.message or "Conflict.")
+        # The first request with this key is still being processed: the answer is coming.
+        in_flight = exc.reason == errors.IdempotencyKeyInFlight.reason
+        return problem_response(
+            request,
+            CONFLICT,
+            exc.message or "Conflict.",
+            headers={"Retry-After": "1"} if in_flight else None,
+        )
     if isinstance(exc, errors.ResourceExhausted):
         return problem_response(
             request,

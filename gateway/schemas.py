@@ -328,10 +328,13 @@ def job_location(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}"
 
 
-def accepted(job: tasks_pb2.Job) -> JobAccepted:
+def accepted(job: tasks_pb2.Job, status: JobStatus = "queued") -> JobAccepted:
+    """The 202 body. ``status`` is what the job was accepted as: ``queued`` (SPEC §5),
+    also on an Idempotency-Key replay, which repeats the first answer whatever the job
+    became since; a ``Prefer: wait`` that ran out passes the last state it saw."""
     return JobAccepted(
         job_id=job.job_id,
-        status=job_status(job.state),
+        status=status,
         links=JobLinks.model_validate({"self": job_location(job.job_id)}),
     )
 

@@ -56,6 +56,13 @@ class FailedPrecondition(TaskmeshError):
     reason = "FAILED_PRECONDITION"
 
 
+class IdempotencyKeyInFlight(FailedPrecondition):
+    """A repeat of a keyed request whose first is still being processed (IETF
+    Idempotency-Key draft: 409, retry later)."""
+
+    reason = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+
 class ResourceExhausted(TaskmeshError):
     """Rate limit or token budget; ``retry_after_s`` says when to come back."""
 

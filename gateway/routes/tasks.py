@@ -18,6 +18,7 @@ from gateway.responses import POLL_AFTER, json_model
 from gateway.schemas import (
     CreateTaskBody,
     Job,
+    JobStatus,
     ListTasksQuery,
     accepted,
     job_from_proto,
@@ -33,23 +34,26 @@ log = logging.getLogger(__name__)
 
 async def _wait_for_outcome(
     gateway: GatewayState, user: User, job_id: str, wait_s: int, request_id: str
-) -> Job | None:
-    """The job once terminal, or None if it was not within ``wait_s``.
+) -> tuple[Job | None, JobStatus]:
+    """The job once terminal (or None if it was not within ``wait_s``), and the last
+    state seen, for the 202 that answers a wait that ran out.
 
     The job already exists, so a failure while waiting must not turn the
     answer into an error: the client would resubmit. It gets the 202 instead."""
+    seen: JobStatus = "queued"
     watch = gateway.tasks.watch_job(user.id, job_id, request_id=request_id, timeout_s=wait_s + 1.0)
     try:
         async with asyncio.timeout(wait_s), aclosing(watch) as events:
             async for event in events:
                 job = job_from_proto(event.job)
+                seen = job.status
                 if job.terminal:
-                    return job
+                    return job, seen
     except TimeoutError:
-        return None
+        return None, seen
     except errors.TaskmeshError as exc:
         log.warning("waiting for job failed; answering 202", extra={"error": type(exc).__name__})
-    return None
+    return None, seen
 
 
 @authenticated
@@ -63,7 +67,7 @@ async def create_task(request: Request, user: User) -> HTTPResponse:
     location = job_location(created.job_id)
     wait_s = preferred_wait(request)
     if wait_s is not None:
-        job = await _wait_for_outcome(gateway, user, created.job_id, wait_s, request_id)
+        job, seen = await _wait_for_outcome(gateway, user, created.job_id, wait_s, request_id)
         applied = {"Preference-Applied": f"wait={wait_s}"}
         if job is not None:
             # SPEC §5: 201 when a task was created in time, 200 when the job
@@ -71,7 +75,9 @@ async def create_task(request: Request, user: User) -> HTTPResponse:
             status = 201 if job.task is not None else 200
             return json_model(job, status, {"Location": location, **applied})
         return json_model(
-            accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER, **applied}
+            accepted(created, seen),
+            202,
+            {"Location": location, "Retry-After": POLL_AFTER, **applied},
         )
     return json_model(accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER})
 

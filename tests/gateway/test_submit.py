@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from taskmesh import errors
 from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import FakeTasks
 
@@ -134,14 +135,17 @@ async def test_non_json_content_type_is_415(client: httpx.AsyncClient, content_t
 
 
 async def test_same_idempotency_key_and_body_returns_the_same_job(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, fake: FakeTasks
 ) -> None:
     headers = {"Idempotency-Key": "order-7f3a"}
     first = await client.post("/api/v1/tasks", json={"naturalLanguage": "A"}, headers=headers)
+    await fake.run(first.json()["jobId"])
     again = await client.post("/api/v1/tasks", json={"naturalLanguage": "A"}, headers=headers)
 
+    # IETF Idempotency-Key draft: the replay is the first answer, whatever the job became.
     assert first.status_code == again.status_code == 202
-    assert first.json()["jobId"] == again.json()["jobId"]
+    assert again.json() == first.json()
+    assert again.json()["status"] == "queued"
 
 
 async def test_same_idempotency_key_with_another_body_is_422(client: httpx.AsyncClient) -> None:
@@ -246,3 +250,26 @@ async def test_a_lone_surrogate_is_refused_as_invalid_text_not_a_control_charact
     body = assert_problem(response, 400, "validation")
     assert "lone surrogate" in body["detail"]
     assert fake.calls["CreateTask"] == 0
+
+
+async def test_a_repeat_while_the_first_is_in_flight_is_409_with_retry_after(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.failures["CreateTask"] = errors.IdempotencyKeyInFlight(
+        "A request with this Idempotency-Key is still being processed; retry later."
+    )
+    response = await client.post(
+        "/api/v1/tasks", json={"naturalLanguage": "A"}, headers={"Idempotency-Key": "k-1"}
+    )
+    body = assert_problem(response, 409, "conflict")
+    assert "still being processed" in body["detail"]
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_a_conflict_that_waiting_cannot_resolve_has_no_retry_after(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    fake.failures["CreateTask"] = errors.FailedPrecondition("The job has already finished.")
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": "A"})
+    assert_problem(response, 409, "conflict")
+    assert "retry-after" not in response.headers

@@ -151,7 +151,7 @@ class JobService:
         if job.error is not None and job.error.type is m.ErrorType.INVALID_INPUT:
             raise errors.InvalidInput(job.error.message)
         if job.state is m.JobState.QUEUED and job.dispatched_at is None:
-            raise errors.FailedPrecondition(
+            raise errors.IdempotencyKeyInFlight(
                 "A request with this Idempotency-Key is still being processed; retry later."
             )
         return job
