@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import Job, UtcTime, _Model, job_from_proto
 from taskmesh.tasks.v1 import tasks_pb2
-from taskmesh.webhook_urls import MAX_URL_CHARS
+from taskmesh.webhook_urls import MAX_URL_CHARS, URL_PATTERN
 
 EventType = Literal["job.succeeded", "job.failed", "job.cancelled"]
 
@@ -23,6 +23,7 @@ class CreateWebhookBody(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=MAX_URL_CHARS,
+        pattern=URL_PATTERN,
         description="http or https; must not resolve to a loopback, private or link-local "
         "address. Redirects are not followed.",
         examples=["https://example.com/hooks/taskmesh"],

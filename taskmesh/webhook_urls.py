@@ -21,6 +21,10 @@ from urllib.parse import SplitResult, urlsplit
 
 #: Longest URL accepted, characters (what browsers and proxies reliably carry).
 MAX_URL_CHARS = 2000
+#: The form a webhook URL must have, as a JSON Schema pattern the gateway enforces and its
+#: OpenAPI document shows: http or https, then no whitespace or control character. Whether
+#: the host is acceptable (public addresses only) is :func:`resolve`'s business.
+URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
 #: Seconds a name resolution may take.
 RESOLVE_TIMEOUT_S = 5.0
 
