@@ -4,6 +4,7 @@ protoc generates from protos/ today."""
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,34 @@ def test_buf_lint_passes():
         pytest.skip("npx is not installed")
     result = subprocess.run(
         [npx, "--yes", "@bufbuild/buf", "lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=590,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The wire contract clients were last given (the main of 2026-11-29). `buf breaking` (FILE rules,
+#: buf.yaml) holds every later change to it: new fields, values and RPCs only. A deliberate
+#: break moves this to the commit that made it, and says so in its message.
+CONTRACT_BASELINE = "239339a"
+
+
+@pytest.mark.timeout(600)
+def test_protos_stay_wire_compatible_with_the_released_contract():
+    npx = shutil.which("npx")
+    if npx is None:
+        pytest.skip("npx is not installed")
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{CONTRACT_BASELINE}^{{commit}}"], cwd=ROOT, capture_output=True
+    )
+    if known.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"the baseline commit {CONTRACT_BASELINE} is not in this clone's history")
+        pytest.skip(f"the baseline commit {CONTRACT_BASELINE} is not in this clone (shallow?)")
+    result = subprocess.run(
+        [npx, "--yes", "@bufbuild/buf", "breaking", "--against", f".git#ref={CONTRACT_BASELINE}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
