@@ -91,7 +91,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with _observed(context, details.method, request_id):
+                async with _observed(context, details.method, request_id, _job_id(request)):
                     return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -104,7 +104,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with _observed(context, details.method, request_id):
+                async with _observed(context, details.method, request_id, _job_id(request)):
                     async for item in inner_stream(request, context):
                         yield item
 
@@ -116,13 +116,19 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+def _job_id(request: Any) -> str | None:
+    """The job a request is about, for its log lines (SPEC §12: the job id on every
+    line about a job); None for requests without one."""
+    return getattr(request, "job_id", None) or None
+
+
 @asynccontextmanager
 async def _observed(
-    context: grpc.aio.ServicerContext, method: str, request_id: str | None
+    context: grpc.aio.ServicerContext, method: str, request_id: str | None, job_id: str | None
 ) -> AsyncIterator[None]:
     start = time.perf_counter()
     code = grpc.StatusCode.OK
-    with bind(request_id=request_id):
+    with bind(request_id=request_id, job_id=job_id):
         try:
             yield
         except errors.TaskmeshError as exc:

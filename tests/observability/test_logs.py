@@ -82,6 +82,21 @@ def test_job_lines_carry_the_job_and_request_ids(observed_stack: ObservedStack) 
         if event.get("logger") == "services.worker.consumer":
             assert event.get("job_id"), event
 
+    # Tasks and AI too: every line of an accepted submission's request names its job, the
+    # per-call "rpc" line included (SPEC §12).
+    for service in ("tasks", "ai"):
+        events = read_events(observed_stack.log_dir / f"{service}.log")
+        for submission in jobs:
+            # The key check comes before the job exists: it is about the caller, not a job.
+            about = [
+                e
+                for e in events
+                if e.get("request_id") == submission.request_id and e.get("rpc") != "Authenticate"
+            ]
+            assert about, (service, submission.request_id)
+            for event in about:
+                assert event.get("job_id") == str(submission.job_id), (service, event)
+
     access = {
         e["request_id"]: e
         for e in read_events(observed_stack.log_dir / "gateway.log")

@@ -15,6 +15,7 @@ from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.storage.repository import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
+from taskmesh.logs import job_id_var
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class JobService:
                 raise errors.Unavailable("Please retry.")
             return replay
         metrics.token_reservations.labels("reserved").inc()
+        # From here every line of this request is about the new job (SPEC §12); the call
+        # runs in a context of its own, so the id does not outlive it.
+        job_id_var.set(job.id)
         try:
             await self.dispatcher.dispatch(job, reservation, timeout)
             if idempotency_key:
