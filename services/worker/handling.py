@@ -4,6 +4,7 @@ cancellation (Tasks' own failures are outcomes)."""
 
 from __future__ import annotations
 
+from services.worker.budget_guard import ReservationGuard
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Delivery,
@@ -39,13 +40,28 @@ class JobHandler:
         if delivery.outcome is not None:
             # The LLM already ran; only the report to Tasks is missing.
             return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
+        meter = meter if meter is not None else UsageMeter()
+        prior = int(job.prior_usage.input_tokens + job.prior_usage.output_tokens)
         try:
-            state = await self.tasks.start_job(job.job_id, job.request_id)
+            started = await self.tasks.start_job(
+                job.job_id, job.request_id, prior + self.runner.first_bound(job)
+            )
         except errors.NotFound:
             return UnknownJob()
         except errors.Unavailable:
             return TasksUnavailable()
-        if state.state not in RUNNABLE:
-            return NotRunnable(tasks_pb2.JobState.Name(state.state))
+        if started.job.state not in RUNNABLE:
+            return NotRunnable(tasks_pb2.JobState.Name(started.job.state))
         self.hooks.started(job, delivery.attempts)
-        return await self.runner.run(job, meter)
+
+        async def top_up(tokens: int) -> bool:
+            return await self.tasks.reserve_tokens(job.job_id, tokens, job.request_id)
+
+        guard = ReservationGuard(
+            top_up,
+            reserved=started.reserved_tokens,
+            start_granted=started.budget_granted,
+            prior_tokens=prior,
+            meter=meter,
+        )
+        return await self.runner.run(job, meter, guard)

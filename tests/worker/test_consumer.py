@@ -136,7 +136,7 @@ async def test_tasks_unavailable_at_start_waits_in_a_delay_queue_without_an_atte
 
 async def test_a_tasks_error_at_start_is_settled_not_left_unacked():
     class Broken(FakeTasks):
-        async def start_job(self, job_id, request_id):  # type: ignore[no-untyped-def]
+        async def start_job(self, job_id, request_id, tokens_needed=0):  # type: ignore[no-untyped-def]
             raise RuntimeError("boom")
 
     tasks = Broken()
