@@ -40,6 +40,17 @@ class JobTopology:
         ttl = self.policy.queue_delay(seconds)
         return f"{self.queue}-retry-{ttl}s", ttl
 
+    def retry_delay(self, attempt: int) -> int:
+        """The backoff step after ``attempt`` failed attempts (>= 1), seconds, without jitter:
+        the webhook deliveries' fixed schedule (their policy's steps are their delay queues)."""
+        return self.policy.queue_delay(
+            self.policy.backoff_s[min(max(attempt, 1), len(self.policy.backoff_s)) - 1]
+        )
+
+    def retry_queue(self, attempt: int) -> str:
+        """The delay queue of :meth:`retry_delay`."""
+        return f"{self.queue}-retry-{self.retry_delay(attempt)}s"
+
     @property
     def all_queues(self) -> list[str]:
         return [self.queue, self.dlq, *(f"{self.queue}-retry-{d}s" for d in self.retry_delays_s)]

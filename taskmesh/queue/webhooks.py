@@ -22,6 +22,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
 from taskmesh.queue.messages import ATTEMPT_HEADER, UndecodableMessage, attempts_of
+from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
 
 #: Backoff before retry n (after n failed attempts), seconds: 2·4^(n-1), capped
@@ -35,7 +36,7 @@ JOB_HEADER = "x-taskmesh-job"
 
 
 def webhook_topology(job_queue: str) -> JobTopology:
-    return JobTopology(f"{job_queue}-webhooks", retry_delays_s=RETRY_DELAYS_S)
+    return JobTopology(f"{job_queue}-webhooks", policy=RetryPolicy(backoff_s=RETRY_DELAYS_S))
 
 
 @dataclass(frozen=True)
