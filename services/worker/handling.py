@@ -4,6 +4,8 @@ cancellation (Tasks' own failures are outcomes)."""
 
 from __future__ import annotations
 
+import logging
+
 from services.worker.budget_guard import ReservationGuard
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
@@ -20,6 +22,8 @@ from taskmesh import errors
 from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
+
+log = logging.getLogger(__name__)
 
 #: States in which StartJob lets a run begin; any other means "do not run".
 RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
@@ -42,10 +46,9 @@ class JobHandler:
             return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
         meter = meter if meter is not None else UsageMeter()
         prior = int(job.prior_usage.input_tokens + job.prior_usage.output_tokens)
+        needed = prior + self.runner.first_bound(job)
         try:
-            started = await self.tasks.start_job(
-                job.job_id, job.request_id, prior + self.runner.first_bound(job)
-            )
+            started = await self.tasks.start_job(job.job_id, job.request_id, needed)
         except errors.NotFound:
             return UnknownJob()
         except errors.Unavailable:
@@ -53,6 +56,11 @@ class JobHandler:
         if started.job.state not in RUNNABLE:
             return NotRunnable(tasks_pb2.JobState.Name(started.job.state))
         self.hooks.started(job, delivery.attempts)
+        if not started.budget_granted:
+            log.info(
+                "the reservation does not cover the first calls",
+                extra={"tokens": needed, "reserved": started.reserved_tokens},
+            )
 
         async def top_up(tokens: int) -> bool:
             return await self.tasks.reserve_tokens(job.job_id, tokens, job.request_id)
