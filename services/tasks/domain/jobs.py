@@ -233,17 +233,19 @@ class JobService:
         is, not admitted. Raises NotFound."""
         async with self.store.write() as tx:
             job = await tx.mark_running(job_id, self.now())
+            admitted = job is not None and tokens_needed > 0
             if job is None:
                 admission = m.Admission(False, 0)
                 job = await tx.get_job(job_id)
-            elif tokens_needed > 0:
+            elif admitted:
                 admission = await tx.top_up(job_id, tokens_needed, self.policy.budget.limit)
             else:
                 admission = m.Admission(True, await tx.reserved_tokens(job_id))
         if job is None:
             raise errors.NotFound("job not found")
         self.events.changed(job_id)
-        _count_admission(admission, "start")
+        if admitted:
+            _count_admission(admission, "start")
         return job, admission
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int) -> m.Admission:
