@@ -31,7 +31,9 @@ RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
 
 class JobHandler:
     """StartJob, then the capability run, for one delivery (SPEC §7: a job Tasks says
-    must not run is never run)."""
+    must not run is never run). StartJob also admits the run's first LLM calls (what
+    earlier attempts spent + the first calls' bound); the run's further calls go through
+    a :class:`ReservationGuard` (SPEC §8)."""
 
     def __init__(self, runner: CapabilityRunner, tasks: TasksCallback, hooks: WorkerHooks) -> None:
         self.runner = runner
