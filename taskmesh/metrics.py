@@ -71,6 +71,12 @@ vague_inputs = Counter("taskmesh_vague_inputs_total", "Jobs failed as vague inpu
 token_reservations = Counter(
     "taskmesh_token_reservations_total", "Token reservation attempts", ["outcome"]
 )
+#: stage: start (the first calls, admitted by StartJob) or further (ReserveTokens, SPEC §8).
+budget_admissions = Counter(
+    "taskmesh_budget_admissions_total",
+    "LLM call admissions against a job's reservation",
+    ["stage", "outcome"],
+)
 token_reconciliation_delta = Histogram(
     "taskmesh_token_reconciliation_delta_tokens",
     "Actual minus reserved tokens at completion",
@@ -107,6 +113,10 @@ KNOWN_LABELS: tuple[tuple[Counter, tuple[tuple[str, ...], ...]], ...] = (
     (jobs_retried, (("tasks unavailable",), ("llm",))),
     (jobs_dead_lettered, (("retries exhausted",), ("undecodable",), ("unknown job",))),
     (token_reservations, (("reserved",), ("denied",))),
+    (
+        budget_admissions,
+        tuple((stage, o) for stage in ("start", "further") for o in ("granted", "refused")),
+    ),
     (
         injections_blocked,
         (

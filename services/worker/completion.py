@@ -1,4 +1,4 @@
-"""The worker's calls to the Tasks service (StartJob, CompleteJob).
+"""The worker's calls to the Tasks service (StartJob, ReserveTokens, CompleteJob).
 
 This module owns retries on this hop: a few quick attempts within a bounded
 time, so a Tasks restart does not cost a new LLM run. Past that the job goes
@@ -29,11 +29,27 @@ class TasksCallback:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
         self._credentials = credentials
 
-    async def start_job(self, job_id: str, request_id: str | None) -> tasks_pb2.Job:
-        response = await self._call(
-            self._stub.StartJob, tasks_pb2.StartJobRequest(job_id=job_id), request_id
+    async def start_job(
+        self, job_id: str, request_id: str | None, tokens_needed: int = 0
+    ) -> tasks_pb2.StartJobResponse:
+        """Marks the job running and admits ``tokens_needed`` (what earlier attempts spent
+        + the first calls' bound) against its reservation in the same transaction."""
+        return await self._call(
+            self._stub.StartJob,
+            tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed),
+            request_id,
         )
-        return response.job
+
+    async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
+        """Asks Tasks to make the job's reservation cover ``tokens_needed`` in all (SPEC §8);
+        True when it does. Raises Unavailable when Tasks did not answer in the callback's
+        retries, NotFound for an unknown job."""
+        response = await self._call(
+            self._stub.ReserveTokens,
+            tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=tokens_needed),
+            request_id,
+        )
+        return bool(response.granted)
 
     async def check_jobs(self, job_ids: list[str]) -> dict[str, int]:
         """The states (tasks_pb2.JobState) of ``job_ids`` in one call, one attempt: a

@@ -24,7 +24,15 @@ from aio_pika.abc import (
 )
 
 from services.worker.completion import TasksCallback
-from services.worker.decisions import Crashed, Delivery, Outcome, Stopped, Undecodable, decide
+from services.worker.decisions import (
+    Crashed,
+    Delivery,
+    Outcome,
+    Stopped,
+    Undecodable,
+    decide,
+    itemise,
+)
 from services.worker.handling import JobHandler
 from services.worker.hooks import PrometheusHooks, WorkerHooks
 from services.worker.runner import CapabilityRunner, add_usage
@@ -195,22 +203,22 @@ class JobConsumer:
         with bind(request_id=job.request_id or None, job_id=job.job_id):
             await self._after_earlier_run(job.job_id)
             self._running[job.job_id] = asyncio.current_task()  # type: ignore[assignment]
+            meter = UsageMeter()
             try:
                 try:
-                    outcome = await self._run(job, delivery)
+                    outcome = await self._run(job, delivery, meter)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a defect ends the job, never loops
                     log.exception("job handling raised")
-                    outcome = Crashed(job.prior_usage, type(exc).__name__)
-                decision = decide(job.job_id, outcome, delivery, self.policy)
+                    outcome = Crashed(add_usage(job.prior_usage, meter.usage()), type(exc).__name__)
+                decision = itemise(decide(job.job_id, outcome, delivery, self.policy), job, meter)
                 await self._settle_safely(message, job, delivery, decision)
             finally:
                 if self._running.get(job.job_id) is asyncio.current_task():
                     del self._running[job.job_id]
 
-    async def _run(self, job, delivery: Delivery) -> Outcome:  # type: ignore[no-untyped-def]
-        meter = UsageMeter()
+    async def _run(self, job, delivery: Delivery, meter: UsageMeter) -> Outcome:  # type: ignore[no-untyped-def]
         run = asyncio.create_task(self.handler.handle(job, delivery, meter))
         self._runs[job.job_id] = run
         try:

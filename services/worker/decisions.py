@@ -10,9 +10,10 @@ requeued into an immediate redelivery loop."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.tasks.v1 import tasks_pb2
@@ -141,6 +142,8 @@ class RetryAt:
     reason: Reason
     usage: jobs_pb2.TokenUsage | None = None
     outcome: bytes | None = field(default=None, repr=False)
+    #: The calls behind ``usage``, carried to the next delivery (CapabilityJob.prior_calls).
+    calls: tuple[jobs_pb2.LlmCallUsage, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -236,3 +239,27 @@ def decide(job_id: str, outcome: Outcome, delivery: Delivery, policy: RetryPolic
         case NotRunnable():
             return Skip(Reason.NOT_RUNNABLE)
     raise TypeError(f"not an outcome: {outcome!r}")
+
+
+def itemise(decision: Decision, job: jobs_pb2.CapabilityJob, meter: UsageMeter) -> Decision:
+    """Attaches the LLM calls behind a decision's usage: earlier attempts' (the message's
+    ``prior_calls``) and this delivery's (``meter``). A report gets them in
+    ``CompleteJobRequest.calls`` (Tasks records them with the charge, for `taskmesh ledger
+    check`); a retry carries them to the next delivery. A parked report already has its own."""
+    calls = [
+        *job.prior_calls,
+        *(
+            jobs_pb2.LlmCallUsage(
+                operation=c.operation,
+                input_tokens=c.input_tokens,
+                output_tokens=c.output_tokens,
+                estimated=c.estimated,
+            )
+            for c in meter.calls
+        ),
+    ]
+    if isinstance(decision, Complete) and not decision.request.calls:
+        decision.request.calls.extend(calls)
+    elif isinstance(decision, RetryAt) and decision.usage is not None:
+        return replace(decision, calls=tuple(calls))
+    return decision

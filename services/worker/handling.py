@@ -4,6 +4,9 @@ cancellation (Tasks' own failures are outcomes)."""
 
 from __future__ import annotations
 
+import logging
+
+from services.worker.budget_guard import ReservationGuard
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Delivery,
@@ -20,13 +23,17 @@ from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
+log = logging.getLogger(__name__)
+
 #: States in which StartJob lets a run begin; any other means "do not run".
 RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
 
 
 class JobHandler:
     """StartJob, then the capability run, for one delivery (SPEC §7: a job Tasks says
-    must not run is never run)."""
+    must not run is never run). StartJob also admits the run's first LLM calls (what
+    earlier attempts spent + the first calls' bound); the run's further calls go through
+    a :class:`ReservationGuard` (SPEC §8)."""
 
     def __init__(self, runner: CapabilityRunner, tasks: TasksCallback, hooks: WorkerHooks) -> None:
         self.runner = runner
@@ -39,13 +46,32 @@ class JobHandler:
         if delivery.outcome is not None:
             # The LLM already ran; only the report to Tasks is missing.
             return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
+        meter = meter if meter is not None else UsageMeter()
+        prior = int(job.prior_usage.input_tokens + job.prior_usage.output_tokens)
+        needed = prior + self.runner.first_bound(job)
         try:
-            state = await self.tasks.start_job(job.job_id, job.request_id)
+            started = await self.tasks.start_job(job.job_id, job.request_id, needed)
         except errors.NotFound:
             return UnknownJob()
         except errors.Unavailable:
             return TasksUnavailable()
-        if state.state not in RUNNABLE:
-            return NotRunnable(tasks_pb2.JobState.Name(state.state))
+        if started.job.state not in RUNNABLE:
+            return NotRunnable(tasks_pb2.JobState.Name(started.job.state))
         self.hooks.started(job, delivery.attempts)
-        return await self.runner.run(job, meter)
+        if not started.budget_granted:
+            log.info(
+                "the reservation does not cover the first calls",
+                extra={"tokens": needed, "reserved": started.reserved_tokens},
+            )
+
+        async def top_up(tokens: int) -> bool:
+            return await self.tasks.reserve_tokens(job.job_id, tokens, job.request_id)
+
+        guard = ReservationGuard(
+            top_up,
+            reserved=started.reserved_tokens,
+            start_granted=started.budget_granted,
+            prior_tokens=prior,
+            meter=meter,
+        )
+        return await self.runner.run(job, meter, guard)

@@ -22,7 +22,8 @@ from taskmesh.capabilities.errors import (
     LLMTransientError,
     UsageMeter,
 )
-from taskmesh.capabilities.parse_task.handler import run_parse_task
+from taskmesh.capabilities.llm_client import call_options
+from taskmesh.capabilities.parse_task.handler import first_calls_bound, run_parse_task
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -50,6 +51,17 @@ class CapabilityRunner:
         self.llm = llm
         self.model = model
         self.prompt_version = prompt_version
+
+    def first_bound(self, job: jobs_pb2.CapabilityJob) -> int:
+        """The most the run's first, concurrent LLM calls can cost, tokens (0 for a job this
+        runner cannot run): what StartJob admits against the reservation (SPEC §8)."""
+        if job.WhichOneof("input") != "parse_task":
+            return 0
+        try:
+            return first_calls_bound(job.parse_task, self.prompt_version, call_options(self.llm))
+        except Exception:  # noqa: BLE001 - the run reports the defect; admit its first calls then
+            log.exception("could not bound the first calls")
+            return 0
 
     async def run(
         self,

@@ -110,7 +110,7 @@ class Settler:
     async def _retry(self, job: jobs_pb2.CapabilityJob, decision: RetryAt) -> None:
         queue, ttl = self.topology.retry_queue_for(decision.delay_s)
         if decision.usage is not None:
-            job = _with_usage(job, decision.usage)
+            job = _with_usage(job, decision.usage, decision.calls)
         await self._channel.default_exchange.publish(
             job_message(
                 job,
@@ -158,8 +158,14 @@ def state_name(state: int) -> str:
     return tasks_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
-def _with_usage(job: jobs_pb2.CapabilityJob, usage: jobs_pb2.TokenUsage) -> jobs_pb2.CapabilityJob:
+def _with_usage(
+    job: jobs_pb2.CapabilityJob,
+    usage: jobs_pb2.TokenUsage,
+    calls: tuple[jobs_pb2.LlmCallUsage, ...] = (),
+) -> jobs_pb2.CapabilityJob:
     copy = jobs_pb2.CapabilityJob()
     copy.CopyFrom(job)
     copy.prior_usage.CopyFrom(usage)
+    del copy.prior_calls[:]
+    copy.prior_calls.extend(calls)
     return copy

@@ -56,6 +56,7 @@ def ledger_check(_: argparse.Namespace) -> int:
     async def act(store) -> int:  # type: ignore[no-untyped-def]
         async with store.read() as tx:
             rows = await tx.ledger_rows()
+            jobs = await tx.ledger_job_mismatches()
         bad = 0
         for user_id, window, used, reserved, charged, open_ in rows:
             if used != charged or reserved != open_ or used < 0 or reserved < 0:
@@ -65,7 +66,11 @@ def ledger_check(_: argparse.Namespace) -> int:
                     f"reserved={reserved} (open reservations {open_})"
                 )
         print(f"ledger: {len(rows)} windows checked, {bad} mismatched")
-        return 1 if bad else 0
+        # Per job (SPEC §8 "every LLM call is charged"): charged = Σ its recorded calls.
+        for job_id, charged, recorded in jobs:
+            print(f"MISMATCH job={job_id} charged={charged} (recorded LLM calls {recorded})")
+        print(f"ledger: {len(jobs)} jobs whose charge differs from their recorded LLM calls")
+        return 1 if bad or jobs else 0
 
     return asyncio.run(_with_store(act))
 

@@ -145,6 +145,7 @@ async def _run(args: argparse.Namespace) -> int:
                 return False
             # A fresh run: its earlier attempts were charged when the job failed.
             job.ClearField("prior_usage")
+            job.ClearField("prior_calls")
             headers = dict(message.headers or {})
             headers[ATTEMPT_HEADER] = 0
             headers[WAITS_HEADER] = 0

@@ -42,6 +42,7 @@ def test_reflection_lists_and_describes_both_services(running_stack):
         "CancelJob",
         "StartJob",
         "CheckJobs",
+        "ReserveTokens",
         "CompleteJob",
     ):
         assert f"rpc {rpc}" in described.stdout

@@ -115,6 +115,10 @@ def test_tasks_counts_rpcs_by_method_and_code(observed_stack: ObservedStack) -> 
             == K + 1
         ), method
     assert tasks.value("taskmesh_token_reservations_total", outcome="reserved") == K + 2
+    # Every started job had its first LLM calls admitted against its reservation.
+    admitted = tasks.value("taskmesh_budget_admissions_total", stage="start", outcome="granted")
+    assert admitted == K + 1
+    assert tasks.value("taskmesh_budget_admissions_total", stage="further", outcome="refused") == 0
     # Every completed job reconciled its reservation against actual usage, exactly once.
     assert tasks.value("taskmesh_token_reconciliation_delta_tokens_count") == K + 1
 

@@ -150,6 +150,9 @@ _WORKER_ONLY_ROUTES: list[tuple[str, str]] = [
     ("POST", "/taskmesh.tasks.v1.TasksService/StartJob"),
     ("POST", "/taskmesh.tasks.v1.TasksService/CompleteJob"),
     ("POST", "/taskmesh.tasks.v1.TasksService/CheckJobs"),
+    ("POST", "/taskmesh.tasks.v1.TasksService/ReserveTokens"),
+    ("POST", "/api/v1/ReserveTokens"),
+    ("POST", f"/api/v1/jobs/{_JOB}/reserve"),
     ("POST", "/api/v1/CheckJobs"),
     ("POST", "/api/v1/jobs/check"),
     ("POST", "/internal/jobs/complete"),
@@ -185,5 +188,13 @@ def test_worker_rpcs_have_no_http_route(stack: Stack, method: str, path: str) ->
 def test_worker_only_rpcs_are_absent_from_the_api_document(stack: Stack) -> None:
     document = httpx.get(f"{stack.url}/openapi.json", timeout=10).json()
     text = str(document).lower()
-    for word in ("startjob", "completejob", "complete_job", "start_job", "checkjobs"):
+    for word in (
+        "startjob",
+        "completejob",
+        "complete_job",
+        "start_job",
+        "checkjobs",
+        "reservetokens",
+        "reserve_tokens",
+    ):
         assert word not in text

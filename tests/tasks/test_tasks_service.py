@@ -196,3 +196,64 @@ async def test_atomic_task_has_no_subtasks_on_grpc(tasks):
         timeout=5,
     )
     assert "subtasks" not in MessageToDict(read.task)
+
+
+async def test_start_job_admits_the_first_calls_and_reserve_tokens_answers_granted_or_refused(
+    tasks,
+):
+    stub, alice, _, _ = tasks
+    created = await stub.CreateTask(
+        tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Book dentist"),
+        metadata=AUTH,
+        timeout=5,
+    )
+    job_id = created.job.job_id
+    started = await stub.StartJob(
+        tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=2700), metadata=AUTH, timeout=5
+    )
+    assert started.job.state == tasks_pb2.JOB_STATE_RUNNING
+    assert (started.budget_granted, started.reserved_tokens) == (True, 2700)
+    # The window (5,000) has room for 4,900, not for 5,100.
+    granted = await stub.ReserveTokens(
+        tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=4900), metadata=AUTH, timeout=5
+    )
+    assert (granted.granted, granted.reserved_tokens) == (True, 4900)
+    refused = await stub.ReserveTokens(
+        tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=5100), metadata=AUTH, timeout=5
+    )
+    assert (refused.granted, refused.reserved_tokens) == (False, 4900)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ReserveTokens(
+            tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=-1),
+            metadata=AUTH,
+            timeout=5,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ReserveTokens(
+            tasks_pb2.ReserveTokensRequest(
+                job_id="00000000-0000-4000-8000-000000000000", tokens_needed=10
+            ),
+            metadata=AUTH,
+            timeout=5,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+    done = await stub.CompleteJob(
+        tasks_pb2.CompleteJobRequest(
+            job_id=job_id,
+            error=tasks_pb2.JobError(
+                type=tasks_pb2.JOB_ERROR_TYPE_BUDGET_EXHAUSTED, message="no room"
+            ),
+            usage=jobs_pb2.TokenUsage(input_tokens=1900, output_tokens=450, llm_calls=2),
+            calls=[
+                jobs_pb2.LlmCallUsage(operation="core", input_tokens=1400, output_tokens=350),
+                jobs_pb2.LlmCallUsage(operation="subtasks", input_tokens=500, output_tokens=100),
+            ],
+        ),
+        metadata=AUTH,
+        timeout=5,
+    )
+    assert done.applied and done.job.error.type == tasks_pb2.JOB_ERROR_TYPE_BUDGET_EXHAUSTED
+    usage = await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id=alice), metadata=AUTH, timeout=5)
+    assert (usage.used, usage.reserved) == (2350, 0)

@@ -88,15 +88,51 @@ class FakeTasks:
     #: Every CompleteJob received, applied or not (a cancelled job's late charge).
     reports: list[tasks_pb2.CompleteJobRequest] = field(default_factory=list)
 
-    async def start_job(self, job_id: str, request_id: str | None) -> tasks_pb2.Job:
+    #: Tokens each job's reservation holds (absent: ``reservation``), and the window's
+    #: room for top-ups (None: unlimited).
+    reserved: dict[str, int] = field(default_factory=dict)
+    reservation: int = 2500
+    room: int | None = None
+    #: tokens_needed of every StartJob and ReserveTokens, in order.
+    admissions: list[tuple[str, int]] = field(default_factory=list)
+
+    async def start_job(
+        self, job_id: str, request_id: str | None, tokens_needed: int = 0
+    ) -> tasks_pb2.StartJobResponse:
         if self.unavailable:
             raise errors.Unavailable("tasks down")
         state = self.states.get(job_id, tasks_pb2.JOB_STATE_QUEUED)
         if state == tasks_pb2.JOB_STATE_UNSPECIFIED:
             raise errors.NotFound("job not found")
-        if state == tasks_pb2.JOB_STATE_QUEUED:
-            self.states[job_id] = state = tasks_pb2.JOB_STATE_RUNNING
-        return tasks_pb2.Job(job_id=job_id, state=state)
+        job = tasks_pb2.Job(job_id=job_id, state=state)
+        if state not in (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING):
+            return tasks_pb2.StartJobResponse(job=job)
+        self.states[job_id] = job.state = tasks_pb2.JOB_STATE_RUNNING
+        self.admissions.append(("start", tokens_needed))
+        granted = self._top_up(job_id, tokens_needed)
+        return tasks_pb2.StartJobResponse(
+            job=job, budget_granted=granted, reserved_tokens=self.reserved[job_id]
+        )
+
+    async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
+        if self.unavailable:
+            raise errors.Unavailable("tasks down")
+        self.admissions.append(("further", tokens_needed))
+        if self.states.get(job_id) != tasks_pb2.JOB_STATE_RUNNING:
+            return False
+        return self._top_up(job_id, tokens_needed)
+
+    def _top_up(self, job_id: str, needed: int) -> bool:
+        held = self.reserved.setdefault(job_id, self.reservation)
+        delta = needed - held
+        if delta <= 0:
+            return True
+        if self.room is not None:
+            if delta > self.room:
+                return False
+            self.room -= delta
+        self.reserved[job_id] = needed
+        return True
 
     async def check_jobs(self, job_ids: list[str]) -> dict[str, int]:
         return {i: self.states[i] for i in job_ids if i in self.states}
@@ -140,11 +176,19 @@ class FakeRunner:
         self.running = 0
         #: Input tokens each run records in the caller's meter before anything else.
         self.spend = 0
+        #: What first_bound answers (the first calls' bound StartJob admits).
+        self.bound = 1000
+        #: The guard each run was given.
+        self.guards: list[Any] = []
+
+    def first_bound(self, job: jobs_pb2.CapabilityJob) -> int:
+        return self.bound
 
     async def run(
-        self, job: jobs_pb2.CapabilityJob, meter: UsageMeter | None = None
+        self, job: jobs_pb2.CapabilityJob, meter: UsageMeter | None = None, guard: Any = None
     ) -> Finished | Transient | Crashed:
         self.runs.append(job.job_id)
+        self.guards.append(guard)
         if meter is not None and self.spend:
             meter.record("core", self.spend, 0)
         self.running += 1

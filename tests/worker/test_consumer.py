@@ -136,7 +136,7 @@ async def test_tasks_unavailable_at_start_waits_in_a_delay_queue_without_an_atte
 
 async def test_a_tasks_error_at_start_is_settled_not_left_unacked():
     class Broken(FakeTasks):
-        async def start_job(self, job_id, request_id):  # type: ignore[no-untyped-def]
+        async def start_job(self, job_id, request_id, tokens_needed=0):  # type: ignore[no-untyped-def]
             raise RuntimeError("boom")
 
     tasks = Broken()
@@ -235,3 +235,36 @@ async def test_the_periodic_check_asks_once_for_all_running_jobs():
     assert calls == [["job-0", "job-1", "job-2"]]
     gate.set()
     assert await consumer.drain(5)
+
+
+async def test_every_call_of_every_attempt_reaches_the_report_itemised():
+    """The calls behind a charge travel with it (SPEC §8, `taskmesh ledger check`): a retry
+    carries this attempt's calls to the next delivery, and the report lists all of them."""
+    tasks = FakeTasks()
+    runner = FakeRunner(lambda job: Transient("llm: 500", usage(40)))
+    runner.spend = 40
+    consumer, channel = make(runner, tasks)
+    await deliver(consumer, delivery_of(a_job(), attempts=0))
+    [retry] = channel.published
+    carried = jobs_pb2.CapabilityJob.FromString(retry.message.body)
+    assert [(c.operation, c.input_tokens) for c in carried.prior_calls] == [("core", 40)]
+
+    runner.script = lambda job: succeeded(job, tokens=40 + 25)
+    runner.spend = 25
+    await deliver(consumer, delivery_of(carried, attempts=1))
+    [report] = tasks.completed
+    assert [c.input_tokens for c in report.calls] == [40, 25]
+    assert sum(c.input_tokens + c.output_tokens for c in report.calls) == (
+        report.usage.input_tokens + report.usage.output_tokens
+    )
+
+
+async def test_start_admits_what_earlier_attempts_spent_plus_the_first_calls():
+    tasks = FakeTasks()
+    runner = FakeRunner(succeeded)
+    runner.bound = 2400
+    consumer, _ = make(runner, tasks)
+    await deliver(consumer, delivery_of(a_job(prior=usage(700)), attempts=1))
+    assert tasks.admissions == [("start", 700 + 2400)]
+    [guard] = runner.guards
+    assert guard.covered == 700 + 2400

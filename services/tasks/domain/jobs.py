@@ -202,19 +202,64 @@ class JobService:
 
     # --- worker callbacks --------------------------------------------------------------
     async def start(self, job_id: str) -> m.Job:
+        """Counts an attempt of an open job (RUNNING), admitting no tokens; the job as it
+        is when it must not run. Raises NotFound."""
+        job, _ = await self.start_admitting(job_id, 0)
+        return job
+
+    async def start_admitting(self, job_id: str, tokens_needed: int) -> tuple[m.Job, m.Admission]:
+        """Counts an attempt of an open job (RUNNING) and, in the same transaction, admits
+        its first LLM calls: the reservation is topped up to ``tokens_needed`` (what earlier
+        attempts spent + the first calls' bound) when it does not cover them and the
+        reservation's window has room (SPEC §8). A job that must not run is returned as it
+        is, not admitted. Raises NotFound."""
         async with self.store.write() as tx:
-            job = await tx.mark_running(job_id, self.now()) or await tx.get_job(job_id)
+            job = await tx.mark_running(job_id, self.now())
+            admitted = job is not None and tokens_needed > 0
+            if job is None:
+                admission = m.Admission(False, 0)
+                job = await tx.get_job(job_id)
+            elif admitted:
+                admission = await tx.top_up(job_id, tokens_needed, self.policy.budget.limit)
+            else:
+                admission = m.Admission(True, await tx.reserved_tokens(job_id))
         if job is None:
             raise errors.NotFound("job not found")
         self.events.changed(job_id)
-        return job
+        if admitted:
+            _count_admission(admission, "start")
+        return job, admission
+
+    async def reserve_tokens(self, job_id: str, tokens_needed: int) -> m.Admission:
+        """Tops up a running job's reservation to cover ``tokens_needed`` (spent + in flight
+        + the next call's bound) before a further LLM call, with the same conditional
+        statement as :meth:`start`. Refused when the window has no room, or the job is not
+        running (cancelled, withdrawn, terminal: its further calls are not made). Raises
+        NotFound."""
+        async with self.store.write() as tx:
+            job = await tx.get_job(job_id, for_update=True)
+            if job is None:
+                raise errors.NotFound("job not found")
+            if job.state is not m.JobState.RUNNING:
+                admission = m.Admission(False, 0)
+            else:
+                admission = await tx.top_up(job_id, tokens_needed, self.policy.budget.limit)
+        _count_admission(admission, "further")
+        return admission
 
     async def complete(
-        self, job_id: str, outcome: Outcome, actual_tokens: int
+        self,
+        job_id: str,
+        outcome: Outcome,
+        actual_tokens: int,
+        calls: list[m.CallUsage] | None = None,
     ) -> tuple[m.Job, bool]:
         """Records a job's outcome exactly once. A repeat (redelivery, retried
         callback) returns the first outcome and changes nothing; a completion
-        arriving after the job timed out is charged but creates no task."""
+        arriving after the job timed out is charged but creates no task.
+
+        ``calls``: the LLM calls behind ``actual_tokens``, recorded with the charge (and
+        only then), so `taskmesh ledger check` can compare them per job."""
         now = self.now()
         async with self.store.write() as tx:
             job = await tx.get_job(job_id, for_update=True)
@@ -225,7 +270,8 @@ class JobService:
                 # timed out or was cancelled still spent tokens.
                 timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
                 if timed_out or job.state is m.JobState.CANCELLED:
-                    await tx.charge_late(job_id, actual_tokens)
+                    if await tx.charge_late(job_id, actual_tokens):
+                        await tx.record_calls(job_id, calls or [], now)
                 return job, False
             task = None
             if isinstance(outcome, m.TaskDraft):
@@ -237,6 +283,7 @@ class JobService:
                 final, reserved = await self._terminal(
                     tx, job_id, m.JobState.FAILED, outcome, actual_tokens, now
                 )
+            await tx.record_calls(job_id, calls or [], now)
         assert final is not None  # the row is locked (PostgreSQL) or the database is (SQLite)
         final = replace(final, task=task)
         self.events.changed(job_id)
@@ -392,3 +439,7 @@ class JobService:
         async with self.store.read() as tx:
             used, reserved = await tx.window(user_id, start)
         return m.Usage(start, budget.window_end(start), budget.limit, used, reserved)
+
+
+def _count_admission(admission: m.Admission, stage: str) -> None:
+    metrics.budget_admissions.labels(stage, "granted" if admission.granted else "refused").inc()

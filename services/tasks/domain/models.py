@@ -89,6 +89,29 @@ class ReservationInfo:
 
 
 @dataclass(frozen=True)
+class CallUsage:
+    """One LLM call of a job as the worker metered it (tokens)."""
+
+    operation: str
+    input_tokens: int
+    output_tokens: int
+    estimated: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A budget admission's answer (SPEC §8): whether the job's reservation covers what
+    was asked, and the reservation after it (tokens; 0 when the job has none open)."""
+
+    granted: bool
+    reserved: int
+
+
+@dataclass(frozen=True)
 class Usage:
     window_start: int
     window_end: int

@@ -32,6 +32,7 @@ WINDOWS = t.TokenWindow.__table__
 TASKS = t.Task.__table__
 SUBTASKS = t.Subtask.__table__
 CHARGES = t.Charge.__table__
+CALLS = t.LlmCallUsage.__table__
 
 _ORDER_COLUMNS = {
     m.TaskOrder.CREATED_AT: TASKS.c.created_at,
@@ -171,6 +172,67 @@ class Tx:
             return False
         await self._shift(res.user_id, res.window_start, reserved=0, used=actual)
         return True
+
+    async def top_up(self, job_id: str, needed: int, limit: int) -> m.Admission:
+        """Makes the job's open reservation cover ``needed`` tokens (SPEC §8): nothing to do
+        when it already does; else the difference is added to the reservation's own window
+        with one conditional UPDATE (``used + reserved + delta <= limit``), so concurrent
+        top-ups cannot push a window past its limit. Refused (granted False, nothing
+        changed) when the window has no room or the job has no open reservation."""
+        query = select(
+            RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens
+        ).where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
+        if self._dialect == "postgresql":
+            query = query.with_for_update()
+        res = (await self.c.execute(query)).first()
+        if res is None:
+            return m.Admission(False, 0)
+        held = int(res.tokens)
+        delta = needed - held
+        if delta <= 0:
+            return m.Admission(True, held)
+        fits = {
+            "b_user": res.user_id,
+            "b_window": res.window_start,
+            "b_tokens": delta,
+            "b_limit": limit,
+        }
+        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount != 1:  # type: ignore[attr-defined]
+            return m.Admission(False, held)
+        await self.c.execute(
+            update(RESERVATIONS)
+            .where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
+            .values(tokens=needed)
+        )
+        return m.Admission(True, needed)
+
+    async def reserved_tokens(self, job_id: str) -> int:
+        """The job's open reservation, tokens (0 when none is open)."""
+        held = await self.c.scalar(
+            select(RESERVATIONS.c.tokens).where(
+                RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None)
+            )
+        )
+        return int(held or 0)
+
+    async def record_calls(self, job_id: str, calls: list[m.CallUsage], now: datetime) -> None:
+        """Records the LLM calls behind a charge just made: one multi-row INSERT."""
+        if not calls:
+            return
+        await self.c.execute(
+            _INSERT_CALLS,
+            [
+                {
+                    "job_id": job_id,
+                    "operation": call.operation[:40],
+                    "input_tokens": call.input_tokens,
+                    "output_tokens": call.output_tokens,
+                    "estimated": call.estimated,
+                    "recorded_at": now,
+                }
+                for call in calls
+            ],
+        )
 
     async def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
         """Moves a window's counters; the window is the reservation's own, never "now"."""
@@ -554,6 +616,33 @@ class Tx:
         )
         return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]
 
+    async def ledger_job_mismatches(self) -> list[tuple[str, int, int]]:
+        """Jobs whose charges differ from the sum of their recorded LLM calls:
+        (job, Σ charged, Σ recorded calls), tokens. Charged = the settled reservation's
+        actual tokens + earlier runs' charges (token_charges)."""
+        entries = union_all(
+            select(
+                RESERVATIONS.c.job_id.label("job_id"),
+                func.coalesce(RESERVATIONS.c.actual_tokens, 0).label("charged"),
+                literal(0, BigInteger).label("recorded"),
+            ),
+            select(CHARGES.c.job_id, CHARGES.c.tokens, literal(0, BigInteger)),
+            select(
+                CALLS.c.job_id,
+                literal(0, BigInteger),
+                CALLS.c.input_tokens + CALLS.c.output_tokens,
+            ),
+        ).subquery()
+        charged = func.coalesce(func.sum(entries.c.charged), 0)
+        recorded = func.coalesce(func.sum(entries.c.recorded), 0)
+        rows = await self.c.execute(
+            select(entries.c.job_id, charged, recorded)
+            .group_by(entries.c.job_id)
+            .having(charged != recorded)
+            .order_by(entries.c.job_id)
+        )
+        return [(row[0], int(row[1]), int(row[2])) for row in rows]
+
 
 _JOB_COLUMNS = (
     JOBS.c.id,
@@ -592,6 +681,7 @@ _INSERT_JOB = insert(JOBS)
 _INSERT_RESERVATION = insert(RESERVATIONS)
 _INSERT_TASK = insert(TASKS)
 _INSERT_SUBTASKS = insert(SUBTASKS)
+_INSERT_CALLS = insert(CALLS)
 _JOB_BY_ID = select(*_JOB_COLUMNS).where(JOBS.c.id == bindparam("b_job"))
 _MARK_RUNNING = (
     update(JOBS)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -117,6 +118,22 @@ class Charge(Base):
     window_start: Mapped[int] = mapped_column(BigInteger)
     tokens: Mapped[int] = mapped_column(BigInteger)
     charged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LlmCallUsage(Base):
+    """One LLM call of a job, recorded with the charge that includes it (migration 0004):
+    ``taskmesh ledger check`` compares a job's charges with the sum of its calls."""
+
+    __tablename__ = "llm_call_usage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    #: "core", "subtasks", … ("unitemized": a charge from before migration 0004).
+    operation: Mapped[str] = mapped_column(String(40))
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    #: The call was charged its bound (no usage reported, or abandoned).
+    estimated: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TokenWindow(Base):

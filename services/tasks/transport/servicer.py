@@ -41,6 +41,15 @@ def _require(value: str, field: str) -> str:
     return value
 
 
+def _tokens(value: int) -> int:
+    if value < 0:
+        raise errors.InvalidInput(
+            "tokens_needed must not be negative",
+            [errors.FieldViolation("tokens_needed", "negative")],
+        )
+    return value
+
+
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     def __init__(
         self, jobs: JobService, users: UserService, webhooks: WebhookService | None = None
@@ -174,8 +183,23 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
 
     async def StartJob(self, request, context):  # noqa: N802
         with bind(job_id=request.job_id):
-            job = await self.jobs.start(_require(request.job_id, "job_id"))
-            return tasks_pb2.StartJobResponse(job=convert.job_to_proto(job))
+            needed = _tokens(request.tokens_needed)
+            job, admission = await self.jobs.start_admitting(
+                _require(request.job_id, "job_id"), needed
+            )
+            return tasks_pb2.StartJobResponse(
+                job=convert.job_to_proto(job),
+                budget_granted=admission.granted,
+                reserved_tokens=admission.reserved,
+            )
+
+    async def ReserveTokens(self, request, context):  # noqa: N802
+        job_id = _require(request.job_id, "job_id")
+        with bind(job_id=job_id):
+            admission = await self.jobs.reserve_tokens(job_id, _tokens(request.tokens_needed))
+            return tasks_pb2.ReserveTokensResponse(
+                granted=admission.granted, reserved_tokens=admission.reserved
+            )
 
     async def CompleteJob(self, request, context):  # noqa: N802
         job_id = _require(request.job_id, "job_id")
@@ -192,7 +216,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             actual = request.usage.input_tokens + request.usage.output_tokens
             if actual < 0:
                 raise errors.InvalidInput("usage must not be negative")
-            job, applied = await self.jobs.complete(job_id, outcome, actual)
+            calls = [
+                m.CallUsage(c.operation, c.input_tokens, c.output_tokens, c.estimated)
+                for c in request.calls
+            ]
+            if any(c.input_tokens < 0 or c.output_tokens < 0 for c in calls):
+                raise errors.InvalidInput("usage must not be negative")
+            job, applied = await self.jobs.complete(job_id, outcome, actual, calls)
             return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------

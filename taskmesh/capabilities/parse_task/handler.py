@@ -253,6 +253,32 @@ async def _subtasks(run: _Run, messages: list[ChatCompletionMessageParam]) -> li
     return steps
 
 
+def _first_bound(
+    core_messages: list[ChatCompletionMessageParam],
+    subtasks_messages: list[ChatCompletionMessageParam],
+    config: jobs_pb2.ParseTaskConfig,
+    opts: CallOptions,
+) -> int:
+    return call_bound(core_messages, core_schema(config), opts.max_tokens_core) + call_bound(
+        subtasks_messages, subtasks_schema(), opts.max_tokens_subtasks
+    )
+
+
+def first_calls_bound(
+    task_input: jobs_pb2.ParseTaskInput, prompt_version: str, options: CallOptions
+) -> int:
+    """The most the first, concurrent calls of a run (core + subtasks) can cost, tokens: the
+    amount :func:`run_parse_task` passes to ``guard.admit`` first, so a caller can have it
+    reserved before the run starts (the worker's StartJob, SPEC §8)."""
+    config = effective_config(task_input.config)
+    return _first_bound(
+        _core_messages(task_input, config, prompt_version),
+        _subtasks_messages(task_input, prompt_version),
+        config,
+        options,
+    )
+
+
 async def run_parse_task(
     client: openai.AsyncOpenAI,
     model: str,
@@ -330,9 +356,7 @@ async def _run_parse_task(
     run = _Run(LLMCaller(client, model, opts, meter, timeout), guard, opts)
     core_messages = _core_messages(task_input, config, prompt_version)
     subtasks_messages = _subtasks_messages(task_input, prompt_version)
-    first_bound = call_bound(core_messages, core_schema(config), opts.max_tokens_core) + call_bound(
-        subtasks_messages, subtasks_schema(), opts.max_tokens_subtasks
-    )
+    first_bound = _first_bound(core_messages, subtasks_messages, config, opts)
     try:
         await run.admit(first_bound)
     except BudgetRefused as exc:

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btaskmesh/jobs/v1/jobs.proto\x12\x10taskmesh.jobs.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\rPriorityLevel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tmin_score\x18\x02 \x01(\x05\x12\x11\n\tmax_score\x18\x03 \x01(\x05\"_\n\x0fParseTaskConfig\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x38\n\x0fpriority_levels\x18\x02 \x03(\x0b\x32\x1f.taskmesh.jobs.v1.PriorityLevel\"\x91\x01\n\x0eParseTaskInput\x12\x18\n\x10natural_language\x18\x01 \x01(\t\x12\x31\n\x06\x63onfig\x18\x02 \x01(\x0b\x32!.taskmesh.jobs.v1.ParseTaskConfig\x12\x32\n\x0ereference_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x08Priority\x12\r\n\x05level\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa0\x01\n\x0fParseTaskOutput\x12\r\n\x05title\x18\x01 \x01(\t\x12,\n\x08\x64ue_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12,\n\x08priority\x18\x04 \x01(\x0b\x32\x1a.taskmesh.jobs.v1.Priority\x12\x10\n\x08subtasks\x18\x05 \x03(\t\"1\n\nVagueInput\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0bsuggestions\x18\x02 \x03(\t\"L\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x11\n\tllm_calls\x18\x03 \x01(\x05\"O\n\x0bReservation\x12\x0e\n\x06tokens\x18\x01 \x01(\x03\x12\x30\n\x0cwindow_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd0\x02\n\rCapabilityJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x30\n\ncapability\x18\x03 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x36\n\nparse_task\x18\x04 \x01(\x0b\x32 .taskmesh.jobs.v1.ParseTaskInputH\x00\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x30\n\x0c\x65nqueue_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0breservation\x18\x07 \x01(\x0b\x32\x1d.taskmesh.jobs.v1.Reservation\x12\x31\n\x0bprior_usage\x18\x08 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.TokenUsageB\x07\n\x05input*C\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41PABILITY_PARSE_TASK\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btaskmesh/jobs/v1/jobs.proto\x12\x10taskmesh.jobs.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\rPriorityLevel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tmin_score\x18\x02 \x01(\x05\x12\x11\n\tmax_score\x18\x03 \x01(\x05\"_\n\x0fParseTaskConfig\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x38\n\x0fpriority_levels\x18\x02 \x03(\x0b\x32\x1f.taskmesh.jobs.v1.PriorityLevel\"\x91\x01\n\x0eParseTaskInput\x12\x18\n\x10natural_language\x18\x01 \x01(\t\x12\x31\n\x06\x63onfig\x18\x02 \x01(\x0b\x32!.taskmesh.jobs.v1.ParseTaskConfig\x12\x32\n\x0ereference_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x08Priority\x12\r\n\x05level\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa0\x01\n\x0fParseTaskOutput\x12\r\n\x05title\x18\x01 \x01(\t\x12,\n\x08\x64ue_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12,\n\x08priority\x18\x04 \x01(\x0b\x32\x1a.taskmesh.jobs.v1.Priority\x12\x10\n\x08subtasks\x18\x05 \x03(\t\"1\n\nVagueInput\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0bsuggestions\x18\x02 \x03(\t\"L\n\nTokenUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x11\n\tllm_calls\x18\x03 \x01(\x05\"a\n\x0cLlmCallUsage\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x02 \x01(\x03\x12\x15\n\routput_tokens\x18\x03 \x01(\x03\x12\x11\n\testimated\x18\x04 \x01(\x08\"O\n\x0bReservation\x12\x0e\n\x06tokens\x18\x01 \x01(\x03\x12\x30\n\x0cwindow_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x03\n\rCapabilityJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x30\n\ncapability\x18\x03 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x36\n\nparse_task\x18\x04 \x01(\x0b\x32 .taskmesh.jobs.v1.ParseTaskInputH\x00\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x30\n\x0c\x65nqueue_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0breservation\x18\x07 \x01(\x0b\x32\x1d.taskmesh.jobs.v1.Reservation\x12\x31\n\x0bprior_usage\x18\x08 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.TokenUsage\x12\x33\n\x0bprior_calls\x18\t \x03(\x0b\x32\x1e.taskmesh.jobs.v1.LlmCallUsageB\x07\n\x05input*C\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41PABILITY_PARSE_TASK\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskmesh.jobs.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAPABILITY']._serialized_start=1166
-  _globals['_CAPABILITY']._serialized_end=1233
+  _globals['_CAPABILITY']._serialized_start=1318
+  _globals['_CAPABILITY']._serialized_end=1385
   _globals['_PRIORITYLEVEL']._serialized_start=82
   _globals['_PRIORITYLEVEL']._serialized_end=149
   _globals['_PARSETASKCONFIG']._serialized_start=151
@@ -48,8 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VAGUEINPUT']._serialized_end=666
   _globals['_TOKENUSAGE']._serialized_start=668
   _globals['_TOKENUSAGE']._serialized_end=744
-  _globals['_RESERVATION']._serialized_start=746
-  _globals['_RESERVATION']._serialized_end=825
-  _globals['_CAPABILITYJOB']._serialized_start=828
-  _globals['_CAPABILITYJOB']._serialized_end=1164
+  _globals['_LLMCALLUSAGE']._serialized_start=746
+  _globals['_LLMCALLUSAGE']._serialized_end=843
+  _globals['_RESERVATION']._serialized_start=845
+  _globals['_RESERVATION']._serialized_end=924
+  _globals['_CAPABILITYJOB']._serialized_start=927
+  _globals['_CAPABILITYJOB']._serialized_end=1316
 # @@protoc_insertion_point(module_scope)

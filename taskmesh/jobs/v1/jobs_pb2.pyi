@@ -87,6 +87,18 @@ class TokenUsage(_message.Message):
     llm_calls: int
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., llm_calls: _Optional[int] = ...) -> None: ...
 
+class LlmCallUsage(_message.Message):
+    __slots__ = ("operation", "input_tokens", "output_tokens", "estimated")
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    operation: str
+    input_tokens: int
+    output_tokens: int
+    estimated: bool
+    def __init__(self, operation: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
+
 class Reservation(_message.Message):
     __slots__ = ("tokens", "window_start")
     TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -96,7 +108,7 @@ class Reservation(_message.Message):
     def __init__(self, tokens: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CapabilityJob(_message.Message):
-    __slots__ = ("job_id", "user_id", "capability", "parse_task", "request_id", "enqueue_time", "reservation", "prior_usage")
+    __slots__ = ("job_id", "user_id", "capability", "parse_task", "request_id", "enqueue_time", "reservation", "prior_usage", "prior_calls")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CAPABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +117,7 @@ class CapabilityJob(_message.Message):
     ENQUEUE_TIME_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
     PRIOR_USAGE_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_CALLS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     user_id: str
     capability: Capability
@@ -113,4 +126,5 @@ class CapabilityJob(_message.Message):
     enqueue_time: _timestamp_pb2.Timestamp
     reservation: Reservation
     prior_usage: TokenUsage
-    def __init__(self, job_id: _Optional[str] = ..., user_id: _Optional[str] = ..., capability: _Optional[_Union[Capability, str]] = ..., parse_task: _Optional[_Union[ParseTaskInput, _Mapping]] = ..., request_id: _Optional[str] = ..., enqueue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reservation: _Optional[_Union[Reservation, _Mapping]] = ..., prior_usage: _Optional[_Union[TokenUsage, _Mapping]] = ...) -> None: ...
+    prior_calls: _containers.RepeatedCompositeFieldContainer[LlmCallUsage]
+    def __init__(self, job_id: _Optional[str] = ..., user_id: _Optional[str] = ..., capability: _Optional[_Union[Capability, str]] = ..., parse_task: _Optional[_Union[ParseTaskInput, _Mapping]] = ..., request_id: _Optional[str] = ..., enqueue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reservation: _Optional[_Union[Reservation, _Mapping]] = ..., prior_usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., prior_calls: _Optional[_Iterable[_Union[LlmCallUsage, _Mapping]]] = ...) -> None: ...

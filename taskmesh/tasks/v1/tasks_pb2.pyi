@@ -312,28 +312,52 @@ class JobStateEntry(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ...) -> None: ...
 
 class StartJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "tokens_needed")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_NEEDED_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    tokens_needed: int
+    def __init__(self, job_id: _Optional[str] = ..., tokens_needed: _Optional[int] = ...) -> None: ...
 
 class StartJobResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "budget_granted", "reserved_tokens")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_GRANTED_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     job: Job
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    budget_granted: bool
+    reserved_tokens: int
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., budget_granted: _Optional[bool] = ..., reserved_tokens: _Optional[int] = ...) -> None: ...
+
+class ReserveTokensRequest(_message.Message):
+    __slots__ = ("job_id", "tokens_needed")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    tokens_needed: int
+    def __init__(self, job_id: _Optional[str] = ..., tokens_needed: _Optional[int] = ...) -> None: ...
+
+class ReserveTokensResponse(_message.Message):
+    __slots__ = ("granted", "reserved_tokens")
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    granted: bool
+    reserved_tokens: int
+    def __init__(self, granted: _Optional[bool] = ..., reserved_tokens: _Optional[int] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
-    __slots__ = ("job_id", "parse_task", "error", "usage")
+    __slots__ = ("job_id", "parse_task", "error", "usage", "calls")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PARSE_TASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     parse_task: _jobs_pb2.ParseTaskOutput
     error: JobError
     usage: _jobs_pb2.TokenUsage
-    def __init__(self, job_id: _Optional[str] = ..., parse_task: _Optional[_Union[_jobs_pb2.ParseTaskOutput, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., usage: _Optional[_Union[_jobs_pb2.TokenUsage, _Mapping]] = ...) -> None: ...
+    calls: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.LlmCallUsage]
+    def __init__(self, job_id: _Optional[str] = ..., parse_task: _Optional[_Union[_jobs_pb2.ParseTaskOutput, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., usage: _Optional[_Union[_jobs_pb2.TokenUsage, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_jobs_pb2.LlmCallUsage, _Mapping]]] = ...) -> None: ...
 
 class CompleteJobResponse(_message.Message):
     __slots__ = ("job", "applied")

@@ -84,6 +84,11 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.FromString,
                 _registered_method=True)
+        self.ReserveTokens = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/ReserveTokens',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensResponse.FromString,
+                _registered_method=True)
         self.CheckJobs = channel.unary_unary(
                 '/taskmesh.tasks.v1.TasksService/CheckJobs',
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CheckJobsRequest.SerializeToString,
@@ -186,6 +191,19 @@ class TasksServiceServicer:
         """Worker: marks the job RUNNING and counts the attempt. A job that must not
         run (terminal, withdrawn, cancelled) is returned as it is, so the worker
         skips the LLM.
+        StartJob also admits the run's first LLM calls (SPEC §8): when the job's
+        reservation does not cover tokens_needed, it is topped up in the same
+        transaction if the reservation's window has room (budget_granted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveTokens(self, request, context):
+        """Worker: tops up a running job's reservation before a further LLM call so it
+        covers tokens_needed (spent + in flight + the next call's bound), if the
+        reservation's window has room. Refused (granted = false) when it has not, or
+        the job is not running (cancelled, withdrawn, terminal): the call is not made.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +308,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.StartJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.SerializeToString,
+            ),
+            'ReserveTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveTokens,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensResponse.SerializeToString,
             ),
             'CheckJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckJobs,
@@ -592,6 +615,33 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/StartJob',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/ReserveTokens',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.ReserveTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,
