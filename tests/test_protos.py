@@ -33,18 +33,23 @@ def test_committed_stubs_match_the_protos(tmp_path):
     assert not stale, f"stale stubs (run `make protos`): {stale}"
 
 
-@pytest.mark.timeout(600)
-def test_buf_lint_passes():
+def _buf(*args: str) -> subprocess.CompletedProcess[str]:
+    """``buf`` from npm (SPEC §2), run at the repository root; skips without npx."""
     npx = shutil.which("npx")
     if npx is None:
         pytest.skip("npx is not installed")
-    result = subprocess.run(
-        [npx, "--yes", "@bufbuild/buf", "lint"],
+    return subprocess.run(
+        [npx, "--yes", "@bufbuild/buf", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=590,
     )
+
+
+@pytest.mark.timeout(600)
+def test_buf_lint_passes():
+    result = _buf("lint")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -56,9 +61,6 @@ CONTRACT_BASELINE = "239339a"
 
 @pytest.mark.timeout(600)
 def test_protos_stay_wire_compatible_with_the_released_contract():
-    npx = shutil.which("npx")
-    if npx is None:
-        pytest.skip("npx is not installed")
     known = subprocess.run(
         ["git", "cat-file", "-e", f"{CONTRACT_BASELINE}^{{commit}}"], cwd=ROOT, capture_output=True
     )
@@ -66,11 +68,5 @@ def test_protos_stay_wire_compatible_with_the_released_contract():
         if os.environ.get("CI"):
             pytest.fail(f"the baseline commit {CONTRACT_BASELINE} is not in this clone's history")
         pytest.skip(f"the baseline commit {CONTRACT_BASELINE} is not in this clone (shallow?)")
-    result = subprocess.run(
-        [npx, "--yes", "@bufbuild/buf", "breaking", "--against", f".git#ref={CONTRACT_BASELINE}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=590,
-    )
+    result = _buf("breaking", "--against", f".git#ref={CONTRACT_BASELINE}")
     assert result.returncode == 0, result.stdout + result.stderr

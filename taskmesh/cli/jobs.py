@@ -58,6 +58,15 @@ def _line(job: tasks_pb2.Job) -> str:
     return "\t".join((job.job_id, job.user_id, status, str(job.attempts), created, outcome))
 
 
+def _token() -> str | None:
+    """The internal token, or None after saying on stderr where it was looked for."""
+    try:
+        return read_token()
+    except NoToken as exc:
+        print(f"taskmesh: {exc}", file=sys.stderr)
+        return None
+
+
 async def _list(addr: str, token: str, args: argparse.Namespace) -> tasks_pb2.ListJobsResponse:
     async with channel(addr) as ch:
         stub = tasks_pb2_grpc.TasksServiceStub(ch)
@@ -78,10 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print("taskmesh: --take must be 1-100 and --skip >= 0", file=sys.stderr)
         return 2
     settings = load_settings()
-    try:
-        token = read_token()
-    except NoToken as exc:
-        print(f"taskmesh: {exc}", file=sys.stderr)
+    token = _token()
+    if token is None:
         return 2
     try:
         response = asyncio.run(_list(settings.tasks_grpc_addr, token, args))
@@ -119,10 +126,8 @@ def run_cancel(args: argparse.Namespace) -> int:
     """Exit 0 with the cancelled job's line; 1 when the job is unknown or already
     finished (the service's reason on stderr); 2 without an internal token."""
     settings = load_settings()
-    try:
-        token = read_token()
-    except NoToken as exc:
-        print(f"taskmesh: {exc}", file=sys.stderr)
+    token = _token()
+    if token is None:
         return 2
     try:
         job = asyncio.run(_cancel(settings.tasks_grpc_addr, token, args.job_id))

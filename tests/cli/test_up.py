@@ -27,6 +27,7 @@ from taskmesh.cli.up import client_url, other_consumers
 from taskmesh.queue.topology import JobTopology
 from tests.conftest import free_port
 from tests.e2e.test_grpcurl import grpcurl
+from tests.support.broker import delete_queues
 
 #: A slow machine starts five processes and RabbitMQ declarations in well under this.
 READY_WITHIN_S = 100
@@ -126,12 +127,7 @@ def start_up(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> Iterator:
             assert up.process.stderr is not None
             up.process.stderr.close()
 
-        async def cleanup() -> None:
-            connection = await aio_pika.connect(rabbitmq_url, timeout=10)
-            async with connection:
-                await JobTopology(queue_name).delete(await connection.channel())
-
-        asyncio.run(cleanup())
+        asyncio.run(delete_queues(rabbitmq_url, queue_name))
 
 
 @pytest.mark.e2e

@@ -23,7 +23,7 @@ from taskmesh import tracing
 from taskmesh.settings import Settings
 from taskmesh.stack import LocalStack
 from tests.conftest import free_port
-from tests.e2e.conftest import _delete_queues
+from tests.support.broker import delete_queues
 
 TASKS = "/taskmesh.tasks.v1.TasksService/"
 AI = "/taskmesh.ai.v1.AiService/"
@@ -179,7 +179,7 @@ async def test_one_submission_is_one_trace_across_gateway_tasks_ai_and_worker(
     try:
         await run_one_job(settings)
     finally:
-        await _delete_queues(rabbitmq_url, queue_name)
+        await delete_queues(rabbitmq_url, queue_name)
 
     spans = list(exporter.get_finished_spans())
     (submit,) = [s for s in spans if s.name == "POST /api/v1/tasks"]

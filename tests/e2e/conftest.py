@@ -8,13 +8,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 import pytest
 
-from taskmesh.queue.topology import JobTopology
-from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.stack import LocalStack
 from tests.conftest import free_port
+from tests.support.broker import delete_queues
 
 SERVICES = ["llm-sim", "tasks", "ai", "worker", "gateway"]
 
@@ -29,13 +27,6 @@ class RunningStack:
     tasks_addr: str
     ai_addr: str
     log_dir: Path
-
-
-async def _delete_queues(url: str, queue: str) -> None:
-    connection = await aio_pika.connect(url, timeout=10)
-    async with connection:
-        await JobTopology(queue).delete(await connection.channel())
-        await webhook_topology(queue).delete(await connection.channel())
 
 
 def stack_env(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> dict[str, str]:
@@ -93,7 +84,7 @@ def stack_factory(tmp_path, rabbitmq_url, queue_name):
         codes = {}
         for stack in started:
             codes.update(stack.stop(15))
-        asyncio.run(_delete_queues(rabbitmq_url, queue_name))
+        asyncio.run(delete_queues(rabbitmq_url, queue_name))
     unclean = {name: code for name, code in codes.items() if code not in (0, -9)}
     assert not unclean, f"unclean exit: {unclean}"
 

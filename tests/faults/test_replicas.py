@@ -36,7 +36,8 @@ import pytest
 from taskmesh.stack import LocalStack
 from tests.conftest import free_port
 from tests.e2e.checks import TERMINAL, assert_exactly_once, assert_ledger_balanced, sentences
-from tests.e2e.conftest import RunningStack, _delete_queues, stack_env
+from tests.e2e.conftest import RunningStack, stack_env
+from tests.support.broker import delete_queues
 from tests.support.sim import sim_gate, sim_state
 
 pytestmark = [
@@ -154,7 +155,7 @@ def replicas(tmp_path, rabbitmq_url, queue_name, empty_postgres, redis_url):
         yield system
     finally:
         codes = system.stop()
-        asyncio.run(_delete_queues(rabbitmq_url, queue_name))
+        asyncio.run(delete_queues(rabbitmq_url, queue_name))
     unclean = {name: code for name, code in codes.items() if code not in (0, -9)}
     assert not unclean, f"unclean exit: {unclean}"
 

@@ -16,7 +16,8 @@ import pytest
 
 from taskmesh.stack import LocalStack
 from tests.conftest import RABBITMQ_URL, free_port, require_service
-from tests.e2e.conftest import SERVICES, _delete_queues, stack_env
+from tests.e2e.conftest import SERVICES, stack_env
+from tests.support.broker import delete_queues
 
 #: Sentences the simulator turns into tasks (distinct, so each is its own job).
 SUCCESSES = (
@@ -98,5 +99,5 @@ def observed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observe
         yield ObservedStack(stack, url, env, tmp_path / "logs", metrics_urls, submissions)
     finally:
         codes = stack.stop(15)
-        asyncio.run(_delete_queues(RABBITMQ_URL, queue))
+        asyncio.run(delete_queues(RABBITMQ_URL, queue))
     assert all(code == 0 for code in codes.values()), f"unclean exit: {codes}"

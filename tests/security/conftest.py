@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
-from taskmesh.queue.topology import JobTopology
 from taskmesh.stack import LocalStack
 from tests.conftest import RABBITMQ_URL, free_port, require_service
 
@@ -34,6 +32,7 @@ from tests.gateway.conftest import (  # noqa: F401
     gateway,
     make_gateway,
 )
+from tests.support.broker import delete_queues
 
 SERVICES = ["llm-sim", "tasks", "ai", "worker", "gateway"]
 #: Every process whose log lines must carry a request's id.
@@ -140,12 +139,6 @@ def wait_terminal(http: httpx.Client, location: str, timeout: float = 60) -> dic
     return result
 
 
-async def _delete_queues(url: str, queue: str) -> None:
-    connection = await aio_pika.connect(url, timeout=10)
-    async with connection:
-        await JobTopology(queue).delete(await connection.channel())
-
-
 def _start_stack(root: Path) -> Iterator[Stack]:
     require_service("RabbitMQ", "127.0.0.1", 5672)
     names = ("gateway", "tasks", "ai", "sim", "tasks_metrics", "ai_metrics", "worker_metrics")
@@ -184,7 +177,7 @@ def _start_stack(root: Path) -> Iterator[Stack]:
         yield Stack(local, url, dev_key, token, env, ports, root / "logs", db_path)
     finally:
         codes = local.stop(15)
-        asyncio.run(_delete_queues(RABBITMQ_URL, queue))
+        asyncio.run(delete_queues(RABBITMQ_URL, queue))
     assert all(code == 0 for code in codes.values()), f"unclean exit: {codes}"
 
 

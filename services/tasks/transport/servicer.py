@@ -33,6 +33,31 @@ MAX_CHECK = 10_000
 DISPATCH_TIMEOUT_S = 5.0
 
 
+def _page_size(request) -> int:  # type: ignore[no-untyped-def]
+    """``take`` of a paged request (0 means the default, 10); raises InvalidInput naming
+    ``take`` and ``skip`` outside 1-MAX_TAKE and >= 0 (SPEC §5)."""
+    take: int = request.take or 10
+    if not 1 <= take <= MAX_TAKE or request.skip < 0:
+        raise errors.InvalidInput(
+            "invalid page",
+            [
+                errors.FieldViolation("take", f"1-{MAX_TAKE}"),
+                errors.FieldViolation("skip", ">= 0"),
+            ],
+        )
+    return take
+
+
+def _require_scope(request) -> None:  # type: ignore[no-untyped-def]
+    """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
+    one of them: an empty user_id must never silently mean "everyone"."""
+    if request.all_users == bool(request.user_id):
+        raise errors.InvalidInput(
+            "give user_id or all_users, not both",
+            [errors.FieldViolation("user_id", "required unless all_users")],
+        )
+
+
 def _require(value: str, field: str) -> str:
     if not value:
         raise errors.InvalidInput(
@@ -79,21 +104,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
     async def ListJobs(self, request, context):  # noqa: N802
-        take = request.take or 10
-        if not 1 <= take <= MAX_TAKE or request.skip < 0:
-            raise errors.InvalidInput(
-                "invalid page",
-                [
-                    errors.FieldViolation("take", f"1-{MAX_TAKE}"),
-                    errors.FieldViolation("skip", ">= 0"),
-                ],
-            )
-        if request.all_users == bool(request.user_id):
-            # An empty user_id must never silently mean "everyone's jobs".
-            raise errors.InvalidInput(
-                "give user_id or all_users, not both",
-                [errors.FieldViolation("user_id", "required unless all_users")],
-            )
+        take = _page_size(request)
+        _require_scope(request)
         state = convert.state_from_proto(request.state)
         if state is None and request.state != tasks_pb2.JOB_STATE_UNSPECIFIED:
             raise errors.InvalidInput(
@@ -116,15 +128,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
     async def ListTasks(self, request, context):  # noqa: N802
-        take = request.take or 10
-        if not 1 <= take <= MAX_TAKE or request.skip < 0:
-            raise errors.InvalidInput(
-                "invalid page",
-                [
-                    errors.FieldViolation("take", f"1-{MAX_TAKE}"),
-                    errors.FieldViolation("skip", ">= 0"),
-                ],
-            )
+        take = _page_size(request)
         query = m.TaskQuery(
             user_id=_require(request.user_id, "user_id"),
             skip=request.skip,
@@ -155,12 +159,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         )
 
     async def CancelJob(self, request, context):  # noqa: N802
-        if request.all_users == bool(request.user_id):
-            # An empty user_id must never silently mean "anyone's job".
-            raise errors.InvalidInput(
-                "give user_id or all_users, not both",
-                [errors.FieldViolation("user_id", "required unless all_users")],
-            )
+        _require_scope(request)
         with bind(job_id=request.job_id):
             job = await self.jobs.cancel(
                 None if request.all_users else request.user_id,
