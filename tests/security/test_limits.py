@@ -128,7 +128,7 @@ async def test_non_utf8_bytes_are_400(
         ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
         ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
         ({"naturalLanguage": "Pay\x00rent"}, "naturalLanguage", "control characters"),
-        ({"naturalLanguage": "Pay \ud800 rent"}, "naturalLanguage", "control characters"),
+        ({"naturalLanguage": "Pay \ud800 rent"}, "naturalLanguage", "lone surrogate"),
     ],
     ids=[
         "number",
