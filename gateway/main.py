@@ -19,7 +19,7 @@ from gateway.clients import DependencyHealth, TasksClient
 from gateway.middleware import route_label
 from gateway.state import GatewayApp, GatewayState
 from taskmesh import tracing
-from taskmesh.rpc.client import CallCredentials, channel
+from taskmesh.rpc.client import channel
 from taskmesh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 async def start(settings: Settings) -> RunningGateway:
     """Opens the channels, builds the app and listens; returns once serving."""
-    credentials = CallCredentials(settings.require_internal_token())
-    tasks_channel = channel(settings.tasks_grpc_addr)
-    ai_channel = channel(settings.ai_grpc_addr)
+    token = settings.require_internal_token()
+    tasks_channel = channel(settings.tasks_grpc_addr, token=token)
+    ai_channel = channel(settings.ai_grpc_addr, token=token)
     state = GatewayState(
-        tasks=TasksClient(tasks_channel, credentials),
+        tasks=TasksClient(tasks_channel),
         health=DependencyHealth({"tasks": tasks_channel, "ai": ai_channel}),
         stream_timeout_s=settings.job_timeout_s + _STREAM_MARGIN_S,
     )

@@ -94,10 +94,10 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
                 "job feed (LISTEN) not connected yet; watchers poll every %.0f s until it is",
                 events.poll_s,
             )
-    ai_channel = client.channel(settings.ai_grpc_addr)
+    ai_channel = client.channel(settings.ai_grpc_addr, token=token)
     jobs = JobService(
         store,
-        AiDispatcher(ai_channel, client.CallCredentials(token)),
+        AiDispatcher(ai_channel),
         job_policy(settings),
         events=events,
     )

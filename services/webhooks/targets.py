@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from taskmesh.rpc.client import CallCredentials
-from taskmesh.rpc.status import from_rpc_error
+from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 CALL_TIMEOUT_S = 5.0
@@ -23,21 +22,20 @@ class Endpoint:
 
 
 class TasksTargets:
-    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+    """Webhook targets from Tasks, over a channel made by
+    ``taskmesh.rpc.client.channel(..., token=...)``."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
-        self._credentials = credentials
 
     async def get(self, endpoint_id: str, request_id: str | None = None) -> Endpoint:
         """Raises taskmesh.errors.NotFound once the endpoint is deleted,
         Unavailable while Tasks does not answer."""
-        try:
-            response = await self._stub.GetWebhookTarget(
-                tasks_pb2.GetWebhookTargetRequest(endpoint_id=endpoint_id),
-                timeout=CALL_TIMEOUT_S,
-                metadata=self._credentials.metadata(request_id),
-            )
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
+        response = await self._stub.GetWebhookTarget(
+            tasks_pb2.GetWebhookTargetRequest(endpoint_id=endpoint_id),
+            timeout=CALL_TIMEOUT_S,
+            metadata=((REQUEST_ID_KEY, request_id),) if request_id else (),
+        )
         return Endpoint(
             response.endpoint.endpoint_id, response.user_id, response.endpoint.url, response.secret
         )

@@ -1,84 +1,103 @@
 """The worker's calls to the Tasks service (StartJob, ReserveTokens, CompleteJob).
 
 This module owns retries on this hop: a few quick attempts within a bounded
-time, so a Tasks restart does not cost a new LLM run. Past that the job goes
-back to the queue (retries.py) and nothing is lost."""
+time (RETRY_*), so a Tasks restart does not cost a new LLM run. Past that the
+job goes back to the queue (retries.py) and nothing is lost. The channel's
+``taskmesh.rpc.calls`` interceptor adds credentials and ids, sets the deadline
+and raises the domain errors of ``taskmesh.errors``."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
+import stamina
 
 from taskmesh import errors
-from taskmesh.rpc.client import CallCredentials
-from taskmesh.rpc.status import from_rpc_error
+from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 5.0
 CHECK_TIMEOUT_S = 2.0
-#: Backoff between attempts of one call, seconds; total well under a minute.
-BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: Attempts of one call while Tasks is unavailable, and the backoff between them
+#: (seconds, doubling from RETRY_WAIT_INITIAL_S to RETRY_WAIT_MAX_S): SPEC §8 has Tasks
+#: serve again within 3 s of answering, so ~6 s of attempts ride out a restart.
+RETRY_ATTEMPTS = 6
+RETRY_WAIT_INITIAL_S = 0.2
+RETRY_WAIT_MAX_S = 4.0
+RETRY_JITTER_S = 0.1
+#: Bound of all attempts of one call together, seconds.
+RETRY_TIMEOUT_S = 30.0
+
+Response = TypeVar("Response")
+
+
+def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
+    return ((REQUEST_ID_KEY, request_id),) if request_id else ()
 
 
 class TasksCallback:
-    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+    """The Tasks service as the worker sees it, over a channel made by
+    ``taskmesh.rpc.client.channel(..., token=...)``."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
-        self._credentials = credentials
 
     async def start_job(
         self, job_id: str, request_id: str | None, tokens_needed: int = 0
     ) -> tasks_pb2.StartJobResponse:
         """Marks the job running and admits ``tokens_needed`` (what earlier attempts spent
         + the first calls' bound) against its reservation in the same transaction."""
+        request = tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed)
         return await self._call(
-            self._stub.StartJob,
-            tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed),
-            request_id,
+            lambda: self._stub.StartJob(
+                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
+            )
         )
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
         """Asks Tasks to make the job's reservation cover ``tokens_needed`` in all (SPEC §8);
         True when it does. Raises Unavailable when Tasks did not answer in the callback's
         retries, NotFound for an unknown job."""
+        request = tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=tokens_needed)
         response = await self._call(
-            self._stub.ReserveTokens,
-            tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=tokens_needed),
-            request_id,
+            lambda: self._stub.ReserveTokens(
+                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
+            )
         )
         return bool(response.granted)
 
     async def check_jobs(self, job_ids: list[str]) -> dict[str, int]:
         """The states (tasks_pb2.JobState) of ``job_ids`` in one call, one attempt: a
         periodic check tries again at its next tick. Raises TaskmeshError on failure."""
-        try:
-            response = await self._stub.CheckJobs(
-                tasks_pb2.CheckJobsRequest(job_ids=job_ids),
-                timeout=CHECK_TIMEOUT_S,
-                metadata=self._credentials.metadata(None),
-            )
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
+        response = await self._stub.CheckJobs(
+            tasks_pb2.CheckJobsRequest(job_ids=job_ids), timeout=CHECK_TIMEOUT_S
+        )
         return {entry.job_id: entry.state for entry in response.jobs}
 
     async def complete_job(
         self, request: tasks_pb2.CompleteJobRequest, request_id: str | None
     ) -> tasks_pb2.CompleteJobResponse:
-        return await self._call(self._stub.CompleteJob, request, request_id)
+        """Records the job's outcome; idempotent on ``job_id`` (SPEC §6), hence retried."""
+        return await self._call(
+            lambda: self._stub.CompleteJob(
+                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
+            )
+        )
 
-    async def _call(self, method, request, request_id: str | None):  # type: ignore[no-untyped-def]
-        for attempt, pause in enumerate((*BACKOFF_S, None)):
-            try:
-                return await method(
-                    request, timeout=CALL_TIMEOUT_S, metadata=self._credentials.metadata(request_id)
-                )
-            except grpc.aio.AioRpcError as err:
-                exc = from_rpc_error(err)
-                if not isinstance(exc, errors.Unavailable) or pause is None:
-                    raise exc from None
-                log.warning("tasks unavailable (attempt %d); retrying", attempt + 1)
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+    @staticmethod
+    async def _call(make: Callable[[], Awaitable[Response]]) -> Response:
+        """``make()``'s answer, made again while Tasks is Unavailable (RETRY_*); any
+        other error, or Unavailable past the last attempt, is raised."""
+        async for attempt in stamina.retry_context(
+            on=errors.Unavailable,
+            attempts=RETRY_ATTEMPTS,
+            timeout=RETRY_TIMEOUT_S,
+            wait_initial=RETRY_WAIT_INITIAL_S,
+            wait_max=RETRY_WAIT_MAX_S,
+            wait_jitter=RETRY_JITTER_S,
+        ):
+            with attempt:
+                return await make()
+        raise AssertionError("unreachable: the last attempt raises")

@@ -29,19 +29,19 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
-    tasks_channel = client.channel(settings.tasks_grpc_addr)
+    tasks_channel = client.channel(settings.tasks_grpc_addr, token=token)
     llm = make_llm_client(settings)
     consumer = JobConsumer(
         settings.rabbitmq_url,
         JobTopology(settings.job_queue, policy=RetryPolicy(settings.job_max_attempts)),
         CapabilityRunner(llm, settings.openai_model, settings.parse_task_prompt_version),
-        TasksCallback(tasks_channel, client.CallCredentials(token)),
+        TasksCallback(tasks_channel),
         concurrency=settings.worker_concurrency,
     )
     webhooks = WebhookConsumer(
         settings.rabbitmq_url,
         webhook_topology(settings.job_queue),
-        TasksTargets(tasks_channel, client.CallCredentials(token)),
+        TasksTargets(tasks_channel),
         Sender(settings.webhook_timeout_s, settings.webhook_allow_private),
         max_attempts=settings.webhook_max_attempts,
     )

@@ -15,7 +15,8 @@ import sys
 import grpc
 
 from taskmesh.cli.internal import NoToken, read_token
-from taskmesh.rpc.client import CallCredentials, channel
+from taskmesh.rpc.calls import auth_metadata
+from taskmesh.rpc.client import channel
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.settings import load_settings
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
@@ -77,7 +78,7 @@ async def _list(addr: str, token: str, args: argparse.Namespace) -> tasks_pb2.Li
             take=args.take,
         )
         response: tasks_pb2.ListJobsResponse = await stub.ListJobs(
-            request, timeout=TIMEOUT_S, metadata=CallCredentials(token).metadata()
+            request, timeout=TIMEOUT_S, metadata=(auth_metadata(token),)
         )
         return response
 
@@ -117,7 +118,7 @@ async def _cancel(addr: str, token: str, job_id: str) -> tasks_pb2.Job:
         response: tasks_pb2.CancelJobResponse = await stub.CancelJob(
             tasks_pb2.CancelJobRequest(job_id=job_id, all_users=True),
             timeout=TIMEOUT_S,
-            metadata=CallCredentials(token).metadata(),
+            metadata=(auth_metadata(token),),
         )
         return response.job
 

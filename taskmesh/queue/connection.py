@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aio_pika
+import stamina
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
@@ -21,7 +22,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5.0
+#: Backoff between setup attempts, seconds: doubling from 0.5 to MAX_BACKOFF_S, so a
+#: broker that comes back is used within seconds (SPEC §8).
+FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 5.0
+_TRANSIENT = (TimeoutError, AMQPError, OSError, RuntimeError)
 
 
 async def connect_with_retry(
@@ -29,18 +34,29 @@ async def connect_with_retry(
     setup: Callable[[AbstractRobustConnection], Awaitable[T]],
     stop: asyncio.Event | None = None,
 ) -> tuple[AbstractRobustConnection, T]:
-    delay = 0.5
-    while True:
-        connection: AbstractRobustConnection | None = None
-        try:
-            connection = await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_S)
-            return connection, await setup(connection)
-        except (TimeoutError, AMQPError, OSError, RuntimeError) as exc:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
-            if stop is not None and stop.is_set():
+    """A robust connection to ``url`` and what ``setup`` made on it, retried on broker
+    errors without limit; once ``stop`` is set, the next failure is raised."""
+
+    def retry(exc: Exception) -> bool:
+        return isinstance(exc, _TRANSIENT) and not (stop is not None and stop.is_set())
+
+    async for attempt in stamina.retry_context(
+        on=retry,
+        attempts=None,
+        timeout=None,
+        wait_initial=FIRST_BACKOFF_S,
+        wait_max=MAX_BACKOFF_S,
+        wait_jitter=FIRST_BACKOFF_S,
+    ):
+        with attempt:
+            connection: AbstractRobustConnection | None = None
+            try:
+                connection = await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_S)
+                return connection, await setup(connection)
+            except _TRANSIENT as exc:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+                log.warning("broker not ready (%s); retrying", type(exc).__name__)
                 raise
-            log.warning("broker not ready (%s); retrying in %.1f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF_S)
+    raise AssertionError("unreachable: attempts are unlimited")

@@ -1,5 +1,5 @@
-"""Client side of internal gRPC: channels, call metadata (internal token and
-request id) and deadlines.
+"""Client side of internal gRPC: the channels, with the call path of
+``taskmesh.rpc.calls`` (internal token, request/job ids, deadlines, domain errors).
 
 No retries here: each hop has one retry owner, and for the request path that
 is the HTTP client (it gets 503 with Retry-After)."""
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 
 import grpc
 
-from taskmesh.logs import request_id_var
-from taskmesh.rpc import tls
+from taskmesh.rpc import calls, tls
+from taskmesh.rpc.calls import REQUEST_ID_KEY
 
-REQUEST_ID_KEY = "x-request-id"
+__all__ = ["REQUEST_ID_KEY", "channel", "new_request_id", "remaining", "valid_request_id"]
+
+#: Deadline of a call that names none, seconds: far above a healthy answer, below a
+#: client's patience.
+DEFAULT_TIMEOUT_S = 5.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
@@ -38,35 +41,37 @@ RECONNECT_BACKOFF_MS = {
 }
 
 
-def channel(addr: str, tls_config: tls.TlsConfig | None = None) -> grpc.aio.Channel:
+def channel(
+    addr: str,
+    tls_config: tls.TlsConfig | None = None,
+    *,
+    token: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> grpc.aio.Channel:
     """The one way an internal gRPC channel is made (gateway → Tasks/AI, Tasks → AI,
     worker → Tasks) to ``addr`` (HOST:PORT): no hidden retries, fast reconnects
     (RECONNECT_BACKOFF_MS); TLS when ``tls_config``, else the process's configuration
-    (``taskmesh.rpc.tls``), has a CA; plaintext otherwise."""
+    (``taskmesh.rpc.tls``), has a CA; plaintext otherwise.
+
+    With ``token`` (the internal token) every call but health and reflection goes
+    through ``taskmesh.rpc.calls.Outbound``: credentials, ids, a deadline (``timeout_s``
+    seconds unless the call names one) and failures raised as ``taskmesh.errors``."""
     options = [
         ("grpc.max_receive_message_length", 4 * 1024 * 1024),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 0),
         *RECONNECT_BACKOFF_MS.items(),
     ]
+    interceptors = calls.interceptors(token, timeout_s) if token is not None else None
     credentials = tls.channel_credentials(tls_config)
     if credentials is not None:
         return grpc.aio.secure_channel(
-            addr, credentials, options=options + tls.channel_options(tls_config)
+            addr,
+            credentials,
+            options=options + tls.channel_options(tls_config),
+            interceptors=interceptors,
         )
-    return grpc.aio.insecure_channel(addr, options=options)
-
-
-class CallCredentials:
-    """Metadata every internal call carries: the internal token, and the
-    request id of the work being done (from the logging context)."""
-
-    def __init__(self, token: str) -> None:
-        self._auth = ("authorization", f"Bearer {token}")
-
-    def metadata(self, request_id: str | None = None) -> Sequence[tuple[str, str]]:
-        rid = request_id or request_id_var.get()
-        return (self._auth, (REQUEST_ID_KEY, rid)) if rid else (self._auth,)
+    return grpc.aio.insecure_channel(addr, options=options, interceptors=interceptors)
 
 
 def remaining(context: grpc.aio.ServicerContext | None, default: float) -> float:

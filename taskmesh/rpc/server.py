@@ -17,7 +17,8 @@ from grpc_reflection.v1alpha import reflection
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
 from taskmesh.rpc import status, tls
-from taskmesh.rpc.client import REQUEST_ID_KEY, valid_request_id
+from taskmesh.rpc.calls import JOB_ID_KEY, REQUEST_ID_KEY, inbound_deadline
+from taskmesh.rpc.client import valid_request_id
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +82,23 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method.startswith(_OPEN_SERVICES):
             return handler
-        request_id = None
+        request_id = job_id = None
         for key, value in details.invocation_metadata or ():
-            if key == REQUEST_ID_KEY and isinstance(value, str) and valid_request_id(value):
-                request_id = value
-                break
+            if key in (REQUEST_ID_KEY, JOB_ID_KEY) and isinstance(value, str):
+                if not valid_request_id(value):
+                    continue  # a caller's junk must not reach the logs
+                if key == REQUEST_ID_KEY:
+                    request_id = value
+                else:
+                    job_id = value
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with _observed(context, details.method, request_id, _job_id(request)):
+                async with _observed(
+                    context, details.method, request_id, _job_id(request) or job_id
+                ):
                     return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -104,7 +111,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with _observed(context, details.method, request_id, _job_id(request)):
+                async with _observed(
+                    context, details.method, request_id, _job_id(request) or job_id
+                ):
                     async for item in inner_stream(request, context):
                         yield item
 
@@ -128,7 +137,7 @@ async def _observed(
 ) -> AsyncIterator[None]:
     start = time.perf_counter()
     code = grpc.StatusCode.OK
-    with bind(request_id=request_id, job_id=job_id):
+    with bind(request_id=request_id, job_id=job_id), inbound_deadline(context):
         try:
             yield
         except errors.TaskmeshError as exc:

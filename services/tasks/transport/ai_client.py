@@ -1,4 +1,6 @@
-"""The Tasks service's way to the AI service: ExecuteCapability (ASYNC)."""
+"""The Tasks service's way to the AI service: ExecuteCapability (ASYNC), over a
+channel made by ``taskmesh.rpc.client.channel(..., token=...)`` (credentials,
+deadline forwarding and domain errors are its interceptor's)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,12 @@ from services.tasks.transport.convert import ts
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
 from taskmesh.capabilities.parse_task.config import default_config
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.rpc.client import CallCredentials
-from taskmesh.rpc.status import from_rpc_error
+from taskmesh.rpc.calls import REQUEST_ID_KEY
 
 
 class AiDispatcher:
-    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = ai_pb2_grpc.AiServiceStub(channel)
-        self._credentials = credentials
 
     async def dispatch(self, job: m.Job, reservation: m.ReservationInfo, timeout: float) -> None:
         request = ai_pb2.ExecuteCapabilityRequest(
@@ -36,9 +36,8 @@ class AiDispatcher:
                 window_start=ts(datetime.fromtimestamp(reservation.window_start, UTC)),
             ),
         )
-        try:
-            await self._stub.ExecuteCapability(
-                request, timeout=timeout, metadata=self._credentials.metadata(job.request_id)
-            )
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
+        await self._stub.ExecuteCapability(
+            request,
+            timeout=timeout,
+            metadata=((REQUEST_ID_KEY, job.request_id),) if job.request_id else (),
+        )
