@@ -1,8 +1,12 @@
 """API-key authentication of the ``/api/v1`` routes.
 
-The Tasks service owns the key lookup and the per-user rate limit, so one
-Authenticate call per request does both; a header that cannot hold a key is
-refused here without a round trip."""
+The Tasks service owns the key lookup and the per-user rate limit. The key rides
+on the first Tasks call the route makes (``gateway.clients.acting_for``), which
+checks it and takes the rate token before doing anything else: one hop per
+request, and a revoked key is refused on the very next one. A request that fails
+before any call carried the key has it checked by Authenticate first, so a bad
+key is still answered 401 (and a spent bucket 429) ahead of any other error. A
+header that cannot hold a key is refused here without a round trip."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
-from gateway.clients import User
+from gateway.clients import User, acting_for
 from gateway.request_ids import request_id_of
 from gateway.state import state
 from taskmesh import errors
@@ -33,13 +37,24 @@ def bearer_key(request: Request) -> str:
 
 
 def authenticated(handler: Handler) -> Handler:
-    """Resolves the caller and passes it to ``handler`` as its second argument."""
+    """Runs ``handler`` for the caller, passed as its second argument (a ``User`` whose
+    ``id`` Tasks fills in with the first call). Raises Unauthenticated for a missing,
+    malformed or unknown key, ResourceExhausted(RATE_LIMITED) past the request rate."""
 
     @wraps(handler)
     async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
-        key = bearer_key(request)
-        user: User = await state(request).tasks.authenticate(key, request_id=request_id_of(request))
+        user = User(bearer_key(request))
         request.ctx.user = user
-        return await handler(request, user, *args, **kwargs)
+        tasks = state(request).tasks
+        with acting_for(user):
+            try:
+                response = await handler(request, user, *args, **kwargs)
+            except Exception:
+                if not user.presented:
+                    await tasks.authenticate(user, request_id=request_id_of(request))
+                raise
+        if not user.presented:
+            await tasks.authenticate(user, request_id=request_id_of(request))
+        return response
 
     return wrapper

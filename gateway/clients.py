@@ -9,12 +9,15 @@ answers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+import contextvars
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from taskmesh.rpc.caller import API_KEY_KEY, user_of
 from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -29,46 +32,98 @@ _ORDER_BY = {
 _DIRECTION = {"asc": tasks_pb2.ORDER_DIRECTION_ASC, "desc": tasks_pb2.ORDER_DIRECTION_DESC}
 
 
-@dataclass(frozen=True)
 class User:
-    id: str
-    name: str
+    """The caller of one ``/api/v1`` request, known by its API key (``key``) until the
+    Tasks service has checked it; ``id`` and ``name`` are "" until then.
+
+    The key travels with the first Tasks call made for the request
+    (``taskmesh.rpc.caller``): Tasks checks it and takes the rate token in that call
+    and names the user in its answer, so a request costs one hop, not two (issue
+    #12). ``presented`` tells whether a call has carried the key."""
+
+    __slots__ = ("id", "key", "name", "presented")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.id = ""
+        self.name = ""
+        self.presented = False
 
 
-def _rid(request_id: str) -> Sequence[tuple[str, str]]:
-    return ((REQUEST_ID_KEY, request_id),)
+_acting_for: contextvars.ContextVar[User | None] = contextvars.ContextVar(
+    "gateway_caller", default=None
+)
+
+
+@contextmanager
+def acting_for(user: User) -> Iterator[None]:
+    """Makes the Tasks calls of this block calls on behalf of ``user``: the first
+    carries the key, the later ones the user's id."""
+    token = _acting_for.set(user)
+    try:
+        yield
+    finally:
+        _acting_for.reset(token)
+
+
+def _metadata(request_id: str) -> Sequence[tuple[str, str]]:
+    user = _acting_for.get()
+    if user is None or user.id:
+        return ((REQUEST_ID_KEY, request_id),)
+    user.presented = True
+    return ((REQUEST_ID_KEY, request_id), (API_KEY_KEY, user.key))
+
+
+async def _answer(call: Any) -> Any:
+    """The response of ``call``; the user it was made for learns its id from it."""
+    response = await call
+    user = _acting_for.get()
+    if user is not None and not user.id:
+        named = user_of(await call.initial_metadata())
+        if named is not None:
+            user.id, user.name = named
+    return response
 
 
 class TasksClient:
     """``taskmesh.tasks.v1.TasksService`` for the HTTP routes, over a channel made by
-    ``taskmesh.rpc.client.channel(..., token=...)`` (its deadline applies)."""
+    ``taskmesh.rpc.client.channel(..., token=...)`` (its deadline applies). Inside
+    ``acting_for(user)`` a ``user_id`` of "" means that user, named by Tasks."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
 
-    async def authenticate(self, api_key: str, *, request_id: str) -> User:
+    async def authenticate(self, user: User, *, request_id: str) -> None:
+        """Checks ``user``'s key with its own call (Authenticate: one rate token), for a
+        request that fails before any call could carry it. Raises Unauthenticated or
+        ResourceExhausted."""
+        user.presented = True
         response = await self._stub.Authenticate(
-            tasks_pb2.AuthenticateRequest(api_key=api_key),
-            metadata=_rid(request_id),
+            tasks_pb2.AuthenticateRequest(api_key=user.key),
+            metadata=((REQUEST_ID_KEY, request_id),),
         )
-        return User(id=response.user_id, name=response.user_name)
+        user.id, user.name = response.user_id, response.user_name
 
     async def create_task(
         self, user_id: str, text: str, idempotency_key: str | None, *, request_id: str
     ) -> tasks_pb2.Job:
-        response = await self._stub.CreateTask(
-            tasks_pb2.CreateTaskRequest(
-                user_id=user_id, natural_language=text, idempotency_key=idempotency_key or ""
-            ),
-            metadata=_rid(request_id),
+        response = await _answer(
+            self._stub.CreateTask(
+                tasks_pb2.CreateTaskRequest(
+                    user_id=user_id, natural_language=text, idempotency_key=idempotency_key or ""
+                ),
+                metadata=_metadata(request_id),
+            )
         )
         job: tasks_pb2.Job = response.job
         return job
 
     async def get_job(self, user_id: str, job_id: str, *, request_id: str) -> tasks_pb2.Job:
-        response = await self._stub.GetJob(
-            tasks_pb2.GetJobRequest(user_id=user_id, job_id=job_id),
-            metadata=_rid(request_id),
+        response = await _answer(
+            self._stub.GetJob(
+                tasks_pb2.GetJobRequest(user_id=user_id, job_id=job_id),
+                metadata=_metadata(request_id),
+            )
         )
         job: tasks_pb2.Job = response.job
         return job
@@ -77,17 +132,21 @@ class TasksClient:
         self, user_id: str, *, state: int, skip: int, take: int, request_id: str
     ) -> tasks_pb2.ListJobsResponse:
         """The user's jobs, newest first; ``state`` a ``tasks_pb2.JobState`` (0: any)."""
-        response: tasks_pb2.ListJobsResponse = await self._stub.ListJobs(
-            tasks_pb2.ListJobsRequest(user_id=user_id, state=state, skip=skip, take=take),
-            metadata=_rid(request_id),
+        response: tasks_pb2.ListJobsResponse = await _answer(
+            self._stub.ListJobs(
+                tasks_pb2.ListJobsRequest(user_id=user_id, state=state, skip=skip, take=take),
+                metadata=_metadata(request_id),
+            )
         )
         return response
 
     async def cancel_job(self, user_id: str, job_id: str, *, request_id: str) -> tasks_pb2.Job:
         """Cancels the user's job; FailedPrecondition if terminal, NotFound if not theirs."""
-        response = await self._stub.CancelJob(
-            tasks_pb2.CancelJobRequest(user_id=user_id, job_id=job_id),
-            metadata=_rid(request_id),
+        response = await _answer(
+            self._stub.CancelJob(
+                tasks_pb2.CancelJobRequest(user_id=user_id, job_id=job_id),
+                metadata=_metadata(request_id),
+            )
         )
         job: tasks_pb2.Job = response.job
         return job
@@ -101,7 +160,7 @@ class TasksClient:
         stream = self._stub.WatchJob(
             tasks_pb2.WatchJobRequest(user_id=user_id, job_id=job_id),
             timeout=timeout_s,
-            metadata=_rid(request_id),
+            metadata=_metadata(request_id),
         )
         try:
             async for message in stream:
@@ -121,57 +180,69 @@ class TasksClient:
         priority_level: str | None,
         request_id: str,
     ) -> tasks_pb2.ListTasksResponse:
-        response: tasks_pb2.ListTasksResponse = await self._stub.ListTasks(
-            tasks_pb2.ListTasksRequest(
-                user_id=user_id,
-                skip=skip,
-                take=take,
-                order_by=_ORDER_BY[order_by],
-                order_direction=_DIRECTION[order_direction],
-                category=category or "",
-                priority_level=priority_level or "",
-            ),
-            metadata=_rid(request_id),
+        response: tasks_pb2.ListTasksResponse = await _answer(
+            self._stub.ListTasks(
+                tasks_pb2.ListTasksRequest(
+                    user_id=user_id,
+                    skip=skip,
+                    take=take,
+                    order_by=_ORDER_BY[order_by],
+                    order_direction=_DIRECTION[order_direction],
+                    category=category or "",
+                    priority_level=priority_level or "",
+                ),
+                metadata=_metadata(request_id),
+            )
         )
         return response
 
     async def get_task(self, user_id: str, task_id: str, *, request_id: str) -> tasks_pb2.Task:
-        response = await self._stub.GetTask(
-            tasks_pb2.GetTaskRequest(user_id=user_id, task_id=task_id),
-            metadata=_rid(request_id),
+        response = await _answer(
+            self._stub.GetTask(
+                tasks_pb2.GetTaskRequest(user_id=user_id, task_id=task_id),
+                metadata=_metadata(request_id),
+            )
         )
         task: tasks_pb2.Task = response.task
         return task
 
     async def get_usage(self, user_id: str, *, request_id: str) -> tasks_pb2.GetUsageResponse:
-        response: tasks_pb2.GetUsageResponse = await self._stub.GetUsage(
-            tasks_pb2.GetUsageRequest(user_id=user_id),
-            metadata=_rid(request_id),
+        response: tasks_pb2.GetUsageResponse = await _answer(
+            self._stub.GetUsage(
+                tasks_pb2.GetUsageRequest(user_id=user_id),
+                metadata=_metadata(request_id),
+            )
         )
         return response
 
     async def create_webhook(
         self, user_id: str, url: str, events: list[str], *, request_id: str
     ) -> tasks_pb2.CreateWebhookEndpointResponse:
-        response: tasks_pb2.CreateWebhookEndpointResponse = await self._stub.CreateWebhookEndpoint(
-            tasks_pb2.CreateWebhookEndpointRequest(user_id=user_id, url=url, events=events),
-            metadata=_rid(request_id),
+        response: tasks_pb2.CreateWebhookEndpointResponse = await _answer(
+            self._stub.CreateWebhookEndpoint(
+                tasks_pb2.CreateWebhookEndpointRequest(user_id=user_id, url=url, events=events),
+                metadata=_metadata(request_id),
+            )
         )
         return response
 
     async def list_webhooks(
         self, user_id: str, *, request_id: str
     ) -> tasks_pb2.ListWebhookEndpointsResponse:
-        response: tasks_pb2.ListWebhookEndpointsResponse = await self._stub.ListWebhookEndpoints(
-            tasks_pb2.ListWebhookEndpointsRequest(user_id=user_id),
-            metadata=_rid(request_id),
+        response: tasks_pb2.ListWebhookEndpointsResponse = await _answer(
+            self._stub.ListWebhookEndpoints(
+                tasks_pb2.ListWebhookEndpointsRequest(user_id=user_id),
+                metadata=_metadata(request_id),
+            )
         )
         return response
 
     async def delete_webhook(self, user_id: str, endpoint_id: str, *, request_id: str) -> None:
-        await self._stub.DeleteWebhookEndpoint(
-            tasks_pb2.DeleteWebhookEndpointRequest(user_id=user_id, endpoint_id=endpoint_id),
-            metadata=_rid(request_id),
+        await _answer(
+            self._stub.DeleteWebhookEndpoint(
+                tasks_pb2.DeleteWebhookEndpointRequest(user_id=user_id, endpoint_id=endpoint_id),
+                metadata=_metadata(request_id),
+            )
         )
 
 

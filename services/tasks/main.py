@@ -17,6 +17,7 @@ from services.tasks.storage.db import is_sqlite
 from services.tasks.storage.job_feed import JobFeed
 from services.tasks.storage.repository import Store
 from services.tasks.transport.ai_client import AiDispatcher
+from services.tasks.transport.caller import caller_interceptor
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh import metrics
 from taskmesh.queue.webhooks import webhook_topology
@@ -108,6 +109,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         token,
         [registrar(TasksServicer(jobs, users, webhooks))],
         [SERVICE_NAME],
+        interceptors=[caller_interceptor(users)],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
     # In the background: Tasks serves while the broker is still coming up.

@@ -160,9 +160,11 @@ class OutboundUnary(_Outbound, grpc.aio.UnaryUnaryClientInterceptor):
         if method is None:
             return call
         try:
-            return await call
+            await call
         except grpc.aio.AioRpcError as err:
             raise translate(err, method) from None
+        # The call itself, not its response: the caller can still read its metadata.
+        return call
 
 
 class OutboundStream(_Outbound, grpc.aio.UnaryStreamClientInterceptor):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import grpc
@@ -91,38 +91,47 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                     request_id = value
                 else:
                     job_id = value
+        return around_handler(
+            handler,
+            lambda request, context: _observed(
+                context, details.method, request_id, _job_id(request) or job_id
+            ),
+        )
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with _observed(
-                    context, details.method, request_id, _job_id(request) or job_id
-                ):
-                    return await inner(request, context)
+Around = Callable[[Any, grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
 
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
+def around_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+    """``handler`` with each call run inside ``around(request, context)``: the way every
+    server interceptor here wraps unary and server-streaming methods (others unchanged)."""
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with _observed(
-                    context, details.method, request_id, _job_id(request) or job_id
-                ):
-                    async for item in inner_stream(request, context):
-                        yield item
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with around(request, context):
+                return await inner(request, context)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return grpc.unary_unary_rpc_method_handler(
+            unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    if handler.unary_stream is not None:
+        inner_stream = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with around(request, context):
+                async for item in inner_stream(request, context):
+                    yield item
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
 
 
 def _job_id(request: Any) -> str | None:
@@ -172,13 +181,15 @@ async def start_server(
     registrars: Iterable[Registrar],
     service_names: Iterable[str],
     tls_config: tls.TlsConfig | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """Starts a server with the services plus health and reflection; returns it,
     its health servicer (set SERVING by the caller once ready) and the bound port.
     Serves TLS (mTLS with a CA) when ``tls_config``, else the process's configuration
-    (``taskmesh.rpc.tls``), has a certificate."""
+    (``taskmesh.rpc.tls``), has a certificate. ``interceptors`` run inside the
+    internal-token check and the error mapping (their domain errors become statuses)."""
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(token), ObserveInterceptor()],
+        interceptors=[AuthInterceptor(token), ObserveInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),

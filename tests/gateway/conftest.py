@@ -13,6 +13,7 @@ import pytest
 from grpc_health.v1 import health
 
 from gateway import RunningGateway, start
+from taskmesh.rpc.caller import CallerInterceptor
 from taskmesh.rpc.server import set_serving, start_server
 from taskmesh.settings import Settings
 from taskmesh.tasks.v1 import tasks_pb2_grpc
@@ -59,7 +60,11 @@ async def backend() -> AsyncIterator[Backend]:
         tasks_pb2_grpc.add_TasksServiceServicer_to_server(fake, server)
 
     tasks_server, tasks_health, tasks_port = await start_server(
-        "127.0.0.1:0", TOKEN, [register], [TASKS_SERVICE]
+        "127.0.0.1:0",
+        TOKEN,
+        [register],
+        [TASKS_SERVICE],
+        interceptors=[CallerInterceptor(fake.check_key)],
     )
     servers.append(tasks_server)
     ai_server, ai_health, ai_port = await start_server("127.0.0.1:0", TOKEN, [], [])

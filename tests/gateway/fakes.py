@@ -137,11 +137,19 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         return self.history[job_id][-1]
 
     # --- TasksService -----------------------------------------------------------------
-    async def Authenticate(self, request, context):
-        self._enter("Authenticate", context)
-        if request.api_key not in USERS:
+    async def check_key(self, key: str) -> tuple[str, str]:
+        """The key check of the real service, counted (and failed) as Authenticate
+        whether it is its own call or rides on another (taskmesh.rpc.caller)."""
+        self.calls["Authenticate"] += 1
+        if "Authenticate" in self.failures:
+            raise self.failures["Authenticate"]
+        if key not in USERS:
             raise errors.Unauthenticated("Unknown API key.")
-        user_id, name = USERS[request.api_key]
+        return USERS[key]
+
+    async def Authenticate(self, request, context):
+        self.request_ids.append(dict(context.invocation_metadata() or ()).get(REQUEST_ID_KEY))
+        user_id, name = await self.check_key(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user_id, user_name=name)
 
     async def CreateTask(self, request, context):
