@@ -97,8 +97,9 @@ def _listen(host: str, port: int) -> socket.socket:
 async def start(settings: Settings) -> RunningGateway:
     """Opens the channels, builds the app and listens; returns once serving."""
     token = settings.require_internal_token()
-    tasks_channel = channel(settings.tasks_grpc_addr, token=token)
-    ai_channel = channel(settings.ai_grpc_addr, token=token)
+    timeout_s = settings.grpc_call_timeout_s
+    tasks_channel = channel(settings.tasks_grpc_addr, token=token, timeout_s=timeout_s)
+    ai_channel = channel(settings.ai_grpc_addr, token=token, timeout_s=timeout_s)
     state = GatewayState(
         tasks=TasksClient(tasks_channel),
         health=DependencyHealth({"tasks": tasks_channel, "ai": ai_channel}),

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     grpc_tls_ca: FilePath | None = None
     #: Name the server certificates are checked against instead of the dialled host.
     grpc_tls_server_name: str | None = None
+    #: Deadline of an internal gRPC call that names none, seconds (taskmesh/rpc/calls.py):
+    #: far above a healthy answer, below an HTTP client's patience; a call made inside a
+    #: handler never gets more than what is left of the handler's own deadline.
+    grpc_call_timeout_s: float = Field(5.0, gt=0, le=120)
 
     # --- LLM ------------------------------------------------------------------------
     openai_api_key: SecretStr | None = None

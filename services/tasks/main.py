@@ -95,7 +95,9 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
                 "job feed (LISTEN) not connected yet; watchers poll every %.0f s until it is",
                 events.poll_s,
             )
-    ai_channel = client.channel(settings.ai_grpc_addr, token=token)
+    ai_channel = client.channel(
+        settings.ai_grpc_addr, token=token, timeout_s=settings.grpc_call_timeout_s
+    )
     jobs = JobService(
         store,
         AiDispatcher(ai_channel),

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     token = settings.require_internal_token()
-    tasks_channel = client.channel(settings.tasks_grpc_addr, token=token)
+    tasks_channel = client.channel(
+        settings.tasks_grpc_addr, token=token, timeout_s=settings.grpc_call_timeout_s
+    )
     llm = make_llm_client(settings)
     consumer = JobConsumer(
         settings.rabbitmq_url,
