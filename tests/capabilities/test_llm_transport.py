@@ -18,7 +18,7 @@ from aiohttp import web
 
 from taskmesh.capabilities.llm_calls import CallFailed, classify
 from taskmesh.capabilities.llm_client import LLMClient
-from taskmesh.capabilities.llm_transport import Answer
+from taskmesh.capabilities.llm_transport import Answer, env_proxy
 
 BODY = {
     "model": "m",
@@ -256,3 +256,23 @@ async def test_the_session_is_shared_and_reopened_after_close() -> None:
         await client.close()
     assert all(a.content == '{"ok": true}' for a in [*answers, again])
     assert len(ep.requests) == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "proxy"),
+    [
+        ({}, "http://llm:8000/v1/chat/completions", None),
+        ({"HTTP_PROXY": "http://p:3128"}, "http://llm:8000/v1/chat/completions", "http://p:3128"),
+        ({"HTTP_PROXY": "http://p:3128"}, "https://api.example/v1/chat/completions", None),
+        ({"https_proxy": "http://p:3128"}, "https://api.example/v1/x", "http://p:3128"),
+        ({"ALL_PROXY": "http://p:1"}, "https://api.example/v1/x", "http://p:1"),
+        ({"HTTP_PROXY": "http://p:1", "NO_PROXY": "llm,.internal"}, "http://llm:8000/x", None),
+        ({"HTTP_PROXY": "http://p:1", "NO_PROXY": ".internal"}, "http://a.internal/x", None),
+        ({"HTTP_PROXY": "http://p:1", "NO_PROXY": "*"}, "http://anything/x", None),
+        ({"HTTP_PROXY": "http://p:1", "NO_PROXY": "other"}, "http://llm/x", "http://p:1"),
+    ],
+)
+def test_the_proxy_comes_from_the_environment_once(
+    env: dict[str, str], url: str, proxy: str | None
+) -> None:
+    assert env_proxy(url, env) == proxy
