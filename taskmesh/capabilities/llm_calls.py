@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import math
@@ -285,8 +286,9 @@ class LLMCaller:
     meter: UsageMeter
     timeout: float | None = None
 
-    @property
+    @functools.cached_property
     def _key(self) -> str:
+        # Once per caller: rendering the client's base URL was a visible cost per call.
         return endpoint_key(self.client, self.model)
 
     def _mode(self) -> ResponseFormatMode:
