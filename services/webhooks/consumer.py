@@ -19,6 +19,7 @@ from services.webhooks.targets import TasksTargets
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import UndecodableMessage
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import WebhookMessage, decode
@@ -51,9 +52,7 @@ class WebhookConsumer:
         self._publish: AbstractChannel | None = None
         self._queue = None
         self._consumer_tag: str | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight("webhook")
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
         self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
@@ -74,33 +73,17 @@ class WebhookConsumer:
             self._consumer_tag = None
 
     async def drain(self, grace_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
-            return True
-        except TimeoutError:
-            return False
+        """Waits for the events in flight; True if all were handled within ``grace_s``."""
+        return await self._in_flight.drain(grace_s)
 
     async def close(self) -> None:
-        for task in list(self._in_flight):
-            task.cancel()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._in_flight.cancel()
         if self._connection is not None:
             await self._connection.close()  # unacked events return to the queue
         await self.sender.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.create_task(self._handle(message))
-        self._in_flight.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if not self._in_flight:
-            self._idle.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook handler crashed", exc_info=task.exception())
+        self._in_flight.spawn(self._handle(message))
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -8,6 +8,7 @@ redelivered."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from services.webhooks.consumer import WebhookConsumer
@@ -48,6 +49,10 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
     await webhooks.start(stop)
+    # Everything allocated so far (modules, clients, connections) lives as long as the process:
+    # out of the collector's generations, it is no longer walked by every collection of the
+    # jobs' garbage (issue 12).
+    gc.freeze()
     log.info(
         "worker consuming",
         extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency},
