@@ -22,11 +22,11 @@ from gateway.schemas import job_from_proto
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
 from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage import webhooks as webhook_storage
+from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport import convert
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar

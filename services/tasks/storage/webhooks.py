@@ -146,3 +146,28 @@ _ANY_DUE = (
     .where((OUTBOX.c.claimed_until.is_(None)) | (OUTBOX.c.claimed_until < bindparam("b_now")))
     .limit(1)
 )
+
+
+class Webhooks:
+    """``ports.WebhooksTx``: the endpoint statements above on one connection inside
+    its transaction (the outbox functions serve the relay, ``messaging``)."""
+
+    def __init__(self, c: AsyncConnection) -> None:
+        self.c = c
+
+    async def count_endpoints(self, user_id: str) -> int:
+        return await count_endpoints(self.c, user_id)
+
+    async def insert_endpoint(
+        self, user_id: str, url: str, events: list[str], secret: str, now: datetime
+    ) -> wm.WebhookEndpoint:
+        return await insert_endpoint(self.c, user_id, url, events, secret, now)
+
+    async def list_endpoints(self, user_id: str) -> list[wm.WebhookEndpoint]:
+        return await list_endpoints(self.c, user_id)
+
+    async def delete_endpoint(self, user_id: str, endpoint_id: str) -> bool:
+        return await delete_endpoint(self.c, user_id, endpoint_id)
+
+    async def get_target(self, endpoint_id: str) -> wm.WebhookTarget | None:
+        return await get_target(self.c, endpoint_id)
