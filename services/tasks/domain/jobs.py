@@ -87,17 +87,19 @@ class JobService:
         now = self.now()
         budget = self.policy.budget
         reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
-        async with self.store.write() as tx:
-            if not await tx.ledger.reserve(
-                user_id, reservation.window_start, budget.estimate, budget.limit
-            ):
-                metrics.token_reservations.labels("denied").inc()
-                raise errors.ResourceExhausted(
-                    "Token budget exhausted for this window.",
-                    retry_after_s=budget.seconds_to_window_end(now.timestamp()),
-                    reason="TOKEN_BUDGET_EXHAUSTED",
-                )
-            try:
+        job: m.Job | None = None
+        try:
+            # One transaction: the reservation, the job and its reservation record.
+            async with self.store.write() as tx:
+                if not await tx.ledger.reserve(
+                    user_id, reservation.window_start, budget.estimate, budget.limit
+                ):
+                    metrics.token_reservations.labels("denied").inc()
+                    raise errors.ResourceExhausted(
+                        "Token budget exhausted for this window.",
+                        retry_after_s=budget.seconds_to_window_end(now.timestamp()),
+                        reason="TOKEN_BUDGET_EXHAUSTED",
+                    )
                 job = await tx.jobs.insert(
                     user_id=user_id,
                     text=text,
@@ -106,13 +108,12 @@ class JobService:
                     now=now,
                     deadline=now + timedelta(seconds=self.policy.job_timeout_s),
                 )
-            except DuplicateKey:
-                job = None
-            else:
                 await tx.ledger.open(job.id, user_id, reservation)
+        except DuplicateKey:
+            job = None  # raised out of the transaction, so it rolled back: no reservation
         if job is None:
-            # A concurrent request with the same key won; its transaction (and
-            # reservation) was rolled back here.
+            # A concurrent request with the same key won; this one's transaction (and
+            # reservation) was rolled back.
             assert idempotency_key is not None
             replay = await self._idempotent_replay(user_id, idempotency_key, text)
             if replay is None:
@@ -271,30 +272,35 @@ class JobService:
         ``calls``: the LLM calls behind ``actual_tokens``, recorded with the charge (and
         only then), so `taskmesh ledger check` can compare them per job."""
         now = self.now()
+        state, error = (
+            (m.JobState.SUCCEEDED, None)
+            if isinstance(outcome, m.TaskDraft)
+            else (m.JobState.FAILED, outcome)
+        )
         async with self.store.write() as tx:
-            job = await tx.jobs.get(job_id, for_update=True)
-            if job is None:
-                raise errors.NotFound("job not found")
-            if job.state.terminal:
-                # Every LLM call is charged (SPEC §8): a run that ended after its job
-                # timed out or was cancelled still spent tokens.
-                timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
-                if timed_out or job.state is m.JobState.CANCELLED:
-                    if await tx.ledger.charge_late(job_id, actual_tokens):
-                        await tx.ledger.record_calls(job_id, calls or [], now)
-                return job, False
+            # The transition first: it is the one conditional UPDATE that decides whether
+            # this is the first outcome, so the usual case reads nothing beforehand.
+            final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
+            if final is None:
+                job = await tx.jobs.get(job_id, for_update=True)
+                if job is None:
+                    raise errors.NotFound("job not found")
+                if job.state.terminal:
+                    # Every LLM call is charged (SPEC §8): a run that ended after its job
+                    # timed out or was cancelled still spent tokens.
+                    timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
+                    if timed_out or job.state is m.JobState.CANCELLED:
+                        if await tx.ledger.charge_late(job_id, actual_tokens):
+                            await tx.ledger.record_calls(job_id, calls or [], now)
+                    return job, False
+                # Reopened (dead-letter replay) between the two statements; its row is
+                # locked now (PostgreSQL) or the database is (SQLite), so this one applies.
+                final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
+                assert final is not None
             task = None
             if isinstance(outcome, m.TaskDraft):
-                task = await tx.tasks.insert(job, outcome, now)
-                final, reserved = await self._terminal(
-                    tx, job_id, m.JobState.SUCCEEDED, None, actual_tokens, now
-                )
-            else:
-                final, reserved = await self._terminal(
-                    tx, job_id, m.JobState.FAILED, outcome, actual_tokens, now
-                )
+                task = await tx.tasks.insert(final, outcome, now)
             await tx.ledger.record_calls(job_id, calls or [], now)
-        assert final is not None  # the row is locked (PostgreSQL) or the database is (SQLite)
         final = replace(final, task=task)
         self.events.changed(job_id)
         if reserved is not None:

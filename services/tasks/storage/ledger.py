@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, bindparam, case, func, insert, literal, select, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, case, func, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tasks.domain import models as m
 from services.tasks.storage import tables as t
+from services.tasks.storage.driver import Driver
 
 RESERVATIONS = t.Reservation.__table__
 WINDOWS = t.TokenWindow.__table__
@@ -28,33 +27,21 @@ _OPERATION_CHARS = 40
 class Ledger:
     """``ports.LedgerTx`` on one SQLAlchemy connection inside its transaction."""
 
-    def __init__(self, c: AsyncConnection, dialect: str) -> None:
+    def __init__(self, c: AsyncConnection, driver: Driver) -> None:
         self.c = c
-        self._dialect = dialect
+        self._sql = driver
+        self._pg = driver.dialect == "postgresql"
 
     async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
-        fits = {"b_user": user_id, "b_window": window_start, "b_tokens": tokens, "b_limit": limit}
-        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1:  # type: ignore[attr-defined]
-            return True
-        # The window's first reservation: create the row (racing creators are
-        # fine), then try again.
-        ins = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        await self.c.execute(
-            ins(WINDOWS)
-            .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
-            .on_conflict_do_nothing()
-        )
-        return (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1  # type: ignore[attr-defined]
+        """One statement: an upsert whose update is conditional (``used + reserved +
+        tokens <= limit``), so the window's first reservation needs no second round."""
+        if tokens > limit:
+            return False
+        return await self._sql.execute(_RESERVE, user_id, window_start, tokens, limit) == 1
 
     async def open(self, job_id: str, user_id: str, reservation: m.ReservationInfo) -> None:
-        await self.c.execute(
-            _INSERT_RESERVATION,
-            {
-                "job_id": job_id,
-                "user_id": user_id,
-                "window_start": reservation.window_start,
-                "tokens": reservation.tokens,
-            },
+        await self._sql.execute(
+            _OPEN, job_id, user_id, reservation.window_start, reservation.tokens
         )
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
@@ -68,13 +55,12 @@ class Ledger:
         return (int(row.used), int(row.reserved)) if row else (0, 0)
 
     async def settle(self, job_id: str, actual: int | None, now: datetime) -> int | None:
-        res = (
-            await self.c.execute(_SETTLE, {"b_job": job_id, "b_now": now, "b_actual": actual})
-        ).first()
+        res = await self._sql.fetchone(_SETTLE, job_id, self._sql.ts(now), actual)
         if res is None:
             return None
-        await self._shift(res.user_id, res.window_start, reserved=-res.tokens, used=actual or 0)
-        return int(res.tokens)
+        user_id, window_start, tokens = res
+        await self._shift(user_id, window_start, reserved=-tokens, used=actual or 0)
+        return int(tokens)
 
     async def charge_late(self, job_id: str, actual: int) -> bool:
         res = (
@@ -98,56 +84,40 @@ class Ledger:
         """Nothing to do when the reservation already covers ``needed``; else the
         difference is added to the reservation's own window with one conditional UPDATE
         (``used + reserved + delta <= limit``)."""
-        query = select(
-            RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens
-        ).where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
-        if self._dialect == "postgresql":
-            query = query.with_for_update()
-        res = (await self.c.execute(query)).first()
+        res = await self._sql.fetchone(
+            _OPEN_RESERVATION_PG if self._pg else _OPEN_RESERVATION, job_id
+        )
         if res is None:
             return m.Admission(False, 0)
-        held = int(res.tokens)
+        user_id, window_start, held = res[0], res[1], int(res[2])
         delta = needed - held
         if delta <= 0:
             return m.Admission(True, held)
-        fits = {
-            "b_user": res.user_id,
-            "b_window": res.window_start,
-            "b_tokens": delta,
-            "b_limit": limit,
-        }
-        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount != 1:  # type: ignore[attr-defined]
+        if await self._sql.execute(_ADD_IF_FITS, user_id, window_start, delta, limit) != 1:
             return m.Admission(False, held)
-        await self.c.execute(
-            update(RESERVATIONS)
-            .where(RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None))
-            .values(tokens=needed)
-        )
+        await self._sql.execute(_RESIZE, job_id, needed)
         return m.Admission(True, needed)
 
     async def reserved_tokens(self, job_id: str) -> int:
-        held = await self.c.scalar(
-            select(RESERVATIONS.c.tokens).where(
-                RESERVATIONS.c.job_id == job_id, RESERVATIONS.c.settled_at.is_(None)
-            )
-        )
-        return int(held or 0)
+        res = await self._sql.fetchone(_OPEN_RESERVATION, job_id)
+        return int(res[2]) if res is not None else 0
 
     async def record_calls(self, job_id: str, calls: list[m.CallUsage], now: datetime) -> None:
-        """One multi-row INSERT."""
+        """One ``executemany``."""
         if not calls:
             return
-        await self.c.execute(
+        at = self._sql.ts(now)
+        await self._sql.executemany(
             _INSERT_CALLS,
             [
-                {
-                    "job_id": job_id,
-                    "operation": call.operation[:_OPERATION_CHARS],
-                    "input_tokens": call.input_tokens,
-                    "output_tokens": call.output_tokens,
-                    "estimated": call.estimated,
-                    "recorded_at": now,
-                }
+                (
+                    job_id,
+                    call.operation[:_OPERATION_CHARS],
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.estimated,
+                    at,
+                )
                 for call in calls
             ],
         )
@@ -184,10 +154,7 @@ class Ledger:
 
     async def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
         """Moves a window's counters; the window is the reservation's own, never "now"."""
-        await self.c.execute(
-            _SHIFT,
-            {"b_user": user_id, "b_window": window_start, "b_reserved": reserved, "b_used": used},
-        )
+        await self._sql.execute(_SHIFT, user_id, window_start, reserved, used)
 
     async def rows(self) -> list[tuple[str, int, int, int, int, int]]:
         """Charged counts the current runs' reservations and earlier runs' charges."""
@@ -263,30 +230,40 @@ class Ledger:
         return [(row[0], int(row[1]), int(row[2])) for row in rows]
 
 
-_RESERVE_IF_FITS = (
-    update(WINDOWS)
-    .where(
-        WINDOWS.c.user_id == bindparam("b_user"),
-        WINDOWS.c.window_start == bindparam("b_window"),
-        WINDOWS.c.used + WINDOWS.c.reserved + bindparam("b_tokens") <= bindparam("b_limit"),
-    )
-    .values(reserved=WINDOWS.c.reserved + bindparam("b_tokens"))
+# The statements every job runs, straight to the driver (driver.py).
+
+#: The window's row with the tokens reserved, or the tokens added to it if they fit
+#: (``used + reserved + tokens <= limit``): one statement, 0 rows when they do not.
+#: PostgreSQL re-checks the condition on the conflicting row under its lock.
+_RESERVE = (
+    "INSERT INTO token_windows (user_id, window_start, used, reserved) VALUES ($1, $2, 0, $3)"
+    " ON CONFLICT (user_id, window_start) DO UPDATE"
+    " SET reserved = token_windows.reserved + excluded.reserved"
+    " WHERE token_windows.used + token_windows.reserved + excluded.reserved <= $4"
 )
-_INSERT_CALLS = insert(CALLS)
-_INSERT_RESERVATION = insert(RESERVATIONS)
+_ADD_IF_FITS = (
+    "UPDATE token_windows SET reserved = reserved + $3"
+    " WHERE user_id = $1 AND window_start = $2 AND used + reserved + $3 <= $4"
+)
+_OPEN = (
+    "INSERT INTO token_reservations (job_id, user_id, window_start, tokens) VALUES ($1, $2, $3, $4)"
+)
+_OPEN_RESERVATION = (
+    "SELECT user_id, window_start, tokens FROM token_reservations"
+    " WHERE job_id = $1 AND settled_at IS NULL"
+)
+_OPEN_RESERVATION_PG = _OPEN_RESERVATION + " FOR UPDATE"
+_RESIZE = "UPDATE token_reservations SET tokens = $2 WHERE job_id = $1 AND settled_at IS NULL"
 _SETTLE = (
-    update(RESERVATIONS)
-    .where(RESERVATIONS.c.job_id == bindparam("b_job"), RESERVATIONS.c.settled_at.is_(None))
-    .values(settled_at=bindparam("b_now"), actual_tokens=bindparam("b_actual"))
-    .returning(RESERVATIONS.c.user_id, RESERVATIONS.c.window_start, RESERVATIONS.c.tokens)
+    "UPDATE token_reservations SET settled_at = $2, actual_tokens = $3"
+    " WHERE job_id = $1 AND settled_at IS NULL RETURNING user_id, window_start, tokens"
 )
 _SHIFT = (
-    update(WINDOWS)
-    .where(
-        WINDOWS.c.user_id == bindparam("b_user"), WINDOWS.c.window_start == bindparam("b_window")
-    )
-    .values(
-        reserved=WINDOWS.c.reserved + bindparam("b_reserved"),
-        used=WINDOWS.c.used + bindparam("b_used"),
-    )
+    "UPDATE token_windows SET reserved = reserved + $3, used = used + $4"
+    " WHERE user_id = $1 AND window_start = $2"
+)
+_INSERT_CALLS = (
+    "INSERT INTO llm_call_usage"
+    " (job_id, operation, input_tokens, output_tokens, estimated, recorded_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
 )

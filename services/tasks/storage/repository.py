@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.tasks.storage import db
+from services.tasks.storage.driver import Driver, PgDriver, SqliteDriver
 from services.tasks.storage.jobs import Jobs
 from services.tasks.storage.ledger import Ledger
 from services.tasks.storage.tasks import Tasks
@@ -21,15 +22,17 @@ from services.tasks.storage.webhooks import Webhooks
 
 
 class Tx:
-    """One transaction (``ports.Tx``). ``c`` is its SQLAlchemy connection, for the
-    outbox relay and tests that read tables directly."""
+    """One transaction (``ports.Tx``). ``c`` is its SQLAlchemy connection (cold
+    statements, the outbox relay, tests that read tables directly) and ``driver`` the
+    same connection's driver (the hot statements, ``driver.py``)."""
 
-    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+    def __init__(self, connection: AsyncConnection, driver: Driver) -> None:
         self.c = connection
-        self.users = Users(connection)
-        self.ledger = Ledger(connection, dialect)
-        self.tasks = Tasks(connection)
-        self.jobs = Jobs(connection, dialect, self.tasks)
+        self.driver = driver
+        self.users = Users(connection, driver)
+        self.ledger = Ledger(connection, driver)
+        self.tasks = Tasks(connection, driver)
+        self.jobs = Jobs(connection, driver, self.tasks)
         self.webhooks = Webhooks(connection)
 
     # `taskmesh ledger check` (taskmesh/cli/admin.py) still opens the database itself
@@ -70,10 +73,45 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        async with self.engine.begin() as connection:
-            yield Tx(connection, self._dialect)
+        async with self._transaction(self.engine, write=True) as tx:
+            yield tx
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self._read_engine.connect() as connection, connection.begin():
-            yield Tx(connection, self._dialect)
+        async with self._transaction(self._read_engine, write=False) as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def _transaction(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[Tx]:
+        """Begins on the driver, so the hot statements (``driver.py``) pay no SQLAlchemy
+        transaction; a Core statement inside joins it (SQLite: the begin hook in db.py
+        sees the transaction open; PostgreSQL: asyncpg nests it as a savepoint)."""
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            if self._dialect == "postgresql":
+                pg = raw.transaction(isolation="read_committed", readonly=not write)
+                await pg.start()
+                try:
+                    yield Tx(connection, PgDriver(raw))
+                    if connection.in_transaction():
+                        await connection.commit()
+                except BaseException:
+                    if connection.in_transaction():
+                        await connection.rollback()
+                    await pg.rollback()
+                    raise
+                await pg.commit()
+                return
+            sqlite = raw.sqlite
+            # Writers queue on the one-connection write pool (db.py), so IMMEDIATE
+            # takes the lock at once; readers never wait for the writer (WAL).
+            sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Tx(connection, SqliteDriver(sqlite))
+                if connection.in_transaction():
+                    await connection.commit()  # commits the driver's transaction
+                else:
+                    sqlite.commit()
+            except BaseException:
+                sqlite.rollback()
+                raise

@@ -107,6 +107,12 @@ class InlineConnection:
         return self._conn
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself (driver.SqliteDriver runs on it)."""
+        assert self._conn is not None
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         assert self._conn is not None
         return self._conn.isolation_level

@@ -1,36 +1,35 @@
-"""Tasks and subtasks (``ports.TasksTx``): their statements beside the methods."""
+"""Tasks and subtasks (``ports.TasksTx``): their statements beside the methods, SQL
+straight to the driver (driver.py): a task is written by every succeeded job and
+read with every succeeded job."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tasks.domain import models as m
-from services.tasks.storage import tables as t
+from services.tasks.storage.driver import Driver, opt_dt
 from services.tasks.storage.ids import new_id
 
-TASKS = t.Task.__table__
-SUBTASKS = t.Subtask.__table__
-
+#: Sort keys of TaskQuery.order_by (column names, never taken from a request).
 _ORDER_COLUMNS = {
-    m.TaskOrder.CREATED_AT: TASKS.c.created_at,
-    m.TaskOrder.DUE_AT: TASKS.c.due_at,
-    m.TaskOrder.PRIORITY_SCORE: TASKS.c.priority_score,
+    m.TaskOrder.CREATED_AT: "created_at",
+    m.TaskOrder.DUE_AT: "due_at",
+    m.TaskOrder.PRIORITY_SCORE: "priority_score",
 }
-_INSERT_TASK = insert(TASKS)
-_INSERT_SUBTASKS = insert(SUBTASKS)
 
 
 class Tasks:
-    """``ports.TasksTx`` on one SQLAlchemy connection inside its transaction."""
+    """``ports.TasksTx`` on one connection inside its transaction."""
 
-    def __init__(self, c: AsyncConnection) -> None:
+    def __init__(self, c: AsyncConnection, driver: Driver) -> None:
         self.c = c
+        self._sql = driver
 
     async def insert(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
+        """One INSERT for the task, one ``executemany`` for its subtasks."""
         task = m.Task(
             id=new_id(),
             job_id=job.id,
@@ -47,84 +46,118 @@ class Tasks:
             created_at=now,
             updated_at=now,
         )
-        row = {name: value for name, value in vars(task).items() if name != "subtasks"}
-        await self.c.execute(_INSERT_TASK, row)
+        at = self._sql.ts(now)
+        await self._sql.execute(
+            _INSERT_TASK,
+            task.id,
+            task.job_id,
+            task.user_id,
+            task.title,
+            self._sql.ts(task.due_at),
+            task.category,
+            task.priority_level,
+            task.priority_score,
+            task.priority_reason,
+            at,
+        )
         if task.subtasks:
-            await self.c.execute(
-                _INSERT_SUBTASKS,
-                [
-                    {"id": s.id, "task_id": task.id, "title": s.title, "position": s.order}
-                    for s in task.subtasks
-                ],
+            await self._sql.executemany(
+                _INSERT_SUBTASK, [(s.id, task.id, s.title, s.order) for s in task.subtasks]
             )
         return task
 
     async def get(self, user_id: str, task_id: str) -> m.Task | None:
-        return await self._one(TASKS.c.id == task_id, TASKS.c.user_id == user_id)
+        return await self._one(
+            f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", task_id, user_id
+        )
 
     async def of_job(self, job_id: str) -> m.Task | None:
         """The job's task, or None (storage's own use: jobs read with their task)."""
-        return await self._one(TASKS.c.job_id == job_id)
+        return await self._one(_TASK_OF_JOB, job_id)
 
     async def of_jobs(self, job_ids: list[str]) -> dict[str, m.Task]:
         """job id → its task, for the jobs that have one."""
         if not job_ids:
             return {}
-        rows = (await self.c.execute(select(TASKS).where(TASKS.c.job_id.in_(job_ids)))).all()
-        subtasks = await self._subtasks([row.id for row in rows])
-        return {row.job_id: task_from_row(row, subtasks.get(row.id, [])) for row in rows}
+        rows = await self._sql.fetchall(
+            f"SELECT {_COLUMNS} FROM tasks WHERE job_id IN ({_params(len(job_ids))})", *job_ids
+        )
+        tasks = await self._with_subtasks(rows)
+        return {task.job_id: task for task in tasks}
 
     async def page(self, query: m.TaskQuery) -> tuple[list[m.Task], int]:
-        where = [TASKS.c.user_id == query.user_id]
+        args: list[Any] = [query.user_id]
+        where = "user_id = $1"
         if query.category:
-            where.append(TASKS.c.category == query.category)
+            args.append(query.category)
+            where += f" AND category = ${len(args)}"
         if query.priority_level:
-            where.append(TASKS.c.priority_level == query.priority_level)
-        total = int(await self.c.scalar(select(func.count()).select_from(TASKS).where(*where)) or 0)
+            args.append(query.priority_level)
+            where += f" AND priority_level = ${len(args)}"
+        count = await self._sql.fetchone(f"SELECT count(*) FROM tasks WHERE {where}", *args)
         column = _ORDER_COLUMNS[query.order_by]
-        primary = column.desc() if query.descending else column.asc()
+        direction = "DESC" if query.descending else "ASC"
         # Tasks without a due date sort last either way; the id makes the order total.
-        order = [primary.nulls_last(), TASKS.c.id.desc() if query.descending else TASKS.c.id.asc()]
-        rows = (
-            await self.c.execute(
-                select(TASKS).where(*where).order_by(*order).offset(query.skip).limit(query.take)
-            )
-        ).all()
-        subtasks = await self._subtasks([row.id for row in rows])
-        return [task_from_row(row, subtasks.get(row.id, [])) for row in rows], total
+        n = len(args)
+        rows = await self._sql.fetchall(
+            f"SELECT {_COLUMNS} FROM tasks WHERE {where}"
+            f" ORDER BY {column} IS NULL, {column} {direction}, id {direction}"
+            f" LIMIT ${n + 1} OFFSET ${n + 2}",
+            *args,
+            query.take,
+            query.skip,
+        )
+        return await self._with_subtasks(rows), int(count[0] if count else 0)
 
-    async def _one(self, *where: Any) -> m.Task | None:
-        row = (await self.c.execute(select(TASKS).where(*where))).first()
+    async def _one(self, sql: str, *args: Any) -> m.Task | None:
+        row = await self._sql.fetchone(sql, *args)
         if row is None:
             return None
-        subtasks = await self._subtasks([row.id])
-        return task_from_row(row, subtasks.get(row.id, []))
+        return (await self._with_subtasks([row]))[0]
 
-    async def _subtasks(self, task_ids: list[str]) -> dict[str, list[m.Subtask]]:
-        if not task_ids:
-            return {}
-        rows = await self.c.execute(
-            select(SUBTASKS).where(SUBTASKS.c.task_id.in_(task_ids)).order_by(SUBTASKS.c.position)
-        )
-        out: dict[str, list[m.Subtask]] = {}
-        for row in rows:
-            out.setdefault(row.task_id, []).append(m.Subtask(row.id, row.title, row.position))
-        return out
+    async def _with_subtasks(self, rows: list[Any]) -> list[m.Task]:
+        """The tasks of ``rows`` (``_COLUMNS``), each with its subtasks in order."""
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        subtasks: dict[str, list[m.Subtask]] = {}
+        for sid, task_id, title, position in await self._sql.fetchall(
+            "SELECT id, task_id, title, position FROM subtasks"
+            f" WHERE task_id IN ({_params(len(ids))}) ORDER BY position",
+            *ids,
+        ):
+            subtasks.setdefault(task_id, []).append(m.Subtask(sid, title, position))
+        dt = self._sql.dt
+        return [
+            m.Task(
+                id=row[0],
+                job_id=row[1],
+                user_id=row[2],
+                title=row[3],
+                due_at=opt_dt(self._sql, row[4]),
+                category=row[5],
+                priority_level=row[6],
+                priority_score=row[7],
+                priority_reason=row[8],
+                subtasks=subtasks.get(row[0], []),
+                created_at=dt(row[9]),
+                updated_at=dt(row[10]),
+            )
+            for row in rows
+        ]
 
 
-def task_from_row(row: Any, subtasks: list[m.Subtask]) -> m.Task:
-    """A ``tasks`` row (attribute access by column name) and its subtasks as a Task."""
-    return m.Task(
-        id=row.id,
-        job_id=row.job_id,
-        user_id=row.user_id,
-        title=row.title,
-        due_at=row.due_at,
-        category=row.category,
-        priority_level=row.priority_level,
-        priority_score=row.priority_score,
-        priority_reason=row.priority_reason,
-        subtasks=subtasks,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+def _params(n: int) -> str:
+    """``$1, $2, …, $n``: an IN list of ``n`` parameters."""
+    return ", ".join(f"${i}" for i in range(1, n + 1))
+
+
+_COLUMNS = (
+    "id, job_id, user_id, title, due_at, category, priority_level, priority_score,"
+    " priority_reason, created_at, updated_at"
+)
+_TASK_OF_JOB = f"SELECT {_COLUMNS} FROM tasks WHERE job_id = $1"
+_INSERT_TASK = (
+    f"INSERT INTO tasks ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+)
+_INSERT_SUBTASK = "INSERT INTO subtasks (id, task_id, title, position) VALUES ($1, $2, $3, $4)"

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey
 from services.tasks.storage import tables as t
+from services.tasks.storage.driver import Driver
 from services.tasks.storage.ids import new_id
 
 USERS = t.User.__table__
 KEYS = t.ApiKey.__table__
 
-# Built once: constructing and cache-keying a statement costs more CPU than SQLite
-# takes to run it. Values travel as bind parameters.
+# Every API call checks a key: straight to the driver (driver.py).
 _USER_FOR_KEY = (
-    select(USERS)
-    .join(KEYS, KEYS.c.user_id == USERS.c.id)
-    .where(KEYS.c.key_hash == bindparam("b_hash"), KEYS.c.revoked_at.is_(None))
+    "SELECT users.id, users.name, users.created_at FROM users"
+    " JOIN api_keys ON api_keys.user_id = users.id"
+    " WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL"
 )
 
 
 class Users:
     """``ports.UsersTx`` on one SQLAlchemy connection inside its transaction."""
 
-    def __init__(self, c: AsyncConnection) -> None:
+    def __init__(self, c: AsyncConnection, driver: Driver) -> None:
         self.c = c
+        self._sql = driver
 
     async def count(self) -> int:
         return int(await self.c.scalar(select(func.count()).select_from(USERS)) or 0)
@@ -50,8 +51,8 @@ class Users:
         )
 
     async def for_key_hash(self, key_hash: str) -> m.User | None:
-        row = (await self.c.execute(_USER_FOR_KEY, {"b_hash": key_hash})).first()
-        return m.User(row.id, row.name, row.created_at) if row else None
+        row = await self._sql.fetchone(_USER_FOR_KEY, key_hash)
+        return m.User(row[0], row[1], self._sql.dt(row[2])) if row else None
 
     async def list_keys(self) -> list[m.UserKey]:
         rows = await self.c.execute(
