@@ -96,9 +96,14 @@ class Store:
                     if connection.in_transaction():
                         await connection.commit()
                 except BaseException:
-                    if connection.in_transaction():
-                        await connection.rollback()
-                    await pg.rollback()
+                    try:
+                        if connection.in_transaction():
+                            await connection.rollback()
+                        await pg.rollback()
+                    except Exception:
+                        # The connection is gone (database restart): the pool drops it
+                        # instead of handing it out again; the caller hears the first error.
+                        await connection.invalidate()
                     raise
                 await pg.commit()
                 return
