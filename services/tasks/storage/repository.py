@@ -7,6 +7,8 @@ statements through one attribute (``tx.jobs``, ``tx.ledger``, ``tx.tasks``,
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,10 +50,13 @@ class Tx:
 
 
 class Store:
-    """Owns the engines (``ports.Store``). On SQLite, reads use their own connections
-    without BEGIN IMMEDIATE, so they never wait for the write lock (WAL readers).
-    ``url``: an SQLAlchemy async URL (``sqlite+aiosqlite:///…``,
-    ``postgresql+asyncpg://…``)."""
+    """Owns the engines (``ports.Store``). ``url``: an SQLAlchemy async URL
+    (``sqlite+aiosqlite:///…``, ``postgresql+asyncpg://…``).
+
+    SQLite allows one writer: the Store keeps its one write connection checked out and
+    writers queue on a lock (FIFO, awaiting without CPU), so a write transaction costs
+    BEGIN IMMEDIATE and COMMIT and nothing of the pool. Reads use their own connections
+    without IMMEDIATE, so they never wait for the writer (WAL readers)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -60,6 +65,9 @@ class Store:
             db.create_engine(url, read_only=True) if db.is_sqlite(url) else self.engine
         )
         self._dialect = self.engine.dialect.name
+        self._writer: AsyncConnection | None = None
+        self._writer_sqlite: sqlite3.Connection | None = None
+        self._writer_lock = asyncio.Lock()
 
     async def open(self) -> None:
         """Waits for the database (up to ~30 s) and migrates it to the head revision."""
@@ -67,56 +75,91 @@ class Store:
         await db.migrate(self.engine)
 
     async def close(self) -> None:
+        async with self._writer_lock:
+            if self._writer is not None:
+                await self._writer.close()
+                self._writer = self._writer_sqlite = None
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        async with self._transaction(self.engine, write=True) as tx:
-            yield tx
+        if self._dialect == "postgresql":
+            async with (
+                self.engine.connect() as connection,
+                _pg_transaction(connection, write=True) as tx,
+            ):
+                yield tx
+            return
+        async with self._writer_lock:
+            if self._writer is None or self._writer_sqlite is None:
+                # Taken once, under the lock: the write pool holds this one connection.
+                self._writer = await self.engine.connect()
+                self._writer_sqlite = await _sqlite_of(self._writer)
+            async with _sqlite_transaction(self._writer, self._writer_sqlite, write=True) as tx:
+                yield tx
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self._transaction(self._read_engine, write=False) as tx:
-            yield tx
-
-    @asynccontextmanager
-    async def _transaction(self, engine: AsyncEngine, *, write: bool) -> AsyncIterator[Tx]:
-        """Begins on the driver, so the hot statements (``driver.py``) pay no SQLAlchemy
-        transaction; a Core statement inside joins it (SQLite: the begin hook in db.py
-        sees the transaction open; PostgreSQL: asyncpg nests it as a savepoint)."""
-        async with engine.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
+        async with self._read_engine.connect() as connection:
             if self._dialect == "postgresql":
-                pg = raw.transaction(isolation="read_committed", readonly=not write)
-                await pg.start()
-                try:
-                    yield Tx(connection, PgDriver(raw))
-                    if connection.in_transaction():
-                        await connection.commit()
-                except BaseException:
-                    try:
-                        if connection.in_transaction():
-                            await connection.rollback()
-                        await pg.rollback()
-                    except Exception:
-                        # The connection is gone (database restart): the pool drops it
-                        # instead of handing it out again; the caller hears the first error.
-                        await connection.invalidate()
-                    raise
-                await pg.commit()
-                return
-            sqlite = raw.sqlite
-            # Writers queue on the one-connection write pool (db.py), so IMMEDIATE
-            # takes the lock at once; readers never wait for the writer (WAL).
-            sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield Tx(connection, SqliteDriver(sqlite))
-                if connection.in_transaction():
-                    await connection.commit()  # commits the driver's transaction
-                else:
-                    sqlite.commit()
-            except BaseException:
-                sqlite.rollback()
-                raise
+                async with _pg_transaction(connection, write=False) as tx:
+                    yield tx
+            else:
+                sqlite = await _sqlite_of(connection)
+                async with _sqlite_transaction(connection, sqlite, write=False) as tx:
+                    yield tx
+
+
+# Transactions begin on the driver, so the hot statements (driver.py) pay nothing of
+# SQLAlchemy's transaction machinery; a Core statement inside joins the transaction
+# (SQLite: the begin hook in db.py sees it open; PostgreSQL: asyncpg nests it as a
+# savepoint).
+
+
+async def _sqlite_of(connection: AsyncConnection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a pooled one (sqlite_inline.InlineConnection)."""
+    inline = (await connection.get_raw_connection()).driver_connection
+    return inline.sqlite  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def _sqlite_transaction(
+    connection: AsyncConnection, sqlite: sqlite3.Connection, *, write: bool
+) -> AsyncIterator[Tx]:
+    sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield Tx(connection, SqliteDriver(sqlite))
+        if connection.in_transaction():
+            await connection.commit()  # commits the driver's transaction
+        else:
+            sqlite.commit()
+    except BaseException:
+        if connection.in_transaction():
+            await connection.rollback()  # rolls the driver's transaction back
+        else:
+            sqlite.rollback()
+        raise
+
+
+@asynccontextmanager
+async def _pg_transaction(connection: AsyncConnection, *, write: bool) -> AsyncIterator[Tx]:
+    raw = (await connection.get_raw_connection()).driver_connection
+    pg = raw.transaction(isolation="read_committed", readonly=not write)
+    await pg.start()
+    try:
+        yield Tx(connection, PgDriver(raw))
+        if connection.in_transaction():
+            await connection.commit()
+    except BaseException:
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+            await pg.rollback()
+        except Exception:
+            # The connection is gone (database restart): the pool drops it instead
+            # of handing it out again; the caller hears the first error.
+            await connection.invalidate()
+        raise
+    await pg.commit()
