@@ -34,8 +34,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
     if is_sqlite(url):
-        # One write connection: writers queue in the pool (awaiting, no CPU)
-        # rather than in SQLite's busy handler. Readers share a few more.
+        # One write connection, which the Store keeps: its writers queue on a lock
+        # (awaiting, no CPU) rather than in SQLite's busy handler. Readers share a few.
         engine = create_async_engine(
             url,
             async_creator=sqlite_inline.connector(make_url(url).database or ":memory:"),
