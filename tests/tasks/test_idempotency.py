@@ -72,6 +72,26 @@ async def test_another_body_with_the_key_is_a_conflict_even_in_flight(env):
     assert (await first).state is m.JobState.QUEUED
 
 
+async def test_a_request_that_loses_the_race_for_its_key_reserves_nothing(env, monkeypatch):
+    service, user, _, dispatcher, _ = env
+    first = await service.create(user, "Pay the water bill", idempotency_key="k4")
+    real_replay = type(service)._idempotent_replay
+    checks = 0
+
+    async def raced(self, user_id: str, key: str, text: str):  # type: ignore[no-untyped-def]
+        # The repeat's first check ran before the first request's job committed: it
+        # saw the key free and goes on to insert, which the unique key refuses.
+        nonlocal checks
+        checks += 1
+        return None if checks == 1 else await real_replay(self, user_id, key, text)
+
+    monkeypatch.setattr(type(service), "_idempotent_replay", raced)
+    again = await service.create(user, "Pay the water bill", idempotency_key="k4")
+    assert again.id == first.id and dispatcher.dispatched == [first.id]
+    assert (await reads(service).usage(user)).reserved == 2500  # the loser's was rolled back
+    assert_balanced(await ledger(service))
+
+
 async def _accepted_then_died(service, user: str, text: str, key: str) -> m.Job:  # type: ignore[no-untyped-def]
     """What a Tasks replica killed mid-request leaves: the job and its reservation
     committed, the dispatch never recorded."""
