@@ -9,12 +9,14 @@ import logging
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.events import JobEvents
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from services.tasks.domain.ports import RateLimiter
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
 from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage.db import is_sqlite
 from services.tasks.storage.job_feed import JobFeed
+from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport.ai_client import AiDispatcher
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
@@ -95,18 +97,17 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
                 events.poll_s,
             )
     ai_channel = client.channel(settings.ai_grpc_addr)
+    policy = job_policy(settings)
     jobs = JobService(
-        store,
-        AiDispatcher(ai_channel, client.CallCredentials(token)),
-        job_policy(settings),
-        events=events,
+        store, AiDispatcher(ai_channel, client.CallCredentials(token)), policy, events=events
     )
+    queries = JobQueries(store, policy.budget, events)
     webhooks = WebhookService(store, WebhookPolicy(settings.webhook_allow_private))
     metrics.serve(settings.tasks_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
         settings.tasks_grpc_addr,
         token,
-        [registrar(TasksServicer(jobs, users, webhooks))],
+        [registrar(TasksServicer(jobs, users, webhooks, queries))],
         [SERVICE_NAME],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))

@@ -92,7 +92,7 @@ class WebhookRelay:
         done: list[str] = []
         try:
             async with self.store.read() as tx:
-                jobs = {e.job_id: await tx.get_job(e.job_id) for e in events}
+                jobs = {e.job_id: await tx.jobs.get(e.job_id) for e in events}
             for event in events:
                 job = jobs.get(event.job_id)
                 if job is None:  # withdrawn: there is nothing to tell
