@@ -6,7 +6,7 @@ document cannot drift from what is served."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -104,7 +104,7 @@ _SSE_EVENT: dict[str, Any] = {
         "id": {"type": "string", "pattern": "^[0-9]+$"},
         "event": {
             "type": "string",
-            "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+            "enum": list(get_args(schemas.JobStatus)),
         },
         "data": {
             "type": "string",

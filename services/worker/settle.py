@@ -27,12 +27,11 @@ from services.worker.decisions import (
     decide,
 )
 from services.worker.hooks import WorkerHooks
-from taskmesh import errors
+from taskmesh import errors, job_states
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message, job_message
 from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
-from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class Settler:
         log.info(
             "job completed",
             extra={
-                "outcome": state_name(response.job.state),
+                "outcome": job_states.status_name(response.job.state),
                 "reason": decision.reason.value,
                 "applied": response.applied,
             },
@@ -151,11 +150,6 @@ async def ack(message: AbstractIncomingMessage) -> None:
         await message.ack()
     except CONNECTION_ERRORS as exc:
         log.warning("connection lost before the ack (%s); redelivery follows", type(exc).__name__)
-
-
-def state_name(state: int) -> str:
-    """``JOB_STATE_SUCCEEDED`` → ``succeeded`` (the name clients see)."""
-    return tasks_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
 def _with_usage(
