@@ -22,12 +22,12 @@ from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import UndecodableMessage
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import WebhookMessage, decode
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
 #: Events in flight per worker process. Each waits at most WEBHOOK_TIMEOUT_S.
 CONCURRENCY = 32
-PUBLISH_TIMEOUT_S = 10.0
 
 
 class WebhookConsumer:
@@ -40,7 +40,11 @@ class WebhookConsumer:
         *,
         max_attempts: int,
         concurrency: int = CONCURRENCY,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self.targets = targets
@@ -56,7 +60,9 @@ class WebhookConsumer:
         self._idle.set()
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, _ = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
 
     async def _setup(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
@@ -167,7 +173,7 @@ class WebhookConsumer:
             self.topology.policy.backoff(max(retry.attempts, 1))
         )
         await self._publish.default_exchange.publish(
-            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
+            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=self.publish_timeout_s
         )
         log.info("webhook retry in %ss", ttl, extra=self._about(event))
         await message.ack()

@@ -32,10 +32,10 @@ from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message, job_message
 from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S = 10.0
 #: What a closed channel or connection raises on ack/publish.
 CONNECTION_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 
@@ -48,7 +48,10 @@ class Settler:
         policy: RetryPolicy,
         tasks: TasksCallback,
         hooks: WorkerHooks,
+        *,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
         self._channel = channel
         self.topology = topology
         self.policy = policy
@@ -120,7 +123,7 @@ class Settler:
             ),
             routing_key=queue,
             mandatory=True,
-            timeout=PUBLISH_TIMEOUT_S,
+            timeout=self.publish_timeout_s,
         )
         log.info(
             "retrying in %ss",
@@ -139,7 +142,7 @@ class Settler:
             copy_message(message, headers),
             routing_key=self.topology.dlq,
             mandatory=True,
-            timeout=PUBLISH_TIMEOUT_S,
+            timeout=self.publish_timeout_s,
         )
         log.warning("dead-lettered", extra={"reason": reason.value, "attempts": attempts})
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import openai
 
-from taskmesh.settings import Settings
+from taskmesh.settings import LlmSettings
 
 ResponseFormatMode = Literal["auto", "json_schema", "json_object", "none"]
 
@@ -37,7 +37,7 @@ class CallOptions:
     response_format: ResponseFormatMode = "auto"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallOptions:
+    def from_settings(cls, settings: LlmSettings) -> CallOptions:
         return cls(
             max_tokens_core=settings.openai_max_tokens_core,
             max_tokens_subtasks=settings.openai_max_tokens_subtasks,
@@ -61,7 +61,7 @@ def call_options(client: openai.AsyncOpenAI) -> CallOptions:
     return _OPTIONS.get(client) or CallOptions()
 
 
-def make_llm_client(settings: Settings) -> openai.AsyncOpenAI:
+def make_llm_client(settings: LlmSettings) -> openai.AsyncOpenAI:
     """A client for ``OPENAI_BASE_URL`` with ``OPENAI_TIMEOUT_S`` per call, no SDK retries,
     and the call options of ``settings`` attached (see :func:`call_options`)."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
