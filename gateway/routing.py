@@ -57,6 +57,7 @@ class Operation:
 
     @property
     def path_params(self) -> tuple[str, ...]:
+        """The path's parameter names, in order (``("jobId",)``)."""
         return tuple(_PARAM.findall(self.path))
 
     @property
@@ -68,6 +69,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class Route:
+    """A handler and the operation it serves."""
+
     handler: Callable[..., Any]
     operation: Operation
 
@@ -105,6 +108,7 @@ class RouteTable:
 
     @property
     def operations(self) -> tuple[Operation, ...]:
+        """Every declared operation, in declaration order (the document's order)."""
         return tuple(r.operation for r in self._routes)
 
     def add_to(self, app: Sanic[Any, Any]) -> None:

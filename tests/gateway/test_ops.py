@@ -13,7 +13,7 @@ from sanic import HTTPResponse, Request, Sanic
 import gateway.routes  # noqa: F401  # declares every route
 from gateway import RunningGateway
 from gateway.openapi import document
-from gateway.routing import ROUTES
+from gateway.routing import ROUTES, RouteTable
 from taskmesh.rpc.server import set_serving
 from tests.gateway.conftest import TASKS_SERVICE, Backend, assert_problem
 
@@ -144,3 +144,16 @@ def test_a_route_added_behind_the_declarations_is_caught() -> None:
 async def test_only_the_pages_own_assets_are_served(anon: httpx.AsyncClient, name: str) -> None:
     response = await anon.get(f"/docs/static/{name}")
     assert response.status_code == 404
+
+
+def test_a_route_cannot_be_declared_twice() -> None:
+    table = RouteTable()
+    declare = table.route("get", "/api/v1/things/{thingId}", "getThing", "A thing.", "things", {})
+
+    async def get_thing(request: Request, thing_id: str) -> HTTPResponse:
+        return HTTPResponse(status=204)
+
+    declare(get_thing)
+    assert [op.sanic_uri for op in table.operations] == ["/api/v1/things/<thing_id:str>"]
+    with pytest.raises(ValueError, match="declared twice"):
+        table.route("GET", "/api/v1/things/{thingId}", "again", "Again.", "things", {})
