@@ -23,9 +23,12 @@ from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, regis
 from taskmesh import metrics
 from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client, server
-from taskmesh.settings import Settings
+from taskmesh.settings import TasksSettings
 
 log = logging.getLogger(__name__)
+
+#: What this process reads from the environment (``taskmesh.cli.service``).
+SETTINGS = TasksSettings
 
 #: The sweeper runs at least this often (SPEC §8: TIMED_OUT within 10 s).
 SWEEP_INTERVAL_S = 5.0
@@ -33,7 +36,7 @@ SWEEP_INTERVAL_S = 5.0
 FEED_START_WAIT_S = 5.0
 
 
-def build_limiter(settings: Settings) -> RateLimiter:
+def build_limiter(settings: TasksSettings) -> RateLimiter:
     """The request-rate limiter: shared through Redis when REDIS_URL is set, else
     per process. On PostgreSQL (the multi-replica setup) a per-process bucket lets
     N Tasks replicas admit N times the configured rate, so that is logged as a
@@ -51,7 +54,7 @@ def build_limiter(settings: Settings) -> RateLimiter:
     return LocalTokenBucket(settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s)
 
 
-def job_policy(settings: Settings) -> JobPolicy:
+def job_policy(settings: TasksSettings) -> JobPolicy:
     return JobPolicy(
         budget=BudgetPolicy(
             window_s=settings.token_window_s,
@@ -76,7 +79,9 @@ async def _sweep(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def run(
+    settings: TasksSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     token = settings.require_internal_token()
     store = Store(settings.database_url)
     await store.open()
@@ -107,16 +112,30 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     grpc_server, health, port = await server.start_server(
         settings.tasks_grpc_addr,
         token,
-        [registrar(TasksServicer(jobs, users, webhooks, queries))],
+        [
+            registrar(
+                TasksServicer(
+                    jobs,
+                    users,
+                    webhooks,
+                    queries,
+                    dispatch_timeout_s=settings.tasks_dispatch_timeout_s,
+                )
+            )
+        ],
         [SERVICE_NAME],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
     # In the background: Tasks serves while the broker is still coming up.
     relay_stop = asyncio.Event()
     relay = asyncio.create_task(
-        WebhookRelay(store, settings.rabbitmq_url, webhook_topology(settings.job_queue)).run(
-            relay_stop
-        )
+        WebhookRelay(
+            store,
+            settings.rabbitmq_url,
+            webhook_topology(settings.job_queue),
+            publish_timeout_s=settings.tasks_relay_publish_timeout_s,
+            connect_timeout_s=settings.broker_connect_timeout_s,
+        ).run(relay_stop)
     )
     await server.set_serving(health, [SERVICE_NAME], True)
     log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})

@@ -23,12 +23,12 @@ from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import UndecodableMessage
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import WebhookMessage, decode
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
 #: Events in flight per worker process. Each waits at most WEBHOOK_TIMEOUT_S.
 CONCURRENCY = 32
-PUBLISH_TIMEOUT_S = 10.0
 
 
 class WebhookConsumer:
@@ -41,7 +41,11 @@ class WebhookConsumer:
         *,
         max_attempts: int,
         concurrency: int = CONCURRENCY,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self.targets = targets
@@ -55,7 +59,9 @@ class WebhookConsumer:
         self._in_flight = InFlight("webhook")
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, _ = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
 
     async def _setup(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
@@ -150,7 +156,7 @@ class WebhookConsumer:
             self.topology.policy.backoff(max(retry.attempts, 1))
         )
         await self._publish.default_exchange.publish(
-            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
+            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=self.publish_timeout_s
         )
         log.info("webhook retry in %ss", ttl, extra=self._about(event))
         await message.ack()

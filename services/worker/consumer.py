@@ -49,6 +49,7 @@ from taskmesh.queue.messages import (
     waits_of,
 )
 from taskmesh.queue.topology import JobTopology
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ class JobConsumer:
         *,
         concurrency: int,
         hooks: WorkerHooks | None = None,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self.policy = topology.policy
@@ -105,7 +110,9 @@ class JobConsumer:
         return self._connection is not None and not self._connection.is_closed
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, _ = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
         self.watch_cancellations()
 
     def watch_cancellations(self, interval_s: float = CHECK_INTERVAL_S) -> None:
@@ -148,7 +155,14 @@ class JobConsumer:
 
     def attach(self, publish_channel: AbstractChannel) -> None:
         """Uses ``publish_channel`` (with publisher confirms) for retries and dead letters."""
-        self.settler = Settler(publish_channel, self.topology, self.policy, self.tasks, self.hooks)
+        self.settler = Settler(
+            publish_channel,
+            self.topology,
+            self.policy,
+            self.tasks,
+            self.hooks,
+            publish_timeout_s=self.publish_timeout_s,
+        )
 
     async def stop_consuming(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:

@@ -9,7 +9,7 @@ from typing import Literal
 
 import openai
 
-from taskmesh.settings import Settings
+from taskmesh.settings import LlmSettings
 
 from .llm_transport import ChatTransport, request_headers
 
@@ -39,7 +39,7 @@ class CallOptions:
     response_format: ResponseFormatMode = "auto"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallOptions:
+    def from_settings(cls, settings: LlmSettings) -> CallOptions:
         return cls(
             max_tokens_core=settings.openai_max_tokens_core,
             max_tokens_subtasks=settings.openai_max_tokens_subtasks,
@@ -103,16 +103,16 @@ class LLMClient(openai.AsyncOpenAI):
         await super().close()
 
 
-def make_llm_client(settings: Settings) -> LLMClient:
+def make_llm_client(settings: LlmSettings, *, concurrency: int = 64) -> LLMClient:
     """A client for ``OPENAI_BASE_URL`` (the SDK's default when unset) with ``OPENAI_TIMEOUT_S``
-    per call, no SDK retries, a connection pool of twice ``WORKER_CONCURRENCY`` (a job's core
-    and subtasks calls run at once), and the call options of ``settings`` attached (see
-    :func:`call_options`)."""
+    per call, no SDK retries, a connection pool of twice ``concurrency`` (the caller's jobs in
+    flight, ``WORKER_CONCURRENCY`` in the worker: a job's core and subtasks calls run at once),
+    and the call options of ``settings`` attached (see :func:`call_options`)."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     client = LLMClient(
         api_key=key or None,
         base_url=settings.openai_base_url,
         timeout_s=settings.openai_timeout_s,
-        pool_size=2 * settings.worker_concurrency,
+        pool_size=2 * concurrency,
     )
     return configure(client, CallOptions.from_settings(settings))

@@ -19,6 +19,7 @@ from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 _ORDER = {
@@ -31,7 +32,6 @@ MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
 #: Default deadline for the AI hop when the caller set none.
-DISPATCH_TIMEOUT_S = 5.0
 
 
 def _page_size(request) -> int:  # type: ignore[no-untyped-def]
@@ -77,13 +77,19 @@ def _tokens(value: int) -> int:
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    """``CreateTask`` waits at most ``dispatch_timeout_s`` (TASKS_DISPATCH_TIMEOUT_S) for
+    the AI service to accept the job, less when the caller's deadline is nearer."""
+
     def __init__(
         self,
         jobs: JobService,
         users: UserService,
         webhooks: WebhookService | None = None,
         queries: JobQueries | None = None,
+        *,
+        dispatch_timeout_s: float = default("tasks_dispatch_timeout_s"),
     ) -> None:
+        self.dispatch_timeout_s = dispatch_timeout_s
         self.jobs = jobs
         self.users = users
         self.webhooks = webhooks or WebhookService(jobs.store)
@@ -103,7 +109,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             text,
             idempotency_key=request.idempotency_key or None,
             request_id=request_id_var.get(),
-            timeout=remaining(context, DISPATCH_TIMEOUT_S),
+            timeout=remaining(context, self.dispatch_timeout_s),
         )
         return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
 
