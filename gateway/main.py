@@ -20,9 +20,12 @@ from gateway.middleware import route_label
 from gateway.state import GatewayApp, GatewayState
 from taskmesh import tracing
 from taskmesh.rpc.client import channel
-from taskmesh.settings import Settings
+from taskmesh.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+#: What this process reads from the environment (``taskmesh.cli.service``).
+SETTINGS = GatewaySettings
 
 #: How often draining re-checks for connections that went idle, seconds.
 _DRAIN_POLL_S = 0.05
@@ -94,7 +97,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=_BACKLOG)
 
 
-async def start(settings: Settings) -> RunningGateway:
+async def start(settings: GatewaySettings) -> RunningGateway:
     """Opens the channels, builds the app and listens; returns once serving."""
     token = settings.require_internal_token()
     timeout_s = settings.grpc_call_timeout_s
@@ -145,7 +148,9 @@ async def start(settings: Settings) -> RunningGateway:
     return gateway
 
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def run(
+    settings: GatewaySettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     """Serves until ``stop`` is set; ``ready`` is set once listening."""
     gateway = await start(settings)
     try:

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import grpc
 
 from taskmesh.rpc.calls import REQUEST_ID_KEY
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-
-CALL_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -23,9 +22,13 @@ class Endpoint:
 
 class TasksTargets:
     """Webhook targets from Tasks, over a channel made by
-    ``taskmesh.rpc.client.channel(..., token=...)``."""
+    ``taskmesh.rpc.client.channel(..., token=...)``; ``timeout_s`` the deadline of a
+    lookup, seconds."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, timeout_s: float = default("webhook_lookup_timeout_s")
+    ) -> None:
+        self.timeout_s = timeout_s
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
 
     async def get(self, endpoint_id: str, request_id: str | None = None) -> Endpoint:
@@ -33,7 +36,7 @@ class TasksTargets:
         Unavailable while Tasks does not answer."""
         response = await self._stub.GetWebhookTarget(
             tasks_pb2.GetWebhookTargetRequest(endpoint_id=endpoint_id),
-            timeout=CALL_TIMEOUT_S,
+            timeout=self.timeout_s,
             metadata=((REQUEST_ID_KEY, request_id),) if request_id else (),
         )
         return Endpoint(

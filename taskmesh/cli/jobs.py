@@ -14,6 +14,7 @@ import sys
 
 import grpc
 
+from taskmesh import job_states
 from taskmesh.cli.internal import NoToken, read_token
 from taskmesh.rpc.calls import auth_metadata
 from taskmesh.rpc.client import channel
@@ -24,11 +25,7 @@ from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 #: Deadline of the one call: the Tasks service answers a page in milliseconds.
 TIMEOUT_S = 10.0
 #: Every state the wire knows (new ones, such as cancelled, come with the stubs).
-_STATE = {
-    name.removeprefix("JOB_STATE_").lower(): value
-    for name, value in tasks_pb2.JobState.items()
-    if value != tasks_pb2.JOB_STATE_UNSPECIFIED
-}
+_STATE = job_states.STATES
 STATUSES = tuple(_STATE)
 
 
@@ -48,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _line(job: tasks_pb2.Job) -> str:
-    status = tasks_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    status = job_states.status_name(job.state)
     created = job.create_time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
     if job.HasField("task"):
         outcome = job.task.title

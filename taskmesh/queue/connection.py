@@ -18,10 +18,11 @@ import stamina
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
+from taskmesh.settings import default
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CONNECT_TIMEOUT_S = 5.0
 #: Backoff between setup attempts, seconds: doubling from 0.5 to MAX_BACKOFF_S, so a
 #: broker that comes back is used within seconds (SPEC §8).
 FIRST_BACKOFF_S = 0.5
@@ -33,9 +34,12 @@ async def connect_with_retry(
     url: str,
     setup: Callable[[AbstractRobustConnection], Awaitable[T]],
     stop: asyncio.Event | None = None,
+    *,
+    timeout_s: float = default("broker_connect_timeout_s"),
 ) -> tuple[AbstractRobustConnection, T]:
     """A robust connection to ``url`` and what ``setup`` made on it, retried on broker
-    errors without limit; once ``stop`` is set, the next failure is raised."""
+    errors without limit (``timeout_s`` per connection attempt, seconds); once ``stop``
+    is set, the next failure is raised."""
 
     def retry(exc: Exception) -> bool:
         return isinstance(exc, _TRANSIENT) and not (stop is not None and stop.is_set())
@@ -51,7 +55,7 @@ async def connect_with_retry(
         with attempt:
             connection: AbstractRobustConnection | None = None
             try:
-                connection = await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_S)
+                connection = await aio_pika.connect_robust(url, timeout=timeout_s)
                 return connection, await setup(connection)
             except _TRANSIENT as exc:
                 if connection is not None:

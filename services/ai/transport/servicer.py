@@ -16,14 +16,22 @@ from taskmesh.capabilities.errors import (
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.settings import default
 
 SERVICE_NAME = ai_pb2.DESCRIPTOR.services_by_name["AiService"].full_name
-PUBLISH_TIMEOUT_S = 5.0
 
 
 class AiServicer(ai_pb2_grpc.AiServiceServicer):
-    def __init__(self, executor: CapabilityExecutor) -> None:
+    """``ExecuteCapability`` waits at most ``publish_timeout_s`` (AI_PUBLISH_TIMEOUT_S)
+    for the broker's confirm, less when the caller's deadline is nearer."""
+
+    def __init__(
+        self,
+        executor: CapabilityExecutor,
+        publish_timeout_s: float = default("ai_publish_timeout_s"),
+    ) -> None:
         self.executor = executor
+        self.publish_timeout_s = publish_timeout_s
 
     async def ExecuteCapability(self, request, context):  # noqa: N802 - gRPC names
         if request.WhichOneof("input") != "parse_task":
@@ -59,7 +67,7 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 task_input=request.parse_task,
                 reservation=request.reservation,
                 request_id=request_id_var.get(),
-                timeout=remaining(context, PUBLISH_TIMEOUT_S),
+                timeout=remaining(context, self.publish_timeout_s),
             )
         return ai_pb2.ExecuteCapabilityResponse(accepted=True)
 

@@ -8,7 +8,7 @@ and hands SQLAlchemy's aiosqlite dialect already-finished awaitables.
 
 The trade-off: a statement that waits for another *process's* write lock
 blocks the loop for up to ``busy_timeout``. Within the Tasks process writers
-queue on the one-connection write pool instead (see db.py); other processes
+queue on the Store's one write connection instead (repository.py); other processes
 (``taskmesh users`` commands) write rarely and briefly.
 """
 
@@ -104,6 +104,12 @@ class InlineConnection:
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
+        return self._conn
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself (driver.SqliteDriver runs on it)."""
+        assert self._conn is not None
         return self._conn
 
     @property

@@ -12,12 +12,14 @@ import grpc
 
 from services.tasks.domain import models as m
 from services.tasks.domain.jobs import JobService
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 _ORDER = {
@@ -30,7 +32,6 @@ MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
 #: Default deadline for the AI hop when the caller set none.
-DISPATCH_TIMEOUT_S = 5.0
 
 
 def _page_size(request) -> int:  # type: ignore[no-untyped-def]
@@ -76,12 +77,25 @@ def _tokens(value: int) -> int:
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    """``CreateTask`` waits at most ``dispatch_timeout_s`` (TASKS_DISPATCH_TIMEOUT_S) for
+    the AI service to accept the job, less when the caller's deadline is nearer."""
+
     def __init__(
-        self, jobs: JobService, users: UserService, webhooks: WebhookService | None = None
+        self,
+        jobs: JobService,
+        users: UserService,
+        webhooks: WebhookService | None = None,
+        queries: JobQueries | None = None,
+        *,
+        dispatch_timeout_s: float = default("tasks_dispatch_timeout_s"),
     ) -> None:
+        self.dispatch_timeout_s = dispatch_timeout_s
         self.jobs = jobs
         self.users = users
         self.webhooks = webhooks or WebhookService(jobs.store)
+        self.queries = queries or JobQueries(
+            jobs.store, jobs.policy.budget, jobs.events, clock=jobs.now
+        )
 
     async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
         user = await self.users.authenticate(request.api_key)
@@ -95,12 +109,12 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             text,
             idempotency_key=request.idempotency_key or None,
             request_id=request_id_var.get(),
-            timeout=remaining(context, DISPATCH_TIMEOUT_S),
+            timeout=remaining(context, self.dispatch_timeout_s),
         )
         return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
 
     async def GetJob(self, request, context):  # noqa: N802
-        job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
+        job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
     async def ListJobs(self, request, context):  # noqa: N802
@@ -117,14 +131,14 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             skip=request.skip,
             take=take,
         )
-        jobs, total = await self.jobs.list_jobs(query)
+        jobs, total = await self.queries.list_jobs(query)
         return tasks_pb2.ListJobsResponse(
             jobs=[convert.job_to_proto(j) for j in jobs], total_count=total
         )
 
     async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
         user_id = _require(request.user_id, "user_id")
-        async for job in self.jobs.watch(user_id, request.job_id):
+        async for job in self.queries.watch(user_id, request.job_id):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
     async def ListTasks(self, request, context):  # noqa: N802
@@ -138,17 +152,17 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             category=request.category or None,
             priority_level=request.priority_level or None,
         )
-        tasks, total = await self.jobs.list_tasks(query)
+        tasks, total = await self.queries.list_tasks(query)
         return tasks_pb2.ListTasksResponse(
             tasks=[convert.task_to_proto(t) for t in tasks], total_count=total
         )
 
     async def GetTask(self, request, context):  # noqa: N802
-        task = await self.jobs.get_task(_require(request.user_id, "user_id"), request.task_id)
+        task = await self.queries.get_task(_require(request.user_id, "user_id"), request.task_id)
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
     async def GetUsage(self, request, context):  # noqa: N802
-        usage = await self.jobs.usage(_require(request.user_id, "user_id"))
+        usage = await self.queries.usage(_require(request.user_id, "user_id"))
         return tasks_pb2.GetUsageResponse(
             window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
             window_end=convert.ts(datetime.fromtimestamp(usage.window_end, UTC)),
@@ -172,7 +186,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             raise errors.InvalidInput(
                 f"at most {MAX_CHECK} job ids", [errors.FieldViolation("job_ids", "too many")]
             )
-        states = await self.jobs.states(list(request.job_ids))
+        states = await self.queries.states(list(request.job_ids))
         return tasks_pb2.CheckJobsResponse(
             jobs=[
                 tasks_pb2.JobStateEntry(job_id=job_id, state=convert.state_to_proto(state))
