@@ -106,8 +106,7 @@ async def run(
         settings.ai_grpc_addr, token=token, timeout_s=settings.grpc_call_timeout_s
     )
     policy = job_policy(settings)
-    jobs = JobService(store, AiDispatcher(ai_channel), policy, events=events
-    )
+    jobs = JobService(store, AiDispatcher(ai_channel), policy, events=events)
     queries = JobQueries(store, policy.budget, events)
     webhooks = WebhookService(store, WebhookPolicy(settings.webhook_allow_private))
     metrics.serve(settings.tasks_metrics_port, settings.metrics_host)

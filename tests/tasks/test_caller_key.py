@@ -9,8 +9,8 @@ import pytest
 
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket
 from services.tasks.domain.users import UserService
+from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport.caller import caller_interceptor
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
