@@ -16,6 +16,7 @@ from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import MAX_ENDPOINTS_PER_USER, WebhookPolicy, WebhookService
 from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
+from services.tasks.transport.caller import caller_interceptor
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh.rpc import server
 from taskmesh.settings import Settings
@@ -37,7 +38,11 @@ async def api(tmp_path) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncCli
     jobs = JobService(store, FakeDispatcher(), JobPolicy(BudgetPolicy(86_400, 100_000, 2500), 900))
     servicer = TasksServicer(jobs, users, WebhookService(store, WebhookPolicy(False)))
     grpc_server, _, port = await server.start_server(
-        "127.0.0.1:0", TOKEN, [registrar(servicer)], [SERVICE_NAME]
+        "127.0.0.1:0",
+        TOKEN,
+        [registrar(servicer)],
+        [SERVICE_NAME],
+        interceptors=[caller_interceptor(users)],
     )
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
