@@ -251,7 +251,7 @@ class Problem(_Model):
 
 # --- protobuf -> HTTP -------------------------------------------------------------------
 
-_STATES: dict[int, JobStatus] = {
+_STATES: dict[tasks_pb2.JobState, JobStatus] = {
     tasks_pb2.JOB_STATE_QUEUED: "queued",
     tasks_pb2.JOB_STATE_RUNNING: "running",
     tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
@@ -265,15 +265,15 @@ def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-_STATES_BACK: dict[str, int] = {v: k for k, v in _STATES.items()}
+_STATES_BACK: dict[str, tasks_pb2.JobState] = {v: k for k, v in _STATES.items()}
 
 
-def proto_state(status: JobStatus | None) -> int:
+def proto_state(status: JobStatus | None) -> tasks_pb2.JobState:
     """The wire state of an HTTP status; UNSPECIFIED (any) for None."""
     return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else _STATES_BACK[status]
 
 
-def job_status(state: int) -> JobStatus:
+def job_status(state: tasks_pb2.JobState) -> JobStatus:
     return _STATES.get(state, "queued")
 
 

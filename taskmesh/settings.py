@@ -173,7 +173,7 @@ def fail(variable: str, message: str) -> None:
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment; exits with one line naming the bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides' types
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["loc"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import cast
 
 import grpc
 
@@ -24,14 +25,15 @@ from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 TIMEOUT_S = 10.0
 #: Every state the wire knows (new ones, such as cancelled, come with the stubs).
 _STATE = {
-    name.removeprefix("JOB_STATE_").lower(): value
+    # EnumTypeWrapper.items() types its values as plain ints; they are the enum's values.
+    name.removeprefix("JOB_STATE_").lower(): cast(tasks_pb2.JobState, value)
     for name, value in tasks_pb2.JobState.items()
     if value != tasks_pb2.JOB_STATE_UNSPECIFIED
 }
 STATUSES = tuple(_STATE)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser("jobs", help="list or cancel jobs (operators; through the Tasks service)")
     jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = jobs_sub.add_parser("list", help="every user's jobs, newest first")

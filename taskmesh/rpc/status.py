@@ -6,6 +6,7 @@ import math
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -24,9 +25,9 @@ _CODES: list[tuple[type[errors.TaskmeshError], grpc.StatusCode, int]] = [
 ]
 
 
-def _pack(message: object) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     detail = any_pb2.Any()
-    detail.Pack(message)  # type: ignore[arg-type]
+    detail.Pack(message)
     return detail
 
 
@@ -70,7 +71,7 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> errors.TaskmeshError:
     reason, violations, retry_after = "", [], None
     status = None
     try:
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        status = rpc_status.from_call(err)  # type: ignore[arg-type]  # AioRpcError has the code() and trailing_metadata() it reads; the stub asks for grpc.Call
     except ValueError:
         status = None
     if status is not None:

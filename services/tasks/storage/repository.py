@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import ColumnElement
 
 from services.tasks.domain import models as m
 from services.tasks.storage import db, webhooks
@@ -120,7 +121,7 @@ class Tx:
         """Adds ``tokens`` to the window's reservations if they still fit: one
         conditional UPDATE, so concurrent reservations cannot overshoot."""
         fits = {"b_user": user_id, "b_window": window_start, "b_tokens": tokens, "b_limit": limit}
-        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1:  # type: ignore[attr-defined]
+        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1:
             return True
         # The window's first reservation: create the row (racing creators are
         # fine), then try again.
@@ -130,7 +131,7 @@ class Tx:
             .values(user_id=user_id, window_start=window_start, used=0, reserved=0)
             .on_conflict_do_nothing()
         )
-        return (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1  # type: ignore[attr-defined]
+        return (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount == 1
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         row = (
@@ -197,7 +198,7 @@ class Tx:
             "b_tokens": delta,
             "b_limit": limit,
         }
-        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount != 1:  # type: ignore[attr-defined]
+        if (await self.c.execute(_RESERVE_IF_FITS, fits)).rowcount != 1:
             return m.Admission(False, held)
         await self.c.execute(
             update(RESERVATIONS)
@@ -552,8 +553,8 @@ class Tx:
         subtasks = await self._subtasks([row.id for row in rows])
         return [_task(row, subtasks.get(row.id, [])) for row in rows], total
 
-    async def _task_where(self, *where: object) -> m.Task | None:
-        row = (await self.c.execute(select(TASKS).where(*where))).first()  # type: ignore[arg-type]
+    async def _task_where(self, *where: ColumnElement[bool]) -> m.Task | None:
+        row = (await self.c.execute(select(TASKS).where(*where))).first()
         if row is None:
             return None
         subtasks = await self._subtasks([row.id])
@@ -614,7 +615,8 @@ class Tx:
                 & (charged.c.window_start == WINDOWS.c.window_start),
             )
         )
-        return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]
+        # A generator makes a tuple of unknown length; the row has the six columns selected.
+        return [tuple(int(v) if i else v for i, v in enumerate(row)) for row in rows]  # type: ignore[misc]  # six columns, see select
 
     async def ledger_job_mismatches(self) -> list[tuple[str, int, int]]:
         """Jobs whose charges differ from the sum of their recorded LLM calls:

@@ -33,7 +33,7 @@ MAX_CHECK = 10_000
 DISPATCH_TIMEOUT_S = 5.0
 
 
-def _page_size(request) -> int:  # type: ignore[no-untyped-def]
+def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) -> int:
     """``take`` of a paged request (0 means the default, 10); raises InvalidInput naming
     ``take`` and ``skip`` outside 1-MAX_TAKE and >= 0 (SPEC §5)."""
     take: int = request.take or 10
@@ -48,7 +48,7 @@ def _page_size(request) -> int:  # type: ignore[no-untyped-def]
     return take
 
 
-def _require_scope(request) -> None:  # type: ignore[no-untyped-def]
+def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest) -> None:
     """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
     one of them: an empty user_id must never silently mean "everyone"."""
     if request.all_users == bool(request.user_id):
@@ -83,11 +83,23 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         self.users = users
         self.webhooks = webhooks or WebhookService(jobs.store)
 
-    async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
+    async def Authenticate(  # noqa: N802 - gRPC names
+        self,
+        request: tasks_pb2.AuthenticateRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.AuthenticateRequest, tasks_pb2.AuthenticateResponse
+        ],
+    ) -> tasks_pb2.AuthenticateResponse:
         user = await self.users.authenticate(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
 
-    async def CreateTask(self, request, context):  # noqa: N802
+    async def CreateTask(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateTaskRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.CreateTaskRequest, tasks_pb2.CreateTaskResponse
+        ],
+    ) -> tasks_pb2.CreateTaskResponse:
         user_id = _require(request.user_id, "user_id")
         text = request.natural_language.strip()
         job = await self.jobs.create(
@@ -99,11 +111,19 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         )
         return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
 
-    async def GetJob(self, request, context):  # noqa: N802
+    async def GetJob(  # noqa: N802
+        self,
+        request: tasks_pb2.GetJobRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.GetJobRequest, tasks_pb2.GetJobResponse],
+    ) -> tasks_pb2.GetJobResponse:
         job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
-    async def ListJobs(self, request, context):  # noqa: N802
+    async def ListJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.ListJobsRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.ListJobsRequest, tasks_pb2.ListJobsResponse],
+    ) -> tasks_pb2.ListJobsResponse:
         take = _page_size(request)
         _require_scope(request)
         state = convert.state_from_proto(request.state)
@@ -122,12 +142,20 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             jobs=[convert.job_to_proto(j) for j in jobs], total_count=total
         )
 
-    async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
+    async def WatchJob(  # noqa: N802
+        self,
+        request: tasks_pb2.WatchJobRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.WatchJobRequest, tasks_pb2.WatchJobResponse],
+    ) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
         user_id = _require(request.user_id, "user_id")
         async for job in self.jobs.watch(user_id, request.job_id):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
-    async def ListTasks(self, request, context):  # noqa: N802
+    async def ListTasks(  # noqa: N802
+        self,
+        request: tasks_pb2.ListTasksRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.ListTasksRequest, tasks_pb2.ListTasksResponse],
+    ) -> tasks_pb2.ListTasksResponse:
         take = _page_size(request)
         query = m.TaskQuery(
             user_id=_require(request.user_id, "user_id"),
@@ -143,11 +171,19 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             tasks=[convert.task_to_proto(t) for t in tasks], total_count=total
         )
 
-    async def GetTask(self, request, context):  # noqa: N802
+    async def GetTask(  # noqa: N802
+        self,
+        request: tasks_pb2.GetTaskRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.GetTaskRequest, tasks_pb2.GetTaskResponse],
+    ) -> tasks_pb2.GetTaskResponse:
         task = await self.jobs.get_task(_require(request.user_id, "user_id"), request.task_id)
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
-    async def GetUsage(self, request, context):  # noqa: N802
+    async def GetUsage(  # noqa: N802
+        self,
+        request: tasks_pb2.GetUsageRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.GetUsageRequest, tasks_pb2.GetUsageResponse],
+    ) -> tasks_pb2.GetUsageResponse:
         usage = await self.jobs.usage(_require(request.user_id, "user_id"))
         return tasks_pb2.GetUsageResponse(
             window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
@@ -158,7 +194,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             remaining=usage.remaining,
         )
 
-    async def CancelJob(self, request, context):  # noqa: N802
+    async def CancelJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CancelJobRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.CancelJobRequest, tasks_pb2.CancelJobResponse],
+    ) -> tasks_pb2.CancelJobResponse:
         _require_scope(request)
         with bind(job_id=request.job_id):
             job = await self.jobs.cancel(
@@ -167,7 +207,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             )
             return tasks_pb2.CancelJobResponse(job=convert.job_to_proto(job))
 
-    async def CheckJobs(self, request, context):  # noqa: N802
+    async def CheckJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.CheckJobsRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.CheckJobsRequest, tasks_pb2.CheckJobsResponse],
+    ) -> tasks_pb2.CheckJobsResponse:
         if len(request.job_ids) > MAX_CHECK:
             raise errors.InvalidInput(
                 f"at most {MAX_CHECK} job ids", [errors.FieldViolation("job_ids", "too many")]
@@ -180,7 +224,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             ]
         )
 
-    async def StartJob(self, request, context):  # noqa: N802
+    async def StartJob(  # noqa: N802
+        self,
+        request: tasks_pb2.StartJobRequest,
+        context: grpc.aio.ServicerContext[tasks_pb2.StartJobRequest, tasks_pb2.StartJobResponse],
+    ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
             needed = _tokens(request.tokens_needed)
             job, admission = await self.jobs.start_admitting(
@@ -192,7 +240,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 reserved_tokens=admission.reserved,
             )
 
-    async def ReserveTokens(self, request, context):  # noqa: N802
+    async def ReserveTokens(  # noqa: N802
+        self,
+        request: tasks_pb2.ReserveTokensRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.ReserveTokensRequest, tasks_pb2.ReserveTokensResponse
+        ],
+    ) -> tasks_pb2.ReserveTokensResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             admission = await self.jobs.reserve_tokens(job_id, _tokens(request.tokens_needed))
@@ -200,7 +254,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 granted=admission.granted, reserved_tokens=admission.reserved
             )
 
-    async def CompleteJob(self, request, context):  # noqa: N802
+    async def CompleteJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CompleteJobRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.CompleteJobRequest, tasks_pb2.CompleteJobResponse
+        ],
+    ) -> tasks_pb2.CompleteJobResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             kind = request.WhichOneof("outcome")
@@ -225,7 +285,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
-    async def CreateWebhookEndpoint(self, request, context):  # noqa: N802
+    async def CreateWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.CreateWebhookEndpointRequest, tasks_pb2.CreateWebhookEndpointResponse
+        ],
+    ) -> tasks_pb2.CreateWebhookEndpointResponse:
         endpoint, secret = await self.webhooks.register(
             _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
         )
@@ -233,17 +299,35 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
         )
 
-    async def ListWebhookEndpoints(self, request, context):  # noqa: N802
+    async def ListWebhookEndpoints(  # noqa: N802
+        self,
+        request: tasks_pb2.ListWebhookEndpointsRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.ListWebhookEndpointsRequest, tasks_pb2.ListWebhookEndpointsResponse
+        ],
+    ) -> tasks_pb2.ListWebhookEndpointsResponse:
         endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
         return tasks_pb2.ListWebhookEndpointsResponse(
             endpoints=[convert.webhook_endpoint_to_proto(e) for e in endpoints]
         )
 
-    async def DeleteWebhookEndpoint(self, request, context):  # noqa: N802
+    async def DeleteWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.DeleteWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.DeleteWebhookEndpointRequest, tasks_pb2.DeleteWebhookEndpointResponse
+        ],
+    ) -> tasks_pb2.DeleteWebhookEndpointResponse:
         await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
         return tasks_pb2.DeleteWebhookEndpointResponse()
 
-    async def GetWebhookTarget(self, request, context):  # noqa: N802
+    async def GetWebhookTarget(  # noqa: N802
+        self,
+        request: tasks_pb2.GetWebhookTargetRequest,
+        context: grpc.aio.ServicerContext[
+            tasks_pb2.GetWebhookTargetRequest, tasks_pb2.GetWebhookTargetResponse
+        ],
+    ) -> tasks_pb2.GetWebhookTargetResponse:
         target = await self.webhooks.target(_require(request.endpoint_id, "endpoint_id"))
         return tasks_pb2.GetWebhookTargetResponse(
             endpoint=convert.webhook_endpoint_to_proto(target.endpoint),
