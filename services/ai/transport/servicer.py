@@ -28,9 +28,7 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
     async def ExecuteCapability(  # noqa: N802 - gRPC names
         self,
         request: ai_pb2.ExecuteCapabilityRequest,
-        context: grpc.aio.ServicerContext[
-            ai_pb2.ExecuteCapabilityRequest, ai_pb2.ExecuteCapabilityResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> ai_pb2.ExecuteCapabilityResponse:
         if request.WhichOneof("input") != "parse_task":
             raise errors.InvalidInput(
@@ -72,9 +70,7 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
     async def ListCapabilities(  # noqa: N802
         self,
         request: ai_pb2.ListCapabilitiesRequest,
-        context: grpc.aio.ServicerContext[
-            ai_pb2.ListCapabilitiesRequest, ai_pb2.ListCapabilitiesResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> ai_pb2.ListCapabilitiesResponse:
         return ai_pb2.ListCapabilitiesResponse(
             capabilities=[

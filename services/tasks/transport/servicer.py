@@ -86,9 +86,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def Authenticate(  # noqa: N802 - gRPC names
         self,
         request: tasks_pb2.AuthenticateRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.AuthenticateRequest, tasks_pb2.AuthenticateResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.AuthenticateResponse:
         user = await self.users.authenticate(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
@@ -96,9 +94,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def CreateTask(  # noqa: N802
         self,
         request: tasks_pb2.CreateTaskRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.CreateTaskRequest, tasks_pb2.CreateTaskResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateTaskResponse:
         user_id = _require(request.user_id, "user_id")
         text = request.natural_language.strip()
@@ -114,7 +110,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetJob(  # noqa: N802
         self,
         request: tasks_pb2.GetJobRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.GetJobRequest, tasks_pb2.GetJobResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.GetJobResponse:
         job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
@@ -122,7 +118,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def ListJobs(  # noqa: N802
         self,
         request: tasks_pb2.ListJobsRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.ListJobsRequest, tasks_pb2.ListJobsResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ListJobsResponse:
         take = _page_size(request)
         _require_scope(request)
@@ -145,7 +141,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def WatchJob(  # noqa: N802
         self,
         request: tasks_pb2.WatchJobRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.WatchJobRequest, tasks_pb2.WatchJobResponse],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
         user_id = _require(request.user_id, "user_id")
         async for job in self.jobs.watch(user_id, request.job_id):
@@ -154,7 +150,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def ListTasks(  # noqa: N802
         self,
         request: tasks_pb2.ListTasksRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.ListTasksRequest, tasks_pb2.ListTasksResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ListTasksResponse:
         take = _page_size(request)
         query = m.TaskQuery(
@@ -174,7 +170,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetTask(  # noqa: N802
         self,
         request: tasks_pb2.GetTaskRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.GetTaskRequest, tasks_pb2.GetTaskResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.GetTaskResponse:
         task = await self.jobs.get_task(_require(request.user_id, "user_id"), request.task_id)
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
@@ -182,7 +178,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetUsage(  # noqa: N802
         self,
         request: tasks_pb2.GetUsageRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.GetUsageRequest, tasks_pb2.GetUsageResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.GetUsageResponse:
         usage = await self.jobs.usage(_require(request.user_id, "user_id"))
         return tasks_pb2.GetUsageResponse(
@@ -197,7 +193,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def CancelJob(  # noqa: N802
         self,
         request: tasks_pb2.CancelJobRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.CancelJobRequest, tasks_pb2.CancelJobResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CancelJobResponse:
         _require_scope(request)
         with bind(job_id=request.job_id):
@@ -210,7 +206,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def CheckJobs(  # noqa: N802
         self,
         request: tasks_pb2.CheckJobsRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.CheckJobsRequest, tasks_pb2.CheckJobsResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CheckJobsResponse:
         if len(request.job_ids) > MAX_CHECK:
             raise errors.InvalidInput(
@@ -227,7 +223,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def StartJob(  # noqa: N802
         self,
         request: tasks_pb2.StartJobRequest,
-        context: grpc.aio.ServicerContext[tasks_pb2.StartJobRequest, tasks_pb2.StartJobResponse],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
             needed = _tokens(request.tokens_needed)
@@ -243,9 +239,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def ReserveTokens(  # noqa: N802
         self,
         request: tasks_pb2.ReserveTokensRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.ReserveTokensRequest, tasks_pb2.ReserveTokensResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ReserveTokensResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
@@ -257,9 +251,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def CompleteJob(  # noqa: N802
         self,
         request: tasks_pb2.CompleteJobRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.CompleteJobRequest, tasks_pb2.CompleteJobResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CompleteJobResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
@@ -288,9 +280,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def CreateWebhookEndpoint(  # noqa: N802
         self,
         request: tasks_pb2.CreateWebhookEndpointRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.CreateWebhookEndpointRequest, tasks_pb2.CreateWebhookEndpointResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateWebhookEndpointResponse:
         endpoint, secret = await self.webhooks.register(
             _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
@@ -302,9 +292,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def ListWebhookEndpoints(  # noqa: N802
         self,
         request: tasks_pb2.ListWebhookEndpointsRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.ListWebhookEndpointsRequest, tasks_pb2.ListWebhookEndpointsResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ListWebhookEndpointsResponse:
         endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
         return tasks_pb2.ListWebhookEndpointsResponse(
@@ -314,9 +302,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def DeleteWebhookEndpoint(  # noqa: N802
         self,
         request: tasks_pb2.DeleteWebhookEndpointRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.DeleteWebhookEndpointRequest, tasks_pb2.DeleteWebhookEndpointResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.DeleteWebhookEndpointResponse:
         await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
         return tasks_pb2.DeleteWebhookEndpointResponse()
@@ -324,9 +310,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def GetWebhookTarget(  # noqa: N802
         self,
         request: tasks_pb2.GetWebhookTargetRequest,
-        context: grpc.aio.ServicerContext[
-            tasks_pb2.GetWebhookTargetRequest, tasks_pb2.GetWebhookTargetResponse
-        ],
+        context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.GetWebhookTargetResponse:
         target = await self.webhooks.target(_require(request.endpoint_id, "endpoint_id"))
         return tasks_pb2.GetWebhookTargetResponse(
