@@ -9,7 +9,7 @@ import pytest
 
 from gateway import RunningGateway
 from taskmesh.rpc.server import set_serving
-from tests.gateway.conftest import TASKS_SERVICE, Backend, assert_problem
+from tests.support.gateway import TASKS_SERVICE, Backend, assert_problem
 
 
 async def test_healthz(anon: httpx.AsyncClient) -> None:

@@ -1,9 +1,10 @@
-"""The real gateway on an ephemeral port, in front of a fake TasksService and
-a health-only AI server, both real grpc.aio servers."""
+"""The real gateway in this process on an ephemeral port, in front of a fake
+TasksService and a health-only AI server, both real grpc.aio servers (fixtures
+``backend``, ``make_gateway``, ``gateway``, ``fake``, ``anon``, ``client``), and the
+check of a problem+json answer."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -41,13 +42,7 @@ def gateway_settings(backend: Backend, **overrides: object) -> Settings:
         "shutdown_grace_s": 5.0,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
-
-
-def unused_addr() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]  # pydantic validates the overrides' types
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from services.tasks.storage.job_feed import CHANNEL, JobFeed, asyncpg_dsn
 from services.tasks.storage.repository import Store, Tx
 from taskmesh import errors
 from taskmesh.settings import Settings
-from tests.conftest import free_port, reset_schema
+from tests.support.databases import reset_schema
+from tests.support.machine import free_port
 from tests.tasks.conftest import DRAFT, ESTIMATE, Clock, FakeDispatcher, assert_balanced, ledger
 
 pytestmark = pytest.mark.integration
