@@ -273,7 +273,7 @@ def proto_state(status: JobStatus | None) -> int:
     return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else job_states.VISIBLE_STATES[status]
 
 
-def job_status(state: int) -> JobStatus:
+def job_status(state: tasks_pb2.JobState) -> JobStatus:
     return _STATES.get(state, "queued")
 
 

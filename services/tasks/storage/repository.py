@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import ColumnElement
 
 from services.tasks.storage import db
 from services.tasks.storage.driver import Driver, PgDriver, SqliteDriver
