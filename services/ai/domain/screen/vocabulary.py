@@ -5,10 +5,20 @@ where an `act` word and an `object` word share a clause within `window` characte
 order (German and Japanese put the object first), or where a `phrase` occurs. These hits do not
 block alone: the look-alike corpus shows honest sentences that use the same words ("ignore the
 spam folder", "zeig mir die Regeln des Turniers"), so the model must agree (see `cascade`).
+
+The `cues` lists are the clear-pass gate in front of the model. An attack on the model has to
+say something about the model: it addresses it (`addressee`: "you", "dein", "你"), names its
+world (`model_world`: instructions, rules, prompt, role, "this message"), overrides
+(`override`: ignore, forget, obey), moves in time or place (`shift`: previous, from now on,
+instead, above) or asks it to tell (`reveal`: show, tell me, write out). One such word is
+ordinary in a task ("Forget the milk", "Read the assembly instructions", "Show me the invoices");
+two kinds of them in one sentence, a reveal verb with an addressee or a shift, or one `lone`
+cue (markup, role-play, "developer mode", an encoding's name) send the sentence to the model.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -31,7 +41,8 @@ class Vocabulary:
 
     families: tuple[tuple[PatternType, re.Pattern[str]], ...]
     strong: tuple[tuple[PatternType, re.Pattern[str]], ...]
-    suspect: re.Pattern[str]
+    cues: tuple[tuple[str, re.Pattern[str]], ...]
+    lone: re.Pattern[str]
     covered_scripts: frozenset[str]
 
 
@@ -106,20 +117,15 @@ def compile_vocabulary(data: dict) -> Vocabulary:
     window = int(data["window"])
     families = []
     strong = []
-    suspect_terms = dict(data["suspect"])
     for name, family in data["families"].items():
         families.append((PatternType(name), _family_regex(family, window)))
         strong.append((PatternType(name), _family_regex(family["strong"], window)))
-        # An object word alone ("rules", "todo", "系统") is ordinary; a verb or a phrase is what
-        # makes a sentence worth the model's time.
-        for lists in (family, family["strong"]):
-            for part in ("act", "phrase"):
-                for lang, words in lists[part].items():
-                    suspect_terms.setdefault(f"{lang}-{part}", []).extend(words)
+    cues = data["cues"]
     return Vocabulary(
         families=tuple(families),
         strong=tuple(strong),
-        suspect=re.compile(_alternation(suspect_terms)),
+        cues=tuple((group, re.compile(_alternation(cues[group]))) for group in CUE_GROUPS),
+        lone=re.compile(_alternation(cues["lone"])),
         covered_scripts=frozenset(data["covered_scripts"]),
     )
 
@@ -144,9 +150,32 @@ def strong_family(canonical: str) -> PatternType | None:
     return None
 
 
+CUE_GROUPS = ("addressee", "model_world", "override", "shift", "reveal")
+_PAIRED = frozenset(CUE_GROUPS) - {"reveal"}
+_SENTENCE_END = re.compile(r"[.!?\n。！？]+")
+
+
+def cue_groups(canonical: str) -> list[set[str]]:
+    """The cue groups present in each sentence of the normalised text, in order."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(canonical)]
+    sentences: list[set[str]] = [set() for _ in range(len(ends) + 1)]
+    for group, pattern in vocabulary().cues:
+        for m in pattern.finditer(canonical):
+            sentences[bisect.bisect_right(ends, m.start())].add(group)
+    return sentences
+
+
 def is_suspect(canonical: str) -> bool:
-    """Whether the normalised text holds any word an attack needs, in any covered language."""
-    return vocabulary().suspect.search(canonical) is not None
+    """Whether the normalised text needs the model: a `lone` cue, or one sentence with two
+    kinds of cue (a reveal verb counts only beside an addressee or a shift). Everything else
+    passes the gate: see the module docstring for why one cue word is not enough."""
+    if vocabulary().lone.search(canonical):
+        return True
+    for groups in cue_groups(canonical):
+        paired = groups & _PAIRED
+        if len(paired) >= 2 or ("reveal" in groups and paired & {"addressee", "shift"}):
+            return True
+    return False
 
 
 def uncovered_script(text: str) -> bool:
