@@ -82,16 +82,14 @@ def prepare(text: str) -> Verdict | Pending:
         if decoded:
             pending.windows.append(normalize(raw, keep_marks=True))
             continue
-        if len(raw) <= MAX_WINDOW_CHARS:
-            pending.windows.append(normalize(raw, keep_marks=True))
-        # Each suspect sentence and quoted passage on its own too: an honest first sentence or
-        # a "translate this message:" frame dilutes what the model sees of the attack, and a
-        # page of pasted prose costs a few windows, not the whole page.
+        # Each suspect sentence and quoted passage on its own, not the whole text: an honest
+        # first sentence or a "translate this message:" frame dilutes what the model sees of
+        # the attack, and the encoder's cost grows faster than the length (a 300-character
+        # window costs about five short ones), so a pasted page costs a few short windows.
         parts = _sentences(raw) + _quoted(raw)
-        if len(parts) > 1 or len(raw) > MAX_WINDOW_CHARS:
-            for part in parts:
-                if _suspect(part, normalize(part)):
-                    pending.windows.append(normalize(part, keep_marks=True))
+        suspect = [p for p in parts if len(parts) > 1 and _suspect(p, normalize(p))]
+        for part in suspect or [raw]:
+            pending.windows.append(normalize(part, keep_marks=True))
     if not pending.windows:
         return PASSED
     pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]
