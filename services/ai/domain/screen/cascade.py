@@ -21,12 +21,12 @@ import re
 from dataclasses import dataclass, field
 
 from . import patterns, vocabulary
-from .model import MAX_WINDOW_CHARS, ScreenModel
+from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
 from .views import views
 
-MAX_WINDOWS = 6
+MAX_WINDOWS = 4
 # Sentence ends: a mark followed by space, or a line break; "i.g.n.o.r.e" stays one sentence.
 _QUOTED = re.compile(r'"([^"]{8,})"|\u201c([^\u201d]{8,})\u201d|«([^»]{8,})»|「([^」]{4,})」')
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")

@@ -23,9 +23,11 @@ from typing import Protocol
 import numpy as np
 
 CACHE_SIZE = 4_096
-# The encoder's cost grows with length; the cascade sends it sentences, each cut to this many
-# characters, so the worst case stays bounded (about 128 tokens).
-MAX_WINDOW_CHARS = 400
+# The encoder's cost grows faster than the length (attention); the cascade sends it sentences,
+# each cut to this many characters (about 80 tokens), at most `cascade.MAX_WINDOWS` of them: the
+# worst case for a 2,000-character submission is about 0.25 s of CPU, measured with
+# scripts/screen_cpu.py's inputs on the 2-vCPU development machine.
+MAX_WINDOW_CHARS = 256
 
 
 class Encoder(Protocol):
