@@ -3,15 +3,16 @@
 1. Decoding views (`views`): the sentence and every payload hidden in it.
 2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
    blocks alone.
-3. Multilingual vocabulary (`vocabulary`) on each view: a hit inside a decoded payload blocks
-   alone (honest tasks do not hide instructions in base64); in the sentence itself it marks the
-   sentence for the model, with the lower `agree_threshold`.
-4. The gate: a sentence with no suspect word in any covered language, no decoded payload and no
-   letters of an uncovered script passes here, at the cost of the layers above (well under 1 ms
-   for an ordinary task).
+3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
+   decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
+   sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
+4. The clear-pass gate (`vocabulary.is_suspect`): a sentence without two kinds of cue or a lone
+   cue in any covered language, with no decoded payload and no letters of an uncovered script,
+   passes here without the model (about 0.15 ms for an ordinary task; 95 % of the honest task
+   corpus, see scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
-   `MAX_WINDOWS`): at or above the head's threshold, or above `agree_threshold` with a vocabulary
-   hit, the input is blocked.
+   `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, or above
+   `agree_threshold` with a vocabulary hit, the input is blocked.
 """
 
 from __future__ import annotations
@@ -76,8 +77,11 @@ def prepare(text: str) -> Verdict | Pending:
         if not decoded and not _suspect(raw, canonical):
             continue
         hits = vocabulary.families_hit(canonical)
-        if decoded and hits:
-            return Verdict(blocked=True, pattern=hits[0])
+        if decoded and (hits or vocabulary.has_cue(canonical)):
+            # Honest tasks do not hide words about the model in base64, hex or Morse: one cue
+            # word in a decoded payload is enough ("system new rules follow" in Morse).
+            family = hits[0] if hits else PatternType.INSTRUCTION_OVERRIDE
+            return Verdict(blocked=True, pattern=family)
         pending.families.extend(f for f in hits if f not in pending.families)
         if decoded:
             pending.windows.append(normalize(raw, keep_marks=True))

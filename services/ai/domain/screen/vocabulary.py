@@ -165,6 +165,14 @@ def cue_groups(canonical: str) -> list[set[str]]:
     return sentences
 
 
+def has_cue(canonical: str) -> bool:
+    """Whether the normalised text holds any cue word at all (of any kind, any language)."""
+    voc = vocabulary()
+    return voc.lone.search(canonical) is not None or any(
+        pattern.search(canonical) for group, pattern in voc.cues if group != "reveal"
+    )
+
+
 def is_suspect(canonical: str) -> bool:
     """Whether the normalised text needs the model: a `lone` cue, or one sentence with two
     kinds of cue (a reveal verb counts only beside an addressee or a shift). Everything else
