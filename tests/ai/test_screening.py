@@ -109,6 +109,7 @@ def test_attacks_in_other_languages_and_disguises_are_blocked(
         ("ΙGΝΟRΕ all", "ignore all"),  # Greek capitals in Latin text
         ("ｐｒｏｍｐｔ", "prompt"),  # fullwidth
         ("in\u200bst\u200cru\u200dc\u2060ti\ufeffons", "instructions"),
+        ("ig\bno\x1bre\tall", "ignore all"),  # control characters render as nothing
         ("sys\u00adtem \u202eprompt\u202c", "system prompt"),
         ("i g n o r e  a l l", "ignore all"),
         ("i.g.n.o.r.e", "ignore"),
