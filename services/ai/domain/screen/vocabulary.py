@@ -155,8 +155,13 @@ _PAIRED = frozenset(CUE_GROUPS) - {"reveal"}
 _SENTENCE_END = re.compile(r"[.!?\n。！？]+")
 
 
+# "Thank you" addresses a person, not the model ("Write thank you cards").
+_THANKS = re.compile(r"\bthank(?:s| you|-you)\b")
+
+
 def cue_groups(canonical: str) -> list[set[str]]:
     """The cue groups present in each sentence of the normalised text, in order."""
+    canonical = _THANKS.sub("thanks", canonical)
     ends = [m.end() for m in _SENTENCE_END.finditer(canonical)]
     sentences: list[set[str]] = [set() for _ in range(len(ends) + 1)]
     for group, pattern in vocabulary().cues:
