@@ -1,6 +1,7 @@
 """The screening cascade: cheap layers decide the clear cases, the model the rest.
 
-1. Decoding views (`views`): the sentence and every payload hidden in it.
+1. Decoding views (`views`): the sentence and every payload hidden in it, each normalised
+   (`normalise`) and with split words joined again (`vocabulary.rejoin`).
 2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
    blocks alone.
 3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
@@ -61,15 +62,27 @@ def _quoted(text: str) -> list[str]:
     return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
 
 
+def _canonical(raw: str) -> str:
+    return vocabulary.rejoin(normalize(raw))
+
+
 def _suspect(raw: str, canonical: str) -> bool:
     return vocabulary.is_suspect(canonical) or vocabulary.uncovered_script(raw)
+
+
+def _window(part: str) -> str:
+    # The model reads accents and vowel signs (keep_marks), unless fragments were joined: it
+    # must then see the joined words ("igno re" -> "ignore").
+    plain = normalize(part)
+    joined = vocabulary.rejoin(plain)
+    return joined if joined != plain else normalize(part, keep_marks=True)
 
 
 def prepare(text: str) -> Verdict | Pending:
     """The verdict of the cheap layers, or what the model must score to decide."""
     pending = Pending()
     for depth, raw in enumerate(views(text)):
-        canonical = normalize(raw)
+        canonical = _canonical(raw)
         family = patterns.match_family(canonical) or vocabulary.strong_family(canonical)
         if family is not None:
             return Verdict(blocked=True, pattern=family)
@@ -91,9 +104,9 @@ def prepare(text: str) -> Verdict | Pending:
         # the attack, and the encoder's cost grows faster than the length (a 300-character
         # window costs about five short ones), so a pasted page costs a few short windows.
         parts = _sentences(raw) + _quoted(raw)
-        suspect = [p for p in parts if len(parts) > 1 and _suspect(p, normalize(p))]
+        suspect = [p for p in parts if len(parts) > 1 and _suspect(p, _canonical(p))]
         for part in suspect or [raw]:
-            pending.windows.append(normalize(part, keep_marks=True))
+            pending.windows.append(_window(part))
     if not pending.windows:
         return PASSED
     pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]

@@ -44,6 +44,8 @@ class Vocabulary:
     cues: tuple[tuple[str, re.Pattern[str]], ...]
     lone: re.Pattern[str]
     covered_scripts: frozenset[str]
+    role_markup: re.Pattern[str]
+    fragments: re.Pattern[str]
 
 
 _BOUNDARY = "\0"  # stands for \b at the end of a term in the trie
@@ -89,6 +91,58 @@ def _trie_regex(terms: set[str]) -> str:
     return emit(trie)
 
 
+def _joined_trie_regex(terms: set[str]) -> str:
+    # The prefix tree of `_trie_regex` with an optional space or dot between letters, so a
+    # screening word split into fragments ("igno re", "ins truc cio nes") is found whole.
+    trie: dict = {}
+    for term in terms:
+        node = trie
+        for ch in term:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict, first: bool) -> str:
+        ends = "" in node
+        joiner = "" if first else "[ .]?"
+        branches = [joiner + re.escape(ch) + emit(child, False) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return emit(trie, True)
+
+
+# Words split into fragments are joined only where the fragments spell a vocabulary word of
+# at least this many letters: shorter ones ("your", "only") are ordinary words when split.
+_MIN_JOINED = 5
+_SPLITTABLE = re.compile(r"[a-zа-яіїєґ]+")
+
+
+def _fragments_regex(data: dict) -> re.Pattern[str]:
+    terms: set[str] = set()
+    lists = [data["cues"][group] for group in (*CUE_GROUPS, "lone")]
+    for family in data["families"].values():
+        lists += [family[part] for part in ("act", "object")]
+    for by_language in lists:
+        for words in by_language.values():
+            for word in words:
+                term = normalize(word)
+                if len(term) >= _MIN_JOINED and _SPLITTABLE.fullmatch(term):
+                    terms.add(term)
+    return re.compile(r"\b" + _joined_trie_regex(terms))
+
+
+def _role_markup_regex(data: dict) -> re.Pattern[str]:
+    words = _alternation(data["role_markup"]["system"])
+    # `key: system` as a line, a YAML item or a JSON member ("role": "system"), in any script.
+    return re.compile(
+        r"""(?:^|[\n{,\[-])[ \t"']*[^\W\d]{2,15}["']?[ \t]*[:=：][ \t]*["']?"""
+        + words
+        + r"""["']?[ \t]*(?=[,}\n]|$)"""
+    )
+
+
 def _alternation(by_language: dict[str, list[str]]) -> str:
     word_start: set[str] = set()
     anywhere: set[str] = set()
@@ -127,6 +181,8 @@ def compile_vocabulary(data: dict) -> Vocabulary:
         cues=tuple((group, re.compile(_alternation(cues[group]))) for group in CUE_GROUPS),
         lone=re.compile(_alternation(cues["lone"])),
         covered_scripts=frozenset(data["covered_scripts"]),
+        role_markup=_role_markup_regex(data),
+        fragments=_fragments_regex(data),
     )
 
 
@@ -137,16 +193,49 @@ def vocabulary() -> Vocabulary:
     return compile_vocabulary(json.loads(raw))
 
 
+def _join(match: re.Match[str]) -> str:
+    found = match.group(0)
+    pieces = re.split(r"[ .]", found)
+    # A split word has a short fragment ("igno re", "gui dan ce"); two whole words that happen
+    # to spell a longer one ("every thing") are left alone.
+    if len(pieces) == 1 or min(len(p) for p in pieces) > 4:
+        return found
+    return "".join(pieces)
+
+
+def rejoin(canonical: str) -> str:
+    """The normalised text with screening words that were split into fragments joined again
+    ("igno re all prev ious" -> "ignore all previous", "ins truc cio nes" -> "instrucciones");
+    only where the fragments spell a word of the vocabulary (see `_MIN_JOINED`)."""
+    return vocabulary().fragments.sub(_join, canonical)
+
+
+_KEY_VALUE = re.compile(r"""(?:^|[\n{,\[-])[ \t"']*[^\W\d]{2,15}["']?[ \t]*[:=：]""")
+
+
+def role_markup(canonical: str) -> bool:
+    """Whether the text holds a chat-message member naming the system role ("role: system",
+    "\"rol\": \"sistema\"") next to a second `key:` member: a chat message written into the
+    task (the honest corpus has none; one such line alone is only a lone cue)."""
+    return (
+        vocabulary().role_markup.search(canonical) is not None
+        and len(_KEY_VALUE.findall(canonical)) >= 2
+    )
+
+
 def families_hit(canonical: str) -> list[PatternType]:
     """Families whose multilingual vocabulary occurs in the normalised text."""
     return [family for family, pattern in vocabulary().families if pattern.search(canonical)]
 
 
 def strong_family(canonical: str) -> PatternType | None:
-    """The first family whose `strong` vocabulary (blocks alone) occurs in the text."""
+    """The first family whose `strong` vocabulary (blocks alone) occurs in the text, or
+    format manipulation for chat-message markup (see `role_markup`)."""
     for family, pattern in vocabulary().strong:
         if pattern.search(canonical):
             return family
+    if role_markup(canonical):
+        return PatternType.FORMAT_MANIPULATION
     return None
 
 
@@ -182,7 +271,8 @@ def is_suspect(canonical: str) -> bool:
     """Whether the normalised text needs the model: a `lone` cue, or one sentence with two
     kinds of cue (a reveal verb counts only beside an addressee or a shift). Everything else
     passes the gate: see the module docstring for why one cue word is not enough."""
-    if vocabulary().lone.search(canonical):
+    voc = vocabulary()
+    if voc.lone.search(canonical) or voc.role_markup.search(canonical):
         return True
     for groups in cue_groups(canonical):
         paired = groups & _PAIRED
