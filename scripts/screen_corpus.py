@@ -44,7 +44,9 @@ def main() -> None:
     missed = [r for r in attacks if not screener.screen(r["text"]).blocked]
     refused = [r for r in honest if screener.screen(r["text"]).blocked]
     blocked = len(attacks) - len(missed)
-    print(f"attacks blocked {blocked}/{len(attacks)} ({100 * blocked / max(1, len(attacks)):.1f} %)")
+    print(
+        f"attacks blocked {blocked}/{len(attacks)} ({100 * blocked / max(1, len(attacks)):.1f} %)"
+    )
     print(f"honest refused {len(refused)}/{len(honest)}")
     by_family = Counter(r["family"] for r in attacks)
     missed_family = Counter(r["family"] for r in missed)

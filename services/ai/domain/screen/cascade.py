@@ -12,8 +12,9 @@
    passes here without the model (about 0.15 ms for an ordinary task; 95 % of the honest task
    corpus, see scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
-   `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, or above
-   `agree_threshold` with a vocabulary hit, the input is blocked.
+   `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
+   `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
+   three kinds of cue, the input is blocked.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Pending:
 
     windows: list[str] = field(default_factory=list)
     families: list[PatternType] = field(default_factory=list)
+    kinds: int = 0  # the most cue kinds in one sentence (vocabulary.cue_kinds)
 
 
 def _sentences(text: str) -> list[str]:
@@ -96,6 +98,8 @@ def prepare(text: str) -> Verdict | Pending:
             family = hits[0] if hits else PatternType.INSTRUCTION_OVERRIDE
             return Verdict(blocked=True, pattern=family)
         pending.families.extend(f for f in hits if f not in pending.families)
+        if not decoded:
+            pending.kinds = max(pending.kinds, vocabulary.cue_kinds(canonical))
         if decoded:
             pending.windows.append(normalize(raw, keep_marks=True))
             continue
@@ -113,10 +117,18 @@ def prepare(text: str) -> Verdict | Pending:
     return pending
 
 
-def decide(pending: Pending, scores: list[float], threshold: float, agree: float) -> Verdict:
-    """Block when the model is sure, or when it agrees with a vocabulary hit."""
+def decide(
+    pending: Pending,
+    scores: list[float],
+    threshold: float,
+    agree: float,
+    cue: float | None = None,
+) -> Verdict:
+    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), or when
+    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`."""
     top = max(scores, default=0.0)
-    if top >= threshold or (pending.families and top >= agree):
+    many = cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue
+    if top >= threshold or (pending.families and top >= agree) or many:
         family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
         return Verdict(blocked=True, pattern=family)
     return PASSED
@@ -130,7 +142,7 @@ class Screener:
 
     def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
         head = self.model.head
-        return decide(pending, scores, head.threshold, head.agree_threshold)
+        return decide(pending, scores, head.threshold, head.agree_threshold, head.cue_threshold)
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""

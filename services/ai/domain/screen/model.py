@@ -42,7 +42,10 @@ class Head:
     """A logistic-regression head: P(attack) = sigmoid(weights · embedding + bias).
 
     `threshold` blocks on the model alone; `agree_threshold` blocks when a vocabulary pattern
-    also fires. Both were chosen by the training script on the tune split (see `provenance`).
+    also fires; `cue_threshold` when one sentence holds three kinds of cue (the model
+    addressed, its world named, something asked or overridden). All were chosen by the training
+    script on the tune split (see `provenance`); a head without `cue_threshold` uses
+    `threshold` there.
     """
 
     version: str
@@ -52,6 +55,7 @@ class Head:
     threshold: float
     agree_threshold: float
     provenance: dict
+    cue_threshold: float | None = None
 
     @classmethod
     def from_json(cls, document: dict) -> Head:
@@ -63,6 +67,7 @@ class Head:
             threshold=float(document["threshold"]),
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
+            cue_threshold=float(document.get("cue_threshold", document["threshold"])),
         )
 
     def score(self, embeddings: np.ndarray) -> list[float]:

@@ -66,34 +66,10 @@ def _term(raw: str) -> tuple[bool, str]:
     return True, term
 
 
-def _trie_regex(terms: set[str]) -> str:
+def _trie_regex(terms: set[str], joiner: str = "") -> str:
     # One alternation of a thousand words is tried word by word at every position; a prefix
-    # tree lets the regex engine reject a position on its first character.
-    trie: dict = {}
-    for term in terms:
-        node = trie
-        for ch in term:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        ends = "" in node
-        branches = [
-            (r"\b" if ch == _BOUNDARY else re.escape(ch)) + emit(child)
-            for ch, child in sorted(node.items())
-            if ch
-        ]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if ends else body
-
-    return emit(trie)
-
-
-def _joined_trie_regex(terms: set[str]) -> str:
-    # The prefix tree of `_trie_regex` with an optional space or dot between letters, so a
-    # screening word split into fragments ("igno re", "ins truc cio nes") is found whole.
+    # tree lets the regex engine reject a position on its first character. `joiner` may stand
+    # between letters (an optional space or dot finds "igno re", "ins truc cio nes" whole).
     trie: dict = {}
     for term in terms:
         node = trie
@@ -103,8 +79,12 @@ def _joined_trie_regex(terms: set[str]) -> str:
 
     def emit(node: dict, first: bool) -> str:
         ends = "" in node
-        joiner = "" if first else "[ .]?"
-        branches = [joiner + re.escape(ch) + emit(child, False) for ch, child in sorted(node.items()) if ch]
+        gap = "" if first else joiner
+        branches = [
+            (r"\b" if ch == _BOUNDARY else gap + re.escape(ch)) + emit(child, False)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -130,14 +110,14 @@ def _fragments_regex(data: dict) -> re.Pattern[str]:
                 term = normalize(word)
                 if len(term) >= _MIN_JOINED and _SPLITTABLE.fullmatch(term):
                     terms.add(term)
-    return re.compile(r"\b" + _joined_trie_regex(terms))
+    return re.compile(r"\b" + _trie_regex(terms, joiner="[ .]?"))
 
 
 def _role_markup_regex(data: dict) -> re.Pattern[str]:
     words = _alternation(data["role_markup"]["system"])
     # `key: system` as a line, a YAML item or a JSON member ("role": "system"), in any script.
     return re.compile(
-        r"""(?:^|[\n{,\[-])[ \t"']*[^\W\d]{2,15}["']?[ \t]*[:=：][ \t]*["']?"""
+        r"""(?:^|[\n{,\[-])[ \t"']*[^\s\d:=："'{},\[\]]{2,20}["']?[ \t]*[:=：][ \t]*["']?"""
         + words
         + r"""["']?[ \t]*(?=[,}\n]|$)"""
     )
@@ -210,7 +190,7 @@ def rejoin(canonical: str) -> str:
     return vocabulary().fragments.sub(_join, canonical)
 
 
-_KEY_VALUE = re.compile(r"""(?:^|[\n{,\[-])[ \t"']*[^\W\d]{2,15}["']?[ \t]*[:=：]""")
+_KEY_VALUE = re.compile(r"""(?:^|[\n{,\[-])[ \t"']*[^\s\d:=："'{},\[\]]{2,20}["']?[ \t]*[:=：]""")
 
 
 def role_markup(canonical: str) -> bool:
@@ -257,6 +237,16 @@ def cue_groups(canonical: str) -> list[set[str]]:
         for m in pattern.finditer(canonical):
             sentences[bisect.bisect_right(ends, m.start())].add(group)
     return sentences
+
+
+#: Cue kinds in one sentence from which the model's `cue_threshold` applies: the model is
+#: addressed, its world named and something asked or overridden at once.
+MANY_KINDS = 3
+
+
+def cue_kinds(canonical: str) -> int:
+    """The most cue kinds (see `CUE_GROUPS`) that one sentence of the text holds."""
+    return max((len(groups) for groups in cue_groups(canonical)), default=0)
 
 
 def has_cue(canonical: str) -> bool:
