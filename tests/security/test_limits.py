@@ -127,7 +127,6 @@ async def test_non_utf8_bytes_are_400(
         ({"naturalLanguage": "Pay rent", "userId": "u1"}, "userId", "is not a known field"),
         ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
         ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
-        ({"naturalLanguage": "Pay\x00rent"}, "naturalLanguage", "control characters"),
         ({"naturalLanguage": "Pay \ud800 rent"}, "naturalLanguage", "lone surrogate"),
     ],
     ids=[
@@ -141,7 +140,6 @@ async def test_non_utf8_bytes_are_400(
         "unknown-field",
         "blank",
         "too-long",
-        "nul",
         "lone-surrogate",
     ],
 )
