@@ -88,6 +88,18 @@ async def test_pinned_response_format_modes_work(
     assert "json_schema_refused" not in server.stats["faults"]
 
 
+async def test_grammar_converter_without_type_lists_still_constrains_the_answer(
+    sim: Any, make_input: MakeInput
+) -> None:
+    """llama-cpp-python 0.2.60 cannot turn ``"type": [..., "null"]`` into a grammar and lets
+    the model answer any JSON: the schemas say "nullable" with ``anyOf``, so it converts."""
+    async with sim(refuse_json_schema=True, grammar_without_type_lists=True) as (server, client):
+        result = await run_parse_task(client, _model(), make_input(SENTENCE))
+    assert "unconstrained" not in server.stats["faults"]
+    assert result.output is not None and result.output.title == "Submit Q2 Report"
+    assert len(result.output.subtasks) >= 3
+
+
 async def test_model_without_system_role_gets_instructions_in_the_user_message(
     sim: Any, make_input: MakeInput
 ) -> None:

@@ -105,12 +105,16 @@ def _score_bounds(config: jobs_pb2.ParseTaskConfig) -> dict[str, int]:
 
 def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
     """One schema for both outcomes, since strict mode allows no top-level union:
-    ``result`` says which of ``task`` and ``error`` is filled, the other is null."""
+    ``result`` says which of ``task`` and ``error`` is filled, the other is null.
+
+    Nullable fields are ``anyOf`` a type and null, never a list of types: OpenAI's strict mode
+    takes both, but llama-cpp-python's grammar converter (0.2.60) rejects type lists and then
+    constrains nothing (the conformance run: SmolLM2 left title, category and priority out)."""
     task = _object(
         {
             "title": {"type": "string", "description": "2-8 words, title case"},
             "dueDate": {
-                "type": ["string", "null"],
+                "anyOf": [{"type": "string"}, {"type": "null"}],
                 "description": "UTC ISO 8601 such as 2024-01-16T00:00:00Z, or null",
             },
             "category": {"type": "string", "enum": list(config.categories)},
