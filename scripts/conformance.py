@@ -276,6 +276,9 @@ def main() -> int:
         "OPENAI_API_KEY": "no-key",
         "OPENAI_MODEL": model,
         "OPENAI_TIMEOUT_S": str(args.timeout_s),
+        # Every job is submitted at once to a server of one or two slots: the last ones wait
+        # for the others, which the default 15 minutes do not cover on a loaded CPU.
+        "JOB_TIMEOUT_S": str(max(900.0, args.timeout_s * 2 * len(SENTENCES))),
         "WORKER_CONCURRENCY": str(slots),
         "INTERNAL_AUTH_TOKEN": secrets.token_urlsafe(24),
         "TASKMESH_DEV_API_KEY": key,
@@ -303,7 +306,11 @@ def main() -> int:
         stack.stop(20)
         if llm is not None:
             llm.terminate()
-            llm.wait(20)
+            try:
+                llm.wait(20)
+            except subprocess.TimeoutExpired:  # busy in a generation it does not cancel
+                llm.kill()
+                llm.wait(20)
         asyncio.run(_delete_queue(env["JOB_QUEUE"]))
         if args.keep_logs:
             print(f"logs in {tmp}")
