@@ -254,3 +254,31 @@ async def test_vague_verdict_corrected_is_still_a_verdict(make_input: MakeInput)
     client = _Scripted([bad_vague, good_vague])
     result = await run_parse_task(client, "m", make_input("Do stuff"))  # type: ignore[arg-type]
     assert result.vague is not None and list(result.vague.suggestions) == ["What?"]
+
+
+# The real-server run (SmolLM2-135M behind llama-cpp-python): under the schema's grammar the
+# model answered "vague" for every sentence, its reason a schema description copied verbatim.
+COPIED = {
+    "result": "vague",
+    "task": None,
+    "error": {
+        "reason": "why the request cannot be a task",
+        "suggestions": ["1-3 questions or missing details"],
+    },
+}
+GOOD_TASK = {**BAD_TASK, "task": {**BAD_TASK["task"], "title": "Pay Electricity Bill"}}  # type: ignore[dict-item]
+
+
+async def test_schema_description_copied_as_a_verdict_is_not_accepted(
+    make_input: MakeInput,
+) -> None:
+    client = _Scripted([COPIED, COPIED])
+    with pytest.raises(InvalidOutputError) as info:
+        await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
+    assert any("repeats the schema's description" in e for e in info.value.errors)
+
+
+async def test_schema_description_copied_is_corrected_on_the_retry(make_input: MakeInput) -> None:
+    client = _Scripted([COPIED, GOOD_TASK])
+    result = await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
+    assert result.output is not None and result.output.title == "Pay Electricity Bill"
