@@ -23,28 +23,19 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from taskmesh import job_states
-from taskmesh.capabilities.text_limits import (
-    ALLOWED_CONTROLS,
-    LINE_BREAKS,
-    MAX_TEXT_CHARS,
-    MIN_TEXT_CHARS,
-)
+from taskmesh.capabilities.text_limits import MAX_TEXT_CHARS, MIN_TEXT_CHARS
 from taskmesh.tasks.v1 import tasks_pb2
-
-#: Control characters a sentence may legitimately contain: line breaks (LF, and the CR
-#: of CRLF, read as LF downstream) and tab.
-_ALLOWED_CONTROLS = ALLOWED_CONTROLS | LINE_BREAKS
 
 # What the validator below accepts, as one JSON Schema pattern, so the OpenAPI
 # document says exactly what the server enforces (schemathesis checks both ways):
-# optional whitespace, MIN_TEXT_CHARS to MAX_TEXT_CHARS characters that begin and end with a non-space,
-# optional whitespace; inside, no control character (Unicode Cc) but line breaks and tab.
+# optional whitespace, MIN_TEXT_CHARS to MAX_TEXT_CHARS characters that begin and end with a
+# non-space, optional whitespace. Control characters are not refused here: the AI service
+# screens the text for injections first, so an attack disguised with backspaces or escapes gets
+# the one answer for an attack, not a rule naming the trick (issue 13); it then refuses the rest.
 # Python's \s is str.isspace(), which is what str.strip() trims.
-_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-#: Trimmed before the check, so whitespace controls (CR, U+0085…) are fine at the edges.
 _EDGE_SPACE = r"\s"
-_VISIBLE = r"[^\s" + _CONTROLS + r"]"
-_ANY = r"[^" + _CONTROLS + r"]"
+_VISIBLE = r"\S"
+_ANY = r"[\s\S]"
 TEXT_PATTERN = (
     rf"^{_EDGE_SPACE}*(?:{_VISIBLE}|{_VISIBLE}{_ANY}{{0,{MAX_TEXT_CHARS - 2}}}{_VISIBLE})"
     rf"{_EDGE_SPACE}*$"
@@ -88,8 +79,8 @@ class CreateTaskBody(BaseModel):
         alias="naturalLanguage",
         description="The sentence to turn into a task: any script, "
         f"{MIN_TEXT_CHARS} to {MAX_TEXT_CHARS} characters once "
-        "leading and trailing whitespace is trimmed; no control characters other than "
-        "line breaks (LF, CR) and tab.",
+        "leading and trailing whitespace is trimmed; control characters other than "
+        "line breaks (LF, CR) and tab are refused (400) after the injection screen.",
         examples=["Plan the team offsite next month with budget approval and venue booking"],
         json_schema_extra={"minLength": MIN_TEXT_CHARS, "pattern": TEXT_PATTERN},
     )
@@ -107,10 +98,6 @@ class CreateTaskBody(BaseModel):
             if category == "Cs":
                 # A lone surrogate ("\ud800" in JSON) is no character at all: no hop can encode it.
                 raise ValueError("must be valid Unicode text (it contains a lone surrogate)")
-            if category == "Cc" and char not in _ALLOWED_CONTROLS:
-                raise ValueError(
-                    "must not contain control characters other than line breaks and tab"
-                )
         return text
 
 
@@ -273,7 +260,7 @@ def proto_state(status: JobStatus | None) -> int:
     return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else job_states.VISIBLE_STATES[status]
 
 
-def job_status(state: int) -> JobStatus:
+def job_status(state: tasks_pb2.JobState) -> JobStatus:
     return _STATES.get(state, "queued")
 
 

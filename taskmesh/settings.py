@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The queue every capability job is published to (SPEC §7).
 DEFAULT_JOB_QUEUE = "ai-capability-jobs"
 
-_PORT = {"ge": 0, "le": 65535}
+#: A TCP port; 0 turns a listener off where the variable says so.
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 class _Group(BaseSettings):
@@ -252,7 +253,7 @@ class GatewaySettings(JobSettings, ServiceSettings):
     """``taskmesh gateway``: the HTTP API."""
 
     gateway_host: str = Field("127.0.0.1", description="HTTP listen address.")
-    gateway_port: int = Field(8080, **_PORT, description="HTTP listen port.")
+    gateway_port: Port = Field(8080, description="HTTP listen port.")
 
 
 class TasksSettings(
@@ -261,7 +262,7 @@ class TasksSettings(
 ):  # fmt: skip
     """``taskmesh tasks``: owns the database, the budgets and the job lifecycle."""
 
-    tasks_metrics_port: int = Field(9101, **_PORT, description="Prometheus port; 0: off.")
+    tasks_metrics_port: Port = Field(9101, description="Prometheus port; 0: off.")
     taskmesh_dev_api_key: SecretStr | None = Field(
         None,
         description="When set and no user exists, the user `dev` is created with this key "
@@ -315,7 +316,7 @@ class TasksSettings(
 class AiSettings(BrokerSettings, LlmSettings, MetricsSettings, ServiceSettings):
     """``taskmesh ai``: validates, screens and publishes jobs (and runs the sync pattern)."""
 
-    ai_metrics_port: int = Field(9102, **_PORT, description="Prometheus port; 0: off.")
+    ai_metrics_port: Port = Field(9102, description="Prometheus port; 0: off.")
     ai_publish_timeout_s: float = Field(
         5.0,
         gt=0,
@@ -330,7 +331,7 @@ class WorkerSettings(
 ):
     """``taskmesh worker``: runs jobs and delivers client webhooks."""
 
-    worker_metrics_port: int = Field(9103, **_PORT, description="Prometheus port; 0: off.")
+    worker_metrics_port: Port = Field(9103, description="Prometheus port; 0: off.")
     worker_concurrency: int = Field(
         64, ge=1, le=10_000, description="Jobs in flight per worker process (= AMQP prefetch)."
     )
@@ -352,10 +353,10 @@ class WorkerSettings(
 class SimulatorSettings(ProcessSettings):
     """``taskmesh llm-sim``: the LLM simulator (its LLM_SIM_* knobs: taskmesh.llm_sim.options)."""
 
-    llm_sim_port: int = Field(8089, **_PORT, description="Listen port of the simulator.")
+    llm_sim_port: Port = Field(8089, description="Listen port of the simulator.")
 
 
-class Settings(GatewaySettings, TasksSettings, AiSettings, WorkerSettings, SimulatorSettings):
+class Settings(GatewaySettings, TasksSettings, AiSettings, WorkerSettings, SimulatorSettings):  # type: ignore[misc]  # the pydantic plugin types each base's generated model_construct by its own fields; this union of them has all
     """Every process's settings: for ``taskmesh up``, which starts them all, and the
     operator commands."""
 
@@ -375,7 +376,7 @@ def fail(variable: str, message: str) -> None:
     raise SystemExit(2)
 
 
-def load_settings(kind: type[S] = Settings, /, **overrides: object) -> S:  # type: ignore[assignment]  # the default is an S
+def load_settings(kind: type[S] = Settings, /, **overrides: Any) -> S:  # type: ignore[assignment]  # the default is an S
     """``kind`` read from the environment (and ``overrides``); exits with one line
     naming the bad variable (status 2). The value is never echoed: it may be a secret."""
     try:

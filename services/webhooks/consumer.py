@@ -12,7 +12,12 @@ import asyncio
 import contextlib
 import logging
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from services.webhooks.sender import Result, Sender
 from services.webhooks.targets import TasksTargets
@@ -54,7 +59,7 @@ class WebhookConsumer:
         self.concurrency = concurrency
         self._connection: AbstractRobustConnection | None = None
         self._publish: AbstractChannel | None = None
-        self._queue = None
+        self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_flight = InFlight("webhook")
 

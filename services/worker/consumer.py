@@ -26,6 +26,7 @@ from aio_pika.abc import (
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Crashed,
+    Decision,
     Delivery,
     Outcome,
     Stopped,
@@ -38,6 +39,7 @@ from services.worker.hooks import PrometheusHooks, WorkerHooks
 from services.worker.runner import CapabilityRunner, add_usage
 from services.worker.settle import CONNECTION_ERRORS, Settler
 from taskmesh.capabilities.errors import UsageMeter
+from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.in_flight import InFlight
@@ -200,7 +202,9 @@ class JobConsumer:
             return
         with bind(request_id=job.request_id or None, job_id=job.job_id):
             await self._after_earlier_run(job.job_id)
-            self._running[job.job_id] = asyncio.current_task()  # type: ignore[assignment]
+            current = asyncio.current_task()
+            assert current is not None  # aio-pika runs each message callback in a task
+            self._running[job.job_id] = current
             meter = UsageMeter()
             try:
                 try:
@@ -216,7 +220,9 @@ class JobConsumer:
                 if self._running.get(job.job_id) is asyncio.current_task():
                     del self._running[job.job_id]
 
-    async def _run(self, job, delivery: Delivery, meter: UsageMeter) -> Outcome:  # type: ignore[no-untyped-def]
+    async def _run(
+        self, job: jobs_pb2.CapabilityJob, delivery: Delivery, meter: UsageMeter
+    ) -> Outcome:
         run = asyncio.create_task(self.handler.handle(job, delivery, meter))
         self._runs[job.job_id] = run
         try:
@@ -236,7 +242,13 @@ class JobConsumer:
             log.info("job already running here; this delivery waits for that run")
             await asyncio.wait({earlier})
 
-    async def _settle_safely(self, message, job, delivery, decision) -> None:  # type: ignore[no-untyped-def]
+    async def _settle_safely(
+        self,
+        message: AbstractIncomingMessage,
+        job: jobs_pb2.CapabilityJob | None,
+        delivery: Delivery,
+        decision: Decision,
+    ) -> None:
         assert self.settler is not None
         try:
             await self.settler.settle(message, job, delivery, decision)

@@ -264,7 +264,7 @@ def _schema_instruction(schema: dict[str, Any]) -> str:
 def _merge_system(messages: list[ChatCompletionMessageParam]) -> list[ChatCompletionMessageParam]:
     """For templates without a system role: the instructions open the first user message."""
     system = "\n\n".join(str(m.get("content") or "") for m in messages if m["role"] == "system")
-    rest = [m for m in messages if m["role"] != "system"]
+    rest: list[ChatCompletionMessageParam] = [m for m in messages if m["role"] != "system"]
     if not system or not rest or rest[0]["role"] != "user":
         return rest
     first = rest[0]

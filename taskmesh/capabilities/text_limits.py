@@ -14,6 +14,3 @@ MIN_TEXT_CHARS = 1
 #: The only control characters a sentence may contain once CRLF and CR are read as LF:
 #: line breaks and tab.
 ALLOWED_CONTROLS = frozenset("\n\t")
-#: Line breaks as clients send them before that normalisation (browsers' text areas and
-#: Windows send CRLF).
-LINE_BREAKS = frozenset("\r\n")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from taskmesh import errors
 from taskmesh.settings import load_settings
 
+if TYPE_CHECKING:
+    from services.tasks.storage.repository import Store
 
-async def _with_store(action):  # type: ignore[no-untyped-def]
+
+async def _with_store(action: Callable[[Store], Awaitable[int]]) -> int:
     from services.tasks.storage.repository import Store
 
     store = Store(load_settings().database_url)
@@ -24,7 +29,7 @@ async def _with_store(action):  # type: ignore[no-untyped-def]
 def users(args: argparse.Namespace) -> int:
     from services.tasks.domain.users import UserService
 
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
+    async def act(store: Store) -> int:
         service = UserService(store)
         if args.action == "create":
             _, key = await service.create(args.name)
@@ -53,7 +58,7 @@ def users(args: argparse.Namespace) -> int:
 
 
 def ledger_check(_: argparse.Namespace) -> int:
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
+    async def act(store: Store) -> int:
         async with store.read() as tx:
             rows = await tx.ledger_rows()
             jobs = await tx.ledger_job_mismatches()
@@ -82,7 +87,7 @@ def migrate(_: argparse.Namespace) -> int:
     migration Job) before new Tasks replicas start. Concurrent runs on PostgreSQL serialise on
     an advisory lock (``services.tasks.storage.db.migrate``)."""
 
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
+    async def act(store: Store) -> int:
         print("database schema is current", file=sys.stderr)
         return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -52,16 +53,21 @@ def _line(message: AbstractIncomingMessage) -> str:
         reason = reason.decode(errors="replace")
     return (
         f"{message.message_id or '-'}\t{_job_id(message)}\t{reason}\t"
-        f"attempts={headers.get(ATTEMPT_HEADER, 0)}"
+        f"attempts={headers.get(ATTEMPT_HEADER, 0)!s}"
     )
 
 
-async def _pass(channel: AbstractChannel, queue_name: str, visit) -> int:  # type: ignore[no-untyped-def]
+async def _pass(
+    channel: AbstractChannel,
+    queue_name: str,
+    visit: Callable[[AbstractIncomingMessage], Awaitable[bool]],
+) -> int:
     """Takes each message that is in the queue now exactly once and hands it to
     ``visit(message) -> bool`` (True: the message leaves the DLQ). A kept message is
     re-published to the tail before the original is acked. Returns messages seen."""
     queue = await channel.declare_queue(queue_name, passive=True)
-    count = queue.declaration_result.message_count
+    # A passive declare always reports the count; the type allows its absence.
+    count = queue.declaration_result.message_count or 0
     seen = 0
     while seen < count:
         message = await queue.get(no_ack=False, fail=False, timeout=5)
@@ -99,7 +105,7 @@ async def _reopen(job_id: str) -> str | None:
 
 
 class _NoDispatch:
-    async def dispatch(self, job, reservation, timeout) -> None:  # type: ignore[no-untyped-def]
+    async def dispatch(self, job: object, reservation: object, timeout: float) -> None:
         raise errors.Unavailable("not a submission path")
 
 

@@ -29,7 +29,7 @@ _STATE = job_states.STATES
 STATUSES = tuple(_STATE)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser("jobs", help="list or cancel jobs (operators; through the Tasks service)")
     jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = jobs_sub.add_parser("list", help="every user's jobs, newest first")

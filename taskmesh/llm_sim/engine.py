@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import regex
+
 from taskmesh.capabilities.llm_calls import MERGED_SENTENCE_HEADING
 from taskmesh.capabilities.parse_task.config import DEFAULT_CATEGORIES, DEFAULT_LEVELS
 from taskmesh.capabilities.parse_task.schema import (
@@ -28,11 +30,10 @@ _NOW = re.compile(r"^Current UTC time:\s*(\S+)\s*$", re.MULTILINE)
 _SECTION = re.compile(r"^## (?P<name>.+?)\s*$(?P<body>.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
 _BULLET = re.compile(r"^- (.+?)\s*$", re.MULTILINE)
 _LEVEL = re.compile(r"^- (.+?): scores (\d+) to (\d+)\s*$", re.MULTILINE)
-# Letters and digits of any script: Cyrillic, Arabic or Hangul words are words too.
-# Combining marks (Thai vowels and tones, Indic signs) belong to the word they sit in.
-_WORD = re.compile(
-    r"[^\W_](?:[\w'&/.+-]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff])*"
-)
+# Letters and digits of any script: Cyrillic, Arabic or Hangul words are words too. Marks
+# (Thai vowels and tones, Indic signs) and format characters (ZWNJ in Persian "می‌خواهم", soft
+# hyphens, ZWJ) belong to the word they sit in: Unicode's word-boundary rule WB4 (UAX #29).
+_WORD = regex.compile(r"[^\W_](?:[\w'&/.+-]|[\p{M}\p{Cf}])*")
 # Particles a date phrase leaves behind in scripts without spaces ("下周五之前…", "…までに").
 _CJK_PARTICLES = re.compile(
     r"^(?:之前|以前|前|までに|まで|に|には|の)+|(?:之前|以前|までに|まで)+$"

@@ -59,6 +59,12 @@ class SimOptions:
     no_system_role: bool = False
     #: Leave ``usage`` out of answers (some proxies and older servers).
     omit_usage: bool = False
+    #: A schema with a list of types anywhere (``"type": ["string", "null"]``) is not turned
+    #: into a grammar and the model answers unconstrained JSON without the schema's fields:
+    #: llama-cpp-python 0.2.60's converter rejects type lists and silently falls back to "any
+    #: JSON object" (seen in the conformance run, where SmolLM2 then left out title,
+    #: category and priority).
+    grammar_without_type_lists: bool = False
     #: A model that never stops (issue 14.2): without ``max_tokens`` the call runs until
     #: ``timeout_hang_s``; with it, generation stops at the bound (``finish_reason: length``).
     ramble: bool = False
@@ -98,7 +104,7 @@ class SimOptions:
                 kind = "an integer" if item.name == "seed" else "a number"
                 fail(variable, f"must be {kind} (got {raw!r})")
         try:
-            return cls(**values)  # type: ignore[arg-type]
+            return cls(**values)  # type: ignore[arg-type]  # each value parsed for its own field above
         except OptionError as exc:
             fail(ENV_VARS[exc.name], str(exc))
             raise  # unreachable: fail() exits

@@ -28,6 +28,17 @@ MODEL_ID = "taskmesh-sim"
 _RAMBLE = ' Another idea: "Consider one more step to make it even better."'
 
 
+def _has_type_list(node: object) -> bool:
+    """Whether a JSON schema (or a response_format holding one) has ``"type": [...]``."""
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), list):
+            return True
+        return any(_has_type_list(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_type_list(value) for value in node)
+    return False
+
+
 def _error(
     status: int, message: str, kind: str, code: str | None = None, **headers: str
 ) -> HTTPResponse:
@@ -295,6 +306,9 @@ class SimServer:
             return _error(500, "The server had an error (simulated).", "server_error")
 
         content = answer(kind, messages)
+        if self.options.grammar_without_type_lists and _has_type_list(body.get("response_format")):
+            self._faults["unconstrained"] += 1
+            content = "{}"
         if fault == "malformed":
             content = content[: max(1, len(content) // 2)]
         finish_reason = "stop"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,48 +20,113 @@ from taskmesh.jobs.v1 import jobs_pb2
 
 MakeInput = Callable[..., jobs_pb2.ParseTaskInput]
 MONDAY = date(2024, 1, 15)  # the conftest's frozen clock: Monday 2024-01-15 12:00 UTC
-TOMORROW, NEXT_FRIDAY, TWO_WEEKS, MONTH_END = (
-    date(2024, 1, 16),
-    date(2024, 1, 19),
-    date(2024, 1, 29),
-    date(2024, 1, 31),
+TOMORROW, NEXT_FRIDAY, TWO_WEEKS = (
+    MONDAY + timedelta(days=1),
+    MONDAY + timedelta(days=4),
+    MONDAY + timedelta(days=14),
 )
+MONTH_END = date(MONDAY.year, MONDAY.month, calendar.monthrange(MONDAY.year, MONDAY.month)[1])
 
-# (sentence, the day it names) in eight languages; "next Friday" in Chinese and Japanese
-# (下周五, 来週の金曜日) names the Friday of next calendar week.
-DATED = [
-    ("Pay the electricity bill tomorrow", TOMORROW),
-    ("Submit the report by next Friday", NEXT_FRIDAY),
-    ("Renew my passport in two weeks", TWO_WEEKS),
-    ("Pay the rent at the end of the month", MONTH_END),
-    ("Pagar la factura de la luz mañana", TOMORROW),
-    ("Entregar el informe el próximo viernes", NEXT_FRIDAY),
-    ("Renovar el pasaporte en dos semanas", TWO_WEEKS),
-    ("Pagar el alquiler a fin de mes", MONTH_END),
-    ("Payer la facture d'électricité demain", TOMORROW),
-    ("Rendre le rapport vendredi prochain", NEXT_FRIDAY),
-    ("Renouveler le passeport dans deux semaines", TWO_WEEKS),
-    ("Payer le loyer à la fin du mois", MONTH_END),
-    ("Stromrechnung morgen bezahlen", TOMORROW),
-    ("Bericht bis nächsten Freitag abgeben", NEXT_FRIDAY),
-    ("Reisepass in zwei Wochen erneuern", TWO_WEEKS),
-    ("Miete bis Ende des Monats zahlen", MONTH_END),
-    ("明天交电费", TOMORROW),
-    ("下周五之前准备季度销售报告", date(2024, 1, 26)),
-    ("两周后续签护照", TWO_WEEKS),
-    ("月底前交房租", MONTH_END),
-    ("明日電気代を払う", TOMORROW),
-    ("来週の金曜日までに報告書を提出する", date(2024, 1, 26)),
-    ("2週間後にパスポートを更新する", TWO_WEEKS),
-    ("月末までに家賃を払う", MONTH_END),
-    ("Оплатить счёт за электричество завтра", TOMORROW),
-    ("Сдать отчёт в следующую пятницу", NEXT_FRIDAY),
-    ("Продлить паспорт через две недели", TWO_WEEKS),
-    ("Заплатить аренду до конца месяца", MONTH_END),
-    ("พรุ่งนี้จ่ายค่าไฟฟ้า", TOMORROW),
-    ("내일 전기 요금 납부하기", TOMORROW),
-    ("ادفع فاتورة الكهرباء غدا", TOMORROW),
+KINDS = ("tomorrow", "next Friday", "in two weeks", "end of the month")
+# The four relative kinds in every supported language: (tomorrow, next Friday, in two weeks,
+# end of the month). Chinese 下周五, Japanese 来週の金曜日, Korean 다음 주 금요일 and Thai
+# วันศุกร์สัปดาห์หน้า say "Friday of next week": the Friday of next calendar week.
+MATRIX: dict[str, tuple[tuple[str, date], ...]] = {
+    "en": (
+        ("Pay the electricity bill tomorrow", TOMORROW),
+        ("Submit the report by next Friday", NEXT_FRIDAY),
+        ("Renew my passport in two weeks", TWO_WEEKS),
+        ("Pay the rent at the end of the month", MONTH_END),
+    ),
+    "es": (
+        ("Pagar la factura de la luz mañana", TOMORROW),
+        ("Entregar el informe el próximo viernes", NEXT_FRIDAY),
+        ("Renovar el pasaporte en dos semanas", TWO_WEEKS),
+        ("Pagar el alquiler a fin de mes", MONTH_END),
+    ),
+    "fr": (
+        ("Payer la facture d'électricité demain", TOMORROW),
+        ("Rendre le rapport vendredi prochain", NEXT_FRIDAY),
+        ("Renouveler le passeport dans deux semaines", TWO_WEEKS),
+        ("Payer le loyer à la fin du mois", MONTH_END),
+    ),
+    "de": (
+        ("Stromrechnung morgen bezahlen", TOMORROW),
+        ("Bericht bis nächsten Freitag abgeben", NEXT_FRIDAY),
+        ("Reisepass in zwei Wochen erneuern", TWO_WEEKS),
+        ("Miete bis Ende des Monats zahlen", MONTH_END),
+    ),
+    "it": (
+        ("Pagare la bolletta della luce domani", TOMORROW),
+        ("Consegnare il rapporto entro venerdì prossimo", NEXT_FRIDAY),
+        ("Rinnovare il passaporto tra due settimane", TWO_WEEKS),
+        ("Pagare l'affitto entro fine mese", MONTH_END),
+    ),
+    "ru": (
+        ("Оплатить счёт за электричество завтра", TOMORROW),
+        ("Сдать отчёт в следующую пятницу", NEXT_FRIDAY),
+        ("Продлить паспорт через две недели", TWO_WEEKS),
+        ("Заплатить аренду до конца месяца", MONTH_END),
+    ),
+    "zh": (
+        ("明天交电费", TOMORROW),
+        ("下周五之前准备季度销售报告", NEXT_FRIDAY + timedelta(days=7)),
+        ("两周后续签护照", TWO_WEEKS),
+        ("月底前交房租", MONTH_END),
+    ),
+    "ja": (
+        ("明日電気代を払う", TOMORROW),
+        ("来週の金曜日までに報告書を提出する", NEXT_FRIDAY + timedelta(days=7)),
+        ("2週間後にパスポートを更新する", TWO_WEEKS),
+        ("月末までに家賃を払う", MONTH_END),
+    ),
+    "ko": (
+        ("내일 전기 요금 납부하기", TOMORROW),
+        ("다음 주 금요일까지 보고서 제출", NEXT_FRIDAY + timedelta(days=7)),
+        ("2주 후에 여권 갱신하기", TWO_WEEKS),
+        ("월말까지 월세 내기", MONTH_END),
+    ),
+    "ar": (
+        ("ادفع فاتورة الكهرباء غدا", TOMORROW),
+        ("سلم التقرير يوم الجمعة القادمة", NEXT_FRIDAY),
+        ("جدد جواز السفر بعد أسبوعين", TWO_WEEKS),
+        ("ادفع الإيجار في نهاية الشهر", MONTH_END),
+    ),
+    "th": (
+        ("พรุ่งนี้จ่ายค่าไฟฟ้า", TOMORROW),
+        ("ส่งรายงานภายในวันศุกร์หน้า", NEXT_FRIDAY),
+        ("ต่ออายุหนังสือเดินทางภายในสองสัปดาห์", TWO_WEEKS),
+        ("จ่ายค่าเช่าสิ้นเดือน", MONTH_END),
+    ),
+}
+DATED = [row for rows in MATRIX.values() for row in rows]
+# More ways to say the same kinds, in the languages with the most phrasings.
+VARIANTS = [
+    ("다음 금요일까지 보고서 제출", NEXT_FRIDAY),
+    ("금요일에 보고서 제출", NEXT_FRIDAY),
+    ("일주일 후 회의", MONDAY + timedelta(days=7)),
+    ("이번 달 말까지 월세 내기", MONTH_END),
+    ("سلم التقرير قبل الجمعة", NEXT_FRIDAY),
+    ("جدد جواز السفر خلال ٣ أيام", MONDAY + timedelta(days=3)),
+    ("ادفع الإيجار آخر الشهر", MONTH_END),
+    ("ส่งรายงานวันศุกร์สัปดาห์หน้า", NEXT_FRIDAY + timedelta(days=7)),
+    ("ต่ออายุพาสปอร์ตในอีก 2 สัปดาห์", TWO_WEEKS),
+    ("ไปวัดวันอาทิตย์", MONDAY + timedelta(days=6)),
+    ("Сдать отчёт до пятницы", NEXT_FRIDAY),
+    ("Consegnare il rapporto entro venerdi", NEXT_FRIDAY),
 ]
+
+
+def test_every_language_has_every_kind() -> None:
+    # One relative kind in a language means all four (issue 14: no half-supported language).
+    for language, rows in MATRIX.items():
+        assert len(rows) == len(KINDS), language
+        assert all(resolve(text, MONDAY).candidates for text, _ in rows), language
+
+
+@pytest.mark.parametrize(("sentence", "day"), VARIANTS)
+def test_more_phrasings_resolve(sentence: str, day: date) -> None:
+    assert resolve(sentence, MONDAY).candidates == (day,)
 
 
 @pytest.mark.parametrize(("sentence", "day"), DATED)

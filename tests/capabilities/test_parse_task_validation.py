@@ -462,7 +462,7 @@ def test_response_formats_are_strict() -> None:
         _assert_strict(fmt["json_schema"]["schema"])
     task = core["json_schema"]["schema"]["properties"]["task"]["anyOf"][0]
     assert task["properties"]["category"]["enum"] == list(cfg.DEFAULT_CATEGORIES)
-    assert task["properties"]["dueDate"]["type"] == ["string", "null"]
+    assert task["properties"]["dueDate"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
     level = task["properties"]["priority"]["properties"]["level"]
     assert level["enum"] == ["low", "medium", "high", "critical"]
 

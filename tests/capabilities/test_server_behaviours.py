@@ -88,6 +88,18 @@ async def test_pinned_response_format_modes_work(
     assert "json_schema_refused" not in server.stats["faults"]
 
 
+async def test_grammar_converter_without_type_lists_still_constrains_the_answer(
+    sim: Any, make_input: MakeInput
+) -> None:
+    """llama-cpp-python 0.2.60 cannot turn ``"type": [..., "null"]`` into a grammar and lets
+    the model answer any JSON: the schemas say "nullable" with ``anyOf``, so it converts."""
+    async with sim(refuse_json_schema=True, grammar_without_type_lists=True) as (server, client):
+        result = await run_parse_task(client, _model(), make_input(SENTENCE))
+    assert "unconstrained" not in server.stats["faults"]
+    assert result.output is not None and result.output.title == "Submit Q2 Report"
+    assert len(result.output.subtasks) >= 3
+
+
 async def test_model_without_system_role_gets_instructions_in_the_user_message(
     sim: Any, make_input: MakeInput
 ) -> None:
@@ -242,3 +254,31 @@ async def test_vague_verdict_corrected_is_still_a_verdict(make_input: MakeInput)
     client = _Scripted([bad_vague, good_vague])
     result = await run_parse_task(client, "m", make_input("Do stuff"))  # type: ignore[arg-type]
     assert result.vague is not None and list(result.vague.suggestions) == ["What?"]
+
+
+# The real-server run (SmolLM2-135M behind llama-cpp-python): under the schema's grammar the
+# model answered "vague" for every sentence, its reason a schema description copied verbatim.
+COPIED = {
+    "result": "vague",
+    "task": None,
+    "error": {
+        "reason": "why the request cannot be a task",
+        "suggestions": ["1-3 questions or missing details"],
+    },
+}
+GOOD_TASK = {**BAD_TASK, "task": {**BAD_TASK["task"], "title": "Pay Electricity Bill"}}  # type: ignore[dict-item]
+
+
+async def test_schema_description_copied_as_a_verdict_is_not_accepted(
+    make_input: MakeInput,
+) -> None:
+    client = _Scripted([COPIED, COPIED])
+    with pytest.raises(InvalidOutputError) as info:
+        await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
+    assert any("repeats the schema's description" in e for e in info.value.errors)
+
+
+async def test_schema_description_copied_is_corrected_on_the_retry(make_input: MakeInput) -> None:
+    client = _Scripted([COPIED, GOOD_TASK])
+    result = await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
+    assert result.output is not None and result.output.title == "Pay Electricity Bill"

@@ -15,7 +15,7 @@ from gateway import RunningGateway
 from gateway.openapi import document
 from gateway.routing import ROUTES, RouteTable
 from taskmesh.rpc.server import set_serving
-from tests.gateway.conftest import TASKS_SERVICE, Backend, assert_problem
+from tests.support.gateway import TASKS_SERVICE, Backend, assert_problem
 
 
 async def test_healthz(anon: httpx.AsyncClient) -> None:

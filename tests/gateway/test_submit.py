@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from taskmesh import errors
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import FakeTasks
+from tests.support.gateway import assert_problem
 
 
 async def test_submission_is_accepted_with_location_and_retry_after(
@@ -78,10 +78,9 @@ async def test_malformed_bodies_are_400_with_a_clear_detail(
         ({}, "naturalLanguage", "is required"),
         ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
         ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
-        ({"naturalLanguage": "Pay\x00rent"}, "naturalLanguage", "control characters"),
         ({"naturalLanguage": "Pay rent", "priority": "high"}, "priority", "not a known field"),
     ],
-    ids=["number", "list", "missing", "blank", "2001-chars", "nul", "unknown-field"],
+    ids=["number", "list", "missing", "blank", "2001-chars", "unknown-field"],
 )
 async def test_invalid_fields_are_400_naming_the_field(
     client: httpx.AsyncClient, fake: FakeTasks, payload: dict, field: str, fragment: str
@@ -101,6 +100,16 @@ async def test_text_of_exactly_2000_chars_with_newlines_and_tabs_is_accepted(
     text = ("Plan\tthe offsite\n" * 200)[:1999] + "x"
     response = await client.post("/api/v1/tasks", json={"naturalLanguage": text})
     assert response.status_code == 202, response.text
+
+
+async def test_control_characters_go_on_to_the_injection_screen(
+    client: httpx.AsyncClient, fake: FakeTasks
+) -> None:
+    # The AI service screens first (an attack hidden with backspaces is an attack, issue 13)
+    # and refuses what is left of them with its own input rule.
+    response = await client.post("/api/v1/tasks", json={"naturalLanguage": "Pay\x00rent\x1b"})
+    assert response.status_code == 202, response.text
+    assert fake.calls["CreateTask"] == 1
 
 
 async def test_lone_surrogate_is_refused_at_the_edge(client: httpx.AsyncClient) -> None:

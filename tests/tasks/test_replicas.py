@@ -28,7 +28,8 @@ from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.storage.repository import Store
 from taskmesh import errors
 from taskmesh.settings import Settings
-from tests.conftest import free_port, reset_schema
+from tests.support.databases import reset_schema
+from tests.support.machine import free_port
 from tests.tasks.conftest import (
     DRAFT,
     ESTIMATE,

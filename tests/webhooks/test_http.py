@@ -20,7 +20,7 @@ from services.tasks.transport.caller import caller_interceptor
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh.rpc import server
 from taskmesh.settings import Settings
-from tests.gateway.conftest import assert_problem
+from tests.support.gateway import assert_problem
 from tests.tasks.conftest import FakeDispatcher
 
 TOKEN = "internal-test-token"

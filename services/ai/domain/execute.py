@@ -11,7 +11,7 @@ import openai
 from services.ai.domain.screening import Screener, default_screener
 from taskmesh import errors, metrics
 from taskmesh.capabilities.parse_task.handler import ParseTaskResult, run_parse_task
-from taskmesh.capabilities.parse_task.validation import validate_input
+from taskmesh.capabilities.parse_task.validation import MAX_TEXT_CHARS, validate_input
 from taskmesh.jobs.v1 import jobs_pb2
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,28 @@ class CapabilityExecutor:
     async def admit(
         self, capability: int, task_input: jobs_pb2.ParseTaskInput
     ) -> jobs_pb2.ParseTaskInput:
-        """The input as it will be run, or InvalidInput / InjectionDetected. The screen's model,
+        """The input as it will be run, or InvalidInput / InjectionDetected (an attack is
+        refused as one before any rule but the length bound is checked). The screen's model,
         when the cheap layers cannot decide, runs in a worker thread."""
         if capability != jobs_pb2.CAPABILITY_PARSE_TASK:
             raise errors.InvalidInput(
                 "unknown capability", [errors.FieldViolation("capability", "unknown capability")]
             )
-        clean = validate_input(task_input)
-        verdict = await self.screener.screen_async(clean.natural_language)
+        # The length bound first (it bounds the screen's cost), then the screen, then the other
+        # input rules: an attack disguised with control characters ("ig\bnore") is refused as an
+        # attack, never with a rule that names the trick (issue 13); the screen drops them.
+        text = task_input.natural_language.strip()
+        if len(text) <= MAX_TEXT_CHARS:
+            await self._screen(text)
+        return validate_input(task_input)
+
+    async def _screen(self, text: str) -> None:
+        verdict = await self.screener.screen_async(text)
         if verdict.blocked:
             pattern = verdict.pattern.value if verdict.pattern else "unknown"
             metrics.injections_blocked.labels(pattern).inc()
             log.warning("input refused by injection screening", extra={"pattern": pattern})
             raise errors.InjectionDetected()
-        return clean
 
     async def enqueue(
         self,

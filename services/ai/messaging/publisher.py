@@ -46,7 +46,7 @@ class JobPublisher:
     async def _setup(self, connection: AbstractRobustConnection) -> AbstractRobustChannel:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await self.topology.declare(channel)
-        return channel  # type: ignore[return-value]
+        return channel
 
     @property
     def healthy(self) -> bool:

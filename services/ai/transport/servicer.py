@@ -33,7 +33,11 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
         self.executor = executor
         self.publish_timeout_s = publish_timeout_s
 
-    async def ExecuteCapability(self, request, context):  # noqa: N802 - gRPC names
+    async def ExecuteCapability(  # noqa: N802 - gRPC names
+        self,
+        request: ai_pb2.ExecuteCapabilityRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> ai_pb2.ExecuteCapabilityResponse:
         if request.WhichOneof("input") != "parse_task":
             raise errors.InvalidInput(
                 "an input is required", [errors.FieldViolation("input", "required")]
@@ -71,7 +75,11 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
             )
         return ai_pb2.ExecuteCapabilityResponse(accepted=True)
 
-    async def ListCapabilities(self, request, context):  # noqa: N802
+    async def ListCapabilities(  # noqa: N802
+        self,
+        request: ai_pb2.ListCapabilitiesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> ai_pb2.ListCapabilitiesResponse:
         return ai_pb2.ListCapabilitiesResponse(
             capabilities=[
                 ai_pb2.CapabilityInfo(

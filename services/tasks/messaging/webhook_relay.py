@@ -58,7 +58,7 @@ class WebhookRelay:
     async def _setup(self, connection: AbstractRobustConnection) -> AbstractRobustChannel:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await self.topology.declare(channel)
-        return channel  # type: ignore[return-value]
+        return channel
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until ``stop`` is set; connects (with retries) first."""

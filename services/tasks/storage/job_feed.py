@@ -86,8 +86,9 @@ class JobFeed:
                 await self._task
             self._task = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._events.changed(payload)
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg hands the NOTIFY payload over as text; its listener type says object.
+        self._events.changed(str(payload))
 
     async def _run(self) -> None:
         delay = self._retry_s

@@ -6,7 +6,7 @@ model the migrations are written against."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -44,7 +45,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model here is mapped to a Table of its own (SQLAlchemy types it as the wider
+    # FromClause, which insert/update/delete do not accept).
+    __table__: ClassVar[Table]
 
 
 class User(Base):

@@ -83,7 +83,7 @@ async def delete_endpoint(c: AsyncConnection, user_id: str, endpoint_id: str) ->
     result = await c.execute(
         delete(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         return False
     await c.execute(delete(OUTBOX).where(OUTBOX.c.endpoint_id == endpoint_id))
     return True

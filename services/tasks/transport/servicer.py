@@ -34,7 +34,7 @@ MAX_CHECK = 10_000
 #: Default deadline for the AI hop when the caller set none.
 
 
-def _page_size(request) -> int:  # type: ignore[no-untyped-def]
+def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) -> int:
     """``take`` of a paged request (0 means the default, 10); raises InvalidInput naming
     ``take`` and ``skip`` outside 1-MAX_TAKE and >= 0 (SPEC §5)."""
     take: int = request.take or 10
@@ -49,7 +49,7 @@ def _page_size(request) -> int:  # type: ignore[no-untyped-def]
     return take
 
 
-def _require_scope(request) -> None:  # type: ignore[no-untyped-def]
+def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest) -> None:
     """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
     one of them: an empty user_id must never silently mean "everyone"."""
     if request.all_users == bool(request.user_id):
@@ -97,11 +97,19 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             jobs.store, jobs.policy.budget, jobs.events, clock=jobs.now
         )
 
-    async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
+    async def Authenticate(  # noqa: N802 - gRPC names
+        self,
+        request: tasks_pb2.AuthenticateRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.AuthenticateResponse:
         user = await self.users.authenticate(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
 
-    async def CreateTask(self, request, context):  # noqa: N802
+    async def CreateTask(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateTaskRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CreateTaskResponse:
         user_id = _require(request.user_id, "user_id")
         text = request.natural_language.strip()
         job = await self.jobs.create(
@@ -117,7 +125,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
-    async def ListJobs(self, request, context):  # noqa: N802
+    async def ListJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.ListJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListJobsResponse:
         take = _page_size(request)
         _require_scope(request)
         state = convert.state_from_proto(request.state)
@@ -136,12 +148,20 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             jobs=[convert.job_to_proto(j) for j in jobs], total_count=total
         )
 
-    async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
+    async def WatchJob(  # noqa: N802
+        self,
+        request: tasks_pb2.WatchJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
         user_id = _require(request.user_id, "user_id")
         async for job in self.queries.watch(user_id, request.job_id):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
-    async def ListTasks(self, request, context):  # noqa: N802
+    async def ListTasks(  # noqa: N802
+        self,
+        request: tasks_pb2.ListTasksRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListTasksResponse:
         take = _page_size(request)
         query = m.TaskQuery(
             user_id=_require(request.user_id, "user_id"),
@@ -172,7 +192,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             remaining=usage.remaining,
         )
 
-    async def CancelJob(self, request, context):  # noqa: N802
+    async def CancelJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CancelJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CancelJobResponse:
         _require_scope(request)
         with bind(job_id=request.job_id):
             job = await self.jobs.cancel(
@@ -181,7 +205,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             )
             return tasks_pb2.CancelJobResponse(job=convert.job_to_proto(job))
 
-    async def CheckJobs(self, request, context):  # noqa: N802
+    async def CheckJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.CheckJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CheckJobsResponse:
         if len(request.job_ids) > MAX_CHECK:
             raise errors.InvalidInput(
                 f"at most {MAX_CHECK} job ids", [errors.FieldViolation("job_ids", "too many")]
@@ -194,7 +222,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             ]
         )
 
-    async def StartJob(self, request, context):  # noqa: N802
+    async def StartJob(  # noqa: N802
+        self,
+        request: tasks_pb2.StartJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
             needed = _tokens(request.tokens_needed)
             job, admission = await self.jobs.start_admitting(
@@ -206,7 +238,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 reserved_tokens=admission.reserved,
             )
 
-    async def ReserveTokens(self, request, context):  # noqa: N802
+    async def ReserveTokens(  # noqa: N802
+        self,
+        request: tasks_pb2.ReserveTokensRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ReserveTokensResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             admission = await self.jobs.reserve_tokens(job_id, _tokens(request.tokens_needed))
@@ -214,7 +250,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 granted=admission.granted, reserved_tokens=admission.reserved
             )
 
-    async def CompleteJob(self, request, context):  # noqa: N802
+    async def CompleteJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CompleteJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CompleteJobResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             kind = request.WhichOneof("outcome")
@@ -239,7 +279,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
-    async def CreateWebhookEndpoint(self, request, context):  # noqa: N802
+    async def CreateWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CreateWebhookEndpointResponse:
         endpoint, secret = await self.webhooks.register(
             _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
         )
@@ -247,17 +291,29 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
         )
 
-    async def ListWebhookEndpoints(self, request, context):  # noqa: N802
+    async def ListWebhookEndpoints(  # noqa: N802
+        self,
+        request: tasks_pb2.ListWebhookEndpointsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListWebhookEndpointsResponse:
         endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
         return tasks_pb2.ListWebhookEndpointsResponse(
             endpoints=[convert.webhook_endpoint_to_proto(e) for e in endpoints]
         )
 
-    async def DeleteWebhookEndpoint(self, request, context):  # noqa: N802
+    async def DeleteWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.DeleteWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.DeleteWebhookEndpointResponse:
         await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
         return tasks_pb2.DeleteWebhookEndpointResponse()
 
-    async def GetWebhookTarget(self, request, context):  # noqa: N802
+    async def GetWebhookTarget(  # noqa: N802
+        self,
+        request: tasks_pb2.GetWebhookTargetRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.GetWebhookTargetResponse:
         target = await self.webhooks.target(_require(request.endpoint_id, "endpoint_id"))
         return tasks_pb2.GetWebhookTargetResponse(
             endpoint=convert.webhook_endpoint_to_proto(target.endpoint),

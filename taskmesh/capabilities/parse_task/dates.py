@@ -3,8 +3,13 @@ rules the core prompt gives the model (SPEC §10), in English, Spanish, French, 
 Italian, Russian, Chinese and Japanese. The handler uses it to check the model's ``dueDate``
 (issue 14.6: "tomorrow" at 13:13 became "today at 13:13"), the simulator to answer.
 
-Thai, Korean and Arabic phrases for today, tomorrow, the day after and the end of the month
-are known too.
+Thai, Korean and Arabic phrases for today, tomorrow, the day after, weekdays ("วันศุกร์หน้า",
+"다음 주 금요일", "الجمعة القادمة"), "in N days/weeks" ("ภายในสองสัปดาห์", "2주 후",
+"بعد أسبوعين"), next week/month and the end of the month are known too: every supported
+language has all four kinds the evaluation checks (tomorrow, next Friday, in two weeks, end of
+the month). Korean 다음 주 금요일 and Thai วันศุกร์สัปดาห์หน้า ("Friday of next week") name the
+weekday of next calendar week, as Chinese 下周五 does; 다음 금요일 and วันศุกร์หน้า ("next
+Friday") the coming one.
 
 Rules (the prompt's): "today" is today; "tomorrow" the next day; a weekday name, with or
 without "next"/"this"/"on"/"by", the first such weekday after today; "in N days/weeks" counts
@@ -14,7 +19,10 @@ Japanese 来週の金曜日 name the weekday of next calendar week, which is wha
 
 A pure-regex resolver was chosen over ``dateparser``: that library resolves "next Friday" by
 its own rule rather than the prompt's, finds phrases inside words in CJK text, and costs
-milliseconds of CPU and a large import per call, against microseconds here."""
+milliseconds of CPU and a large import per call, against microseconds here. For Korean, Arabic
+and Thai, dateparser 1.5.0's ``search_dates`` (future dates preferred) found one of nine test
+phrases right (Arabic "الجمعة القادمة"): none of "2주 후", "금요일에", "بعد أسبوعين",
+"ภายในสองสัปดาห์", "วันศุกร์หน้า", "สิ้นเดือน", and "다음 주 금요일" became Monday."""
 
 from __future__ import annotations
 
@@ -59,7 +67,26 @@ _WEEKDAY_NAMES: dict[str, int] = {
     **{n: i for i, n in enumerate(("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"))},
     **{n: i for i, n in enumerate(("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье"))},
     "среда": 2, "пятница": 4, "суббота": 5,
+    # Russian genitive ("до пятницы", by Friday); Italian without the accent.
+    **{n: i for i, n in enumerate(("понедельника", "вторника", "среды", "четверга", "пятницы", "субботы", "воскресенья"))},
+    **{n: i for i, n in enumerate(("lunedi", "martedi", "mercoledi", "giovedi", "venerdi"))},
 }  # fmt: skip
+# Thai, Korean and Arabic: weekday stems, the "N" of "in N days/weeks", the units.
+# fmt: off
+_TH_WEEKDAY = {"จันทร์": 0, "อังคาร": 1, "พุธ": 2, "พฤหัสบดี": 3, "พฤหัส": 3, "ศุกร์": 4, "เสาร์": 5, "อาทิตย์": 6}
+_KO_WEEKDAY = {"월": 0, "화": 1, "수": 2, "목": 3, "금": 4, "토": 5, "일": 6}
+_AR_WEEKDAY = {"الاثنين": 0, "الإثنين": 0, "الثلاثاء": 1, "الأربعاء": 2, "الاربعاء": 2, "الخميس": 3, "الجمعة": 4, "الجمعه": 4, "السبت": 5, "الأحد": 6, "الاحد": 6}
+_TH_NUMBERS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "เจ็ด": 7, "แปด": 8, "เก้า": 9, "สิบ": 10}
+_KO_NUMBERS = {"일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "한": 1, "두": 2, "세": 3, "네": 4}
+_AR_NUMBERS = {"واحد": 1, "اثنين": 2, "اثنان": 2, "ثلاثة": 3, "ثلاث": 3, "أربعة": 4, "اربعة": 4, "أربع": 4, "خمسة": 5, "خمس": 5, "ستة": 6, "سبعة": 7, "عشرة": 10}
+# Arabic duals carry their number ("أسبوعين", two weeks); a bare singular is one.
+_AR_UNIT_COUNT = {"أسبوعين": 2, "اسبوعين": 2, "يومين": 2, "أسبوع": 1, "اسبوع": 1, "يوم": 1}
+# fmt: on
+_AR_LETTER = r"\u0621-\u064a"
+_HANGUL = r"\uac00-\ud7a3"
+_NOT_AR = rf"(?<![{_AR_LETTER}])"
+_AR_END = rf"(?![{_AR_LETTER}])"
+_AR_NEXT = r"(?:القادم|القادمة|المقبل|المقبلة|الجاي|الجاية)"
 _CJK_WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
 _JA_WEEKDAY = {"月": 0, "火": 1, "水": 2, "木": 3, "金": 4, "土": 5, "日": 6}
 
@@ -69,10 +96,27 @@ _MONTH = "|".join(m[:3] + f"(?:{m[3:]})?" if len(m) > 3 else m for m in MONTHS)
 _WEEK_UNIT = r"weeks?|semanas?|semaines?|wochen?|settimane?|settimana|недел[юиь]"
 _DAY_UNIT = r"days?|días?|dias?|jours?|tag(?:en)?|giorn[oi]|д(?:ень|ня|ней)"
 
-# Words before a date phrase that belong to it ("by next Friday"), matched backwards from
-# the phrase, so the simulator can drop the whole phrase from a title.
+# Words around a date phrase that belong to it: prepositions and modifiers before it ("by
+# next Friday", "bis nächsten Freitag", Thai ภายใน "within"), modifiers and particles after it
+# ("vendredi prochain", "at the latest", Korean 까지 "until"), so the simulator drops the
+# whole phrase from a title instead of leaving "by", "prochain" or "까지" behind.
+_LEAD_WORDS = (
+    "no later than|not later than|this coming|by|on|before|until|till|due|for|at|this|next|the"
+    "|para el|para la|antes del|antes de|hasta el|hasta|el|la|este|esta|próximo|próxima|al"
+    "|d'ici à|d'ici|jusqu'au|jusqu'à|avant|pour|le|ce|cette|au plus tard"
+    "|spätestens|bis zum|bis|am|zum|vor|nächsten|nächste|kommenden|kommende|diesen|an"
+    "|entro il|entro|per il|per|il|prossimo|prossima|questo|questa"
+    "|не позднее|до|в|к|на|следующую|следующий|следующее|ближайшую|ближайший|эту|этот"
+    "|قبل|بحلول|حتى|في|موعد أقصاه"
+)
 _LEAD = re.compile(
-    r"(?:\b(?:by|on|before|until|due|for|this coming|this|next|the|el|la|le|am|bis|до|в|к)\s+)+$",
+    rf"(?:(?:(?<![\w'])(?:{_LEAD_WORDS})\s+)+|(?:ภายใน|ก่อน|จนถึง|ถึง)\s*)$", re.IGNORECASE
+)
+_TAIL = re.compile(
+    r"(?:\s+(?:prochain|prochaine|próximo|próxima|prossimo|prossima|que viene|qui vient"
+    r"|at the latest|au plus tard|spätestens|a más tardar|al más tardar|al più tardi"
+    r"|самое позднее|على الأكثر|القادم|القادمة|المقبل|المقبلة)(?![\w-]))+"
+    r"|(?:전까지|전에|까지|에는|에|안에|내로|중으로|이내에)",
     re.IGNORECASE,
 )
 
@@ -83,13 +127,22 @@ def _plus(days: int) -> Resolver:
     return lambda _m, today: today + timedelta(days=days)
 
 
+_WEEK_UNITS = re.compile(
+    _WEEK_UNIT + r"|周|週|星期|个星期|個星期|주|สัปดาห์|อาทิตย์|أسبوع|اسبوع|أسابيع|اسابيع"
+)
+_ALL_NUMBERS = {**_NUMBERS, **_TH_NUMBERS, **_KO_NUMBERS, **_AR_NUMBERS}
+
+
 def _count(m: re.Match[str], today: date) -> date | None:
-    raw = m.group("n").lower()
-    count = int(raw) if raw.isdigit() else _NUMBERS.get(raw)
+    raw = (m.group("n") or "").lower()
+    unit = (m.group("unit") or "").lower()
+    if raw:
+        count = int(raw) if raw.isdigit() else _ALL_NUMBERS.get(raw)
+    else:
+        count = _AR_UNIT_COUNT.get(unit)
     if count is None or count > 3660:
         return None
-    unit = (m.group("unit") or "").lower()
-    per = 7 if re.match(_WEEK_UNIT + r"|周|週|星期|个星期|個星期", unit) else 1
+    per = 7 if _WEEK_UNITS.match(unit) else 1
     return today + timedelta(days=count * per)
 
 
@@ -132,6 +185,17 @@ def _zh_weekday(m: re.Match[str], today: date) -> date | None:
 def _ja_weekday(m: re.Match[str], today: date) -> date | None:
     target = _JA_WEEKDAY[m.group("d")]
     return _next_calendar_week(target, today) if m.group("next") else _coming(target, today)
+
+
+def _table_weekday(table: dict[str, int]) -> Resolver:
+    """A weekday from ``table`` (group ``d``): of next calendar week when group ``next`` (a
+    "next week" word) matched, else the coming one."""
+
+    def resolve_one(m: re.Match[str], today: date) -> date | None:
+        target = table[m.group("d")]
+        return _next_calendar_week(target, today) if m.group("next") else _coming(target, today)
+
+    return resolve_one
 
 
 def _iso(m: re.Match[str], _today: date) -> date | None:
@@ -221,7 +285,12 @@ _RULES: list[tuple[str, str, Resolver]] = [
         ),
         _end_of_month,
     ),
-    ("end_month", r"本?月底|月末|今月末|สิ้นเดือน|월말|이번 달 말|نهاية الشهر", _end_of_month),
+    (
+        "end_month",
+        r"本?月底|月末|今月末|สิ้นเดือน(?:นี้)?|ปลายเดือน(?:นี้)?|월말|이번\s?달\s?말|이달\s?말"
+        r"|(?:نهاية|آخر|اخر)\s+(?:هذا\s+)?الشهر",
+        _end_of_month,
+    ),
     (
         "end_week",
         _b(
@@ -231,11 +300,52 @@ _RULES: list[tuple[str, str, Resolver]] = [
         _end_of_week,
     ),
     ("end_week", r"周末|週末", _end_of_week),
+    # in N days / weeks: Thai, Korean, Arabic
+    (
+        "in_n",
+        r"(?:ภายใน|ในอีก|อีก|ใน)\s*(?P<n>\d+|" + "|".join(_TH_NUMBERS) + r")\s*"
+        r"(?P<unit>สัปดาห์|อาทิตย์|วัน)(?:ข้างหน้า)?",
+        _count,
+    ),
+    (
+        "in_n",
+        rf"(?<![{_HANGUL}])(?P<n>\d+|[일이삼사오]|한|두|세|네)\s*(?P<unit>주일?|일)\s*"
+        r"(?:후|뒤|안에|내에|이내)",
+        _count,
+    ),
+    (
+        "in_n",
+        rf"{_NOT_AR}(?:بعد|خلال|في غضون|في خلال)\s+(?:(?P<n>\d+|"
+        + "|".join(_AR_NUMBERS)
+        + rf")\s+)?(?P<unit>أسبوعين|اسبوعين|أسابيع|اسابيع|أسبوع|اسبوع|يومين|أيام|ايام|يوم){_AR_END}",
+        _count,
+    ),
     # weekday of next calendar week (CJK), before "next week"
     ("weekday", r"(?P<next>下(?:个)?(?:周|星期|礼拜))(?P<d>[一二三四五六日天])", _zh_weekday),
     ("weekday", r"(?P<next>)(?:周|星期|礼拜)(?P<d>[一二三四五六日天])", _zh_weekday),
     ("weekday", r"(?P<next>来週の?)(?P<d>[月火水木金土日])曜(?:日)?", _ja_weekday),
     ("weekday", r"(?P<next>)(?P<d>[月火水木金土日])曜日", _ja_weekday),
+    # Korean: 다음 주 금요일 (Friday of next week), 다음 금요일 / 이번 주 금요일 / 금요일
+    (
+        "weekday",
+        rf"(?<![{_HANGUL}])(?:(?P<next>다음\s?주|담주|차주)\s*|이번\s?주\s*|다음\s*)?"
+        r"(?P<d>[월화수목금토일])요일",
+        _table_weekday(_KO_WEEKDAY),
+    ),
+    # Thai: วันศุกร์สัปดาห์หน้า (Friday of next week), วันศุกร์หน้า / วันศุกร์นี้ / วันศุกร์
+    (
+        "weekday",
+        r"วัน(?P<d>" + "|".join(_TH_WEEKDAY) + r")"
+        r"(?:\s*(?P<next>(?:สัปดาห์|อาทิตย์)หน้า)|\s*หน้า|\s*นี้)?",
+        _table_weekday(_TH_WEEKDAY),
+    ),
+    # Arabic: (يوم) الجمعة (القادمة)
+    (
+        "weekday",
+        rf"{_NOT_AR}(?:يوم\s+)?(?P<d>" + "|".join(_AR_WEEKDAY) + rf"){_AR_END}"
+        rf"(?:\s+{_AR_NEXT}{_AR_END})?(?P<next>(?!))?",
+        _table_weekday(_AR_WEEKDAY),
+    ),
     # next week / next month
     (
         "next_week",
@@ -246,7 +356,12 @@ _RULES: list[tuple[str, str, Resolver]] = [
         ),
         _next_week,
     ),
-    ("next_week", r"下周|下星期|下个星期|来週", _next_week),
+    (
+        "next_week",
+        rf"下周|下星期|下个星期|来週|สัปดาห์หน้า|อาทิตย์หน้า|(?<![{_HANGUL}])(?:다음\s?주|담주|차주)"
+        rf"|{_NOT_AR}(?:الأسبوع|الاسبوع)\s+{_AR_NEXT}{_AR_END}",
+        _next_week,
+    ),
     (
         "next_month",
         _b(
@@ -255,7 +370,12 @@ _RULES: list[tuple[str, str, Resolver]] = [
         ),
         _next_month,
     ),
-    ("next_month", r"下个月|下個月|来月", _next_month),
+    (
+        "next_month",
+        rf"下个月|下個月|来月|เดือนหน้า|(?<![{_HANGUL}])다음\s?달"
+        rf"|{_NOT_AR}الشهر\s+{_AR_NEXT}{_AR_END}",
+        _next_month,
+    ),
     # explicit dates
     ("iso", r"(?<!\d)(?P<iso>\d{4}-\d{2}-\d{2})(?!\d)", _iso),
     ("month_day", _b(rf"(?P<month>{_MONTH})\.? (?P<day>\d{{1,2}})(?:st|nd|rd|th)?"), _month_day),
@@ -305,7 +425,10 @@ def resolve(sentence: str, today: date) -> DueDate:
             if day is None:
                 continue
             lead = _LEAD.search(sentence, 0, match.start())
-            spans.append((lead.start() if lead else match.start(), match.end()))
+            tail = _TAIL.match(sentence, match.end())
+            spans.append(
+                (lead.start() if lead else match.start(), tail.end() if tail else match.end())
+            )
             found.append((match.start(), day))
     for match in VAGUE_TIME.finditer(sentence):
         if not any(a < match.end() and match.start() < b for a, b in spans):

@@ -1,17 +1,20 @@
 """The screening cascade: cheap layers decide the clear cases, the model the rest.
 
-1. Decoding views (`views`): the sentence and every payload hidden in it.
+1. Decoding views (`views`): the sentence and every payload hidden in it, each normalised
+   (`normalise`) and with split words joined again (`vocabulary.rejoin`).
 2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
    blocks alone.
-3. Multilingual vocabulary (`vocabulary`) on each view: a hit inside a decoded payload blocks
-   alone (honest tasks do not hide instructions in base64); in the sentence itself it marks the
-   sentence for the model, with the lower `agree_threshold`.
-4. The gate: a sentence with no suspect word in any covered language, no decoded payload and no
-   letters of an uncovered script passes here, at the cost of the layers above (well under 1 ms
-   for an ordinary task).
+3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
+   decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
+   sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
+4. The clear-pass gate (`vocabulary.is_suspect`): a sentence without two kinds of cue or a lone
+   cue in any covered language, with no decoded payload and no letters of an uncovered script,
+   passes here without the model (about 0.15 ms for an ordinary task; 95 % of the honest task
+   corpus, see scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
-   `MAX_WINDOWS`): at or above the head's threshold, or above `agree_threshold` with a vocabulary
-   hit, the input is blocked.
+   `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
+   `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
+   three kinds of cue, the input is blocked.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import re
 from dataclasses import dataclass, field
 
 from . import patterns, vocabulary
-from .model import MAX_WINDOW_CHARS, ScreenModel
+from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
 from .views import views
 
-MAX_WINDOWS = 6
+MAX_WINDOWS = 4
 # Sentence ends: a mark followed by space, or a line break; "i.g.n.o.r.e" stays one sentence.
 _QUOTED = re.compile(r'"([^"]{8,})"|\u201c([^\u201d]{8,})\u201d|«([^»]{8,})»|「([^」]{4,})」')
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
@@ -50,6 +53,7 @@ class Pending:
 
     windows: list[str] = field(default_factory=list)
     families: list[PatternType] = field(default_factory=list)
+    kinds: int = 0  # the most cue kinds in one sentence (vocabulary.cue_kinds)
 
 
 def _sentences(text: str) -> list[str]:
@@ -60,15 +64,27 @@ def _quoted(text: str) -> list[str]:
     return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
 
 
+def _canonical(raw: str) -> str:
+    return vocabulary.rejoin(normalize(raw))
+
+
 def _suspect(raw: str, canonical: str) -> bool:
     return vocabulary.is_suspect(canonical) or vocabulary.uncovered_script(raw)
+
+
+def _window(part: str) -> str:
+    # The model reads accents and vowel signs (keep_marks), unless fragments were joined: it
+    # must then see the joined words ("igno re" -> "ignore").
+    plain = normalize(part)
+    joined = vocabulary.rejoin(plain)
+    return joined if joined != plain else normalize(part, keep_marks=True)
 
 
 def prepare(text: str) -> Verdict | Pending:
     """The verdict of the cheap layers, or what the model must score to decide."""
     pending = Pending()
     for depth, raw in enumerate(views(text)):
-        canonical = normalize(raw)
+        canonical = _canonical(raw)
         family = patterns.match_family(canonical) or vocabulary.strong_family(canonical)
         if family is not None:
             return Verdict(blocked=True, pattern=family)
@@ -76,32 +92,43 @@ def prepare(text: str) -> Verdict | Pending:
         if not decoded and not _suspect(raw, canonical):
             continue
         hits = vocabulary.families_hit(canonical)
-        if decoded and hits:
-            return Verdict(blocked=True, pattern=hits[0])
+        if decoded and (hits or vocabulary.has_cue(canonical)):
+            # Honest tasks do not hide words about the model in base64, hex or Morse: one cue
+            # word in a decoded payload is enough ("system new rules follow" in Morse).
+            family = hits[0] if hits else PatternType.INSTRUCTION_OVERRIDE
+            return Verdict(blocked=True, pattern=family)
         pending.families.extend(f for f in hits if f not in pending.families)
+        if not decoded:
+            pending.kinds = max(pending.kinds, vocabulary.cue_kinds(canonical))
         if decoded:
             pending.windows.append(normalize(raw, keep_marks=True))
             continue
-        if len(raw) <= MAX_WINDOW_CHARS:
-            pending.windows.append(normalize(raw, keep_marks=True))
-        # Each suspect sentence and quoted passage on its own too: an honest first sentence or
-        # a "translate this message:" frame dilutes what the model sees of the attack, and a
-        # page of pasted prose costs a few windows, not the whole page.
+        # Each suspect sentence and quoted passage on its own, not the whole text: an honest
+        # first sentence or a "translate this message:" frame dilutes what the model sees of
+        # the attack, and the encoder's cost grows faster than the length (a 300-character
+        # window costs about five short ones), so a pasted page costs a few short windows.
         parts = _sentences(raw) + _quoted(raw)
-        if len(parts) > 1 or len(raw) > MAX_WINDOW_CHARS:
-            for part in parts:
-                if _suspect(part, normalize(part)):
-                    pending.windows.append(normalize(part, keep_marks=True))
+        suspect = [p for p in parts if len(parts) > 1 and _suspect(p, _canonical(p))]
+        for part in suspect or [raw]:
+            pending.windows.append(_window(part))
     if not pending.windows:
         return PASSED
     pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]
     return pending
 
 
-def decide(pending: Pending, scores: list[float], threshold: float, agree: float) -> Verdict:
-    """Block when the model is sure, or when it agrees with a vocabulary hit."""
+def decide(
+    pending: Pending,
+    scores: list[float],
+    threshold: float,
+    agree: float,
+    cue: float | None = None,
+) -> Verdict:
+    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), or when
+    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`."""
     top = max(scores, default=0.0)
-    if top >= threshold or (pending.families and top >= agree):
+    many = cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue
+    if top >= threshold or (pending.families and top >= agree) or many:
         family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
         return Verdict(blocked=True, pattern=family)
     return PASSED
@@ -115,7 +142,7 @@ class Screener:
 
     def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
         head = self.model.head
-        return decide(pending, scores, head.threshold, head.agree_threshold)
+        return decide(pending, scores, head.threshold, head.agree_threshold, head.cue_threshold)
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""

@@ -23,9 +23,11 @@ from typing import Protocol
 import numpy as np
 
 CACHE_SIZE = 4_096
-# The encoder's cost grows with length; the cascade sends it sentences, each cut to this many
-# characters, so the worst case stays bounded (about 128 tokens).
-MAX_WINDOW_CHARS = 400
+# The encoder's cost grows faster than the length (attention); the cascade sends it sentences,
+# each cut to this many characters (about 80 tokens), at most `cascade.MAX_WINDOWS` of them: the
+# worst case for a 2,000-character submission is about 0.25 s of CPU, measured with
+# scripts/screen_cpu.py's inputs on the 2-vCPU development machine.
+MAX_WINDOW_CHARS = 256
 
 
 class Encoder(Protocol):
@@ -40,7 +42,10 @@ class Head:
     """A logistic-regression head: P(attack) = sigmoid(weights · embedding + bias).
 
     `threshold` blocks on the model alone; `agree_threshold` blocks when a vocabulary pattern
-    also fires. Both were chosen by the training script on the tune split (see `provenance`).
+    also fires; `cue_threshold` when one sentence holds three kinds of cue (the model
+    addressed, its world named, something asked or overridden). All were chosen by the training
+    script on the tune split (see `provenance`); a head without `cue_threshold` uses
+    `threshold` there.
     """
 
     version: str
@@ -50,6 +55,7 @@ class Head:
     threshold: float
     agree_threshold: float
     provenance: dict
+    cue_threshold: float | None = None
 
     @classmethod
     def from_json(cls, document: dict) -> Head:
@@ -61,6 +67,7 @@ class Head:
             threshold=float(document["threshold"]),
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
+            cue_threshold=float(document.get("cue_threshold", document["threshold"])),
         )
 
     def score(self, embeddings: np.ndarray) -> list[float]:

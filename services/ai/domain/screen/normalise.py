@@ -134,6 +134,10 @@ def fold_unicode(text: str, keep_marks: bool = False) -> str:
         category = unicodedata.category(ch)
         if category in dropped or ch in _INVISIBLE:
             continue
+        if category == "Cc" and ch != "\t":
+            # Backspace, escape and the other controls render as nothing: dropped like the
+            # format characters, so "ig\bnore" reads "ignore" (tab stays a space).
+            continue
         if category in _SPACE_CATEGORIES:
             out.append(" ")
             continue
@@ -149,7 +153,8 @@ def _fold_ascii(text: str) -> str:
     if out.isprintable() and "\t" not in out:
         return out
     return "".join(
-        "\n" if ch in _LINE_BREAKS else (" " if not ch.isprintable() else ch) for ch in out
+        "\n" if ch in _LINE_BREAKS else " " if ch == "\t" else "" if not ch.isprintable() else ch
+        for ch in out
     )
 
 

@@ -5,10 +5,20 @@ where an `act` word and an `object` word share a clause within `window` characte
 order (German and Japanese put the object first), or where a `phrase` occurs. These hits do not
 block alone: the look-alike corpus shows honest sentences that use the same words ("ignore the
 spam folder", "zeig mir die Regeln des Turniers"), so the model must agree (see `cascade`).
+
+The `cues` lists are the clear-pass gate in front of the model. An attack on the model has to
+say something about the model: it addresses it (`addressee`: "you", "dein", "你"), names its
+world (`model_world`: instructions, rules, prompt, role, "this message"), overrides
+(`override`: ignore, forget, obey), moves in time or place (`shift`: previous, from now on,
+instead, above) or asks it to tell (`reveal`: show, tell me, write out). One such word is
+ordinary in a task ("Forget the milk", "Read the assembly instructions", "Show me the invoices");
+two kinds of them in one sentence, a reveal verb with an addressee or a shift, or one `lone`
+cue (markup, role-play, "developer mode", an encoding's name) send the sentence to the model.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -31,8 +41,11 @@ class Vocabulary:
 
     families: tuple[tuple[PatternType, re.Pattern[str]], ...]
     strong: tuple[tuple[PatternType, re.Pattern[str]], ...]
-    suspect: re.Pattern[str]
+    cues: tuple[tuple[str, re.Pattern[str]], ...]
+    lone: re.Pattern[str]
     covered_scripts: frozenset[str]
+    role_markup: re.Pattern[str]
+    fragments: re.Pattern[str]
 
 
 _BOUNDARY = "\0"  # stands for \b at the end of a term in the trie
@@ -53,9 +66,10 @@ def _term(raw: str) -> tuple[bool, str]:
     return True, term
 
 
-def _trie_regex(terms: set[str]) -> str:
+def _trie_regex(terms: set[str], joiner: str = "") -> str:
     # One alternation of a thousand words is tried word by word at every position; a prefix
-    # tree lets the regex engine reject a position on its first character.
+    # tree lets the regex engine reject a position on its first character. `joiner` may stand
+    # between letters (an optional space or dot finds "igno re", "ins truc cio nes" whole).
     trie: dict = {}
     for term in terms:
         node = trie
@@ -63,10 +77,11 @@ def _trie_regex(terms: set[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def emit(node: dict) -> str:
+    def emit(node: dict, first: bool) -> str:
         ends = "" in node
+        gap = "" if first else joiner
         branches = [
-            (r"\b" if ch == _BOUNDARY else re.escape(ch)) + emit(child)
+            (r"\b" if ch == _BOUNDARY else gap + re.escape(ch)) + emit(child, False)
             for ch, child in sorted(node.items())
             if ch
         ]
@@ -75,7 +90,37 @@ def _trie_regex(terms: set[str]) -> str:
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
         return f"(?:{body})?" if ends else body
 
-    return emit(trie)
+    return emit(trie, True)
+
+
+# Words split into fragments are joined only where the fragments spell a vocabulary word of
+# at least this many letters: shorter ones ("your", "only") are ordinary words when split.
+_MIN_JOINED = 5
+_SPLITTABLE = re.compile(r"[a-zа-яіїєґ]+")
+
+
+def _fragments_regex(data: dict) -> re.Pattern[str]:
+    terms: set[str] = set()
+    lists = [data["cues"][group] for group in (*CUE_GROUPS, "lone")]
+    for family in data["families"].values():
+        lists += [family[part] for part in ("act", "object")]
+    for by_language in lists:
+        for words in by_language.values():
+            for word in words:
+                term = normalize(word)
+                if len(term) >= _MIN_JOINED and _SPLITTABLE.fullmatch(term):
+                    terms.add(term)
+    return re.compile(r"\b" + _trie_regex(terms, joiner="[ .]?"))
+
+
+def _role_markup_regex(data: dict) -> re.Pattern[str]:
+    words = _alternation(data["role_markup"]["system"])
+    # `key: system` as a line, a YAML item or a JSON member ("role": "system"), in any script.
+    return re.compile(
+        r"""(?:^|[\n{,\[-])[ \t"']*[^\s\d:=："'{},\[\]]{2,20}["']?[ \t]*[:=：][ \t]*["']?"""
+        + words
+        + r"""["']?[ \t]*(?=[,}\n]|$)"""
+    )
 
 
 def _alternation(by_language: dict[str, list[str]]) -> str:
@@ -106,21 +151,18 @@ def compile_vocabulary(data: dict) -> Vocabulary:
     window = int(data["window"])
     families = []
     strong = []
-    suspect_terms = dict(data["suspect"])
     for name, family in data["families"].items():
         families.append((PatternType(name), _family_regex(family, window)))
         strong.append((PatternType(name), _family_regex(family["strong"], window)))
-        # An object word alone ("rules", "todo", "系统") is ordinary; a verb or a phrase is what
-        # makes a sentence worth the model's time.
-        for lists in (family, family["strong"]):
-            for part in ("act", "phrase"):
-                for lang, words in lists[part].items():
-                    suspect_terms.setdefault(f"{lang}-{part}", []).extend(words)
+    cues = data["cues"]
     return Vocabulary(
         families=tuple(families),
         strong=tuple(strong),
-        suspect=re.compile(_alternation(suspect_terms)),
+        cues=tuple((group, re.compile(_alternation(cues[group]))) for group in CUE_GROUPS),
+        lone=re.compile(_alternation(cues["lone"])),
         covered_scripts=frozenset(data["covered_scripts"]),
+        role_markup=_role_markup_regex(data),
+        fragments=_fragments_regex(data),
     )
 
 
@@ -131,22 +173,102 @@ def vocabulary() -> Vocabulary:
     return compile_vocabulary(json.loads(raw))
 
 
+def _join(match: re.Match[str]) -> str:
+    found = match.group(0)
+    pieces = re.split(r"[ .]", found)
+    # A split word has a short fragment ("igno re", "gui dan ce"); two whole words that happen
+    # to spell a longer one ("every thing") are left alone.
+    if len(pieces) == 1 or min(len(p) for p in pieces) > 4:
+        return found
+    return "".join(pieces)
+
+
+def rejoin(canonical: str) -> str:
+    """The normalised text with screening words that were split into fragments joined again
+    ("igno re all prev ious" -> "ignore all previous", "ins truc cio nes" -> "instrucciones");
+    only where the fragments spell a word of the vocabulary (see `_MIN_JOINED`)."""
+    return vocabulary().fragments.sub(_join, canonical)
+
+
+_KEY_VALUE = re.compile(r"""(?:^|[\n{,\[-])[ \t"']*[^\s\d:=："'{},\[\]]{2,20}["']?[ \t]*[:=：]""")
+
+
+def role_markup(canonical: str) -> bool:
+    """Whether the text holds a chat-message member naming the system role ("role: system",
+    "\"rol\": \"sistema\"") next to a second `key:` member: a chat message written into the
+    task (the honest corpus has none; one such line alone is only a lone cue)."""
+    return (
+        vocabulary().role_markup.search(canonical) is not None
+        and len(_KEY_VALUE.findall(canonical)) >= 2
+    )
+
+
 def families_hit(canonical: str) -> list[PatternType]:
     """Families whose multilingual vocabulary occurs in the normalised text."""
     return [family for family, pattern in vocabulary().families if pattern.search(canonical)]
 
 
 def strong_family(canonical: str) -> PatternType | None:
-    """The first family whose `strong` vocabulary (blocks alone) occurs in the text."""
+    """The first family whose `strong` vocabulary (blocks alone) occurs in the text, or
+    format manipulation for chat-message markup (see `role_markup`)."""
     for family, pattern in vocabulary().strong:
         if pattern.search(canonical):
             return family
+    if role_markup(canonical):
+        return PatternType.FORMAT_MANIPULATION
     return None
 
 
+CUE_GROUPS = ("addressee", "model_world", "override", "shift", "reveal")
+_PAIRED = frozenset(CUE_GROUPS) - {"reveal"}
+_SENTENCE_END = re.compile(r"[.!?\n。！？]+")
+
+
+# "Thank you" addresses a person, not the model ("Write thank you cards").
+_THANKS = re.compile(r"\bthank(?:s| you|-you)\b")
+
+
+def cue_groups(canonical: str) -> list[set[str]]:
+    """The cue groups present in each sentence of the normalised text, in order."""
+    canonical = _THANKS.sub("thanks", canonical)
+    ends = [m.end() for m in _SENTENCE_END.finditer(canonical)]
+    sentences: list[set[str]] = [set() for _ in range(len(ends) + 1)]
+    for group, pattern in vocabulary().cues:
+        for m in pattern.finditer(canonical):
+            sentences[bisect.bisect_right(ends, m.start())].add(group)
+    return sentences
+
+
+#: Cue kinds in one sentence from which the model's `cue_threshold` applies: the model is
+#: addressed, its world named and something asked or overridden at once.
+MANY_KINDS = 3
+
+
+def cue_kinds(canonical: str) -> int:
+    """The most cue kinds (see `CUE_GROUPS`) that one sentence of the text holds."""
+    return max((len(groups) for groups in cue_groups(canonical)), default=0)
+
+
+def has_cue(canonical: str) -> bool:
+    """Whether the normalised text holds any cue word at all (of any kind, any language)."""
+    voc = vocabulary()
+    return voc.lone.search(canonical) is not None or any(
+        pattern.search(canonical) for group, pattern in voc.cues if group != "reveal"
+    )
+
+
 def is_suspect(canonical: str) -> bool:
-    """Whether the normalised text holds any word an attack needs, in any covered language."""
-    return vocabulary().suspect.search(canonical) is not None
+    """Whether the normalised text needs the model: a `lone` cue, or one sentence with two
+    kinds of cue (a reveal verb counts only beside an addressee or a shift). Everything else
+    passes the gate: see the module docstring for why one cue word is not enough."""
+    voc = vocabulary()
+    if voc.lone.search(canonical) or voc.role_markup.search(canonical):
+        return True
+    for groups in cue_groups(canonical):
+        paired = groups & _PAIRED
+        if len(paired) >= 2 or ("reveal" in groups and paired & {"addressee", "shift"}):
+            return True
+    return False
 
 
 def uncovered_script(text: str) -> bool:

@@ -1,0 +1,62 @@
+"""Screen corpus rows (data/screening/) as written, no disguises added, and print what was
+blocked and refused, with the misses and refusals listed.
+
+    .venv/bin/python scripts/screen_corpus.py --source v5
+    .venv/bin/python scripts/screen_corpus.py --split report
+
+`--source` picks rows written in one batch (a held-out set screened before any change made for
+it); `--split` picks tune or report. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.ai.domain.screening import default_screener  # noqa: E402
+
+DATA = ROOT / "data" / "screening"
+
+
+def rows(name: str, split: str | None, source: str | None) -> list[dict]:
+    out = [json.loads(line) for line in (DATA / name).read_text("utf-8").splitlines() if line]
+    return [
+        r
+        for r in out
+        if (split is None or r["split"] == split) and (source is None or r.get("source") == source)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=["tune", "report"])
+    parser.add_argument("--source", help='rows of one batch, e.g. "v5"')
+    args = parser.parse_args()
+    screener = default_screener()
+    attacks = rows("attacks.jsonl", args.split, args.source)
+    honest = rows("benign.jsonl", args.split, args.source)
+    missed = [r for r in attacks if not screener.screen(r["text"]).blocked]
+    refused = [r for r in honest if screener.screen(r["text"]).blocked]
+    blocked = len(attacks) - len(missed)
+    print(
+        f"attacks blocked {blocked}/{len(attacks)} ({100 * blocked / max(1, len(attacks)):.1f} %)"
+    )
+    print(f"honest refused {len(refused)}/{len(honest)}")
+    by_family = Counter(r["family"] for r in attacks)
+    missed_family = Counter(r["family"] for r in missed)
+    for family, total in sorted(by_family.items()):
+        print(f"  {family:22} {total - missed_family[family]}/{total}")
+    for r in missed:
+        print(f"  missed  [{r['lang']}] {r['text']!r}")
+    for r in refused:
+        print(f"  refused [{r['lang']}] {r['text']!r}")
+
+
+if __name__ == "__main__":
+    main()
