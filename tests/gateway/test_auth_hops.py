@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 
 from taskmesh import errors
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import ALICE_KEY, BOB_KEY, USERS, FakeTasks
+from tests.support.gateway import assert_problem
 
 CREATE = {"naturalLanguage": "Pay rent tomorrow"}
 
