@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.events import JobEvents
 from services.tasks.domain.jobs import JobPolicy, JobService
+from services.tasks.domain.ledger_audit import check_ledger
 from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
@@ -16,6 +18,7 @@ from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage.db import is_sqlite
 from services.tasks.storage.job_feed import JobFeed
 from services.tasks.storage.repository import Store
+from services.tasks.transport import admin_servicer
 from services.tasks.transport.ai_client import AiDispatcher
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh import metrics
@@ -106,8 +109,13 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     grpc_server, health, port = await server.start_server(
         settings.tasks_grpc_addr,
         token,
-        [registrar(TasksServicer(jobs, users, webhooks))],
-        [SERVICE_NAME],
+        [
+            registrar(TasksServicer(jobs, users, webhooks)),
+            admin_servicer.registrar(
+                admin_servicer.AdminServicer(users, jobs, functools.partial(check_ledger, store))
+            ),
+        ],
+        [SERVICE_NAME, admin_servicer.SERVICE_NAME],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
     # In the background: Tasks serves while the broker is still coming up.
@@ -117,14 +125,14 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
             relay_stop
         )
     )
-    await server.set_serving(health, [SERVICE_NAME], True)
+    await server.set_serving(health, [SERVICE_NAME, admin_servicer.SERVICE_NAME], True)
     log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
-        await server.set_serving(health, [SERVICE_NAME], False)
+        await server.set_serving(health, [SERVICE_NAME, admin_servicer.SERVICE_NAME], False)
         # In-flight RPCs (a CompleteJob transaction) finish within the grace period.
         await grpc_server.stop(settings.shutdown_grace_s)
         sweeper.cancel()
@@ -141,3 +149,14 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         await limiter.close()
         await store.close()
         log.info("tasks stopped")
+
+
+async def migrate(settings: Settings) -> None:
+    """Applies pending migrations (what ``run`` does first) and returns: ``taskmesh
+    migrate``, the Kubernetes migration Job. Concurrent runs on PostgreSQL serialise
+    on an advisory lock (``services.tasks.storage.db.migrate``)."""
+    store = Store(settings.database_url)
+    try:
+        await store.open()
+    finally:
+        await store.close()
