@@ -15,6 +15,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY taskmesh ./taskmesh
 COPY services ./services
 COPY gateway ./gateway
+COPY launcher ./launcher
 RUN pip install -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /app --no-create-home taskmesh
 

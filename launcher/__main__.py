@@ -1,5 +1,5 @@
 import sys
 
-from taskmesh.cli.main import main
+from launcher.main import main
 
 sys.exit(main())

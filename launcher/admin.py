@@ -1,93 +1,122 @@
-"""Operator commands that work on the Tasks database directly."""
+"""``taskmesh users …`` and ``taskmesh ledger check``: operator commands answered by the
+Tasks service's AdminService (``launcher.tasks_rpc``), so they need Tasks running at
+TASKS_GRPC_ADDR and the internal token; ``taskmesh migrate`` runs the Tasks service's
+own migration step."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import UTC
 
-from taskmesh import errors
-from taskmesh.settings import load_settings
+from launcher.tasks_rpc import Refused, call_admin, target
+from taskmesh.admin.v1 import admin_pb2
 
 
-async def _with_store(action):  # type: ignore[no-untyped-def]
-    from services.tasks.storage.repository import Store
+def _fail(exc: Refused) -> int:
+    print(f"taskmesh: {exc.message}", file=sys.stderr)
+    return exc.exit_code
 
-    store = Store(load_settings().database_url)
-    try:
-        await store.open()
-        return await action(store)
-    finally:
-        await store.close()
+
+def _key_line(key: admin_pb2.UserKey) -> str:
+    created = key.create_time.ToDatetime(UTC)
+    state = (
+        f"revoked {key.revoke_time.ToDatetime(UTC):%Y-%m-%d}"
+        if key.HasField("revoke_time")
+        else "active"
+    )
+    return (
+        f"{key.user_name}\t{key.user_id}\t{key.key_prefix}…\t{state}\t{created:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
+async def _users(args: argparse.Namespace) -> int:
+    where = target()
+    if args.action == "create":
+        created = await call_admin(
+            where,
+            lambda stub: stub.CreateUser(
+                admin_pb2.CreateUserRequest(name=args.name), **where.options()
+            ),
+        )
+        # The key alone on stdout, so scripts can capture it; it is not stored.
+        print(created.api_key)
+        print(f"created user {args.name!r}; the key above is shown only once", file=sys.stderr)
+    elif args.action == "list":
+        listed = await call_admin(
+            where, lambda stub: stub.ListUsers(admin_pb2.ListUsersRequest(), **where.options())
+        )
+        # The user id is what the gRPC API (grpcurl) takes as user_id.
+        print("name\tuser id\tkey prefix\tstate\tcreated", file=sys.stderr)
+        for key in listed.keys:
+            print(_key_line(key))
+    else:
+        await call_admin(
+            where,
+            lambda stub: stub.RevokeKey(
+                admin_pb2.RevokeKeyRequest(key_prefix=args.prefix), **where.options()
+            ),
+        )
+        print("revoked", file=sys.stderr)
+    return 0
 
 
 def users(args: argparse.Namespace) -> int:
-    from services.tasks.domain.users import UserService
-
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
-        service = UserService(store)
-        if args.action == "create":
-            _, key = await service.create(args.name)
-            # The key alone on stdout, so scripts can capture it; it is not stored.
-            print(key)
-            print(f"created user {args.name!r}; the key above is shown only once", file=sys.stderr)
-        elif args.action == "list":
-            # The user id is what the gRPC API (grpcurl) takes as user_id.
-            print("name\tuser id\tkey prefix\tstate\tcreated", file=sys.stderr)
-            for row in await service.list():
-                state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                print(
-                    f"{row.user_name}\t{row.user_id}\t{row.prefix}…\t{state}\t"
-                    f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}"
-                )
-        else:
-            await service.revoke(args.prefix)
-            print("revoked", file=sys.stderr)
-        return 0
-
+    """``users create|list|revoke``: 0 done; 1 refused (the service's reason, or Tasks
+    not answering) and 2 without an internal token, one line on stderr either way."""
     try:
-        return asyncio.run(_with_store(act))
-    except errors.TaskmeshError as exc:
-        print(f"taskmesh: {exc.message}", file=sys.stderr)
-        return 1
+        return asyncio.run(_users(args))
+    except Refused as exc:
+        return _fail(exc)
+
+
+async def _ledger() -> int:
+    where = target()
+    report = await call_admin(
+        where, lambda stub: stub.CheckLedger(admin_pb2.CheckLedgerRequest(), **where.options())
+    )
+    for w in report.window_mismatches:
+        print(
+            f"MISMATCH user={w.user_id} window={w.window_start} used={w.used} "
+            f"(jobs charged {w.charged}) reserved={w.reserved} (open reservations {w.open_reserved})"
+        )
+    print(
+        f"ledger: {report.windows_checked} windows checked, "
+        f"{len(report.window_mismatches)} mismatched"
+    )
+    # Per job (SPEC §8 "every LLM call is charged"): charged = Σ its recorded calls.
+    for j in report.job_mismatches:
+        print(f"MISMATCH job={j.job_id} charged={j.charged} (recorded LLM calls {j.recorded})")
+    print(
+        f"ledger: {len(report.job_mismatches)} jobs whose charge differs "
+        f"from their recorded LLM calls"
+    )
+    return 1 if report.window_mismatches or report.job_mismatches else 0
 
 
 def ledger_check(_: argparse.Namespace) -> int:
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
-        async with store.read() as tx:
-            rows = await tx.ledger_rows()
-            jobs = await tx.ledger_job_mismatches()
-        bad = 0
-        for user_id, window, used, reserved, charged, open_ in rows:
-            if used != charged or reserved != open_ or used < 0 or reserved < 0:
-                bad += 1
-                print(
-                    f"MISMATCH user={user_id} window={window} used={used} (jobs charged {charged}) "
-                    f"reserved={reserved} (open reservations {open_})"
-                )
-        print(f"ledger: {len(rows)} windows checked, {bad} mismatched")
-        # Per job (SPEC §8 "every LLM call is charged"): charged = Σ its recorded calls.
-        for job_id, charged, recorded in jobs:
-            print(f"MISMATCH job={job_id} charged={charged} (recorded LLM calls {recorded})")
-        print(f"ledger: {len(jobs)} jobs whose charge differs from their recorded LLM calls")
-        return 1 if bad or jobs else 0
-
-    return asyncio.run(_with_store(act))
+    """``ledger check``: 0 when every window and job balances, 1 when one does not
+    (each named on stdout) or the check could not run, 2 without an internal token."""
+    try:
+        return asyncio.run(_ledger())
+    except Refused as exc:
+        return _fail(exc)
 
 
 def migrate(_: argparse.Namespace) -> int:
     """Applies pending database migrations and exits (0 when the schema is current).
 
-    What ``taskmesh tasks`` does at start, alone: a deployment runs it once (the Kubernetes
-    migration Job) before new Tasks replicas start. Concurrent runs on PostgreSQL serialise on
-    an advisory lock (``services.tasks.storage.db.migrate``)."""
-
-    async def act(store) -> int:  # type: ignore[no-untyped-def]
-        print("database schema is current", file=sys.stderr)
-        return 0
+    What ``taskmesh tasks`` does at start, alone (``services.tasks.main.migrate``): a
+    deployment runs it once (the Kubernetes migration Job) before new Tasks replicas
+    start."""
+    from services.tasks.main import migrate as migrate_tasks
+    from taskmesh.settings import load_settings
 
     try:
-        return asyncio.run(_with_store(act))
+        asyncio.run(migrate_tasks(load_settings()))
     except Exception as exc:  # noqa: BLE001 - one line, no driver message with addresses
         print(f"taskmesh migrate: failed ({type(exc).__name__})", file=sys.stderr)
         return 1
+    print("database schema is current", file=sys.stderr)
+    return 0

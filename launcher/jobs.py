@@ -14,7 +14,7 @@ import sys
 
 import grpc
 
-from taskmesh.cli.internal import NoToken, read_token
+from launcher.internal import NoToken, read_token
 from taskmesh.rpc.client import CallCredentials, channel
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.settings import load_settings

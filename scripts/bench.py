@@ -51,7 +51,7 @@ from bench_procs import cpu_seconds, rabbit_pid, rss_mb  # noqa: E402
 from bench_profile import Profiler  # noqa: E402
 
 from taskmesh.queue.topology import JobTopology  # noqa: E402
-from taskmesh.stack import LocalStack  # noqa: E402
+from launcher.stack import LocalStack  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")

@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from taskmesh.stack import LocalStack  # noqa: E402
+from launcher.stack import LocalStack  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 VENV = ROOT / ".conformance" / "venv"
@@ -206,7 +206,7 @@ def main() -> int:
         terminal = print_jobs(server, model, run_jobs(gateway, key, args.timeout_s))
         print("\ntaskmesh eval against the same server:")
         subprocess.run(
-            [sys.executable, "-m", "taskmesh.cli", "eval", "--base-url", base_url,
+            [sys.executable, "-m", "launcher", "eval", "--base-url", base_url,
              "--model", model, "--timeout", str(args.timeout_s), "--concurrency", "2",
              "--out", str(tmp / "eval-report.json")],
             env={**os.environ, "OPENAI_API_KEY": "no-key"}, check=False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway import RunningGateway
-from taskmesh.cli.up import readiness
+from launcher.up import readiness
 from taskmesh.rpc.server import set_serving
 from tests.conftest import free_port
 from tests.gateway.conftest import TASKS_SERVICE, Backend

@@ -233,7 +233,7 @@ def test_an_incomplete_tls_configuration_stops_the_process_naming_the_variable(
     (tmp_path / "cert.pem").write_text("x")
     (tmp_path / "key.pem").write_text("x")
     done = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "tasks"],
+        [sys.executable, "-m", "launcher", "tasks"],
         env={"INTERNAL_AUTH_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", **env},
         cwd=tmp_path,
         capture_output=True,

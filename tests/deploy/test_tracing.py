@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from taskmesh import tracing
 from taskmesh.settings import Settings
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.conftest import free_port
 from tests.support.broker import delete_queues
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.conftest import free_port
 from tests.support.broker import delete_queues
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskmesh.cli.main import main
+from launcher.main import main
 from taskmesh.evals.cases import ALL_CASES, MULTILINGUAL
 from taskmesh.llm_sim import SimOptions, SimServer
 from taskmesh.metrics import parse_task_runs

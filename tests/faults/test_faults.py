@@ -230,7 +230,7 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
 
 def taskmesh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", *args],
+        [sys.executable, "-m", "launcher", *args],
         env=env,
         capture_output=True,
         text=True,

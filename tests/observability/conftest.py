@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.conftest import RABBITMQ_URL, free_port, require_service
 from tests.e2e.conftest import SERVICES, stack_env
 from tests.support.broker import delete_queues

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.conftest import RABBITMQ_URL, free_port, require_service
 
 # The gateway against a fake TasksService on real grpc.aio servers.
@@ -104,7 +104,7 @@ class Stack:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``taskmesh ARGS…`` as an operator runs it, against this stack's database."""
         return subprocess.run(
-            [sys.executable, "-m", "taskmesh.cli", *args],
+            [sys.executable, "-m", "launcher", *args],
             env={**os.environ, **self.env},
             capture_output=True,
             text=True,

@@ -1,0 +1,88 @@
+"""Operator commands' calls to the Tasks service: its address (``TASKS_GRPC_ADDR``),
+the internal token (``launcher.internal``), and one line on stderr for what went wrong.
+
+Only the Tasks process opens its database; ``users``, ``ledger check`` and ``dlq
+replay`` ask it through ``taskmesh.admin.v1.AdminService``, ``jobs`` through
+``TasksService``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from launcher.internal import NoToken, read_token
+from taskmesh.admin.v1 import admin_pb2_grpc
+from taskmesh.rpc.client import CallCredentials, channel
+from taskmesh.rpc.status import from_rpc_error
+from taskmesh.settings import load_settings
+
+#: Deadline of one call: each answers in milliseconds; the ledger audit reads every
+#: window and job in one query, seconds on a large database.
+TIMEOUT_S = 30.0
+
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A command cannot go on: ``message`` for stderr (no ``taskmesh:`` prefix) and
+    the exit code (1 failure, 2 configuration, as ``launcher.main`` documents)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class TasksTarget:
+    """Where the Tasks service answers (HOST:PORT) and the metadata that opens it."""
+
+    addr: str
+    metadata: Sequence[tuple[str, str]]
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for a stub call: the token's metadata and the deadline."""
+        return {"metadata": self.metadata, "timeout": TIMEOUT_S}
+
+
+def target() -> TasksTarget:
+    """The Tasks address from the settings and the internal token; raises Refused
+    (exit 2) when no token is configured or kept by ``taskmesh up``."""
+    try:
+        token = read_token()
+    except NoToken as exc:
+        raise Refused(str(exc), 2) from None
+    return TasksTarget(load_settings().tasks_grpc_addr, CallCredentials(token).metadata())
+
+
+def explain(err: grpc.aio.AioRpcError, addr: str) -> str:
+    """One line for a failed call: "not running" when nothing answers at ``addr``,
+    else the service's own message (never a driver message: the server maps those
+    to a bare INTERNAL)."""
+    if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return (
+            f"the Tasks service does not answer at {addr} (TASKS_GRPC_ADDR); "
+            f"start it first (`taskmesh up` or `taskmesh tasks`)"
+        )
+    if err.code() is grpc.StatusCode.UNAUTHENTICATED:
+        return (
+            f"the Tasks service at {addr} refused the internal token "
+            f"(INTERNAL_AUTH_TOKEN or .taskmesh/internal-token)"
+        )
+    return from_rpc_error(err).message
+
+
+async def call_admin(
+    where: TasksTarget,
+    call: Callable[[admin_pb2_grpc.AdminServiceStub], Awaitable[T]],
+) -> T:
+    """Runs ``call(stub)`` on a fresh channel to ``where`` (the call passes
+    ``**where.options()``); raises Refused with ``explain``'s line when it fails."""
+    async with channel(where.addr) as ch:
+        try:
+            return await call(admin_pb2_grpc.AdminServiceStub(ch))
+        except grpc.aio.AioRpcError as err:
+            raise Refused(explain(err, where.addr)) from None
