@@ -251,6 +251,15 @@ def test_dead_letter_replay_re_runs_a_job_once_the_llm_is_fixed(stack_factory):
         stack.stack.wait("llm-sim", 30)
         stack.stack.sim_args = []
         stack.stack.start("llm-sim")
+
+        def sim_serving() -> bool:
+            try:
+                return isinstance(sim_state(stack), dict)
+            except httpx.HTTPError:
+                return False
+
+        # Replayed before the new simulator listens, the job would fail again.
+        wait_until(sim_serving, 60, "the fixed simulator")
         wait_until(lambda: job_id in taskmesh(env, "dlq", "list").stdout, 30, "the dead letter")
         replayed = taskmesh(env, "dlq", "replay", "--all")
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
