@@ -15,7 +15,6 @@ import sys
 import grpc
 
 from launcher.tasks_rpc import Refused, TasksTarget, target
-from taskmesh.rpc.client import channel
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -68,7 +67,7 @@ def _target() -> TasksTarget | None:
 
 
 async def _list(where: TasksTarget, args: argparse.Namespace) -> tasks_pb2.ListJobsResponse:
-    async with channel(where.addr) as ch:
+    async with where.channel() as ch:
         stub = tasks_pb2_grpc.TasksServiceStub(ch)
         request = tasks_pb2.ListJobsRequest(
             all_users=True,
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _cancel(where: TasksTarget, job_id: str) -> tasks_pb2.Job:
-    async with channel(where.addr) as ch:
+    async with where.channel() as ch:
         stub = tasks_pb2_grpc.TasksServiceStub(ch)
         response: tasks_pb2.CancelJobResponse = await stub.CancelJob(
             tasks_pb2.CancelJobRequest(job_id=job_id, all_users=True),

@@ -15,6 +15,7 @@ import grpc
 
 from launcher.internal import NoToken, read_token
 from taskmesh.admin.v1 import admin_pb2_grpc
+from taskmesh.rpc import tls
 from taskmesh.rpc.client import CallCredentials, channel
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.settings import load_settings
@@ -38,10 +39,16 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class TasksTarget:
-    """Where the Tasks service answers (HOST:PORT) and the metadata that opens it."""
+    """Where the Tasks service answers (HOST:PORT), the metadata that opens it, and
+    the process's GRPC_TLS_* files (plaintext when none, as the services dial)."""
 
     addr: str
     metadata: Sequence[tuple[str, str]]
+    tls_config: tls.TlsConfig
+
+    def channel(self) -> grpc.aio.Channel:
+        """A new channel to the Tasks service (close it, e.g. ``async with``)."""
+        return channel(self.addr, self.tls_config)
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for a stub call: the token's metadata and the deadline."""
@@ -49,13 +56,24 @@ class TasksTarget:
 
 
 def target() -> TasksTarget:
-    """The Tasks address from the settings and the internal token; raises Refused
-    (exit 2) when no token is configured or kept by ``taskmesh up``."""
+    """The Tasks address and TLS files from the settings, and the internal token;
+    raises Refused (exit 2) when no token is configured or kept by ``taskmesh up``, or
+    a GRPC_TLS_* file cannot be read."""
     try:
         token = read_token()
     except NoToken as exc:
         raise Refused(str(exc), 2) from None
-    return TasksTarget(load_settings().tasks_grpc_addr, CallCredentials(token).metadata())
+    settings = load_settings()
+    try:
+        tls_config = tls.TlsConfig.from_files(
+            settings.grpc_tls_cert,
+            settings.grpc_tls_key,
+            settings.grpc_tls_ca,
+            settings.grpc_tls_server_name,
+        )
+    except OSError as exc:
+        raise Refused(f"cannot read a GRPC_TLS_* file: {exc.strerror}", 2) from None
+    return TasksTarget(settings.tasks_grpc_addr, CallCredentials(token).metadata(), tls_config)
 
 
 def explain(err: grpc.aio.AioRpcError, addr: str) -> str:
@@ -81,7 +99,7 @@ async def call_admin(
 ) -> T:
     """Runs ``call(stub)`` on a fresh channel to ``where`` (the call passes
     ``**where.options()``); raises Refused with ``explain``'s line when it fails."""
-    async with channel(where.addr) as ch:
+    async with where.channel() as ch:
         try:
             return await call(admin_pb2_grpc.AdminServiceStub(ch))
         except grpc.aio.AioRpcError as err:

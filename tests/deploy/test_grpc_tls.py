@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -280,6 +281,17 @@ def test_the_whole_system_runs_with_mutual_tls_on_every_grpc_hop(
         # gateway -> tasks -> ai -> broker -> worker -> tasks, every gRPC hop on mTLS.
         wait_until(finished, 60, "the job to finish")
         assert http.get(job_url).json()["status"] == "succeeded"
+
+    # Operator commands dial Tasks as the services do: `users list` (AdminService) on mTLS.
+    listed = subprocess.run(
+        [sys.executable, "-m", "launcher", "users", "list"],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [line for line in listed.stdout.splitlines() if line.startswith("dev\t")]
 
     import asyncio
 
