@@ -26,7 +26,7 @@ def _service(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _llm_sim(args: argparse.Namespace) -> int:
-    from taskmesh.llm_sim import main as sim_main
+    from llm_sim import main as sim_main
 
     return sim_main(args.sim_args)
 

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 
 import taskmesh.metrics  # noqa: F401  (registers every family in REGISTRY)
 from launcher.main import build_parser
-from taskmesh.llm_sim.cli import build_parser as sim_parser
+from llm_sim.cli import build_parser as sim_parser
 from taskmesh.settings import Settings
 from tests.conftest import free_port
 
