@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from launcher.stack import LocalStack
 from taskmesh import tracing
 from taskmesh.settings import Settings
-from launcher.stack import LocalStack
 from tests.conftest import free_port
 from tests.support.broker import delete_queues
 
