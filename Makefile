@@ -28,8 +28,9 @@ $(BENCH_STAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/taskmesh up
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs): the type check ([tool.mypy] in pyproject.toml), then pytest.
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## Re-resolve every dependency (runtime and dev) in a clean venv and pin it in constraints.txt.

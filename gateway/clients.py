@@ -111,7 +111,7 @@ class TasksClient:
         return job
 
     async def list_jobs(
-        self, user_id: str, *, state: int, skip: int, take: int, request_id: str
+        self, user_id: str, *, state: tasks_pb2.JobState, skip: int, take: int, request_id: str
     ) -> tasks_pb2.ListJobsResponse:
         """The user's jobs, newest first; ``state`` a ``tasks_pb2.JobState`` (0: any)."""
         response: tasks_pb2.ListJobsResponse = await self._unary(
@@ -257,7 +257,7 @@ class DependencyHealth:
 
     async def _serving(self, stub: health_pb2_grpc.HealthStub) -> bool:
         try:
-            response = await stub.Check(
+            response = await stub.Check(  # type: ignore[attr-defined]  # the stub package declares no RPCs on HealthStub
                 health_pb2.HealthCheckRequest(service=""), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError:

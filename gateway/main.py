@@ -20,9 +20,12 @@ from gateway.middleware import route_label
 from gateway.state import GatewayApp, GatewayState
 from taskmesh import tracing
 from taskmesh.rpc.client import CallCredentials, channel
-from taskmesh.settings import Settings
+from taskmesh.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+#: What this process reads from the environment (``launcher.service``).
+SETTINGS = GatewaySettings
 
 #: How often draining re-checks for connections that went idle, seconds.
 _DRAIN_POLL_S = 0.05
@@ -94,7 +97,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=_BACKLOG)
 
 
-async def start(settings: Settings) -> RunningGateway:
+async def start(settings: GatewaySettings) -> RunningGateway:
     """Opens the channels, builds the app and listens; returns once serving."""
     credentials = CallCredentials(settings.require_internal_token())
     tasks_channel = channel(settings.tasks_grpc_addr)
@@ -144,7 +147,9 @@ async def start(settings: Settings) -> RunningGateway:
     return gateway
 
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def run(
+    settings: GatewaySettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     """Serves until ``stop`` is set; ``ready`` is set once listening."""
     gateway = await start(settings)
     try:

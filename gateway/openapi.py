@@ -1,74 +1,22 @@
-"""The OpenAPI 3.1 document of the HTTP API: operations written out here,
-schemas generated from the pydantic models the routes actually use, so the
-two cannot drift apart in shape."""
+"""The OpenAPI 3.1 document of the HTTP API, written from the routes'
+declarations (``gateway.routing``): operations as the handlers declare them,
+schemas generated from the pydantic models those declarations name, so the
+document cannot drift from what is served."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway import problems, schemas, webhook_schemas
 from gateway.problems import PROBLEM_CONTENT_TYPE
+from gateway.routing import Operation, Reply
 from gateway.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 
 _REF = "#/components/schemas/{model}"
-
-#: The Swagger UI files ``/docs`` loads (from the swagger-ui-py package), by media type.
-DOCS_ASSETS: dict[str, str] = {
-    "swagger-ui.css": "text/css; charset=utf-8",
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "favicon-32x32.png": "image/png",
-}
-
-_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-    (schemas.CreateTaskBody, "validation"),
-    (schemas.JobAccepted, "serialization"),
-    (schemas.Job, "serialization"),
-    (schemas.Task, "serialization"),
-    (schemas.TaskList, "serialization"),
-    (schemas.JobList, "serialization"),
-    (schemas.Usage, "serialization"),
-    (schemas.HealthStatus, "serialization"),
-    (schemas.Problem, "serialization"),
-    (webhook_schemas.CreateWebhookBody, "validation"),
-    (webhook_schemas.WebhookCreated, "serialization"),
-    (webhook_schemas.WebhookList, "serialization"),
-    (webhook_schemas.WebhookEvent, "serialization"),
-]
-
-
-@dataclass(frozen=True)
-class Reply:
-    description: str
-    model: type[BaseModel] | None = None
-    #: None for a reply without a body.
-    content_type: str | None = "application/json"
-    headers: tuple[str, ...] = ()
-    #: Further media types the same reply may have (a string body each).
-    other_content_types: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    operation_id: str
-    summary: str
-    tag: str
-    replies: dict[int, Reply]
-    authenticated: bool = True
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    path_params: tuple[str, ...] = ()
-    #: Schemas of path parameters that are not resource ids (uuid by default).
-    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra_headers: tuple[str, ...] = ()
-    problems: tuple[int, ...] = field(default=())
-
 
 _HEADERS: dict[str, dict[str, Any]] = {
     "Location": {"description": "Where the job can be polled.", "schema": {"type": "string"}},
@@ -147,220 +95,6 @@ _PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 429: ("Retry-Af
 _PROBLEM_HEADERS[503] = ("Retry-After",)
 _AUTH_PROBLEMS = (401, 429, 503)
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        "post",
-        "/api/v1/tasks",
-        "createTask",
-        "Submit a sentence; a job turns it into a task.",
-        "tasks",
-        {
-            202: Reply(
-                "Accepted: the job is queued.",
-                schemas.JobAccepted,
-                headers=("Location", "Retry-After"),
-            ),
-            201: Reply(
-                "With `Prefer: wait`: the job succeeded in time; the body is the job "
-                "with its task.",
-                schemas.Job,
-                headers=("Location", "Preference-Applied"),
-            ),
-            200: Reply(
-                "With `Prefer: wait`: the job ended in time without a task (failed, "
-                "for instance vague input); the body is the job with its error.",
-                schemas.Job,
-                headers=("Location", "Preference-Applied"),
-            ),
-        },
-        body=schemas.CreateTaskBody,
-        extra_headers=("Idempotency-Key", "Prefer"),
-        problems=(400, 413, 415, 422),
-    ),
-    Operation(
-        "get",
-        "/api/v1/tasks",
-        "listTasks",
-        "List the caller's tasks, paginated.",
-        "tasks",
-        {200: Reply("A page of tasks.", schemas.TaskList)},
-        query=schemas.ListTasksQuery,
-        problems=(400,),
-    ),
-    Operation(
-        "get",
-        "/api/v1/tasks/{taskId}",
-        "getTask",
-        "One task.",
-        "tasks",
-        {200: Reply("The task.", schemas.Task)},
-        path_params=("taskId",),
-        problems=(404,),
-    ),
-    Operation(
-        "get",
-        "/api/v1/jobs",
-        "listJobs",
-        "List the caller's jobs, newest first, paginated.",
-        "jobs",
-        {200: Reply("A page of jobs.", schemas.JobList)},
-        query=schemas.ListJobsQuery,
-        problems=(400,),
-    ),
-    Operation(
-        "get",
-        "/api/v1/jobs/{jobId}",
-        "getJob",
-        "A job's state; the task once succeeded, the error once failed.",
-        "jobs",
-        {
-            200: Reply(
-                "The job; Retry-After while not terminal.", schemas.Job, headers=("Retry-After",)
-            )
-        },
-        path_params=("jobId",),
-        problems=(404,),
-    ),
-    Operation(
-        "post",
-        "/api/v1/jobs/{jobId}/cancel",
-        "cancelJob",
-        "Cancel a queued or running job: it never runs, or its LLM calls stop within "
-        "about a second; status `cancelled`, no task, the reservation settled to the "
-        "tokens actually spent. 409 when the job has already finished.",
-        "jobs",
-        {200: Reply("The cancelled job.", schemas.Job)},
-        path_params=("jobId",),
-        problems=(404, 409),
-    ),
-    Operation(
-        "get",
-        "/api/v1/jobs/{jobId}/events",
-        "watchJob",
-        "Follow a job: one server-sent event per state change, until terminal.",
-        "jobs",
-        {
-            200: Reply(
-                "`id: <sequence>`, `event: <status>`, `data: <Job JSON>` per state change.",
-                content_type=SSE_CONTENT_TYPE,
-            ),
-            204: Reply(
-                "Resumed after the terminal event: nothing more will come.", content_type=None
-            ),
-        },
-        path_params=("jobId",),
-        extra_headers=("Last-Event-ID",),
-        problems=(404,),
-    ),
-    Operation(
-        "get",
-        "/api/v1/usage",
-        "getUsage",
-        "The caller's LLM token budget in the current window.",
-        "usage",
-        {200: Reply("The window's figures.", schemas.Usage)},
-    ),
-    Operation(
-        "post",
-        "/api/v1/webhooks",
-        "createWebhook",
-        "Register a webhook endpoint; the answer shows its signing secret once.",
-        "webhooks",
-        {
-            201: Reply(
-                "Registered; events are signed with `secret` (Standard Webhooks).",
-                webhook_schemas.WebhookCreated,
-                headers=("Location",),
-            )
-        },
-        body=webhook_schemas.CreateWebhookBody,
-        problems=(400, 413, 415),
-    ),
-    Operation(
-        "get",
-        "/api/v1/webhooks",
-        "listWebhooks",
-        "The caller's webhook endpoints (without secrets).",
-        "webhooks",
-        {200: Reply("The endpoints, oldest first.", webhook_schemas.WebhookList)},
-    ),
-    Operation(
-        "delete",
-        "/api/v1/webhooks/{webhookId}",
-        "deleteWebhook",
-        "Delete a webhook endpoint; its pending deliveries stop.",
-        "webhooks",
-        {204: Reply("Deleted.", content_type=None)},
-        path_params=("webhookId",),
-        problems=(404,),
-    ),
-    Operation(
-        "get",
-        "/healthz",
-        "healthz",
-        "Liveness.",
-        "operations",
-        {200: Reply("The process is up.", schemas.HealthStatus)},
-        authenticated=False,
-    ),
-    Operation(
-        "get",
-        "/readyz",
-        "readyz",
-        "Readiness: Tasks and AI answer gRPC health SERVING.",
-        "operations",
-        {200: Reply("Ready.", schemas.HealthStatus)},
-        authenticated=False,
-        problems=(503,),
-    ),
-    Operation(
-        "get",
-        "/metrics",
-        "metrics",
-        "Prometheus metrics.",
-        "operations",
-        {200: Reply("Text exposition format 0.0.4.", content_type="text/plain")},
-        authenticated=False,
-    ),
-    Operation(
-        "get",
-        "/openapi.json",
-        "openapi",
-        "This document.",
-        "documentation",
-        {200: Reply("OpenAPI 3.1.")},
-        authenticated=False,
-    ),
-    Operation(
-        "get",
-        "/docs",
-        "docs",
-        "Swagger UI for this document: every operation, its body, and Try it out.",
-        "documentation",
-        {200: Reply("HTML.", content_type="text/html")},
-        authenticated=False,
-    ),
-    Operation(
-        "get",
-        "/docs/static/{name}",
-        "docsAsset",
-        "A file of the Swagger UI page (served from the swagger-ui-py package; works offline).",
-        "documentation",
-        {
-            200: Reply(
-                "The file.",
-                content_type="text/css",
-                other_content_types=("text/javascript", "image/png"),
-            )
-        },
-        authenticated=False,
-        path_params=("name",),
-        path_schemas={"name": {"type": "string", "enum": list(DOCS_ASSETS)}},
-        problems=(404,),
-    ),
-)
-
-
 #: One server-sent event, as OpenAPI 3.2 and tools validating streams read an
 #: event-stream schema: each event's fields, the data being a Job in JSON.
 _SSE_EVENT: dict[str, Any] = {
@@ -370,7 +104,7 @@ _SSE_EVENT: dict[str, Any] = {
         "id": {"type": "string", "pattern": "^[0-9]+$"},
         "event": {
             "type": "string",
-            "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+            "enum": list(get_args(schemas.JobStatus)),
         },
         "data": {
             "type": "string",
@@ -457,11 +191,29 @@ def _operation(op: Operation) -> dict[str, Any]:
     return out
 
 
-@cache
-def document() -> dict[str, Any]:
-    _, top = models_json_schema(_MODELS, ref_template=_REF, by_alias=True)
+def _models(
+    operations: Sequence[Operation],
+) -> list[tuple[type[BaseModel], Literal["validation", "serialization"]]]:
+    """Every model the operations name (bodies as validated, replies as
+    serialized), plus the problem document and the webhook event (sent, not
+    served), each once."""
+    models: dict[tuple[type[BaseModel], Literal["validation", "serialization"]], None] = {}
+    for op in operations:
+        if op.body is not None:
+            models[(op.body, "validation")] = None
+        for reply in op.replies.values():
+            if reply.model is not None:
+                models[(reply.model, "serialization")] = None
+    models[(schemas.Problem, "serialization")] = None
+    models[(webhook_schemas.WebhookEvent, "serialization")] = None
+    return list(models)
+
+
+def document(operations: Sequence[Operation]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``operations`` (``gateway.routing.ROUTES``)."""
+    _, top = models_json_schema(_models(operations), ref_template=_REF, by_alias=True)
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in operations:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",

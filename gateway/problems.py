@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -19,65 +18,52 @@ from sanic.handlers import ErrorHandler
 
 from gateway.request_ids import request_id_of
 from gateway.schemas import FieldError, Problem, dump
-from taskmesh import errors
+from taskmesh import error_table, errors
 
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_BASE = "https://taskmesh.dev/problems/"
+PROBLEM_BASE = error_table.PROBLEM_BASE
 #: What a client sees for prompt injection: nothing about what matched.
-INJECTION_DETAIL = "Invalid input provided."
+INJECTION_DETAIL = error_table.kind_of(errors.InjectionDetected()).detail
 
-
-@dataclass(frozen=True)
-class Kind:
-    """One stable ``type`` URI per kind of problem, with its title and status."""
-
-    slug: str
-    title: str
-    status: int
-
-    @property
-    def uri(self) -> str:
-        return PROBLEM_BASE + self.slug
-
+#: A problem type: ``type`` URI, title and status (the domain errors' are in
+#: ``taskmesh.error_table``; the ones below are the gateway's own, found at the edge).
+Kind = error_table.ProblemType
 
 VALIDATION = Kind("validation", "Request validation failed", 400)
-INVALID_INPUT = Kind("invalid-input", "Invalid input", 400)
+INVALID_INPUT = error_table.INVALID_INPUT
 MALFORMED = Kind("malformed-request", "Malformed request", 400)
-UNAUTHENTICATED = Kind("unauthenticated", "Authentication required", 401)
-NOT_FOUND = Kind("not-found", "Not found", 404)
+UNAUTHENTICATED = error_table.UNAUTHENTICATED
+NOT_FOUND = error_table.NOT_FOUND
 METHOD_NOT_ALLOWED = Kind("method-not-allowed", "Method not allowed", 405)
-CONFLICT = Kind("conflict", "Conflict", 409)
+CONFLICT = error_table.CONFLICT
 PAYLOAD_TOO_LARGE = Kind("payload-too-large", "Payload too large", 413)
 HEADERS_TOO_LARGE = Kind("headers-too-large", "Request header fields too large", 431)
 UNSUPPORTED_MEDIA_TYPE = Kind("unsupported-media-type", "Unsupported media type", 415)
-IDEMPOTENCY_CONFLICT = Kind("idempotency-conflict", "Idempotency key reused", 422)
-RATE_LIMITED = Kind("rate-limited", "Too many requests", 429)
-INTERNAL = Kind("internal", "Internal server error", 500)
-UNAVAILABLE = Kind("unavailable", "Service unavailable", 503)
+IDEMPOTENCY_CONFLICT = error_table.IDEMPOTENCY_CONFLICT
+RATE_LIMITED = error_table.RATE_LIMITED
+INTERNAL = error_table.INTERNAL
+UNAVAILABLE = error_table.UNAVAILABLE
 #: Recorded (access log, metrics) when the client hung up; never reaches anyone.
 CLIENT_CLOSED = Kind("client-closed-request", "Client closed request", 499)
 
-#: Every kind, for the OpenAPI document.
-ALL_KINDS: tuple[Kind, ...] = (
-    VALIDATION,
-    INVALID_INPUT,
-    MALFORMED,
-    UNAUTHENTICATED,
-    NOT_FOUND,
-    METHOD_NOT_ALLOWED,
-    CONFLICT,
-    PAYLOAD_TOO_LARGE,
-    HEADERS_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
-    IDEMPOTENCY_CONFLICT,
-    RATE_LIMITED,
-    INTERNAL,
-    UNAVAILABLE,
+#: Every kind a client may read, for the OpenAPI document.
+ALL_KINDS: tuple[Kind, ...] = tuple(
+    dict.fromkeys(
+        (
+            VALIDATION,
+            *error_table.problem_types(),
+            MALFORMED,
+            METHOD_NOT_ALLOWED,
+            PAYLOAD_TOO_LARGE,
+            HEADERS_TOO_LARGE,
+            UNSUPPORTED_MEDIA_TYPE,
+        )
+    )
 )
 
-_INTERNAL_DETAIL = "An unexpected error occurred. Quote the request id when reporting it."
+_INTERNAL_DETAIL = error_table.KINDS[-1].detail or ""
 _WWW_AUTHENTICATE = 'Bearer realm="taskmesh"'
 #: Sanic raises PayloadTooLarge for an oversized head as well as body; only its
 #: message tells them apart, and a long URL is not a 64 KiB body.
@@ -146,55 +132,36 @@ def _field_name(path: str) -> str:
 
 
 def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
-    if isinstance(exc, errors.InvalidInput):
-        if isinstance(exc, errors.InjectionDetected) or exc.message == INJECTION_DETAIL:
-            return problem_response(request, INVALID_INPUT, INJECTION_DETAIL)
-        field_errors = [
-            FieldError(field=_field_name(v.field), message=v.description) for v in exc.violations
-        ]
-        kind = VALIDATION if field_errors else INVALID_INPUT
-        return problem_response(
-            request, kind, exc.message or "The input is invalid.", field_errors=field_errors
-        )
-    if isinstance(exc, errors.Unauthenticated):
-        return problem_response(
-            request,
-            UNAUTHENTICATED,
-            "Missing or invalid API key.",
-            headers={"WWW-Authenticate": _WWW_AUTHENTICATE},
-        )
-    if isinstance(exc, errors.NotFound):
-        return problem_response(request, NOT_FOUND, _not_found_detail(request))
-    if isinstance(exc, errors.IdempotencyConflict):
-        return problem_response(
-            request,
-            IDEMPOTENCY_CONFLICT,
-            "This Idempotency-Key was already used with a different request body.",
-        )
-    if isinstance(exc, errors.FailedPrecondition):
-        # The first request with this key is still being processed: the answer is coming.
-        in_flight = exc.reason == errors.IdempotencyKeyInFlight.reason
-        return problem_response(
-            request,
-            CONFLICT,
-            exc.message or "Conflict.",
-            headers={"Retry-After": "1"} if in_flight else None,
-        )
-    if isinstance(exc, errors.ResourceExhausted):
-        return problem_response(
-            request,
-            RATE_LIMITED,
-            exc.message or "Too many requests; retry later.",
-            headers={"Retry-After": retry_after(exc.retry_after_s)},
-        )
-    if isinstance(exc, errors.Unavailable):
-        return problem_response(
-            request,
-            UNAVAILABLE,
-            "A dependency is temporarily unavailable; retry later.",
-            headers={"Retry-After": retry_after(exc.retry_after_s)},
-        )
-    return _internal(request, exc)
+    """The problem document of a domain error, read from its row of
+    ``taskmesh.error_table``: type, title, status, detail and Retry-After."""
+    kind = error_table.kind_of(exc)
+    if kind.problem is INTERNAL:
+        return _internal(request, exc)
+    problem = kind.problem
+    detail = kind.detail or exc.message or kind.fallback_detail
+    field_errors = [
+        FieldError(field=_field_name(v.field), message=v.description)
+        for v in getattr(exc, "violations", ())
+    ]
+    if field_errors and kind.detail is None:
+        problem = VALIDATION
+    if problem is NOT_FOUND:
+        detail = _not_found_detail(request)
+    headers: dict[str, str] = {}
+    if problem is UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = _WWW_AUTHENTICATE
+    wait = getattr(exc, "retry_after_s", None)
+    if wait is None:
+        wait = kind.retry_after_s
+    if wait is not None:
+        headers["Retry-After"] = retry_after(wait)
+    return problem_response(
+        request,
+        problem,
+        detail,
+        field_errors=field_errors if problem is VALIDATION else (),
+        headers=headers or None,
+    )
 
 
 def _not_found_detail(request: Request) -> str:

@@ -22,17 +22,22 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from taskmesh import job_states
+from taskmesh.capabilities.text_limits import (
+    ALLOWED_CONTROLS,
+    LINE_BREAKS,
+    MAX_TEXT_CHARS,
+    MIN_TEXT_CHARS,
+)
 from taskmesh.tasks.v1 import tasks_pb2
 
-#: SPEC §5: the sentence, once trimmed, is 1 to 2000 characters.
-MAX_TEXT_CHARS = 2000
-#: Control characters a sentence may legitimately contain.
-#: Line breaks (LF, and the CR of CRLF that browsers' text areas and Windows send) and tab.
-_ALLOWED_CONTROLS = frozenset("\n\r\t")
+#: Control characters a sentence may legitimately contain: line breaks (LF, and the CR
+#: of CRLF, read as LF downstream) and tab.
+_ALLOWED_CONTROLS = ALLOWED_CONTROLS | LINE_BREAKS
 
 # What the validator below accepts, as one JSON Schema pattern, so the OpenAPI
 # document says exactly what the server enforces (schemathesis checks both ways):
-# optional whitespace, 1-2000 characters that begin and end with a non-space,
+# optional whitespace, MIN_TEXT_CHARS to MAX_TEXT_CHARS characters that begin and end with a non-space,
 # optional whitespace; inside, no control character (Unicode Cc) but line breaks and tab.
 # Python's \s is str.isspace(), which is what str.strip() trims.
 _CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
@@ -45,8 +50,8 @@ TEXT_PATTERN = (
     rf"{_EDGE_SPACE}*$"
 )
 
+#: The states a user sees (``taskmesh.job_states.VISIBLE_STATES``; a test holds them equal).
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def _iso_z(value: datetime) -> str:
@@ -81,11 +86,12 @@ class CreateTaskBody(BaseModel):
 
     natural_language: str = Field(
         alias="naturalLanguage",
-        description="The sentence to turn into a task: any script, 1 to 2000 characters once "
+        description="The sentence to turn into a task: any script, "
+        f"{MIN_TEXT_CHARS} to {MAX_TEXT_CHARS} characters once "
         "leading and trailing whitespace is trimmed; no control characters other than "
         "line breaks (LF, CR) and tab.",
         examples=["Plan the team offsite next month with budget approval and venue booking"],
-        json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
+        json_schema_extra={"minLength": MIN_TEXT_CHARS, "pattern": TEXT_PATTERN},
     )
 
     @field_validator("natural_language")
@@ -185,7 +191,7 @@ class Job(_Model):
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in job_states.TERMINAL
 
 
 class JobLinks(_Model):
@@ -252,11 +258,8 @@ class Problem(_Model):
 # --- protobuf -> HTTP -------------------------------------------------------------------
 
 _STATES: dict[int, JobStatus] = {
-    tasks_pb2.JOB_STATE_QUEUED: "queued",
-    tasks_pb2.JOB_STATE_RUNNING: "running",
-    tasks_pb2.JOB_STATE_SUCCEEDED: "succeeded",
-    tasks_pb2.JOB_STATE_FAILED: "failed",
-    tasks_pb2.JOB_STATE_CANCELLED: "cancelled",
+    value: name  # type: ignore[misc]  # VISIBLE_STATES's names are JobStatus's
+    for name, value in job_states.VISIBLE_STATES.items()
 }
 _ERROR_PREFIX = "JOB_ERROR_TYPE_"
 
@@ -265,15 +268,12 @@ def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-_STATES_BACK: dict[str, int] = {v: k for k, v in _STATES.items()}
-
-
 def proto_state(status: JobStatus | None) -> int:
     """The wire state of an HTTP status; UNSPECIFIED (any) for None."""
-    return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else _STATES_BACK[status]
+    return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else job_states.VISIBLE_STATES[status]
 
 
-def job_status(state: int) -> JobStatus:
+def job_status(state: tasks_pb2.JobState) -> JobStatus:
     return _STATES.get(state, "queued")
 
 

@@ -70,7 +70,7 @@ def endpoint_from_proto(endpoint: tasks_pb2.WebhookEndpoint) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=endpoint.endpoint_id,
         url=endpoint.url,
-        events=list(endpoint.events),  # type: ignore[arg-type]
+        events=list(endpoint.events),
         created_at=endpoint.create_time.ToDatetime(tzinfo=UTC),
     )
 
@@ -82,5 +82,5 @@ def created_from_proto(response: tasks_pb2.CreateWebhookEndpointResponse) -> Web
 
 def event_body(event_type: str, timestamp: datetime, job: tasks_pb2.Job) -> bytes:
     """The event's JSON body; ``data`` is the job exactly as ``GET /api/v1/jobs/{id}`` shows it."""
-    event = WebhookEvent(type=event_type, timestamp=timestamp, data=job_from_proto(job))  # type: ignore[arg-type]
+    event = WebhookEvent(type=event_type, timestamp=timestamp, data=job_from_proto(job))
     return event.model_dump_json(by_alias=True).encode()

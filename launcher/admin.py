@@ -111,10 +111,10 @@ def migrate(_: argparse.Namespace) -> int:
     deployment runs it once (the Kubernetes migration Job) before new Tasks replicas
     start."""
     from services.tasks.main import migrate as migrate_tasks
-    from taskmesh.settings import load_settings
+    from taskmesh.settings import DatabaseSettings, load_settings
 
     try:
-        asyncio.run(migrate_tasks(load_settings()))
+        asyncio.run(migrate_tasks(load_settings(DatabaseSettings)))
     except Exception as exc:  # noqa: BLE001 - one line, no driver message with addresses
         print(f"taskmesh migrate: failed ({type(exc).__name__})", file=sys.stderr)
         return 1

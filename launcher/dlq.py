@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -35,7 +36,7 @@ from taskmesh.queue.messages import (
     decode_job,
 )
 from taskmesh.queue.topology import JobTopology
-from taskmesh.settings import load_settings
+from taskmesh.settings import Settings, load_settings
 
 PUBLISH_TIMEOUT_S = 10.0
 
@@ -54,16 +55,21 @@ def _line(message: AbstractIncomingMessage) -> str:
         reason = reason.decode(errors="replace")
     return (
         f"{message.message_id or '-'}\t{_job_id(message)}\t{reason}\t"
-        f"attempts={headers.get(ATTEMPT_HEADER, 0)}"
+        f"attempts={headers.get(ATTEMPT_HEADER, 0)!s}"
     )
 
 
-async def _pass(channel: AbstractChannel, queue_name: str, visit) -> int:  # type: ignore[no-untyped-def]
+async def _pass(
+    channel: AbstractChannel,
+    queue_name: str,
+    visit: Callable[[AbstractIncomingMessage], Awaitable[bool]],
+) -> int:
     """Takes each message that is in the queue now exactly once and hands it to
     ``visit(message) -> bool`` (True: the message leaves the DLQ). A kept message is
     re-published to the tail before the original is acked. Returns messages seen."""
     queue = await channel.declare_queue(queue_name, passive=True)
-    count = queue.declaration_result.message_count
+    # A passive declare always reports the count; the type allows its absence.
+    count = queue.declaration_result.message_count or 0
     seen = 0
     while seen < count:
         message = await queue.get(no_ack=False, fail=False, timeout=5)
@@ -97,7 +103,7 @@ async def _reopen(where: TasksTarget, job_id: str) -> str | None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings: Settings = load_settings()
     topology = JobTopology(settings.job_queue)
     connection = await aio_pika.connect(settings.rabbitmq_url, timeout=10)
     async with connection:

@@ -15,21 +15,18 @@ import sys
 import grpc
 
 from launcher.tasks_rpc import Refused, TasksTarget, target
+from taskmesh import job_states
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 #: Deadline of the one call: the Tasks service answers a page in milliseconds.
 TIMEOUT_S = 10.0
 #: Every state the wire knows (new ones, such as cancelled, come with the stubs).
-_STATE = {
-    name.removeprefix("JOB_STATE_").lower(): value
-    for name, value in tasks_pb2.JobState.items()
-    if value != tasks_pb2.JOB_STATE_UNSPECIFIED
-}
+_STATE = job_states.STATES
 STATUSES = tuple(_STATE)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser("jobs", help="list or cancel jobs (operators; through the Tasks service)")
     jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = jobs_sub.add_parser("list", help="every user's jobs, newest first")
@@ -45,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _line(job: tasks_pb2.Job) -> str:
-    status = tasks_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    status = job_states.status_name(job.state)
     created = job.create_time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
     if job.HasField("task"):
         outcome = job.task.title

@@ -5,22 +5,24 @@ Exit codes: 0 success, 1 failure, 2 usage (argparse) or bad configuration."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
+
+_MAINS = {
+    "gateway": "gateway.main",
+    "tasks": "services.tasks.main",
+    "ai": "services.ai.main",
+    "worker": "services.worker.main",
+}
 
 
 def _service(name: str) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
         from launcher.service import run_service
 
-        if name == "gateway":
-            from gateway.main import run as main
-        elif name == "tasks":
-            from services.tasks.main import run as main
-        elif name == "ai":
-            from services.ai.main import run as main
-        else:
-            from services.worker.main import run as main
-        return run_service(name, main)
+        # Each main module names its settings class (SETTINGS) beside its run().
+        main = importlib.import_module(_MAINS[name])
+        return run_service(name, main.run, main.SETTINGS)
 
     return run
 

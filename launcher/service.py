@@ -6,18 +6,23 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import uvloop
 
 from taskmesh import logs, tracing
 from taskmesh.rpc import tls
-from taskmesh.settings import Settings, load_settings
+from taskmesh.settings import ServiceSettings, load_settings
 
-ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
 
 
-def run_service(name: str, service: ServiceMain) -> int:
-    settings = load_settings()
+def run_service(
+    name: str, service: Callable[[S, asyncio.Event], Awaitable[None]], kind: type[S]
+) -> int:
+    """Runs ``service`` with its settings (``kind`` from the environment: a bad value
+    exits with status 2 and one line naming it); returns the exit status."""
+    settings = load_settings(kind)
     logs.configure(name, settings.log_level, settings.log_format)
     try:
         # Every gRPC server and channel of this process follows these settings.

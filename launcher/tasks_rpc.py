@@ -18,7 +18,7 @@ from taskmesh.admin.v1 import admin_pb2_grpc
 from taskmesh.rpc import tls
 from taskmesh.rpc.client import CallCredentials, channel
 from taskmesh.rpc.status import from_rpc_error
-from taskmesh.settings import load_settings
+from taskmesh.settings import RpcSettings, load_settings
 
 #: Deadline of one call: each answers in milliseconds; the ledger audit reads every
 #: window and job in one query, seconds on a large database.
@@ -63,7 +63,7 @@ def target() -> TasksTarget:
         token = read_token()
     except NoToken as exc:
         raise Refused(str(exc), 2) from None
-    settings = load_settings()
+    settings = load_settings(RpcSettings)
     try:
         tls_config = tls.TlsConfig.from_files(
             settings.grpc_tls_cert,

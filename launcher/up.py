@@ -163,7 +163,7 @@ def readiness(base: str) -> tuple[bool, str]:
 
 
 def up() -> int:
-    settings = load_settings()
+    settings: Settings = load_settings()
     if not ensure_rabbitmq(settings.rabbitmq_url):
         return 1
     env = dict(os.environ)

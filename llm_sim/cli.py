@@ -6,14 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import sys
 
 from .options import OptionError, SimOptions
 from .server import SimServer
-
-DEFAULT_PORT = 8089
 
 
 def _port(raw: str) -> int:
@@ -24,16 +21,10 @@ def _port(raw: str) -> int:
 
 
 def _default_port() -> int:
-    raw = os.environ.get("LLM_SIM_PORT", "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        return _port(raw)
-    except ValueError:
-        from taskmesh.settings import fail
+    """LLM_SIM_PORT (``SimulatorSettings``); a bad value exits with one line naming it."""
+    from taskmesh.settings import SimulatorSettings, load_settings
 
-        fail("LLM_SIM_PORT", f"must be a port number from 0 to 65535 (got {raw!r})")
-        raise  # unreachable: fail() exits
+    return load_settings(SimulatorSettings).llm_sim_port
 
 
 def build_parser() -> argparse.ArgumentParser:

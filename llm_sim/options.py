@@ -98,7 +98,7 @@ class SimOptions:
                 kind = "an integer" if item.name == "seed" else "a number"
                 fail(variable, f"must be {kind} (got {raw!r})")
         try:
-            return cls(**values)  # type: ignore[arg-type]
+            return cls(**values)  # type: ignore[arg-type]  # each value parsed for its own field above
         except OptionError as exc:
             fail(ENV_VARS[exc.name], str(exc))
             raise  # unreachable: fail() exits

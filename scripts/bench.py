@@ -52,7 +52,8 @@ from bench_profile import Profiler  # noqa: E402
 
 from launcher.stack import LocalStack  # noqa: E402
 from taskmesh.queue.topology import JobTopology  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from taskmesh.queue.webhooks import webhook_topology  # noqa: E402
+from tests.support.machine import free_port  # noqa: E402
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -143,7 +144,9 @@ class Scenario:
         async def cleanup() -> None:
             conn = await aio_pika.connect(RABBITMQ_URL)
             async with conn:
+                # The webhook queues too: quorum queues left behind pile up on the broker.
                 await JobTopology(self.queue).delete(await conn.channel())
+                await webhook_topology(self.queue).delete(await conn.channel())
 
         asyncio.run(cleanup())
         self.tmp.cleanup()

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from launcher.stack import LocalStack  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.support.machine import free_port  # noqa: E402
 
 VENV = ROOT / ".conformance" / "venv"
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")

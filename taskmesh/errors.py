@@ -1,5 +1,6 @@
-"""Errors every layer may raise, free of transport: the gRPC layer maps them to
-status codes (taskmesh.rpc.status), the gateway to problem documents."""
+"""Errors every layer may raise, free of transport. ``taskmesh.error_table``
+gives each its gRPC status code and its problem document; ``reason`` is its
+``google.rpc.ErrorInfo`` reason."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class InjectionDetected(InvalidInput):
     """Text that looks like a prompt-injection attempt. The caller learns
     nothing about what matched."""
 
-    reason = "INVALID_INPUT"
+    reason = "PROMPT_INJECTION_DETECTED"
 
     def __init__(self) -> None:
         super().__init__("Invalid input provided.")
@@ -65,6 +66,9 @@ class IdempotencyKeyInFlight(FailedPrecondition):
 
 class ResourceExhausted(TaskmeshError):
     """Rate limit or token budget; ``retry_after_s`` says when to come back."""
+
+    #: Each instance names its limit; this one only when none was given.
+    reason = "RESOURCE_EXHAUSTED"
 
     def __init__(self, message: str, retry_after_s: float, reason: str) -> None:
         super().__init__(message)

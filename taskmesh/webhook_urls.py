@@ -19,14 +19,14 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+from taskmesh.settings import default
+
 #: Longest URL accepted, characters (what browsers and proxies reliably carry).
 MAX_URL_CHARS = 2000
 #: The form a webhook URL must have, as a JSON Schema pattern the gateway enforces and its
 #: OpenAPI document shows: http or https, then no whitespace or control character. Whether
 #: the host is acceptable (public addresses only) is :func:`resolve`'s business.
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
-#: Seconds a name resolution may take.
-RESOLVE_TIMEOUT_S = 5.0
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -102,7 +102,9 @@ def allowed(address: IpAddress, allow_private: bool) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def resolve(url: str, allow_private: bool, timeout: float = RESOLVE_TIMEOUT_S) -> Target:
+async def resolve(
+    url: str, allow_private: bool, timeout: float = default("webhook_timeout_s")
+) -> Target:
     """The address a delivery to ``url`` connects to.
 
     Every address the host resolves to is checked, not only the first, so a

@@ -16,8 +16,16 @@ from gateway.clients import User
 from gateway.ids import resource_id
 from gateway.request_ids import request_id_of
 from gateway.responses import POLL_AFTER, json_model
-from gateway.schemas import ListJobsQuery, job_from_proto, job_list_from_proto, proto_state
-from gateway.state import GatewayApp, state
+from gateway.routing import Reply, route
+from gateway.schemas import (
+    Job,
+    JobList,
+    ListJobsQuery,
+    job_from_proto,
+    job_list_from_proto,
+    proto_state,
+)
+from gateway.state import state
 from taskmesh import errors
 from taskmesh.logs import bind
 from taskmesh.tasks.v1 import tasks_pb2
@@ -25,6 +33,16 @@ from taskmesh.tasks.v1 import tasks_pb2
 log = logging.getLogger(__name__)
 
 
+@route(
+    "get",
+    "/api/v1/jobs",
+    "listJobs",
+    "List the caller's jobs, newest first, paginated.",
+    "jobs",
+    {200: Reply("A page of jobs.", JobList)},
+    query=ListJobsQuery,
+    problems=(400,),
+)
 @authenticated
 async def list_jobs(request: Request, user: User) -> HTTPResponse:
     """``GET /api/v1/jobs``: the caller's jobs, newest first (SPEC §5)."""
@@ -39,6 +57,15 @@ async def list_jobs(request: Request, user: User) -> HTTPResponse:
     return json_model(job_list_from_proto(response, params))
 
 
+@route(
+    "get",
+    "/api/v1/jobs/{jobId}",
+    "getJob",
+    "A job's state; the task once succeeded, the error once failed.",
+    "jobs",
+    {200: Reply("The job; Retry-After while not terminal.", Job, headers=("Retry-After",))},
+    problems=(404,),
+)
 @authenticated
 async def get_job(request: Request, user: User, job_id: str) -> HTTPResponse:
     job = job_from_proto(
@@ -50,6 +77,17 @@ async def get_job(request: Request, user: User, job_id: str) -> HTTPResponse:
     return json_model(job, headers=headers)
 
 
+@route(
+    "post",
+    "/api/v1/jobs/{jobId}/cancel",
+    "cancelJob",
+    "Cancel a queued or running job: it never runs, or its LLM calls stop within about a "
+    "second; status `cancelled`, no task, the reservation settled to the tokens actually "
+    "spent. 409 when the job has already finished.",
+    "jobs",
+    {200: Reply("The cancelled job.", Job)},
+    problems=(404, 409),
+)
 @authenticated
 async def cancel_job(request: Request, user: User, job_id: str) -> HTTPResponse:
     """``POST /api/v1/jobs/{jobId}/cancel``: 200 with the cancelled job; 409 problem when
@@ -71,6 +109,22 @@ async def _next(
         return None
 
 
+@route(
+    "get",
+    "/api/v1/jobs/{jobId}/events",
+    "watchJob",
+    "Follow a job: one server-sent event per state change, until terminal.",
+    "jobs",
+    {
+        200: Reply(
+            "`id: <sequence>`, `event: <status>`, `data: <Job JSON>` per state change.",
+            content_type=sse.CONTENT_TYPE,
+        ),
+        204: Reply("Resumed after the terminal event: nothing more will come.", content_type=None),
+    },
+    extra_headers=("Last-Event-ID",),
+    problems=(404,),
+)
 @authenticated
 async def job_events(request: Request, user: User, job_id: str) -> HTTPResponse | None:
     gateway, request_id = state(request), request_id_of(request)
@@ -152,14 +206,3 @@ class _EventStream:
                 if future is not None and not future.done():
                     future.cancel()
                     await asyncio.wait({future})
-
-
-def register(app: GatewayApp) -> None:
-    app.add_route(list_jobs, "/api/v1/jobs", methods=["GET"], name="list_jobs")
-    app.add_route(get_job, "/api/v1/jobs/<job_id:str>", methods=["GET"], name="get_job")
-    app.add_route(
-        cancel_job, "/api/v1/jobs/<job_id:str>/cancel", methods=["POST"], name="cancel_job"
-    )
-    app.add_route(
-        job_events, "/api/v1/jobs/<job_id:str>/events", methods=["GET"], name="job_events"
-    )

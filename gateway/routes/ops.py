@@ -7,17 +7,37 @@ from sanic import HTTPResponse, Request
 
 from gateway.problems import UNAVAILABLE, problem_response
 from gateway.responses import json_model
+from gateway.routing import Reply, route
 from gateway.schemas import HealthStatus
-from gateway.state import GatewayApp, state
+from gateway.state import state
 
 #: Seconds an orchestrator should wait before probing readiness again.
 READY_RETRY_AFTER = "5"
 
 
+@route(
+    "get",
+    "/healthz",
+    "healthz",
+    "Liveness.",
+    "operations",
+    {200: Reply("The process is up.", HealthStatus)},
+    authenticated=False,
+)
 async def healthz(request: Request) -> HTTPResponse:
     return json_model(HealthStatus(status="ok"))
 
 
+@route(
+    "get",
+    "/readyz",
+    "readyz",
+    "Readiness: Tasks and AI answer gRPC health SERVING.",
+    "operations",
+    {200: Reply("Ready.", HealthStatus)},
+    authenticated=False,
+    problems=(503,),
+)
 async def readyz(request: Request) -> HTTPResponse:
     serving = await state(request).health.check()
     if all(serving.values()):
@@ -32,11 +52,14 @@ async def readyz(request: Request) -> HTTPResponse:
     )
 
 
+@route(
+    "get",
+    "/metrics",
+    "metrics",
+    "Prometheus metrics.",
+    "operations",
+    {200: Reply("Text exposition format 0.0.4.", content_type="text/plain")},
+    authenticated=False,
+)
 async def metrics(request: Request) -> HTTPResponse:
     return HTTPResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)
-
-
-def register(app: GatewayApp) -> None:
-    app.add_route(healthz, "/healthz", methods=["GET"], name="healthz")
-    app.add_route(readyz, "/readyz", methods=["GET"], name="readyz")
-    app.add_route(metrics, "/metrics", methods=["GET"], name="metrics")

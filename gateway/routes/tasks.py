@@ -15,18 +15,22 @@ from gateway.headers import idempotency_key, preferred_wait
 from gateway.ids import resource_id
 from gateway.request_ids import request_id_of
 from gateway.responses import POLL_AFTER, json_model
+from gateway.routing import Reply, route
 from gateway.schemas import (
     CreateTaskBody,
     Job,
+    JobAccepted,
     JobStatus,
     ListTasksQuery,
+    Task,
+    TaskList,
     accepted,
     job_from_proto,
     job_location,
     task_from_proto,
     task_list_from_proto,
 )
-from gateway.state import GatewayApp, GatewayState, state
+from gateway.state import GatewayState, state
 from taskmesh import errors
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,32 @@ async def _wait_for_outcome(
     return None, seen
 
 
+@route(
+    "post",
+    "/api/v1/tasks",
+    "createTask",
+    "Submit a sentence; a job turns it into a task.",
+    "tasks",
+    {
+        202: Reply(
+            "Accepted: the job is queued.", JobAccepted, headers=("Location", "Retry-After")
+        ),
+        201: Reply(
+            "With `Prefer: wait`: the job succeeded in time; the body is the job with its task.",
+            Job,
+            headers=("Location", "Preference-Applied"),
+        ),
+        200: Reply(
+            "With `Prefer: wait`: the job ended in time without a task (failed, for instance "
+            "vague input); the body is the job with its error.",
+            Job,
+            headers=("Location", "Preference-Applied"),
+        ),
+    },
+    body=CreateTaskBody,
+    extra_headers=("Idempotency-Key", "Prefer"),
+    problems=(400, 413, 415, 422),
+)
 @authenticated
 async def create_task(request: Request, user: User) -> HTTPResponse:
     body = validate(CreateTaskBody, json_object(request))
@@ -82,6 +112,16 @@ async def create_task(request: Request, user: User) -> HTTPResponse:
     return json_model(accepted(created), 202, {"Location": location, "Retry-After": POLL_AFTER})
 
 
+@route(
+    "get",
+    "/api/v1/tasks",
+    "listTasks",
+    "List the caller's tasks, paginated.",
+    "tasks",
+    {200: Reply("A page of tasks.", TaskList)},
+    query=ListTasksQuery,
+    problems=(400,),
+)
 @authenticated
 async def list_tasks(request: Request, user: User) -> HTTPResponse:
     params = query(request, ListTasksQuery)
@@ -98,15 +138,18 @@ async def list_tasks(request: Request, user: User) -> HTTPResponse:
     return json_model(task_list_from_proto(response, params))
 
 
+@route(
+    "get",
+    "/api/v1/tasks/{taskId}",
+    "getTask",
+    "One task.",
+    "tasks",
+    {200: Reply("The task.", Task)},
+    problems=(404,),
+)
 @authenticated
 async def get_task(request: Request, user: User, task_id: str) -> HTTPResponse:
     task = await state(request).tasks.get_task(
         user.id, resource_id(task_id, "Task"), request_id=request_id_of(request)
     )
     return json_model(task_from_proto(task))
-
-
-def register(app: GatewayApp) -> None:
-    app.add_route(create_task, "/api/v1/tasks", methods=["POST"], name="create_task")
-    app.add_route(list_tasks, "/api/v1/tasks", methods=["GET"], name="list_tasks")
-    app.add_route(get_task, "/api/v1/tasks/<task_id:str>", methods=["GET"], name="get_task")

@@ -14,15 +14,33 @@ from gateway.clients import User
 from gateway.ids import resource_id
 from gateway.request_ids import request_id_of
 from gateway.responses import json_model
-from gateway.state import GatewayApp, state
+from gateway.routing import Reply, route
+from gateway.state import state
 from gateway.webhook_schemas import (
     CreateWebhookBody,
+    WebhookCreated,
     WebhookList,
     created_from_proto,
     endpoint_from_proto,
 )
 
 
+@route(
+    "post",
+    "/api/v1/webhooks",
+    "createWebhook",
+    "Register a webhook endpoint; the answer shows its signing secret once.",
+    "webhooks",
+    {
+        201: Reply(
+            "Registered; events are signed with `secret` (Standard Webhooks).",
+            WebhookCreated,
+            headers=("Location",),
+        )
+    },
+    body=CreateWebhookBody,
+    problems=(400, 413, 415),
+)
 @authenticated
 async def create_webhook(request: Request, user: User) -> HTTPResponse:
     body = validate(CreateWebhookBody, json_object(request))
@@ -33,26 +51,32 @@ async def create_webhook(request: Request, user: User) -> HTTPResponse:
     return json_model(created, 201, {"Location": f"/api/v1/webhooks/{created.id}"})
 
 
+@route(
+    "get",
+    "/api/v1/webhooks",
+    "listWebhooks",
+    "The caller's webhook endpoints (without secrets).",
+    "webhooks",
+    {200: Reply("The endpoints, oldest first.", WebhookList)},
+)
 @authenticated
 async def list_webhooks(request: Request, user: User) -> HTTPResponse:
     response = await state(request).tasks.list_webhooks(user.id, request_id=request_id_of(request))
     return json_model(WebhookList(webhooks=[endpoint_from_proto(e) for e in response.endpoints]))
 
 
+@route(
+    "delete",
+    "/api/v1/webhooks/{webhookId}",
+    "deleteWebhook",
+    "Delete a webhook endpoint; its pending deliveries stop.",
+    "webhooks",
+    {204: Reply("Deleted.", content_type=None)},
+    problems=(404,),
+)
 @authenticated
 async def delete_webhook(request: Request, user: User, webhook_id: str) -> HTTPResponse:
     await state(request).tasks.delete_webhook(
         user.id, resource_id(webhook_id, "Webhook"), request_id=request_id_of(request)
     )
     return HTTPResponse(status=204)
-
-
-def register(app: GatewayApp) -> None:
-    app.add_route(create_webhook, "/api/v1/webhooks", methods=["POST"], name="create_webhook")
-    app.add_route(list_webhooks, "/api/v1/webhooks", methods=["GET"], name="list_webhooks")
-    app.add_route(
-        delete_webhook,
-        "/api/v1/webhooks/<webhook_id:str>",
-        methods=["DELETE"],
-        name="delete_webhook",
-    )

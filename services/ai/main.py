@@ -14,9 +14,12 @@ from taskmesh import metrics
 from taskmesh.capabilities.llm_client import make_llm_client
 from taskmesh.queue.topology import JobTopology
 from taskmesh.rpc import server
-from taskmesh.settings import Settings
+from taskmesh.settings import AiSettings
 
 log = logging.getLogger(__name__)
+
+#: What this process reads from the environment (``launcher.service``).
+SETTINGS = AiSettings
 
 
 async def _report_health(publisher: JobPublisher, health, interval: float = 1.0) -> None:
@@ -32,12 +35,18 @@ async def _report_health(publisher: JobPublisher, health, interval: float = 1.0)
         await asyncio.sleep(interval)
 
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def run(
+    settings: AiSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     token = settings.require_internal_token()
     # The screen's model loads before anything listens: until it is loaded the service is not
     # ready, and if it cannot load the service does not start (screening fails closed).
     screener = await asyncio.to_thread(default_screener)
-    publisher = JobPublisher(settings.rabbitmq_url, JobTopology(settings.job_queue))
+    publisher = JobPublisher(
+        settings.rabbitmq_url,
+        JobTopology(settings.job_queue),
+        connect_timeout_s=settings.broker_connect_timeout_s,
+    )
     await publisher.connect(stop)
     llm = make_llm_client(settings)
     executor = CapabilityExecutor(
@@ -49,7 +58,10 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     )
     metrics.serve(settings.ai_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
-        settings.ai_grpc_addr, token, [registrar(AiServicer(executor))], [SERVICE_NAME]
+        settings.ai_grpc_addr,
+        token,
+        [registrar(AiServicer(executor, settings.ai_publish_timeout_s))],
+        [SERVICE_NAME],
     )
     reporter = asyncio.create_task(_report_health(publisher, health))
     log.info("ai serving", extra={"addr": settings.ai_grpc_addr, "port": port})

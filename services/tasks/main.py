@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.events import JobEvents
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ledger_audit import check_ledger
-from services.tasks.domain.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from services.tasks.domain.ports import RateLimiter
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
 from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage.db import is_sqlite
 from services.tasks.storage.job_feed import JobFeed
+from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport import admin_servicer
 from services.tasks.transport.ai_client import AiDispatcher
@@ -24,9 +24,12 @@ from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, regis
 from taskmesh import metrics
 from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client, server
-from taskmesh.settings import Settings
+from taskmesh.settings import DatabaseSettings, TasksSettings
 
 log = logging.getLogger(__name__)
+
+#: What this process reads from the environment (``launcher.service``).
+SETTINGS = TasksSettings
 
 #: The sweeper runs at least this often (SPEC §8: TIMED_OUT within 10 s).
 SWEEP_INTERVAL_S = 5.0
@@ -34,7 +37,7 @@ SWEEP_INTERVAL_S = 5.0
 FEED_START_WAIT_S = 5.0
 
 
-def build_limiter(settings: Settings) -> RateLimiter:
+def build_limiter(settings: TasksSettings) -> RateLimiter:
     """The request-rate limiter: shared through Redis when REDIS_URL is set, else
     per process. On PostgreSQL (the multi-replica setup) a per-process bucket lets
     N Tasks replicas admit N times the configured rate, so that is logged as a
@@ -52,7 +55,7 @@ def build_limiter(settings: Settings) -> RateLimiter:
     return LocalTokenBucket(settings.rate_limit_bucket_size, settings.rate_limit_refill_per_s)
 
 
-def job_policy(settings: Settings) -> JobPolicy:
+def job_policy(settings: TasksSettings) -> JobPolicy:
     return JobPolicy(
         budget=BudgetPolicy(
             window_s=settings.token_window_s,
@@ -77,7 +80,9 @@ async def _sweep(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def run(
+    settings: TasksSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     token = settings.require_internal_token()
     store = Store(settings.database_url)
     await store.open()
@@ -98,22 +103,27 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
                 events.poll_s,
             )
     ai_channel = client.channel(settings.ai_grpc_addr)
+    policy = job_policy(settings)
     jobs = JobService(
-        store,
-        AiDispatcher(ai_channel, client.CallCredentials(token)),
-        job_policy(settings),
-        events=events,
+        store, AiDispatcher(ai_channel, client.CallCredentials(token)), policy, events=events
     )
+    queries = JobQueries(store, policy.budget, events)
     webhooks = WebhookService(store, WebhookPolicy(settings.webhook_allow_private))
     metrics.serve(settings.tasks_metrics_port, settings.metrics_host)
     grpc_server, health, port = await server.start_server(
         settings.tasks_grpc_addr,
         token,
         [
-            registrar(TasksServicer(jobs, users, webhooks)),
-            admin_servicer.registrar(
-                admin_servicer.AdminServicer(users, jobs, functools.partial(check_ledger, store))
+            registrar(
+                TasksServicer(
+                    jobs,
+                    users,
+                    webhooks,
+                    queries,
+                    dispatch_timeout_s=settings.tasks_dispatch_timeout_s,
+                )
             ),
+            admin_servicer.registrar(admin_servicer.AdminServicer(users, jobs, queries)),
         ],
         [SERVICE_NAME, admin_servicer.SERVICE_NAME],
     )
@@ -121,9 +131,13 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
     # In the background: Tasks serves while the broker is still coming up.
     relay_stop = asyncio.Event()
     relay = asyncio.create_task(
-        WebhookRelay(store, settings.rabbitmq_url, webhook_topology(settings.job_queue)).run(
-            relay_stop
-        )
+        WebhookRelay(
+            store,
+            settings.rabbitmq_url,
+            webhook_topology(settings.job_queue),
+            publish_timeout_s=settings.tasks_relay_publish_timeout_s,
+            connect_timeout_s=settings.broker_connect_timeout_s,
+        ).run(relay_stop)
     )
     await server.set_serving(health, [SERVICE_NAME, admin_servicer.SERVICE_NAME], True)
     log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})
@@ -151,7 +165,7 @@ async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | No
         log.info("tasks stopped")
 
 
-async def migrate(settings: Settings) -> None:
+async def migrate(settings: DatabaseSettings) -> None:
     """Applies pending migrations (what ``run`` does first) and returns: ``taskmesh
     migrate``, the Kubernetes migration Job. Concurrent runs on PostgreSQL serialise
     on an advisory lock (``services.tasks.storage.db.migrate``)."""

@@ -12,22 +12,28 @@ import asyncio
 import contextlib
 import logging
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from services.webhooks.sender import Result, Sender
 from services.webhooks.targets import TasksTargets
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import UndecodableMessage
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import WebhookMessage, decode
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
 #: Events in flight per worker process. Each waits at most WEBHOOK_TIMEOUT_S.
 CONCURRENCY = 32
-PUBLISH_TIMEOUT_S = 10.0
 
 
 class WebhookConsumer:
@@ -40,7 +46,11 @@ class WebhookConsumer:
         *,
         max_attempts: int,
         concurrency: int = CONCURRENCY,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self.targets = targets
@@ -49,14 +59,14 @@ class WebhookConsumer:
         self.concurrency = concurrency
         self._connection: AbstractRobustConnection | None = None
         self._publish: AbstractChannel | None = None
-        self._queue = None
+        self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight("webhook")
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, _ = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
 
     async def _setup(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
@@ -74,33 +84,17 @@ class WebhookConsumer:
             self._consumer_tag = None
 
     async def drain(self, grace_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
-            return True
-        except TimeoutError:
-            return False
+        """Waits for the events in flight; True if all were handled within ``grace_s``."""
+        return await self._in_flight.drain(grace_s)
 
     async def close(self) -> None:
-        for task in list(self._in_flight):
-            task.cancel()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._in_flight.cancel()
         if self._connection is not None:
             await self._connection.close()  # unacked events return to the queue
         await self.sender.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.create_task(self._handle(message))
-        self._in_flight.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if not self._in_flight:
-            self._idle.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook handler crashed", exc_info=task.exception())
+        self._in_flight.spawn(self._handle(message))
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -167,7 +161,7 @@ class WebhookConsumer:
             self.topology.policy.backoff(max(retry.attempts, 1))
         )
         await self._publish.default_exchange.publish(
-            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=PUBLISH_TIMEOUT_S
+            retry.to_amqp(), routing_key=queue, mandatory=True, timeout=self.publish_timeout_s
         )
         log.info("webhook retry in %ss", ttl, extra=self._about(event))
         await message.ack()

@@ -9,9 +9,8 @@ import grpc
 
 from taskmesh.rpc.client import CallCredentials
 from taskmesh.rpc.status import from_rpc_error
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-
-CALL_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,13 @@ class Endpoint:
 
 
 class TasksTargets:
-    def __init__(self, channel: grpc.aio.Channel, credentials: CallCredentials) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        credentials: CallCredentials,
+        timeout_s: float = default("webhook_lookup_timeout_s"),
+    ) -> None:
+        self.timeout_s = timeout_s
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
         self._credentials = credentials
 
@@ -33,7 +38,7 @@ class TasksTargets:
         try:
             response = await self._stub.GetWebhookTarget(
                 tasks_pb2.GetWebhookTargetRequest(endpoint_id=endpoint_id),
-                timeout=CALL_TIMEOUT_S,
+                timeout=self.timeout_s,
                 metadata=self._credentials.metadata(request_id),
             )
         except grpc.aio.AioRpcError as err:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TypeVar
 
 import grpc
 
@@ -15,6 +16,9 @@ from taskmesh import errors
 from taskmesh.rpc.client import CallCredentials
 from taskmesh.rpc.status import from_rpc_error
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,12 @@ class TasksCallback:
     ) -> tasks_pb2.CompleteJobResponse:
         return await self._call(self._stub.CompleteJob, request, request_id)
 
-    async def _call(self, method, request, request_id: str | None):  # type: ignore[no-untyped-def]
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response],
+        request: _Request,
+        request_id: str | None,
+    ) -> _Response:
         for attempt, pause in enumerate((*BACKOFF_S, None)):
             try:
                 return await method(

@@ -26,6 +26,7 @@ from aio_pika.abc import (
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Crashed,
+    Decision,
     Delivery,
     Outcome,
     Stopped,
@@ -38,8 +39,10 @@ from services.worker.hooks import PrometheusHooks, WorkerHooks
 from services.worker.runner import CapabilityRunner, add_usage
 from services.worker.settle import CONNECTION_ERRORS, Settler
 from taskmesh.capabilities.errors import UsageMeter
+from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind
 from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import (
     UndecodableMessage,
     attempts_of,
@@ -48,6 +51,7 @@ from taskmesh.queue.messages import (
     waits_of,
 )
 from taskmesh.queue.topology import JobTopology
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2
 
 log = logging.getLogger(__name__)
@@ -75,7 +79,11 @@ class JobConsumer:
         *,
         concurrency: int,
         hooks: WorkerHooks | None = None,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self.policy = topology.policy
@@ -87,15 +95,13 @@ class JobConsumer:
         self._connection: AbstractRobustConnection | None = None
         self._consumer_tag: str | None = None
         self._queue: AbstractQueue | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight = InFlight("job")
         #: job id → the task handling its delivery in this process.
         self._running: dict[str, asyncio.Task[None]] = {}
         #: job id → the task running its capability (what a cancellation stops).
         self._runs: dict[str, asyncio.Task[Outcome]] = {}
         self._stopped: set[str] = set()
         self._watch: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def in_flight(self) -> int:
@@ -106,7 +112,9 @@ class JobConsumer:
         return self._connection is not None and not self._connection.is_closed
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
-        self._connection, _ = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, _ = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
         self.watch_cancellations()
 
     def watch_cancellations(self, interval_s: float = CHECK_INTERVAL_S) -> None:
@@ -149,7 +157,14 @@ class JobConsumer:
 
     def attach(self, publish_channel: AbstractChannel) -> None:
         """Uses ``publish_channel`` (with publisher confirms) for retries and dead letters."""
-        self.settler = Settler(publish_channel, self.topology, self.policy, self.tasks, self.hooks)
+        self.settler = Settler(
+            publish_channel,
+            self.topology,
+            self.policy,
+            self.tasks,
+            self.hooks,
+            publish_timeout_s=self.publish_timeout_s,
+        )
 
     async def stop_consuming(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
@@ -161,35 +176,20 @@ class JobConsumer:
 
     async def drain(self, grace_s: float) -> bool:
         """Waits for in-flight jobs; True if all finished within ``grace_s``."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
-            return True
-        except TimeoutError:
-            return False
+        return await self._in_flight.drain(grace_s)
 
     async def close(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
-        for task in list(self._in_flight):
-            task.cancel()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._in_flight.cancel()
         if self._connection is not None:
             # Unacked deliveries go back to the queue when the channel closes.
             await self._connection.close()
 
     async def deliver(self, message: AbstractIncomingMessage) -> None:
         """The broker's callback: handles ``message`` in a task of its own."""
-        task = asyncio.create_task(self._handle(message))
-        self._in_flight.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if not self._in_flight:
-            self._idle.set()
+        self._in_flight.spawn(self._handle(message))
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         assert self.settler is not None
@@ -202,7 +202,9 @@ class JobConsumer:
             return
         with bind(request_id=job.request_id or None, job_id=job.job_id):
             await self._after_earlier_run(job.job_id)
-            self._running[job.job_id] = asyncio.current_task()  # type: ignore[assignment]
+            current = asyncio.current_task()
+            assert current is not None  # aio-pika runs each message callback in a task
+            self._running[job.job_id] = current
             meter = UsageMeter()
             try:
                 try:
@@ -218,7 +220,9 @@ class JobConsumer:
                 if self._running.get(job.job_id) is asyncio.current_task():
                     del self._running[job.job_id]
 
-    async def _run(self, job, delivery: Delivery, meter: UsageMeter) -> Outcome:  # type: ignore[no-untyped-def]
+    async def _run(
+        self, job: jobs_pb2.CapabilityJob, delivery: Delivery, meter: UsageMeter
+    ) -> Outcome:
         run = asyncio.create_task(self.handler.handle(job, delivery, meter))
         self._runs[job.job_id] = run
         try:
@@ -238,7 +242,13 @@ class JobConsumer:
             log.info("job already running here; this delivery waits for that run")
             await asyncio.wait({earlier})
 
-    async def _settle_safely(self, message, job, delivery, decision) -> None:  # type: ignore[no-untyped-def]
+    async def _settle_safely(
+        self,
+        message: AbstractIncomingMessage,
+        job: jobs_pb2.CapabilityJob | None,
+        delivery: Delivery,
+        decision: Decision,
+    ) -> None:
         assert self.settler is not None
         try:
             await self.settler.settle(message, job, delivery, decision)

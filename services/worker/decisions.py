@@ -173,7 +173,7 @@ _FAILURE_REASONS = {
 
 def failure(
     job_id: str,
-    kind: int,
+    kind: tasks_pb2.JobErrorType,
     message: str,
     usage: jobs_pb2.TokenUsage,
     suggestions: list[str] | tuple[str, ...] = (),

@@ -18,7 +18,7 @@ from services.worker.decisions import (
 )
 from services.worker.hooks import WorkerHooks
 from services.worker.runner import CapabilityRunner
-from taskmesh import errors
+from taskmesh import errors, job_states
 from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
@@ -26,7 +26,7 @@ from taskmesh.tasks.v1 import tasks_pb2
 log = logging.getLogger(__name__)
 
 #: States in which StartJob lets a run begin; any other means "do not run".
-RUNNABLE = (tasks_pb2.JOB_STATE_QUEUED, tasks_pb2.JOB_STATE_RUNNING)
+RUNNABLE = job_states.OPEN_STATES
 
 
 class JobHandler:

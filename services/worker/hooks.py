@@ -5,7 +5,6 @@ pass their own. A hook never changes what happens to a job."""
 from __future__ import annotations
 
 import time
-from datetime import UTC
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -62,4 +61,5 @@ class PrometheusHooks(WorkerHooks):
 
 
 def _seconds_since(stamp: Timestamp) -> float:
-    return max(0.0, time.time() - stamp.ToDatetime(UTC).timestamp())
+    # Straight from the fields: ToDatetime builds a datetime (and a timezone) per job.
+    return max(0.0, time.time() - (stamp.seconds + stamp.nanos / 1e9))

@@ -8,6 +8,7 @@ redelivered."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from services.webhooks.consumer import WebhookConsumer
@@ -22,32 +23,47 @@ from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client
-from taskmesh.settings import Settings
+from taskmesh.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
+#: What this process reads from the environment (``launcher.service``).
+SETTINGS = WorkerSettings
 
-async def run(settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+
+async def run(
+    settings: WorkerSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     token = settings.require_internal_token()
     tasks_channel = client.channel(settings.tasks_grpc_addr)
-    llm = make_llm_client(settings)
+    llm = make_llm_client(settings, concurrency=settings.worker_concurrency)
     consumer = JobConsumer(
         settings.rabbitmq_url,
         JobTopology(settings.job_queue, policy=RetryPolicy(settings.job_max_attempts)),
         CapabilityRunner(llm, settings.openai_model, settings.parse_task_prompt_version),
         TasksCallback(tasks_channel, client.CallCredentials(token)),
         concurrency=settings.worker_concurrency,
+        publish_timeout_s=settings.worker_publish_timeout_s,
+        connect_timeout_s=settings.broker_connect_timeout_s,
     )
     webhooks = WebhookConsumer(
         settings.rabbitmq_url,
         webhook_topology(settings.job_queue),
-        TasksTargets(tasks_channel, client.CallCredentials(token)),
+        TasksTargets(
+            tasks_channel, client.CallCredentials(token), settings.webhook_lookup_timeout_s
+        ),
         Sender(settings.webhook_timeout_s, settings.webhook_allow_private),
         max_attempts=settings.webhook_max_attempts,
+        publish_timeout_s=settings.worker_publish_timeout_s,
+        connect_timeout_s=settings.broker_connect_timeout_s,
     )
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
     await webhooks.start(stop)
+    # Everything allocated so far (modules, clients, connections) lives as long as the process:
+    # out of the collector's generations, it is no longer walked by every collection of the
+    # jobs' garbage (issue 12).
+    gc.freeze()
     log.info(
         "worker consuming",
         extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency},

@@ -27,16 +27,15 @@ from services.worker.decisions import (
     decide,
 )
 from services.worker.hooks import WorkerHooks
-from taskmesh import errors
+from taskmesh import errors, job_states
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.messages import ATTEMPT_HEADER, REASON_HEADER, copy_message, job_message
 from taskmesh.queue.retry_policy import RetryPolicy
 from taskmesh.queue.topology import JobTopology
-from taskmesh.tasks.v1 import tasks_pb2
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S = 10.0
 #: What a closed channel or connection raises on ack/publish.
 CONNECTION_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 
@@ -49,7 +48,10 @@ class Settler:
         policy: RetryPolicy,
         tasks: TasksCallback,
         hooks: WorkerHooks,
+        *,
+        publish_timeout_s: float = default("worker_publish_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
         self._channel = channel
         self.topology = topology
         self.policy = policy
@@ -97,7 +99,7 @@ class Settler:
         log.info(
             "job completed",
             extra={
-                "outcome": state_name(response.job.state),
+                "outcome": job_states.status_name(response.job.state),
                 "reason": decision.reason.value,
                 "applied": response.applied,
             },
@@ -121,7 +123,7 @@ class Settler:
             ),
             routing_key=queue,
             mandatory=True,
-            timeout=PUBLISH_TIMEOUT_S,
+            timeout=self.publish_timeout_s,
         )
         log.info(
             "retrying in %ss",
@@ -140,7 +142,7 @@ class Settler:
             copy_message(message, headers),
             routing_key=self.topology.dlq,
             mandatory=True,
-            timeout=PUBLISH_TIMEOUT_S,
+            timeout=self.publish_timeout_s,
         )
         log.warning("dead-lettered", extra={"reason": reason.value, "attempts": attempts})
 
@@ -151,11 +153,6 @@ async def ack(message: AbstractIncomingMessage) -> None:
         await message.ack()
     except CONNECTION_ERRORS as exc:
         log.warning("connection lost before the ack (%s); redelivery follows", type(exc).__name__)
-
-
-def state_name(state: int) -> str:
-    """``JOB_STATE_SUCCEEDED`` → ``succeeded`` (the name clients see)."""
-    return tasks_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
 def _with_usage(

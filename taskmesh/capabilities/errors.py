@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,7 +76,7 @@ class InvalidOutputError(CapabilityError):
         self,
         message: str,
         usage: jobs_pb2.TokenUsage | None = None,
-        errors: list[str] = (),  # type: ignore[assignment]
+        errors: Sequence[str] = (),
     ) -> None:
         super().__init__(message, usage)
         self.errors = list(errors)

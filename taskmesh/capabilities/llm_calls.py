@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import math
@@ -36,6 +37,7 @@ from taskmesh import metrics
 
 from .errors import UsageMeter, sanitise_detail
 from .llm_client import CallOptions, ResponseFormatMode
+from .llm_transport import Answer, ChatTransport
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ def estimate_tokens(text: str) -> int:
     """An upper-side token estimate for ``text``: ~3 ASCII characters per token (English runs
     ~4 with common tokenizers) and one token per other character (CJK, Thai and most
     non-Latin scripts take about one token per character or more byte-level pieces)."""
-    ascii_chars = sum(1 for c in text if ord(c) < 128)
+    # Counted in C (encode drops the non-ASCII characters): a per-character Python loop over
+    # a prompt of several KB cost more client CPU per call than the HTTP exchange (issue 12).
+    ascii_chars = len(text) if text.isascii() else len(text.encode("ascii", "ignore"))
     return math.ceil(ascii_chars / 3) + (len(text) - ascii_chars)
 
 
@@ -260,7 +264,7 @@ def _schema_instruction(schema: dict[str, Any]) -> str:
 def _merge_system(messages: list[ChatCompletionMessageParam]) -> list[ChatCompletionMessageParam]:
     """For templates without a system role: the instructions open the first user message."""
     system = "\n\n".join(str(m.get("content") or "") for m in messages if m["role"] == "system")
-    rest = [m for m in messages if m["role"] != "system"]
+    rest: list[ChatCompletionMessageParam] = [m for m in messages if m["role"] != "system"]
     if not system or not rest or rest[0]["role"] != "user":
         return rest
     first = rest[0]
@@ -282,8 +286,9 @@ class LLMCaller:
     meter: UsageMeter
     timeout: float | None = None
 
-    @property
+    @functools.cached_property
     def _key(self) -> str:
+        # Once per caller: rendering the client's base URL was a visible cost per call.
         return endpoint_key(self.client, self.model)
 
     def _mode(self) -> ResponseFormatMode:
@@ -382,16 +387,16 @@ class LLMCaller:
         prompt_estimate = estimate_prompt_tokens(
             sent, json.dumps(schema) if mode == "json_schema" else ""
         )
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": sent,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            **extra,
+        }
         started = time.perf_counter()
         try:
-            response = await self.client.chat.completions.create(
-                model=self.model,
-                messages=sent,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                timeout=openai.NOT_GIVEN if self.timeout is None else self.timeout,
-                **extra,
-            )
+            answer = await self._post(body)
         except asyncio.CancelledError:
             self._charge_bound(operation, prompt_estimate, max_tokens, "abandoned")
             raise
@@ -411,13 +416,11 @@ class LLMCaller:
         finally:
             metrics.llm_latency.labels(operation, self.model).observe(time.perf_counter() - started)
 
-        choice = response.choices[0] if response.choices else None
-        content = choice.message.content if choice is not None else None
-        truncated = choice is not None and choice.finish_reason == "length"
-        usage = response.usage
-        if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-            prompt_tokens = usage.prompt_tokens or 0
-            completion_tokens = usage.completion_tokens or 0
+        content = answer.content
+        truncated = answer.finish_reason == "length"
+        if answer.prompt_tokens or answer.completion_tokens:
+            prompt_tokens = answer.prompt_tokens or 0
+            completion_tokens = answer.completion_tokens or 0
             estimated = False
         else:
             # Endpoints that omit usage still spent tokens: charge an estimate, marked.
@@ -427,6 +430,18 @@ class LLMCaller:
         self.meter.record(operation, prompt_tokens, completion_tokens, estimated=estimated)
         self._count_tokens(operation, prompt_tokens, completion_tokens)
         return CallResult(content=content, truncated=truncated, usage_estimated=estimated)
+
+    async def _post(self, body: dict[str, Any]) -> Answer:
+        """The call itself: through the client's lean transport when it has one
+        (:class:`~.llm_client.LLMClient`), else through the SDK (any ``AsyncOpenAI``, or a
+        double of its ``chat.completions.create``). Raises the SDK's errors either way."""
+        transport = getattr(self.client, "transport", None)
+        if isinstance(transport, ChatTransport):
+            return await transport.complete(body, self.timeout)
+        completion = await self.client.chat.completions.create(
+            **body, timeout=openai.NOT_GIVEN if self.timeout is None else self.timeout
+        )
+        return Answer.from_completion(completion)
 
     def _charge_bound(self, operation: str, prompt: int, max_tokens: int, outcome: str) -> None:
         self.meter.record(operation, prompt, max_tokens, estimated=True)

@@ -9,7 +9,9 @@ from typing import Literal
 
 import openai
 
-from taskmesh.settings import Settings
+from taskmesh.settings import LlmSettings
+
+from .llm_transport import ChatTransport, request_headers
 
 ResponseFormatMode = Literal["auto", "json_schema", "json_object", "none"]
 
@@ -37,7 +39,7 @@ class CallOptions:
     response_format: ResponseFormatMode = "auto"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallOptions:
+    def from_settings(cls, settings: LlmSettings) -> CallOptions:
         return cls(
             max_tokens_core=settings.openai_max_tokens_core,
             max_tokens_subtasks=settings.openai_max_tokens_subtasks,
@@ -61,21 +63,56 @@ def call_options(client: openai.AsyncOpenAI) -> CallOptions:
     return _OPTIONS.get(client) or CallOptions()
 
 
-def make_llm_client(settings: Settings) -> openai.AsyncOpenAI:
-    """A client for ``OPENAI_BASE_URL`` with ``OPENAI_TIMEOUT_S`` per call, no SDK retries,
+class LLMClient(openai.AsyncOpenAI):
+    """An SDK client that also carries a lean :class:`~.llm_transport.ChatTransport` for
+    chat-completions calls (what :class:`~.llm_calls.LLMCaller` uses when present).
+
+    It is an ``openai.AsyncOpenAI`` in every other respect (configuration, the SDK's error
+    types, any other endpoint), so code that takes one takes this. ``api_key`` None sends no
+    ``Authorization`` header (local servers need none; the SDK itself insists on a key, so it
+    gets a placeholder it never sends through the transport). ``timeout_s``: seconds per call.
+    ``pool_size``: the most connections to the endpoint at once. :meth:`close` closes both."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_s: float,
+        pool_size: int,
+    ) -> None:
+        super().__init__(
+            api_key=api_key or "no-key",
+            base_url=base_url,
+            timeout=timeout_s,
+            # The queue owns retries (backoff through retry queues); SDK retries
+            # would multiply attempts and hold a worker slot while sleeping.
+            max_retries=0,
+        )
+        self.transport = ChatTransport(
+            self,
+            # The SDK's own join of the base URL and the path (trailing slash, query kept).
+            str(self._prepare_url("chat/completions")),
+            request_headers(self, send_key=api_key is not None),
+            timeout_s,
+            pool_size,
+        )
+
+    async def close(self) -> None:
+        await self.transport.close()
+        await super().close()
+
+
+def make_llm_client(settings: LlmSettings, *, concurrency: int = 64) -> LLMClient:
+    """A client for ``OPENAI_BASE_URL`` (the SDK's default when unset) with ``OPENAI_TIMEOUT_S``
+    per call, no SDK retries, a connection pool of twice ``concurrency`` (the caller's jobs in
+    flight, ``WORKER_CONCURRENCY`` in the worker: a job's core and subtasks calls run at once),
     and the call options of ``settings`` attached (see :func:`call_options`)."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    client = openai.AsyncOpenAI(
-        # Local servers (the simulator, vLLM, Ollama) need no key, but the SDK
-        # insists on one.
-        api_key=key or "no-key",
+    client = LLMClient(
+        api_key=key or None,
         base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout_s,
-        # aiohttp transport: about half the client CPU of the default httpx one
-        # per call (the largest single cost of a job), same SDK behaviour.
-        http_client=openai.DefaultAioHttpClient(timeout=settings.openai_timeout_s),
-        # The queue owns retries (backoff through retry queues); SDK retries
-        # would multiply attempts and hold a worker slot while sleeping.
-        max_retries=0,
+        timeout_s=settings.openai_timeout_s,
+        pool_size=2 * concurrency,
     )
     return configure(client, CallOptions.from_settings(settings))

@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
+from taskmesh import job_states
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 #: Job states after which nothing changes (SPEC §5).
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL = job_states.TERMINAL
 #: SPEC §5: the server waits at most 30 s for ``Prefer: wait``.
 MAX_SERVER_WAIT_S = 30
 #: The gateway sends a keep-alive every 15 s; silence for longer means a dead stream.

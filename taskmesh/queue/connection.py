@@ -17,10 +17,11 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
+from taskmesh.settings import default
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CONNECT_TIMEOUT_S = 5.0
 MAX_BACKOFF_S = 5.0
 
 
@@ -28,12 +29,14 @@ async def connect_with_retry(
     url: str,
     setup: Callable[[AbstractRobustConnection], Awaitable[T]],
     stop: asyncio.Event | None = None,
+    *,
+    timeout_s: float = default("broker_connect_timeout_s"),
 ) -> tuple[AbstractRobustConnection, T]:
     delay = 0.5
     while True:
         connection: AbstractRobustConnection | None = None
         try:
-            connection = await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_S)
+            connection = await aio_pika.connect_robust(url, timeout=timeout_s)
             return connection, await setup(connection)
         except (TimeoutError, AMQPError, OSError, RuntimeError) as exc:
             if connection is not None:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -41,19 +41,25 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
 
-        self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
+        self._deny_unary: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
+            deny
+        )
 
         async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
             yield  # pragma: no cover - makes this an async generator
 
-        self._deny_stream = grpc.unary_stream_rpc_method_handler(deny_stream)
+        self._deny_stream: grpc.RpcMethodHandler[Any, Any] = grpc.unary_stream_rpc_method_handler(
+            deny_stream
+        )
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         if details.method.startswith(_OPEN_SERVICES):
             return await continuation(details)
         presented = b""
@@ -75,9 +81,11 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None or details.method.startswith(_OPEN_SERVICES):
             return handler
@@ -88,7 +96,12 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 break
 
         if handler.unary_unary is not None:
-            inner = handler.unary_unary
+            # grpc.aio awaits a unary handler and iterates a stream handler asynchronously;
+            # the stubs describe the synchronous server's handlers.
+            inner = cast(
+                "Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]",
+                handler.unary_unary,
+            )
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async with _observed(context, details.method, request_id, _job_id(request)):
@@ -101,7 +114,10 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
             )
 
         if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
+            inner_stream = cast(
+                "Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]",
+                handler.unary_stream,
+            )
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 async with _observed(context, details.method, request_id, _job_id(request)):

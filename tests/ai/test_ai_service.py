@@ -108,7 +108,7 @@ async def test_injection_is_refused_with_nothing_queued(ai):
     status = rpc_status.from_call(caught.value)
     info = error_details_pb2.ErrorInfo()
     assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR))
-    assert info.reason == "INVALID_INPUT"
+    assert info.reason == "PROMPT_INJECTION_DETECTED"
     channel = await connection.channel()
     assert await (await channel.get_queue(topology.queue)).get(fail=False, timeout=5) is None
 

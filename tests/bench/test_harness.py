@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
+from tests.support.machine import require_service
 
 pytest.importorskip("taskiq_aio_pika", reason="the bench extras are not installed (make bench)")
 

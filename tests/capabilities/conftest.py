@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from llm_sim import SimOptions, SimServer
+from taskmesh.capabilities.llm_client import LLMClient
 from taskmesh.capabilities.parse_task import validate_input
 from taskmesh.jobs.v1 import jobs_pb2
 
@@ -31,15 +32,16 @@ def make_input() -> Callable[..., jobs_pb2.ParseTaskInput]:
 @pytest.fixture
 def sim() -> SimFactory:
     """A simulator on an ephemeral port and a real client for it, the way the worker
-    builds one: no SDK retries, since the queue owns them."""
+    builds one (:class:`LLMClient`, its lean transport): no SDK retries, since the queue
+    owns them."""
 
     @asynccontextmanager
     async def start(
         timeout: float = 10.0, **options: object
     ) -> AsyncIterator[tuple[SimServer, openai.AsyncOpenAI]]:
         async with SimServer(SimOptions(**options), port=0) as server:  # type: ignore[arg-type]
-            client = openai.AsyncOpenAI(
-                base_url=server.base_url, api_key="sim", max_retries=0, timeout=timeout
+            client = LLMClient(
+                api_key="sim", base_url=server.base_url, timeout_s=timeout, pool_size=16
             )
             async with client:
                 yield server, client

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.machine import free_port
 
 
 def _taskmesh(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

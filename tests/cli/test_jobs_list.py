@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack
 from tests.e2e.test_grpcurl import grpcurl
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -24,7 +24,7 @@ VAGUE = "Do stuff"
 
 
 def taskmesh(
-    stack: RunningStack, *args: str, cwd: Path | None = None, token: bool = True
+    stack: Stack, *args: str, cwd: Path | None = None, token: bool = True
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack.env}
     if not token:
@@ -51,7 +51,7 @@ def _finished(http: httpx.Client, text: str) -> dict[str, Any]:
 # A stack start, three jobs and four CLI processes: more than the global limit on a slow day.
 @pytest.mark.timeout(300)
 def test_users_list_their_own_jobs_and_operators_list_everyones(
-    running_stack: RunningStack, tmp_path: Path
+    running_stack: Stack, tmp_path: Path
 ) -> None:
     created = taskmesh(running_stack, "users", "create", "carol")
     assert created.returncode == 0, created.stderr
@@ -119,7 +119,7 @@ def test_users_list_their_own_jobs_and_operators_list_everyones(
     assert len(from_file.stdout.splitlines()) == 1
 
 
-def test_a_wrong_token_is_a_clear_failure(running_stack: RunningStack) -> None:
+def test_a_wrong_token_is_a_clear_failure(running_stack: Stack) -> None:
     env_token = {**running_stack.env, "INTERNAL_AUTH_TOKEN": "not-the-token"}
     result = subprocess.run(
         [sys.executable, "-m", "launcher", "jobs", "list"],

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import Stack
 
 TEXT = (
     "Plan the team offsite next month with budget approval, venue booking and activity coordination"
@@ -37,7 +37,7 @@ def submit(
     )
 
 
-def api(stack: RunningStack) -> httpx.Client:
+def api(stack: Stack) -> httpx.Client:
     return httpx.Client(
         base_url=stack.url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=10
     )
@@ -57,7 +57,7 @@ def test_a_missing_key_is_a_usage_error() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.integration
-def test_submit_prints_the_task_and_json_for_scripts(running_stack: RunningStack) -> None:
+def test_submit_prints_the_task_and_json_for_scripts(running_stack: Stack) -> None:
     human = submit(TEXT, url=running_stack.url, key=running_stack.api_key)
     assert human.returncode == 0, human.stderr
     job_id = job_id_from_progress(human.stderr)
@@ -85,7 +85,7 @@ def test_submit_prints_the_task_and_json_for_scripts(running_stack: RunningStack
 
 @pytest.mark.e2e
 @pytest.mark.integration
-def test_refusals_and_failures_exit_1_with_the_reason(running_stack: RunningStack) -> None:
+def test_refusals_and_failures_exit_1_with_the_reason(running_stack: Stack) -> None:
     vague = submit("Do stuff", url=running_stack.url, key=running_stack.api_key)
     assert vague.returncode == 1
     job_id = job_id_from_progress(vague.stderr)

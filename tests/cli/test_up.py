@@ -25,9 +25,9 @@ import pytest
 
 from launcher.up import client_url, other_consumers
 from taskmesh.queue.topology import JobTopology
-from tests.conftest import free_port
 from tests.e2e.test_grpcurl import grpcurl
 from tests.support.broker import delete_queues
+from tests.support.machine import free_port
 
 #: A slow machine starts five processes and RabbitMQ declarations in well under this.
 READY_WITHIN_S = 100

@@ -9,8 +9,8 @@ import asyncio
 from gateway import RunningGateway
 from launcher.up import readiness
 from taskmesh.rpc.server import set_serving
-from tests.conftest import free_port
-from tests.gateway.conftest import TASKS_SERVICE, Backend
+from tests.support.gateway import TASKS_SERVICE, Backend
+from tests.support.machine import free_port
 
 
 async def test_ready_then_names_what_is_not_serving(

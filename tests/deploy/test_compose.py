@@ -24,7 +24,7 @@ import taskmesh.metrics  # noqa: F401  (registers every family in REGISTRY)
 from launcher.main import build_parser
 from llm_sim.cli import build_parser as sim_parser
 from taskmesh.settings import Settings
-from tests.conftest import free_port
+from tests.support.machine import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"

@@ -23,8 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from taskmesh.rpc import client, server
 from taskmesh.rpc.tls import TlsConfig
-from tests.conftest import free_port
-from tests.e2e.checks import wait_until
+from tests.support.checks import wait_until
+from tests.support.machine import free_port
 
 TOKEN = "tls-test-token"
 

@@ -22,8 +22,8 @@ from opentelemetry.trace import SpanKind
 from launcher.stack import LocalStack
 from taskmesh import tracing
 from taskmesh.settings import Settings
-from tests.conftest import free_port
 from tests.support.broker import delete_queues
+from tests.support.machine import free_port
 
 TASKS = "/taskmesh.tasks.v1.TasksService/"
 AI = "/taskmesh.ai.v1.AiService/"

@@ -16,7 +16,7 @@ import pytest
 from taskmesh.capabilities.llm_client import CallOptions
 from taskmesh.capabilities.parse_task.handler import first_calls_bound
 from taskmesh.jobs.v1 import jobs_pb2
-from tests.e2e.checks import assert_exactly_once, assert_ledger_balanced, client, wait_terminal
+from tests.support.checks import assert_exactly_once, assert_ledger_balanced, client, wait_terminal
 from tests.support.fake_llm import FakeLLM, FakeLLMServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]

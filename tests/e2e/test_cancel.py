@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.e2e.checks import all_tasks, assert_ledger_balanced, client, jobs, submit, wait_until
+from tests.support.checks import all_tasks, assert_ledger_balanced, client, jobs, submit, wait_until
 from tests.support.sim import sim_gate, sim_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]

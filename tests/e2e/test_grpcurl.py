@@ -79,7 +79,7 @@ def test_rpcs_need_the_internal_token(running_stack):
 
 
 def test_cancel_job_with_grpcurl(stack_factory):
-    from tests.e2e.checks import client, submit, wait_until
+    from tests.support.checks import client, submit, wait_until
     from tests.support.sim import sim_state
 
     stack = stack_factory(sim_args=["--hold"])

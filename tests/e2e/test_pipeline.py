@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from tests.e2e.checks import assert_ledger_balanced
+from tests.support.checks import assert_ledger_balanced, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-def wait_terminal(client: httpx.Client, location: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(location).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job not terminal in {timeout}s: {job}")
 
 
 def test_sentence_becomes_task_with_subtasks_and_actual_usage(running_stack):

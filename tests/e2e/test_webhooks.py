@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.checks import wait_until
-from tests.e2e.conftest import RunningStack
+from tests.support.checks import wait_until
+from tests.support.stack import Stack
 from tests.webhooks.receiver import Receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -113,7 +113,7 @@ def test_a_hung_receiver_slows_neither_submissions_nor_jobs(stack_factory) -> No
         assert len({r.webhook_id for r in hook.received}) == 10
 
 
-def _create_user(stack: RunningStack, name: str) -> str:
+def _create_user(stack: Stack, name: str) -> str:
     """A second user, created with the CLI against the stack's database."""
     result = subprocess.run(
         [sys.executable, "-m", "launcher", "users", "create", name],

@@ -16,7 +16,7 @@ import aio_pika
 import httpx
 import pytest
 
-from tests.e2e.checks import (
+from tests.support.checks import (
     all_tasks,
     assert_exactly_once,
     assert_ledger_balanced,
@@ -27,6 +27,7 @@ from tests.e2e.checks import (
     wait_terminal,
     wait_until,
 )
+from tests.support.machine import free_port
 from tests.support.sim import sim_gate, sim_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(420)]
@@ -107,7 +108,7 @@ def test_llm_faults_are_retried_through_the_delay_queues(stack_factory):
 
 
 def test_tasks_down_while_the_worker_completes(stack_factory):
-    stack = stack_factory(**ROOMY, sim_args=["--hold"])
+    stack = stack_factory(**ROOMY, sim_args=["--hold"], WORKER_METRICS_PORT=str(free_port()))
     with client(stack) as http:
         ids = submit(http, sentences(30))
         wait_until(lambda: running_count(http, ids) == 30, 120, "30 jobs in flight")
@@ -116,7 +117,12 @@ def test_tasks_down_while_the_worker_completes(stack_factory):
     sim_gate(stack, open=True)
     # The outage lasts until finished outcomes were parked in a retry queue,
     # however long the worker's own callback retries take on this machine.
-    wait_until(lambda: "retrying in" in log_of(stack, "worker"), 120, "an outcome parked")
+    parked = {"reason": "tasks_unavailable"}
+    wait_until(
+        lambda: stack.metric("worker", "taskmesh_jobs_retried_total", **parked) >= 1,
+        120,
+        "an outcome parked",
+    )
     stack.stack.start("tasks")
     with client(stack) as http:
         wait_until(lambda: http.get("/readyz").status_code == 200, 60, "tasks back")

@@ -34,11 +34,11 @@ import httpx
 import pytest
 
 from launcher.stack import LocalStack
-from tests.conftest import free_port
-from tests.e2e.checks import TERMINAL, assert_exactly_once, assert_ledger_balanced, sentences
-from tests.e2e.conftest import RunningStack, stack_env
 from tests.support.broker import delete_queues
+from tests.support.checks import TERMINAL, assert_exactly_once, assert_ledger_balanced, sentences
+from tests.support.machine import free_port
 from tests.support.sim import sim_gate, sim_state
+from tests.support.stack import Stack, stack_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -340,16 +340,7 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
     assert admitted == BUCKET, f"{admitted} admitted: the bucket is not shared by the replicas"
     assert set(codes) == {200, 429}
 
-    stack = RunningStack(
-        None,  # type: ignore[arg-type]
-        replicas.gateway["a"],
-        key,
-        "",
-        replicas.base,
-        replicas.tasks["a"],
-        replicas.ai["a"],
-        replicas.log_dir,
-    )
+    stack = Stack(None, replicas.gateway["a"], replicas.base, replicas.log_dir)
     with httpx.Client(
         base_url=stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
     ) as client:

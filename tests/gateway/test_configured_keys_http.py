@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.gateway import fakes
-from tests.gateway.conftest import assert_problem
+from tests.support.gateway import assert_problem
 from tests.tasks.test_configured_keys import CONFIGURED_KEYS
 
 

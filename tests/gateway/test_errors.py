@@ -7,8 +7,9 @@ import pytest
 
 from gateway import RunningGateway
 from taskmesh import errors
-from tests.gateway.conftest import GatewayFactory, assert_problem, unused_addr
 from tests.gateway.fakes import FakeTasks
+from tests.support.gateway import GatewayFactory, assert_problem
+from tests.support.machine import unused_addr
 
 CREATE = {"naturalLanguage": "Pay rent tomorrow"}
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from taskmesh.tasks.v1 import tasks_pb2
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import BOB_KEY, FakeTasks
+from tests.support.gateway import assert_problem
 
 ALICE, BOB = "user-alice", "user-bob"
 

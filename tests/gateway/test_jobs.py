@@ -8,8 +8,8 @@ import json
 import httpx
 
 from gateway import RunningGateway
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import FakeTasks
+from tests.support.gateway import assert_problem
 
 ALICE = "user-alice"
 

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from gateway import RunningGateway, run
-from tests.gateway.conftest import Backend, GatewayFactory, gateway_settings, unused_addr
 from tests.gateway.fakes import ALICE_KEY, FakeTasks
+from tests.support.gateway import Backend, GatewayFactory, gateway_settings
+from tests.support.machine import unused_addr
 
 AUTH = {"Authorization": f"Bearer {ALICE_KEY}"}
 WAIT = {**AUTH, "Prefer": "wait=20"}

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+import uuid
+from typing import Any
 
 import httpx
 import pytest
+from sanic import HTTPResponse, Request, Sanic
 
+import gateway.routes  # noqa: F401  # declares every route
 from gateway import RunningGateway
+from gateway.openapi import document
+from gateway.routing import ROUTES, RouteTable
 from taskmesh.rpc.server import set_serving
-from tests.gateway.conftest import TASKS_SERVICE, Backend, assert_problem
+from tests.support.gateway import TASKS_SERVICE, Backend, assert_problem
 
 
 async def test_healthz(anon: httpx.AsyncClient) -> None:
@@ -58,23 +64,32 @@ def normalise(path: str) -> str:
     return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
 
 
-async def test_openapi_document_lists_every_route(
+def undocumented_and_unserved(
+    app: Sanic[Any, Any], doc: dict[str, Any]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(served but not documented, documented but not served), as (METHOD, path)
+    with path parameters blanked: Sanic's router against the OpenAPI document."""
+    documented = {
+        (method.upper(), normalise(path)) for path, ops in doc["paths"].items() for method in ops
+    }
+    served = {
+        (method, normalise(route.uri)) for route in app.router.routes for method in route.methods
+    }
+    return served - documented, documented - served
+
+
+async def test_every_served_route_is_documented_and_every_documented_one_served(
     anon: httpx.AsyncClient, gateway: RunningGateway
 ) -> None:
     response = await anon.get("/openapi.json")
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"].startswith("3.1")
-    documented = {
-        (method.upper(), normalise(path)) for path, ops in doc["paths"].items() for method in ops
-    }
-    served = {
-        (method, normalise(route.uri))
-        for route in gateway.app.router.routes
-        for method in route.methods
-    }
-    assert served == documented
+    assert undocumented_and_unserved(gateway.app, doc) == (set(), set())
 
+
+async def test_openapi_document_carries_the_models_and_problems(anon: httpx.AsyncClient) -> None:
+    doc = (await anon.get("/openapi.json")).json()
     schemas = doc["components"]["schemas"]
     assert {"CreateTaskBody", "Job", "Task", "TaskList", "Usage", "Problem"} <= set(schemas)
     create = doc["paths"]["/api/v1/tasks"]["post"]
@@ -103,9 +118,42 @@ async def test_docs_page_is_swagger_ui_served_from_here(anon: httpx.AsyncClient)
     assert b"SwaggerUIBundle" in bundle.content
 
 
+def test_a_route_added_behind_the_declarations_is_caught() -> None:
+    """The check above can fail: a route served without a declaration, and a
+    declaration not served, are both reported."""
+    app: Sanic[Any, Any] = Sanic(f"routes-check-{uuid.uuid4().hex[:12]}")
+    ROUTES.add_to(app)
+    doc = document(ROUTES.operations)
+    assert undocumented_and_unserved(app, doc) == (set(), set())
+
+    async def hidden(request: Request) -> HTTPResponse:
+        return HTTPResponse(status=204)
+
+    app.add_route(hidden, "/api/v1/hidden/<thing:str>", methods=["GET"], name="hidden")
+    extra, missing = undocumented_and_unserved(app, doc)
+    assert extra == {("GET", "/api/v1/hidden/{}")} and not missing
+
+    bare: Sanic[Any, Any] = Sanic(f"routes-check-{uuid.uuid4().hex[:12]}")
+    extra, missing = undocumented_and_unserved(bare, doc)
+    assert not extra and ("GET", "/api/v1/jobs/{}") in missing
+
+
 @pytest.mark.parametrize(
     "name", ["index.html", "..%2F..%2Fgateway%2Fapp.py", "swagger-ui.js.map", "%2E%2E"]
 )
 async def test_only_the_pages_own_assets_are_served(anon: httpx.AsyncClient, name: str) -> None:
     response = await anon.get(f"/docs/static/{name}")
     assert response.status_code == 404
+
+
+def test_a_route_cannot_be_declared_twice() -> None:
+    table = RouteTable()
+    declare = table.route("get", "/api/v1/things/{thingId}", "getThing", "A thing.", "things", {})
+
+    async def get_thing(request: Request, thing_id: str) -> HTTPResponse:
+        return HTTPResponse(status=204)
+
+    declare(get_thing)
+    assert [op.sanic_uri for op in table.operations] == ["/api/v1/things/<thing_id:str>"]
+    with pytest.raises(ValueError, match="declared twice"):
+        table.route("GET", "/api/v1/things/{thingId}", "again", "Again.", "things", {})

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from taskmesh.tasks.v1 import tasks_pb2
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import FakeTasks, make_task
+from tests.support.gateway import assert_problem
 
 ALICE = "user-alice"
 

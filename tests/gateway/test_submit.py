@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from taskmesh import errors
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import FakeTasks
+from tests.support.gateway import assert_problem
 
 
 async def test_submission_is_accepted_with_location_and_retry_after(

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.observability.conftest import ObservedStack
+from tests.observability.conftest import Observed
+from tests.support.machine import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -48,7 +48,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> bool:
     return True
 
 
-def test_every_line_is_one_json_event(observed_stack: ObservedStack) -> None:
+def test_every_line_is_one_json_event(observed_stack: Observed) -> None:
     for service in SERVICES:
         path = observed_stack.log_dir / f"{service}.log"
         events = read_events(path)
@@ -60,7 +60,7 @@ def test_every_line_is_one_json_event(observed_stack: ObservedStack) -> None:
             assert isinstance(event.get("event"), str) and event["event"], event
 
 
-def test_job_lines_carry_the_job_and_request_ids(observed_stack: ObservedStack) -> None:
+def test_job_lines_carry_the_job_and_request_ids(observed_stack: Observed) -> None:
     jobs = [s for s in observed_stack.submissions if s.job_id is not None]
     worker_log = observed_stack.log_dir / "worker.log"
 

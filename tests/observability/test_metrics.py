@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observability.conftest import SUCCESSES, ObservedStack
+from tests.observability.conftest import SUCCESSES, Observed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -75,14 +75,14 @@ def scrape_when(url: str, ready: Callable[[Scrape], bool], timeout: float = 30) 
     return current
 
 
-def test_the_workload_went_as_planned(observed_stack: ObservedStack) -> None:
+def test_the_workload_went_as_planned(observed_stack: Observed) -> None:
     codes = [s.status_code for s in observed_stack.submissions]
     assert codes == [202] * K + [202, 400]
     finals = [s.final.get("status") for s in observed_stack.submissions]
     assert finals == ["succeeded"] * K + ["failed", None]
 
 
-def test_gateway_counts_requests_by_route_and_status(observed_stack: ObservedStack) -> None:
+def test_gateway_counts_requests_by_route_and_status(observed_stack: Observed) -> None:
     gateway = scrape(observed_stack.metrics_urls["gateway"])
     post = {"route": "/api/v1/tasks", "method": "POST"}
     assert gateway.value("http_requests_total", **post, status="202") == K + 1
@@ -97,7 +97,7 @@ def test_gateway_counts_requests_by_route_and_status(observed_stack: ObservedSta
     assert not [r for r in routes if UUID.search(r)]
 
 
-def test_tasks_counts_rpcs_by_method_and_code(observed_stack: ObservedStack) -> None:
+def test_tasks_counts_rpcs_by_method_and_code(observed_stack: Observed) -> None:
     tasks = scrape(observed_stack.metrics_urls["tasks"])
     service = "taskmesh.tasks.v1.TasksService"
     create = {"grpc_service": service, "grpc_method": "CreateTask"}
@@ -123,7 +123,7 @@ def test_tasks_counts_rpcs_by_method_and_code(observed_stack: ObservedStack) -> 
     assert tasks.value("taskmesh_token_reconciliation_delta_tokens_count") == K + 1
 
 
-def test_ai_counts_publications_and_blocked_injections(observed_stack: ObservedStack) -> None:
+def test_ai_counts_publications_and_blocked_injections(observed_stack: Observed) -> None:
     ai = scrape(observed_stack.metrics_urls["ai"])
     assert ai.value("taskmesh_jobs_published_total") == K + 1
     assert ai.value("taskmesh_prompt_injections_blocked_total") == 1
@@ -135,7 +135,7 @@ def test_ai_counts_publications_and_blocked_injections(observed_stack: ObservedS
     assert ai.value("grpc_server_handled_total", **execute, grpc_code="INVALID_ARGUMENT") == 1
 
 
-def test_worker_counts_outcomes_llm_calls_and_tokens(observed_stack: ObservedStack) -> None:
+def test_worker_counts_outcomes_llm_calls_and_tokens(observed_stack: Observed) -> None:
     worker = scrape_when(
         observed_stack.metrics_urls["worker"],
         lambda s: s.value("taskmesh_jobs_completed_total") >= K + 1,

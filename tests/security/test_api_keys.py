@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.gateway.conftest import assert_problem
-from tests.security.conftest import Stack
+from tests.support.gateway import assert_problem
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -41,7 +41,7 @@ def test_list_shows_names_and_prefixes_never_a_whole_key(stack: Stack) -> None:
     assert "active" in row
     for output in (listed.stdout, listed.stderr):
         assert key[: SHOWN + 1] not in output
-        assert stack.dev_key[: SHOWN + 1] not in output
+        assert stack.api_key[: SHOWN + 1] not in output
 
 
 def test_a_revoked_key_is_refused_on_the_very_next_request(stack: Stack) -> None:
@@ -93,7 +93,7 @@ def test_a_prefix_that_does_not_start_the_key_revokes_nothing(stack: Stack, mang
 
 def test_keys_are_stored_hashed(stack: Stack) -> None:
     _, key = stack.new_user()
-    secrets_ = {key: "created key", stack.dev_key: "development key"}
+    secrets_ = {key: "created key", stack.api_key: "development key"}
     # Read-only: the running Tasks service owns the file.
     db = sqlite3.connect(f"file:{stack.db_path}?mode=ro", uri=True, timeout=30)
     try:

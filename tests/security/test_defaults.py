@@ -12,7 +12,7 @@ import pytest
 from llm_sim.cli import build_parser as sim_parser
 from taskmesh import metrics
 from taskmesh.settings import Settings
-from tests.security.conftest import Stack
+from tests.support.stack import Stack
 
 LOOPBACK = "127.0.0.1"
 _LISTEN = "0A"
@@ -72,7 +72,7 @@ def _listening(inodes: set[str]) -> list[tuple[str, int]]:
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 def test_the_running_stack_listens_on_loopback_only(stack: Stack) -> None:
     inodes: set[str] = set()
-    for proc in stack.local.procs.values():
+    for proc in stack.stack.procs.values():
         inodes |= _socket_inodes(proc.pid)
 
     listening = _listening(inodes)

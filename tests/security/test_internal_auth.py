@@ -17,8 +17,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from taskmesh.admin.v1 import admin_pb2
 from taskmesh.ai.v1 import ai_pb2
 from taskmesh.tasks.v1 import tasks_pb2
-from tests.gateway.conftest import assert_problem
-from tests.security.conftest import Stack
+from tests.support.gateway import assert_problem
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -124,7 +124,7 @@ async def test_health_and_reflection_need_no_token(stack: Stack, which: str) -> 
 
 def test_the_internal_token_is_in_no_log(stack: Stack) -> None:
     # Enough traffic that every service has logged about requests.
-    with stack.http(stack.dev_key) as http:
+    with stack.http(stack.api_key) as http:
         accepted = http.post("/api/v1/tasks", json={"naturalLanguage": "Renew the passport"})
         assert accepted.status_code == 202, accepted.text
         http.get("/api/v1/usage", headers={"Authorization": f"Bearer {stack.token}"})
@@ -174,7 +174,7 @@ def test_worker_rpcs_have_no_http_route(stack: Stack, method: str, path: str) ->
         "parseTask": {"title": "Forged Task", "category": "work"},
         "usage": {"inputTokens": 0, "outputTokens": 0},
     }
-    with stack.http(stack.dev_key) as http:
+    with stack.http(stack.api_key) as http:
         response = http.request(method, path, json=outcome)
         grpc_shaped = http.request(
             method,

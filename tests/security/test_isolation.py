@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import assert_problem
-from tests.security.conftest import Stack, wait_terminal
+from tests.support.checks import wait_terminal
+from tests.support.gateway import assert_problem
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -16,9 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway import RunningGateway
 from taskmesh.rpc.server import MAX_MESSAGE_BYTES
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tests.gateway.conftest import assert_problem
 from tests.gateway.fakes import ALICE_KEY, FakeTasks
-from tests.security.conftest import Stack
+from tests.support.gateway import assert_problem
+from tests.support.stack import Stack
 
 TASKS = "/api/v1/tasks"
 JSON = {"Content-Type": "application/json"}
@@ -230,7 +230,7 @@ async def test_an_oversized_grpc_request_is_refused_and_tasks_keeps_serving(stac
             tasks_pb2.ListTasksRequest(user_id="someone", take=1), metadata=metadata, timeout=10
         )
         assert capped.total_count == 0
-    with stack.http(stack.dev_key) as http:
+    with stack.http(stack.api_key) as http:
         assert http.get("/api/v1/usage").status_code == 200
 
 

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.gateway.conftest import assert_problem
-from tests.security.conftest import Stack, wait_terminal, wait_until
+from tests.support.checks import wait_terminal, wait_until
+from tests.support.gateway import assert_problem
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -70,7 +71,7 @@ def test_a_database_failure_is_a_generic_problem_and_service_recovers(
     fragile_stack: Stack,
 ) -> None:
     stack = fragile_stack
-    with stack.http(stack.dev_key) as http:
+    with stack.http(stack.api_key) as http:
         with _tables_missing(stack):
             answers = [
                 http.post("/api/v1/tasks", json={"naturalLanguage": "Pay the gas bill tomorrow"}),
@@ -99,9 +100,9 @@ def test_a_database_failure_is_a_generic_problem_and_service_recovers(
 
 def test_tasks_down_is_503_with_retry_after_and_service_recovers(fragile_stack: Stack) -> None:
     stack = fragile_stack
-    stack.local.signal("tasks", signal.SIGTERM)
-    assert stack.local.wait("tasks", 30) == 0
-    with stack.http(stack.dev_key) as http:
+    stack.stack.signal("tasks", signal.SIGTERM)
+    assert stack.stack.wait("tasks", 30) == 0
+    with stack.http(stack.api_key) as http:
         answers = [
             http.post("/api/v1/tasks", json={"naturalLanguage": "Water the plants tomorrow"}),
             http.get("/api/v1/usage"),
@@ -117,7 +118,7 @@ def test_tasks_down_is_503_with_retry_after_and_service_recovers(fragile_stack: 
         _assert_generic_failure(stack, not_ready)
         assert not_ready.status_code == 503
 
-        stack.local.start("tasks")
+        stack.stack.start("tasks")
         wait_until(
             lambda: http.get("/api/v1/usage").status_code == 200, 60, "Tasks to answer again"
         )

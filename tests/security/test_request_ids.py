@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.security.conftest import LOGGING_SERVICES, Stack, wait_terminal, wait_until
+from tests.security.conftest import LOGGING_SERVICES
+from tests.support.checks import wait_terminal, wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -25,7 +27,7 @@ class Traced:
 def traced(stack: Stack) -> Traced:
     """One job submitted under a client-chosen id, followed to its end."""
     request_id = f"client-trace.{uuid.uuid4().hex}:01"
-    with stack.http(stack.dev_key) as http:
+    with stack.http(stack.api_key) as http:
         accepted = http.post(
             "/api/v1/tasks",
             json={"naturalLanguage": "Book a dentist appointment for next Tuesday"},
@@ -62,7 +64,7 @@ def _raw_get(stack: Stack, header_value: bytes) -> bytes:
     """A request whose header bytes no HTTP client library would send."""
     head = (
         b"GET /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Authorization: Bearer " + stack.dev_key.encode() + b"\r\n"
+        b"Authorization: Bearer " + stack.api_key.encode() + b"\r\n"
         b"X-Request-Id: " + header_value + b"\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", stack.ports["gateway"]), timeout=30) as sock:

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+
+from tests.support.stack import Stack
 
 
 def _url(env: dict[str, str]) -> str:
     return f"http://127.0.0.1:{env['LLM_SIM_PORT']}/sim/gate"
 
 
-def sim_gate(stack, *, open: bool) -> dict:  # type: ignore[no-untyped-def]
+def sim_gate(stack: Stack, *, open: bool) -> dict[str, Any]:
     """Opens or closes the gate of ``stack``'s simulator; returns its state
     (``held`` = calls waiting at the gate, ``in_flight`` = calls not answered)."""
     response = httpx.post(_url(stack.env), json={"open": open}, timeout=10)
@@ -18,7 +22,7 @@ def sim_gate(stack, *, open: bool) -> dict:  # type: ignore[no-untyped-def]
     return response.json()
 
 
-def sim_state(stack) -> dict:  # type: ignore[no-untyped-def]
+def sim_state(stack: Stack) -> dict[str, Any]:
     response = httpx.get(_url(stack.env), timeout=10)
     response.raise_for_status()
     return response.json()

@@ -10,6 +10,7 @@ import pytest
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.storage.repository import Store
 
@@ -62,9 +63,14 @@ async def env(database_url: str):
     await store.close()
 
 
+def reads(service: JobService) -> JobQueries:
+    """The read side over the same store, budget, events and clock as ``service``."""
+    return JobQueries(service.store, service.policy.budget, service.events, clock=service.now)
+
+
 async def ledger(service: JobService) -> list[tuple]:
     async with service.store.read() as tx:
-        return await tx.ledger_rows()
+        return await tx.ledger.rows()
 
 
 def assert_balanced(rows: list[tuple]) -> None:

@@ -4,19 +4,16 @@ token, answered by the Tasks domain (SPEC §3, §7, §8)."""
 
 from __future__ import annotations
 
-import functools
-
 import grpc
 import pytest
 
 from services.tasks.domain import models as m
-from services.tasks.domain.ledger_audit import check_ledger
 from services.tasks.domain.users import MIN_REVOKE_PREFIX, UserService
 from services.tasks.transport.admin_servicer import SERVICE_NAME, AdminServicer, registrar
 from taskmesh.admin.v1 import admin_pb2, admin_pb2_grpc
 from taskmesh.rpc import server
 from taskmesh.tasks.v1 import tasks_pb2
-from tests.tasks.conftest import DRAFT
+from tests.tasks.conftest import DRAFT, reads
 
 TOKEN = "admin-test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
@@ -27,7 +24,7 @@ async def admin(env):
     """The AdminService over the test environment's store; yields its stub and the env."""
     service = env[0]
     users = UserService(service.store)
-    servicer = AdminServicer(users, service, functools.partial(check_ledger, service.store))
+    servicer = AdminServicer(users, service, reads(service))
     grpc_server, _, port = await server.start_server(
         "127.0.0.1:0", TOKEN, [registrar(servicer)], [SERVICE_NAME]
     )

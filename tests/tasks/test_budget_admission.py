@@ -12,14 +12,14 @@ from datetime import timedelta
 import pytest
 
 from services.tasks.domain import models as m
-from tests.tasks.conftest import DRAFT, ESTIMATE, assert_balanced, ledger
+from tests.tasks.conftest import DRAFT, ESTIMATE, assert_balanced, ledger, reads
 
 LIMIT = 10 * ESTIMATE
 
 
 async def job_mismatches(service) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
     async with service.store.read() as tx:
-        return await tx.ledger_job_mismatches()
+        return await tx.ledger.job_mismatches()
 
 
 def calls(*tokens: int) -> list[m.CallUsage]:
@@ -32,7 +32,7 @@ async def test_start_tops_up_the_reservation_to_cover_the_first_calls(env):
     started, admission = await service.start_admitting(job.id, ESTIMATE + 300)
     assert started.state is m.JobState.RUNNING
     assert admission == m.Admission(True, ESTIMATE + 300)
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert usage.reserved == ESTIMATE + 300
     assert_balanced(await ledger(service))
 
@@ -42,7 +42,7 @@ async def test_start_within_the_estimate_changes_nothing(env):
     job = await service.create(user, "Pay the water bill tomorrow")
     _, admission = await service.start_admitting(job.id, 1800)
     assert admission == m.Admission(True, ESTIMATE)
-    assert (await service.usage(user)).reserved == ESTIMATE
+    assert (await reads(service).usage(user)).reserved == ESTIMATE
 
 
 async def test_start_is_refused_a_top_up_the_window_has_no_room_for(env):
@@ -52,7 +52,7 @@ async def test_start_is_refused_a_top_up_the_window_has_no_room_for(env):
     # The job still runs: the worker's guard then fails it BUDGET_EXHAUSTED, charged.
     assert started.state is m.JobState.RUNNING
     assert admission == m.Admission(False, ESTIMATE)
-    assert (await service.usage(user)).reserved == LIMIT
+    assert (await reads(service).usage(user)).reserved == LIMIT
     assert_balanced(await ledger(service))
 
 
@@ -63,7 +63,7 @@ async def test_a_job_that_must_not_run_is_not_admitted(env):
     started, admission = await service.start_admitting(job.id, ESTIMATE + 300)
     assert started.state is m.JobState.CANCELLED
     assert not admission.granted
-    assert (await service.usage(user)).reserved == 0
+    assert (await reads(service).usage(user)).reserved == 0
 
 
 async def test_a_further_call_is_covered_by_a_top_up_while_the_window_has_room(env):
@@ -77,7 +77,7 @@ async def test_a_further_call_is_covered_by_a_top_up_while_the_window_has_room(e
     assert await service.reserve_tokens(job.id, ESTIMATE + 1900) == m.Admission(
         True, ESTIMATE + 1900
     )
-    assert (await service.usage(user)).reserved == ESTIMATE + 1900
+    assert (await reads(service).usage(user)).reserved == ESTIMATE + 1900
     assert_balanced(await ledger(service))
 
 
@@ -97,10 +97,10 @@ async def test_jobs_not_running_are_refused_further_calls(env, end):
     elif end == "withdrawn":
         job = await service.create(user, "Buy milk")
         assert await service._withdraw(job.id) is None
-    before = await service.usage(user)
+    before = await reads(service).usage(user)
     admission = await service.reserve_tokens(job.id, ESTIMATE + 1000)
     assert not admission.granted
-    assert await service.usage(user) == before
+    assert await reads(service).usage(user) == before
 
 
 async def test_concurrent_top_ups_never_push_the_window_past_its_limit(env):
@@ -113,7 +113,7 @@ async def test_concurrent_top_ups_never_push_the_window_past_its_limit(env):
         *(service.reserve_tokens(job.id, ESTIMATE + 2000) for job in jobs)
     )
     assert sum(a.granted for a in admissions) == 2
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert usage.used + usage.reserved <= LIMIT
     assert_balanced(await ledger(service))
 
@@ -126,7 +126,7 @@ async def test_completion_replaces_the_topped_up_reservation_with_the_actual_usa
     error = m.JobError(m.ErrorType.BUDGET_EXHAUSTED, "no room")
     final, applied = await service.complete(job.id, error, 3100, calls(1800, 1300))
     assert applied and final.error is not None
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert (usage.used, usage.reserved) == (3100, 0)
     assert_balanced(await ledger(service))
     assert await job_mismatches(service) == []
@@ -135,11 +135,11 @@ async def test_completion_replaces_the_topped_up_reservation_with_the_actual_usa
 async def test_a_top_up_lands_in_the_reservations_own_window(env):
     service, user, _, _, clock = env
     job = await service.create(user, "Pay the water bill tomorrow")
-    first = await service.usage(user)
+    first = await reads(service).usage(user)
     await service.start_admitting(job.id, ESTIMATE)
     clock.now += timedelta(days=1)
     assert (await service.reserve_tokens(job.id, ESTIMATE + 500)).granted
-    assert (await service.usage(user)).reserved == 0  # the new window is untouched
+    assert (await reads(service).usage(user)).reserved == 0  # the new window is untouched
     await service.complete(job.id, DRAFT, 2000, calls(1200, 800))
     rows = {row[1]: row for row in await ledger(service)}
     assert rows[first.window_start][2:4] == (2000, 0)
@@ -175,6 +175,6 @@ async def test_a_late_charge_of_a_cancelled_job_is_itemised_once(env):
     error = m.JobError(m.ErrorType.INTERNAL, "The job was cancelled.")
     await service.complete(job.id, error, 700, calls(700))
     await service.complete(job.id, error, 700, calls(700))
-    assert (await service.usage(user)).used == 700
+    assert (await reads(service).usage(user)).used == 700
     assert_balanced(await ledger(service))
     assert await job_mismatches(service) == []

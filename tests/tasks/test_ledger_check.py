@@ -6,7 +6,6 @@ command never opens the database itself)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import subprocess
 import sys
@@ -14,11 +13,10 @@ import sys
 import pytest
 
 from services.tasks.domain import models as m
-from services.tasks.domain.ledger_audit import check_ledger
 from services.tasks.domain.users import UserService
 from services.tasks.transport.admin_servicer import SERVICE_NAME, AdminServicer, registrar
 from taskmesh.rpc import server
-from tests.tasks.conftest import DRAFT
+from tests.tasks.conftest import DRAFT, reads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,9 +27,7 @@ TOKEN = "ledger-check-token"
 async def tasks_addr(env):
     """HOST:PORT of an AdminService over the test environment's store."""
     service = env[0]
-    servicer = AdminServicer(
-        UserService(service.store), service, functools.partial(check_ledger, service.store)
-    )
+    servicer = AdminServicer(UserService(service.store), service, reads(service))
     grpc_server, _, port = await server.start_server(
         "127.0.0.1:0", TOKEN, [registrar(servicer)], [SERVICE_NAME]
     )

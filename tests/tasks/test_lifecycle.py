@@ -9,7 +9,7 @@ import pytest
 from services.tasks.domain import models as m
 from services.tasks.domain.lifecycle import TRANSITIONS, JobState, sources
 from taskmesh import errors
-from tests.tasks.conftest import DRAFT, ESTIMATE, FakeDispatcher, assert_balanced, ledger
+from tests.tasks.conftest import DRAFT, ESTIMATE, FakeDispatcher, assert_balanced, ledger, reads
 
 
 class StartedThenLost:
@@ -51,8 +51,8 @@ async def test_a_job_not_confirmed_in_time_is_withdrawn_never_runs_and_is_invisi
     started = await service.start(job_id)
     assert started.state is JobState.WITHDRAWN and started.attempts == 0
     with pytest.raises(errors.NotFound):
-        await service.get(user, job_id)
-    assert (await service.usage(user)).reserved == 0
+        await reads(service).get(user, job_id)
+    assert (await reads(service).usage(user)).reserved == 0
     assert_balanced(await ledger(service))
     # The client's retry with the same key runs fresh.
     service.dispatcher = FakeDispatcher()
@@ -66,7 +66,7 @@ async def test_a_job_a_worker_started_before_the_confirm_timed_out_is_accepted(e
     dispatcher.service = service
     job = await service.create(user, "Pay the water bill tomorrow")
     assert job.state is JobState.RUNNING  # the client gets 202: the job does run
-    assert (await service.get(user, job.id)).state is JobState.RUNNING
+    assert (await reads(service).get(user, job.id)).state is JobState.RUNNING
 
 
 async def test_cancel_a_queued_job_it_never_runs_and_nothing_stays_reserved(env):
@@ -77,7 +77,7 @@ async def test_cancel_a_queued_job_it_never_runs_and_nothing_stays_reserved(env)
     cancelled = await service.cancel(user, job.id)
     assert cancelled.state is JobState.CANCELLED and cancelled.error is None
     assert (await service.start(job.id)).state is JobState.CANCELLED
-    assert (await service.usage(user)).reserved == 0
+    assert (await reads(service).usage(user)).reserved == 0
     with pytest.raises(errors.FailedPrecondition):
         await service.cancel(user, job.id)
     assert_balanced(await ledger(service))
@@ -90,7 +90,7 @@ async def test_cancel_a_running_job_charges_what_its_run_spent_and_creates_no_ta
     await service.cancel(user, job.id)
     final, applied = await service.complete(job.id, DRAFT, 1234)
     assert not applied and final.state is JobState.CANCELLED and final.task is None
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert (usage.used, usage.reserved) == (1234, 0)
     assert_balanced(await ledger(service))
 
@@ -100,7 +100,7 @@ async def test_every_terminal_transition_runs_the_hooks_once_in_its_transaction(
     seen: list[tuple[str, JobState]] = []
 
     async def hook(tx, job: m.Job) -> None:  # type: ignore[no-untyped-def]
-        assert await tx.get_job(job.id) is not None  # inside the transaction
+        assert await tx.jobs.get(job.id) is not None  # inside the transaction
         seen.append((job.id, job.state))
 
     service.terminal_hooks.append(hook)
@@ -119,12 +119,12 @@ async def test_a_job_failed_retries_exhausted_reopens_with_a_fresh_reservation(e
     await service.complete(job.id, exhausted, 700)
     reopened = await service.reopen(job.id)
     assert reopened.state is JobState.QUEUED and reopened.error is None
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert (usage.used, usage.reserved) == (700, ESTIMATE)  # the failed run stays charged
     assert_balanced(await ledger(service))
     done, applied = await service.complete(job.id, DRAFT, 300)
     assert applied and done.state is JobState.SUCCEEDED
-    usage = await service.usage(user)
+    usage = await reads(service).usage(user)
     assert (usage.used, usage.reserved) == (1000, 0)
     assert_balanced(await ledger(service))
 
@@ -152,5 +152,5 @@ async def test_a_reopen_without_room_in_the_window_is_refused(env):
         await service.create(user, f"Task number {n}")
     with pytest.raises(errors.ResourceExhausted):
         await service.reopen(failed.id)
-    assert (await service.get(user, failed.id)).state is JobState.FAILED
+    assert (await reads(service).get(user, failed.id)).state is JobState.FAILED
     assert_balanced(await ledger(service))

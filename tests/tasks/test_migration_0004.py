@@ -51,7 +51,7 @@ async def test_charges_from_before_0004_are_backfilled_as_one_record_each(databa
             )
         await store.open()  # migrates to head
         async with store.read() as tx:
-            assert await tx.ledger_job_mismatches() == []
+            assert await tx.ledger.job_mismatches() == []
             rows = (
                 await tx.c.execute(
                     text("SELECT operation, input_tokens FROM llm_call_usage WHERE job_id = 'j1'")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.tasks.domain.ratelimit import LocalTokenBucket, RedisTokenBucket
+from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
 
 
 class FakeClock:

@@ -20,15 +20,25 @@ from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.events import JobEvents
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.main import build_limiter
 from services.tasks.storage.job_feed import CHANNEL, JobFeed, asyncpg_dsn
-from services.tasks.storage.repository import Store, Tx
+from services.tasks.storage.jobs import Jobs
+from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
+from services.tasks.storage.repository import Store
 from taskmesh import errors
 from taskmesh.settings import Settings
-from tests.conftest import free_port, reset_schema
-from tests.tasks.conftest import DRAFT, ESTIMATE, Clock, FakeDispatcher, assert_balanced, ledger
+from tests.support.databases import reset_schema
+from tests.support.machine import free_port
+from tests.tasks.conftest import (
+    DRAFT,
+    ESTIMATE,
+    Clock,
+    FakeDispatcher,
+    assert_balanced,
+    ledger,
+    reads,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +81,7 @@ async def _replicas(stack: AsyncExitStack, url: str, n: int, clock: Clock, **kw)
 
 
 async def _watch_until_terminal(replica: Replica, user_id: str, job_id: str) -> list[m.JobState]:
-    return [job.state async for job in replica.jobs.watch(user_id, job_id)]
+    return [job.state async for job in reads(replica.jobs).watch(user_id, job_id)]
 
 
 async def test_a_watcher_on_one_replica_hears_a_completion_applied_on_another(pg):
@@ -134,7 +144,7 @@ async def test_concurrent_sweepers_on_two_replicas_expire_each_overdue_job_once(
         counts = await asyncio.gather(*(r.jobs.expire_overdue() for r in (a, b, a, b)))
         assert sum(counts) == len(ids)
         for job_id in ids:
-            job = await a.jobs.get(user.id, job_id)
+            job = await reads(a.jobs).get(user.id, job_id)
             assert job.state is m.JobState.FAILED
             assert job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
         rows = await ledger(a.jobs)
@@ -156,7 +166,7 @@ async def test_a_sweep_racing_completions_on_another_replica_settles_each_job_on
         await sweep
         succeeded = 0
         for (job, _), job_id in zip(finished, ids, strict=True):
-            now = await a.jobs.get(user.id, job_id)
+            now = await reads(a.jobs).get(user.id, job_id)
             assert now.state is job.state
             succeeded += now.state is m.JobState.SUCCEEDED
             assert (now.task is not None) == (now.state is m.JobState.SUCCEEDED)
@@ -192,7 +202,7 @@ async def test_the_same_idempotency_key_on_two_replicas_at_once_creates_one_job(
 async def _window(replica: Replica, user_id: str, clock: Clock) -> tuple[int, int]:
     start = replica.jobs.policy.budget.window_start(clock().timestamp())
     async with replica.store.read() as tx:
-        return await tx.window(user_id, start)
+        return await tx.ledger.window(user_id, start)
 
 
 async def test_replicas_starting_at_once_on_an_empty_database_migrate_once_and_make_one_dev_user(
@@ -209,8 +219,8 @@ async def test_replicas_starting_at_once_on_an_empty_database_migrate_once_and_m
         async with stores[0].read() as tx:
             versions = (await tx.c.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
             assert len(versions) == 1
-            assert await tx.count_users() == 1
-            keys = await tx.list_keys()
+            assert await tx.users.count() == 1
+            keys = await tx.users.list_keys()
         assert [k.user_name for k in keys] == ["dev"]
         user = await UserService(stores[1]).authenticate("tm_dev-key-for-replicas")
         assert user.name == "dev"
@@ -268,7 +278,7 @@ async def test_a_job_reopened_on_another_replica_after_the_sweep_listed_it_is_no
         job = await a.jobs.create(user.id, "pay the bill")
         await a.jobs.start(job.id)
         clock.now += timedelta(seconds=901)
-        listed = Tx.overdue_jobs
+        listed = Jobs.overdue
 
         async def listed_then_replayed(self, now, limit=500):  # type: ignore[no-untyped-def]
             overdue = await listed(self, now, limit)
@@ -279,9 +289,9 @@ async def test_a_job_reopened_on_another_replica_after_the_sweep_listed_it_is_no
             await b.jobs.reopen(job.id)
             return overdue
 
-        monkeypatch.setattr(Tx, "overdue_jobs", listed_then_replayed)
+        monkeypatch.setattr(Jobs, "overdue", listed_then_replayed)
         assert await a.jobs.expire_overdue() == 0
-        reopened = await a.jobs.get(user.id, job.id)
+        reopened = await reads(a.jobs).get(user.id, job.id)
         assert reopened.state is m.JobState.QUEUED and reopened.error is None
         assert_balanced(await ledger(a.jobs))
 
@@ -304,7 +314,7 @@ async def test_every_state_change_is_announced_once_to_other_replicas(pg):
         async with asyncio.timeout(WAKE_DEADLINE_S):
             while len(heard) < 4:
                 await asyncio.sleep(0.02)
-        await a.jobs.get(user.id, job.id)  # a read announces nothing
+        await reads(a.jobs).get(user.id, job.id)  # a read announces nothing
         await listener.execute("SELECT 1")  # delivers anything still pending
         assert heard == [job.id] * 4
 

@@ -10,8 +10,8 @@ from grpc_status import rpc_status
 
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket
 from services.tasks.domain.users import UserService
+from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh.jobs.v1 import jobs_pb2

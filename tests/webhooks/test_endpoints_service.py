@@ -22,11 +22,12 @@ from gateway.schemas import job_from_proto
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
 from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage import webhooks as webhook_storage
+from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport import convert
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
@@ -266,7 +267,8 @@ async def test_the_relay_publishes_each_event_once_with_the_job_as_the_api_shows
         assert message is not None
         await message.ack()
         body = json.loads(message.body)
-        stored = await service.jobs.get(service.alice, job.id)
+        reads = JobQueries(service.jobs.store, service.jobs.policy.budget)
+        stored = await reads.get(service.alice, job.id)
         expected = job_from_proto(convert.job_to_proto(stored)).model_dump(
             mode="json", by_alias=True
         )

@@ -12,14 +12,14 @@ import pytest
 from gateway import start
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
-from services.tasks.domain.ratelimit import LocalTokenBucket
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import MAX_ENDPOINTS_PER_USER, WebhookPolicy, WebhookService
+from services.tasks.storage.ratelimit import LocalTokenBucket
 from services.tasks.storage.repository import Store
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh.rpc import server
 from taskmesh.settings import Settings
-from tests.gateway.conftest import assert_problem
+from tests.support.gateway import assert_problem
 from tests.tasks.conftest import FakeDispatcher
 
 TOKEN = "internal-test-token"

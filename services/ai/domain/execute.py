@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
-    async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float = ...) -> None: ...
+    async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float) -> None: ...
 
 
 class CapabilityExecutor:

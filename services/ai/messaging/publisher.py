@@ -17,14 +17,20 @@ from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.messages import job_message
 from taskmesh.queue.topology import JobTopology
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S = 5.0
-
 
 class JobPublisher:
-    def __init__(self, url: str, topology: JobTopology) -> None:
+    def __init__(
+        self,
+        url: str,
+        topology: JobTopology,
+        *,
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
         self._url = url
         self.topology = topology
         self._connection: AbstractRobustConnection | None = None
@@ -33,12 +39,14 @@ class JobPublisher:
     async def connect(self, stop: asyncio.Event | None = None) -> None:
         """Connects and declares the queues, retrying until the broker is
         ready; reconnection after that is automatic (robust connection)."""
-        self._connection, self._channel = await connect_with_retry(self._url, self._setup, stop)
+        self._connection, self._channel = await connect_with_retry(
+            self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+        )
 
     async def _setup(self, connection: AbstractRobustConnection) -> AbstractRobustChannel:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await self.topology.declare(channel)
-        return channel  # type: ignore[return-value]
+        return channel
 
     @property
     def healthy(self) -> bool:
@@ -49,9 +57,7 @@ class JobPublisher:
             and not self._channel.is_closed
         )
 
-    async def publish(
-        self, job: jobs_pb2.CapabilityJob, timeout: float = PUBLISH_TIMEOUT_S
-    ) -> None:
+    async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float) -> None:
         if self._channel is None or not self.healthy:
             raise errors.Unavailable("The job queue is unavailable.", retry_after_s=2)
         try:

@@ -16,16 +16,28 @@ from taskmesh.capabilities.errors import (
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.settings import default
 
 SERVICE_NAME = ai_pb2.DESCRIPTOR.services_by_name["AiService"].full_name
-PUBLISH_TIMEOUT_S = 5.0
 
 
 class AiServicer(ai_pb2_grpc.AiServiceServicer):
-    def __init__(self, executor: CapabilityExecutor) -> None:
-        self.executor = executor
+    """``ExecuteCapability`` waits at most ``publish_timeout_s`` (AI_PUBLISH_TIMEOUT_S)
+    for the broker's confirm, less when the caller's deadline is nearer."""
 
-    async def ExecuteCapability(self, request, context):  # noqa: N802 - gRPC names
+    def __init__(
+        self,
+        executor: CapabilityExecutor,
+        publish_timeout_s: float = default("ai_publish_timeout_s"),
+    ) -> None:
+        self.executor = executor
+        self.publish_timeout_s = publish_timeout_s
+
+    async def ExecuteCapability(  # noqa: N802 - gRPC names
+        self,
+        request: ai_pb2.ExecuteCapabilityRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> ai_pb2.ExecuteCapabilityResponse:
         if request.WhichOneof("input") != "parse_task":
             raise errors.InvalidInput(
                 "an input is required", [errors.FieldViolation("input", "required")]
@@ -59,11 +71,15 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 task_input=request.parse_task,
                 reservation=request.reservation,
                 request_id=request_id_var.get(),
-                timeout=remaining(context, PUBLISH_TIMEOUT_S),
+                timeout=remaining(context, self.publish_timeout_s),
             )
         return ai_pb2.ExecuteCapabilityResponse(accepted=True)
 
-    async def ListCapabilities(self, request, context):  # noqa: N802
+    async def ListCapabilities(  # noqa: N802
+        self,
+        request: ai_pb2.ListCapabilitiesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> ai_pb2.ListCapabilitiesResponse:
         return ai_pb2.ListCapabilitiesResponse(
             capabilities=[
                 ai_pb2.CapabilityInfo(

@@ -1,10 +1,10 @@
 """Jobs: accept (reserve + create + dispatch), start, complete (task + state +
-ledger in one transaction), expire, read."""
+ledger in one transaction), cancel, reopen, expire. Reads are in ``queries``."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -13,7 +13,7 @@ from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
-from services.tasks.storage.repository import DuplicateKey, Store, Tx
+from services.tasks.domain.ports import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
 from taskmesh.logs import job_id_var
 
@@ -38,12 +38,21 @@ class Dispatcher(Protocol):
 
 @dataclass(frozen=True)
 class JobPolicy:
+    """The rules a job runs under (settings: TOKEN_WINDOW_*, PARSE_TASK_TOKEN_ESTIMATE,
+    JOB_TIMEOUT_S; SPEC §4, §9)."""
+
     budget: BudgetPolicy
     #: Seconds after creation at which an unfinished job is failed (TIMED_OUT).
     job_timeout_s: float
 
 
 class JobService:
+    """The write side of jobs: each method is one or more transactions on ``store``
+    (``ports.Store``); ``dispatcher`` hands accepted jobs to the AI service; ``events``
+    is told of every state change this process commits; ``clock`` returns aware UTC
+    datetimes; ``terminal_hooks`` run inside every terminal transition's transaction.
+    Raises the ``taskmesh.errors`` named per method."""
+
     def __init__(
         self,
         store: Store,
@@ -78,31 +87,33 @@ class JobService:
         now = self.now()
         budget = self.policy.budget
         reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
-        async with self.store.write() as tx:
-            if not await tx.reserve(
-                user_id, reservation.window_start, budget.estimate, budget.limit
-            ):
-                metrics.token_reservations.labels("denied").inc()
-                raise errors.ResourceExhausted(
-                    "Token budget exhausted for this window.",
-                    retry_after_s=budget.seconds_to_window_end(now.timestamp()),
-                    reason="TOKEN_BUDGET_EXHAUSTED",
-                )
-            try:
-                job = await tx.insert_job(
+        job: m.Job | None = None
+        try:
+            # One transaction: the reservation, the job and its reservation record.
+            async with self.store.write() as tx:
+                if not await tx.ledger.reserve(
+                    user_id, reservation.window_start, budget.estimate, budget.limit
+                ):
+                    metrics.token_reservations.labels("denied").inc()
+                    raise errors.ResourceExhausted(
+                        "Token budget exhausted for this window.",
+                        retry_after_s=budget.seconds_to_window_end(now.timestamp()),
+                        reason="TOKEN_BUDGET_EXHAUSTED",
+                    )
+                job = await tx.jobs.insert(
                     user_id=user_id,
                     text=text,
                     request_id=request_id,
                     idempotency_key=idempotency_key,
-                    reservation=reservation,
                     now=now,
                     deadline=now + timedelta(seconds=self.policy.job_timeout_s),
                 )
-            except DuplicateKey:
-                job = None
+                await tx.ledger.open(job.id, user_id, reservation)
+        except DuplicateKey:
+            job = None  # raised out of the transaction, so it rolled back: no reservation
         if job is None:
-            # A concurrent request with the same key won; its transaction (and
-            # reservation) was rolled back here.
+            # A concurrent request with the same key won; this one's transaction (and
+            # reservation) was rolled back.
             assert idempotency_key is not None
             replay = await self._idempotent_replay(user_id, idempotency_key, text)
             if replay is None:
@@ -117,7 +128,7 @@ class JobService:
             if idempotency_key:
                 # Only keyed jobs can be replayed: the others skip this write.
                 async with self.store.write() as tx:
-                    await tx.mark_dispatched(job.id, self.now())
+                    await tx.jobs.mark_dispatched(job.id, self.now())
         except errors.InvalidInput as exc:
             await self._refuse(job, exc)
             raise
@@ -145,7 +156,7 @@ class JobService:
         - the first request was refused: the same InvalidInput (400 stays 400);
         - otherwise the job it created (202 again)."""
         async with self.store.read() as tx:
-            job = await tx.job_by_idempotency_key(user_id, key)
+            job = await tx.jobs.by_idempotency_key(user_id, key)
         if job is None:
             return None
         if job.natural_language != text:
@@ -190,11 +201,11 @@ class JobService:
                 tx, job_id, m.JobState.WITHDRAWN, None, None, self.now()
             )
             if withdrawn is not None:
-                await tx.release_idempotency_key(job_id)
+                await tx.jobs.release_idempotency_key(job_id)
                 log.info("job withdrawn: dispatch not confirmed in time", extra={"job_id": job_id})
                 current = None
             else:
-                current = await tx.get_job(job_id)
+                current = await tx.jobs.get(job_id)
         self.events.changed(job_id)
         if current is not None and not current.state.visible:
             return None
@@ -214,15 +225,15 @@ class JobService:
         reservation's window has room (SPEC §8). A job that must not run is returned as it
         is, not admitted. Raises NotFound."""
         async with self.store.write() as tx:
-            job = await tx.mark_running(job_id, self.now())
+            job = await tx.jobs.mark_running(job_id, self.now())
             admitted = job is not None and tokens_needed > 0
             if job is None:
                 admission = m.Admission(False, 0)
-                job = await tx.get_job(job_id)
+                job = await tx.jobs.get(job_id)
             elif admitted:
-                admission = await tx.top_up(job_id, tokens_needed, self.policy.budget.limit)
+                admission = await tx.ledger.top_up(job_id, tokens_needed, self.policy.budget.limit)
             else:
-                admission = m.Admission(True, await tx.reserved_tokens(job_id))
+                admission = m.Admission(True, await tx.ledger.reserved_tokens(job_id))
         if job is None:
             raise errors.NotFound("job not found")
         self.events.changed(job_id)
@@ -237,13 +248,13 @@ class JobService:
         running (cancelled, withdrawn, terminal: its further calls are not made). Raises
         NotFound."""
         async with self.store.write() as tx:
-            job = await tx.get_job(job_id, for_update=True)
+            job = await tx.jobs.get(job_id, for_update=True)
             if job is None:
                 raise errors.NotFound("job not found")
             if job.state is not m.JobState.RUNNING:
                 admission = m.Admission(False, 0)
             else:
-                admission = await tx.top_up(job_id, tokens_needed, self.policy.budget.limit)
+                admission = await tx.ledger.top_up(job_id, tokens_needed, self.policy.budget.limit)
         _count_admission(admission, "further")
         return admission
 
@@ -261,30 +272,35 @@ class JobService:
         ``calls``: the LLM calls behind ``actual_tokens``, recorded with the charge (and
         only then), so `taskmesh ledger check` can compare them per job."""
         now = self.now()
+        state, error = (
+            (m.JobState.SUCCEEDED, None)
+            if isinstance(outcome, m.TaskDraft)
+            else (m.JobState.FAILED, outcome)
+        )
         async with self.store.write() as tx:
-            job = await tx.get_job(job_id, for_update=True)
-            if job is None:
-                raise errors.NotFound("job not found")
-            if job.state.terminal:
-                # Every LLM call is charged (SPEC §8): a run that ended after its job
-                # timed out or was cancelled still spent tokens.
-                timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
-                if timed_out or job.state is m.JobState.CANCELLED:
-                    if await tx.charge_late(job_id, actual_tokens):
-                        await tx.record_calls(job_id, calls or [], now)
-                return job, False
+            # The transition first: it is the one conditional UPDATE that decides whether
+            # this is the first outcome, so the usual case reads nothing beforehand.
+            final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
+            if final is None:
+                job = await tx.jobs.get(job_id, for_update=True)
+                if job is None:
+                    raise errors.NotFound("job not found")
+                if job.state.terminal:
+                    # Every LLM call is charged (SPEC §8): a run that ended after its job
+                    # timed out or was cancelled still spent tokens.
+                    timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
+                    if timed_out or job.state is m.JobState.CANCELLED:
+                        if await tx.ledger.charge_late(job_id, actual_tokens):
+                            await tx.ledger.record_calls(job_id, calls or [], now)
+                    return job, False
+                # Reopened (dead-letter replay) between the two statements; its row is
+                # locked now (PostgreSQL) or the database is (SQLite), so this one applies.
+                final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
+                assert final is not None
             task = None
             if isinstance(outcome, m.TaskDraft):
-                task = await tx.insert_task(job, outcome, now)
-                final, reserved = await self._terminal(
-                    tx, job_id, m.JobState.SUCCEEDED, None, actual_tokens, now
-                )
-            else:
-                final, reserved = await self._terminal(
-                    tx, job_id, m.JobState.FAILED, outcome, actual_tokens, now
-                )
-            await tx.record_calls(job_id, calls or [], now)
-        assert final is not None  # the row is locked (PostgreSQL) or the database is (SQLite)
+                task = await tx.tasks.insert(final, outcome, now)
+            await tx.ledger.record_calls(job_id, calls or [], now)
         final = replace(final, task=task)
         self.events.changed(job_id)
         if reserved is not None:
@@ -300,7 +316,7 @@ class JobService:
         (no such job of this user) or FailedPrecondition (already terminal)."""
         now = self.now()
         async with self.store.write() as tx:
-            job = await tx.get_job(job_id, user_id=user_id, for_update=True)
+            job = await tx.jobs.get(job_id, user_id=user_id, for_update=True)
             if job is None or not job.state.visible:
                 raise errors.NotFound("job not found")
             cancelled, _ = await self._terminal(tx, job_id, m.JobState.CANCELLED, None, None, now)
@@ -317,7 +333,7 @@ class JobService:
         now = self.now()
         budget = self.policy.budget
         async with self.store.write() as tx:
-            job = await tx.get_job(job_id, for_update=True)
+            job = await tx.jobs.get(job_id, for_update=True)
             if job is None:
                 raise errors.NotFound("job not found")
             if (
@@ -331,38 +347,34 @@ class JobService:
                 )
             window = budget.window_start(now.timestamp())
             deadline = now + timedelta(seconds=self.policy.job_timeout_s)
-            if not await tx.reopen(job_id, window, budget.estimate, budget.limit, now, deadline):
+            if not await tx.ledger.renew(job_id, window, budget.estimate, budget.limit):
                 raise errors.ResourceExhausted(
                     "token budget exhausted for this window",
                     retry_after_s=budget.seconds_to_window_end(now.timestamp()),
                     reason="TOKEN_BUDGET_EXHAUSTED",
                 )
-            reopened = await tx.get_job(job_id)
+            await tx.jobs.requeue(job_id, now, deadline)
+            reopened = await tx.jobs.get(job_id)
         self.events.changed(job_id)
         assert reopened is not None
         return reopened
-
-    async def states(self, job_ids: list[str]) -> dict[str, m.JobState]:
-        """The states of the given jobs (unknown ids left out): the worker's batched check."""
-        async with self.store.read() as tx:
-            return await tx.job_states(job_ids)
 
     async def expire_overdue(self) -> int:
         """Fails jobs past their deadline (TIMED_OUT, SPEC §8) and releases their tokens.
         Returns how many this call expired.
 
         Safe on every replica at once: each job is re-checked under its row lock in its
-        own transaction (``Tx.lock_overdue``), so a job another sweeper or a completion is
+        own transaction (``JobsTx.lock_overdue``), so a job another sweeper or a completion is
         settling is skipped, and one that left the list since it was read (completed,
         or failed and reopened by a dead-letter replay with a new deadline) is left alone."""
         now = self.now()
         async with self.store.read() as tx:
-            overdue = await tx.overdue_jobs(now)
+            overdue = await tx.jobs.overdue(now)
         expired = 0
         error = m.JobError(m.ErrorType.TIMED_OUT, "The job did not finish in time.")
         for job_id in overdue:
             async with self.store.write() as tx:
-                if not await tx.lock_overdue(job_id, now):
+                if not await tx.jobs.lock_overdue(job_id, now):
                     continue
                 expired_job, _ = await self._terminal(
                     tx, job_id, m.JobState.FAILED, error, None, now
@@ -385,60 +397,12 @@ class JobService:
         withdrawal is a conditional update (lifecycle.enter_terminal)."""
         cutoff = self.now() - timedelta(seconds=older_than_s)
         async with self.store.read() as tx:
-            abandoned = await tx.undispatched_keyed_jobs(cutoff)
+            abandoned = await tx.jobs.undispatched_keyed(cutoff)
         withdrawn = 0
         for job_id in abandoned:
             if await self._withdraw(job_id) is None:
                 withdrawn += 1
         return withdrawn
-
-    # --- reads ------------------------------------------------------------------------
-    async def get(self, user_id: str, job_id: str) -> m.Job:
-        async with self.store.read() as tx:
-            job = await tx.get_job(job_id, user_id=user_id)
-        if job is None:
-            raise errors.NotFound("job not found")
-        return job
-
-    async def watch(
-        self, user_id: str, job_id: str, poll_s: float | None = None
-    ) -> AsyncIterator[m.Job]:
-        """Yields the job now and after every state change, until terminal. Woken by
-        ``self.events`` (this process and, with a database feed, every replica);
-        re-reads at least every ``poll_s`` s (default: ``events.poll_s``)."""
-        last = -1
-        while True:
-            waiter = self.events.waiter(job_id)
-            job = await self.get(user_id, job_id)
-            if job.version != last:
-                last = job.version
-                yield job
-            if job.state.terminal:
-                return
-            await self.events.wait(waiter, poll_s)
-
-    async def get_task(self, user_id: str, task_id: str) -> m.Task:
-        async with self.store.read() as tx:
-            task = await tx.get_task(user_id, task_id)
-        if task is None:
-            raise errors.NotFound("task not found")
-        return task
-
-    async def list_tasks(self, query: m.TaskQuery) -> tuple[list[m.Task], int]:
-        async with self.store.read() as tx:
-            return await tx.list_tasks(query)
-
-    async def list_jobs(self, query: m.JobQuery) -> tuple[list[m.Job], int]:
-        """A page of jobs newest first, and how many match (SPEC §5, §6 ListJobs)."""
-        async with self.store.read() as tx:
-            return await tx.list_jobs(query)
-
-    async def usage(self, user_id: str) -> m.Usage:
-        budget = self.policy.budget
-        start = budget.window_start(self.now().timestamp())
-        async with self.store.read() as tx:
-            used, reserved = await tx.window(user_id, start)
-        return m.Usage(start, budget.window_end(start), budget.limit, used, reserved)
 
 
 def _count_admission(admission: m.Admission, stage: str) -> None:

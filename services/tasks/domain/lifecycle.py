@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from services.tasks.domain import models as m
-    from services.tasks.storage.repository import Tx
+    from services.tasks.domain.ports import Tx
 
 
 class JobState(StrEnum):
@@ -98,10 +98,10 @@ async def enter_terminal(
     the job was not in a state that allows the move (nothing changed)."""
     if not state.terminal:
         raise ValueError(f"{state} is not a terminal state")
-    job = await tx.finish(job_id, state, error, now, from_states=sources(state))
+    job = await tx.jobs.finish(job_id, state, error, now, from_states=sources(state))
     if job is None:
         return None, None
-    reserved = await tx.settle(job_id, actual_tokens, now)
+    reserved = await tx.ledger.settle(job_id, actual_tokens, now)
     for hook in hooks:
         await hook(tx, job)
     return job, reserved

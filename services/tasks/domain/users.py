@@ -10,8 +10,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from services.tasks.domain import models as m
-from services.tasks.domain.ratelimit import RateLimiter
-from services.tasks.storage.repository import DuplicateKey, Store
+from services.tasks.domain.ports import DuplicateKey, RateLimiter, Store
 from taskmesh import errors
 from taskmesh.api_keys import new_api_key
 
@@ -41,6 +40,9 @@ def hash_key(key: str) -> str:
 
 
 class UserService:
+    """Users and keys on ``store`` (``ports.Store``); ``limiter`` (``ports.RateLimiter``),
+    when given, takes one request token per authentication (SPEC §9)."""
+
     def __init__(self, store: Store, limiter: RateLimiter | None = None) -> None:
         self.store = store
         self.limiter = limiter
@@ -57,16 +59,16 @@ class UserService:
         now = datetime.now(UTC)
         async with self.store.write() as tx:
             try:
-                user = await tx.insert_user(name, now)
+                user = await tx.users.insert(name, now)
             except DuplicateKey:
                 raise errors.FailedPrecondition(f"user {name!r} already exists") from None
-            await tx.insert_api_key(user.id, hash_key(key), shown_prefix(key), now)
+            await tx.users.insert_key(user.id, hash_key(key), shown_prefix(key), now)
         return user, key
 
     async def ensure_dev_user(self, key: str) -> bool:
         """Creates the user ``dev`` with ``key`` when no user exists yet."""
         async with self.store.read() as tx:
-            if await tx.count_users():
+            if await tx.users.count():
                 return False
         try:
             await self.create("dev", key)
@@ -79,7 +81,7 @@ class UserService:
         if not valid_key(key):
             raise errors.Unauthenticated("invalid API key")
         async with self.store.read() as tx:
-            user = await tx.user_for_key_hash(hash_key(key))
+            user = await tx.users.for_key_hash(hash_key(key))
         if user is None:
             raise errors.Unauthenticated("invalid API key")
         if self.limiter is not None:
@@ -92,7 +94,7 @@ class UserService:
 
     async def list(self) -> list[m.UserKey]:
         async with self.store.read() as tx:
-            return await tx.list_keys()
+            return await tx.users.list_keys()
 
     async def revoke(self, prefix: str) -> int:
         if len(prefix) < MIN_REVOKE_PREFIX:
@@ -100,12 +102,14 @@ class UserService:
         async with self.store.write() as tx:
             # The whole key first (configured keys need not look like generated
             # ones), then the prefix kept in clear.
-            ids = await tx.live_key_ids_for_hash(hash_key(prefix)) if valid_key(prefix) else []
+            ids = (
+                await tx.users.live_key_ids_for_hash(hash_key(prefix)) if valid_key(prefix) else []
+            )
             if not ids and len(prefix) <= SHOWN_PREFIX:
-                ids = await tx.keys_with_prefix(prefix)
+                ids = await tx.users.live_key_ids_with_prefix(prefix)
             if not ids:
                 raise errors.NotFound("no live key has that prefix")
             if len(ids) > 1:
                 raise errors.FailedPrecondition("the prefix matches several keys; give more")
-            await tx.revoke_key(ids[0], datetime.now(UTC))
+            await tx.users.revoke_key(ids[0], datetime.now(UTC))
         return 1

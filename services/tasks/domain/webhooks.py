@@ -1,6 +1,6 @@
 """Webhook endpoints: register, list, delete, and what a delivery needs
 (SPEC §5). The outbox rows themselves are written by the job lifecycle
-(``storage.webhooks.record_job_event``) and published by the relay."""
+(``ports.JobsTx.finish``) and published by the relay."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.tasks.domain import webhook_models as wm
-from services.tasks.storage import webhooks as storage
-from services.tasks.storage.repository import Store
+from services.tasks.domain.ports import Store
 from taskmesh import errors
 from taskmesh.webhook_urls import RefusedUrl, Unresolvable, resolve
 
@@ -80,31 +79,31 @@ class WebhookService:
             ) from None
         secret = new_secret()
         async with self.store.write() as tx:
-            if await storage.count_endpoints(tx.c, user_id) >= MAX_ENDPOINTS_PER_USER:
+            if await tx.webhooks.count_endpoints(user_id) >= MAX_ENDPOINTS_PER_USER:
                 raise errors.InvalidInput(
                     f"at most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user",
                     [errors.FieldViolation("url", "too many endpoints; delete one first")],
                 )
-            endpoint = await storage.insert_endpoint(
-                tx.c, user_id, url, subscribed, secret, self.now()
+            endpoint = await tx.webhooks.insert_endpoint(
+                user_id, url, subscribed, secret, self.now()
             )
         return endpoint, secret
 
     async def list(self, user_id: str) -> list[wm.WebhookEndpoint]:
         async with self.store.read() as tx:
-            return await storage.list_endpoints(tx.c, user_id)
+            return await tx.webhooks.list_endpoints(user_id)
 
     async def delete(self, user_id: str, endpoint_id: str) -> None:
         """Deletes the endpoint; its pending and future deliveries stop.
         Raises NotFound for an id the user does not own."""
         async with self.store.write() as tx:
-            if not await storage.delete_endpoint(tx.c, user_id, endpoint_id):
+            if not await tx.webhooks.delete_endpoint(user_id, endpoint_id):
                 raise errors.NotFound("webhook endpoint not found")
 
     async def target(self, endpoint_id: str) -> wm.WebhookTarget:
         """The endpoint and its secret for a delivery; NotFound once deleted."""
         async with self.store.read() as tx:
-            target = await storage.get_target(tx.c, endpoint_id)
+            target = await tx.webhooks.get_target(endpoint_id)
         if target is None:
             raise errors.NotFound("webhook endpoint not found")
         return target

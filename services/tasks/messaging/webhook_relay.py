@@ -24,6 +24,7 @@ from services.tasks.transport import convert
 from taskmesh.queue.connection import connect_with_retry
 from taskmesh.queue.topology import JobTopology
 from taskmesh.queue.webhooks import WebhookMessage
+from taskmesh.settings import default
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ POLL_S = 0.2
 #: Seconds a claim lasts: a relay that dies holding rows frees them after this.
 LEASE_S = 30.0
 BATCH = 100
-PUBLISH_TIMEOUT_S = 5.0
 
 
 class WebhookRelay:
@@ -42,7 +42,12 @@ class WebhookRelay:
         rabbitmq_url: str,
         topology: JobTopology,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        publish_timeout_s: float = default("tasks_relay_publish_timeout_s"),
+        connect_timeout_s: float = default("broker_connect_timeout_s"),
     ) -> None:
+        self.publish_timeout_s = publish_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.store = store
         self._url = rabbitmq_url
         self.topology = topology
@@ -53,12 +58,14 @@ class WebhookRelay:
     async def _setup(self, connection: AbstractRobustConnection) -> AbstractRobustChannel:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await self.topology.declare(channel)
-        return channel  # type: ignore[return-value]
+        return channel
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until ``stop`` is set; connects (with retries) first."""
         try:
-            self._connection, self._channel = await connect_with_retry(self._url, self._setup, stop)
+            self._connection, self._channel = await connect_with_retry(
+                self._url, self._setup, stop, timeout_s=self.connect_timeout_s
+            )
         except Exception:
             if stop.is_set():
                 return
@@ -92,7 +99,7 @@ class WebhookRelay:
         done: list[str] = []
         try:
             async with self.store.read() as tx:
-                jobs = {e.job_id: await tx.get_job(e.job_id) for e in events}
+                jobs = {e.job_id: await tx.jobs.get(e.job_id) for e in events}
             for event in events:
                 job = jobs.get(event.job_id)
                 if job is None:  # withdrawn: there is nothing to tell
@@ -110,7 +117,7 @@ class WebhookRelay:
                     message.to_amqp(),
                     routing_key=self.topology.queue,
                     mandatory=True,
-                    timeout=PUBLISH_TIMEOUT_S,
+                    timeout=self.publish_timeout_s,
                 )
                 done.append(event.id)
         finally:

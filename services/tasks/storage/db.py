@@ -34,8 +34,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
     if is_sqlite(url):
-        # One write connection: writers queue in the pool (awaiting, no CPU)
-        # rather than in SQLite's busy handler. Readers share a few more.
+        # One write connection, which the Store keeps: its writers queue on a lock
+        # (awaiting, no CPU) rather than in SQLite's busy handler. Readers share a few.
         engine = create_async_engine(
             url,
             async_creator=sqlite_inline.connector(make_url(url).database or ":memory:"),
@@ -58,7 +58,11 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            # Store.write()/read() begin on the driver themselves; a Core statement
+            # inside then joins that transaction instead of starting another.
+            inline = conn.connection.driver_connection
+            if not inline.sqlite.in_transaction:
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(

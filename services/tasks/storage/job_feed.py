@@ -1,7 +1,7 @@
 """PostgreSQL LISTEN/NOTIFY feed of job state changes across Tasks replicas.
 
 Every transaction that changes a job's state sends ``NOTIFY taskmesh_jobs,
-'<job id>'`` (``repository.Tx``: ``pg_notify`` rides in the UPDATE's RETURNING,
+'<job id>'`` (``storage.jobs``: ``pg_notify`` rides in the UPDATE's RETURNING,
 so no extra round trip). PostgreSQL delivers it at commit to every listening
 session, and only then (PostgreSQL docs, "NOTIFY"): a watcher woken by it reads
 the committed state.
@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy import make_url
 
 from services.tasks.domain.events import JobEvents
-from services.tasks.storage.repository import NOTIFY_CHANNEL
+from services.tasks.storage.jobs import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,9 @@ class JobFeed:
                 await self._task
             self._task = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._events.changed(payload)
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg hands the NOTIFY payload over as text; its listener type says object.
+        self._events.changed(str(payload))
 
     async def _run(self) -> None:
         delay = self._retry_s

@@ -8,7 +8,7 @@ and hands SQLAlchemy's aiosqlite dialect already-finished awaitables.
 
 The trade-off: a statement that waits for another *process's* write lock
 blocks the loop for up to ``busy_timeout``. Within the Tasks process writers
-queue on the one-connection write pool instead (see db.py); other processes
+queue on the Store's one write connection instead (repository.py); other processes
 (``taskmesh users`` commands) write rarely and briefly.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -107,12 +107,18 @@ class InlineConnection:
         return self._conn
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself (driver.SqliteDriver runs on it)."""
+        assert self._conn is not None
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         assert self._conn is not None
         return self._conn.isolation_level
 
     @isolation_level.setter
-    def isolation_level(self, value: str | None) -> None:
+    def isolation_level(self, value: Literal["DEFERRED", "EXCLUSIVE", "IMMEDIATE"] | None) -> None:
         assert self._conn is not None
         self._conn.isolation_level = value
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tasks.domain import webhook_models as wm
 from services.tasks.storage import tables as t
+from services.tasks.storage.driver import Driver, json_out
 
 ENDPOINTS = t.WebhookEndpoint.__table__
 OUTBOX = t.WebhookOutbox.__table__
@@ -31,29 +32,22 @@ def _endpoint(row: Any) -> wm.WebhookEndpoint:
 
 
 async def record_job_event(
-    c: AsyncConnection, job_id: str, user_id: str, status: str, now: datetime
+    driver: Driver, job_id: str, user_id: str, status: str, now: datetime
 ) -> int:
     """Writes one outbox row per endpoint of the job's owner subscribed to
-    ``"job." + status``. Call inside the transaction of the terminal transition.
-    Returns the number of rows written (0, one indexed read, for users without
-    endpoints)."""
+    ``"job." + status``. Call inside the transaction of the terminal transition (it runs
+    with every job's completion, so straight to the driver, driver.py). Returns the
+    number of rows written (0, one indexed read, for users without endpoints)."""
     event_type = f"job.{status}"
-    rows = (await c.execute(_ENDPOINTS_OF_USER, {"b_user": user_id})).all()
+    rows = await driver.fetchall(_ENDPOINTS_OF_USER, user_id)
+    at = driver.ts(now)
     values = [
-        {
-            "id": new_event_id(),
-            "endpoint_id": row.id,
-            "user_id": user_id,
-            "job_id": job_id,
-            "event_type": event_type,
-            "occurred_at": now,
-            "claimed_until": None,
-        }
-        for row in rows
-        if event_type in (row.events or ())
+        (new_event_id(), endpoint_id, user_id, job_id, event_type, at)
+        for endpoint_id, events in rows
+        if event_type in (json_out(events) or ())
     ]
     if values:
-        await c.execute(insert(OUTBOX), values)
+        await driver.executemany(_INSERT_EVENT, values)
     return len(values)
 
 
@@ -89,7 +83,7 @@ async def delete_endpoint(c: AsyncConnection, user_id: str, endpoint_id: str) ->
     result = await c.execute(
         delete(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         return False
     await c.execute(delete(OUTBOX).where(OUTBOX.c.endpoint_id == endpoint_id))
     return True
@@ -138,11 +132,38 @@ def _due(now: datetime) -> Any:
     return (OUTBOX.c.claimed_until.is_(None)) | (OUTBOX.c.claimed_until < now)
 
 
-_ENDPOINTS_OF_USER = select(ENDPOINTS.c.id, ENDPOINTS.c.events).where(
-    ENDPOINTS.c.user_id == bindparam("b_user")
+_ENDPOINTS_OF_USER = "SELECT id, events FROM webhook_endpoints WHERE user_id = $1"
+_INSERT_EVENT = (
+    "INSERT INTO webhook_outbox (id, endpoint_id, user_id, job_id, event_type, occurred_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
 )
 _ANY_DUE = (
     select(OUTBOX.c.id)
     .where((OUTBOX.c.claimed_until.is_(None)) | (OUTBOX.c.claimed_until < bindparam("b_now")))
     .limit(1)
 )
+
+
+class Webhooks:
+    """``ports.WebhooksTx``: the endpoint statements above on one connection inside
+    its transaction (the outbox functions serve the relay, ``messaging``)."""
+
+    def __init__(self, c: AsyncConnection) -> None:
+        self.c = c
+
+    async def count_endpoints(self, user_id: str) -> int:
+        return await count_endpoints(self.c, user_id)
+
+    async def insert_endpoint(
+        self, user_id: str, url: str, events: list[str], secret: str, now: datetime
+    ) -> wm.WebhookEndpoint:
+        return await insert_endpoint(self.c, user_id, url, events, secret, now)
+
+    async def list_endpoints(self, user_id: str) -> list[wm.WebhookEndpoint]:
+        return await list_endpoints(self.c, user_id)
+
+    async def delete_endpoint(self, user_id: str, endpoint_id: str) -> bool:
+        return await delete_endpoint(self.c, user_id, endpoint_id)
+
+    async def get_target(self, endpoint_id: str) -> wm.WebhookTarget | None:
+        return await get_target(self.c, endpoint_id)

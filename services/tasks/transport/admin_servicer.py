@@ -7,12 +7,12 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import grpc
 
 from services.tasks.domain.jobs import JobService
-from services.tasks.domain.ledger_audit import LedgerReport
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.transport import convert
 from taskmesh import errors
@@ -30,19 +30,13 @@ def _require(value: str, field: str) -> str:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    """Calls the Tasks domain for each RPC: ``users``, ``jobs`` and ``audit`` (the
-    ledger check, ``services.tasks.domain.ledger_audit.check_ledger`` bound to the
-    process's store) work on the same database."""
+    """Calls the Tasks domain for each RPC: ``users`` (keys), ``jobs`` (reopen) and
+    ``queries`` (the ledger check) work on the process's one store."""
 
-    def __init__(
-        self,
-        users: UserService,
-        jobs: JobService,
-        audit: Callable[[], Awaitable[LedgerReport]],
-    ) -> None:
+    def __init__(self, users: UserService, jobs: JobService, queries: JobQueries) -> None:
         self.users = users
         self.jobs = jobs
-        self.audit = audit
+        self.queries = queries
 
     async def CreateUser(  # noqa: N802
         self, request: admin_pb2.CreateUserRequest, context: grpc.aio.ServicerContext
@@ -75,23 +69,25 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def CheckLedger(  # noqa: N802
         self, request: admin_pb2.CheckLedgerRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CheckLedgerResponse:
-        report = await self.audit()
+        check = await self.queries.ledger_check()
         return admin_pb2.CheckLedgerResponse(
-            windows_checked=report.windows_checked,
+            windows_checked=len(check.windows),
             window_mismatches=[
                 admin_pb2.LedgerWindowMismatch(
-                    user_id=w.user_id,
-                    window_start=w.window_start,
-                    used=w.used,
-                    reserved=w.reserved,
-                    charged=w.charged,
-                    open_reserved=w.open_reserved,
+                    user_id=user_id,
+                    window_start=window,
+                    used=used,
+                    reserved=reserved,
+                    charged=charged,
+                    open_reserved=open_reserved,
                 )
-                for w in report.windows
+                for user_id, window, used, reserved, charged, open_reserved in (
+                    check.unbalanced_windows
+                )
             ],
             job_mismatches=[
-                admin_pb2.LedgerJobMismatch(job_id=j.job_id, charged=j.charged, recorded=j.recorded)
-                for j in report.jobs
+                admin_pb2.LedgerJobMismatch(job_id=job_id, charged=charged, recorded=recorded)
+                for job_id, charged, recorded in check.jobs
             ],
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,11 +21,15 @@ _STATES = {
     m.JobState.CANCELLED: tasks_pb2.JOB_STATE_CANCELLED,
 }
 _STATES_BACK = {v: k for k, v in _STATES.items()}
-_ERROR_TYPES = {e: tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}") for e in m.ErrorType}
+# EnumTypeWrapper.Value is typed as a plain int; it returns the enum's value.
+_ERROR_TYPES = {
+    e: cast(tasks_pb2.JobErrorType, tasks_pb2.JobErrorType.Value(f"JOB_ERROR_TYPE_{e.value}"))
+    for e in m.ErrorType
+}
 _ERROR_TYPES_BACK = {v: k for k, v in _ERROR_TYPES.items()}
 
 
-def state_to_proto(state: m.JobState) -> int:
+def state_to_proto(state: m.JobState) -> tasks_pb2.JobState:
     return _STATES[state]
 
 
@@ -107,6 +112,6 @@ def webhook_endpoint_to_proto(endpoint: wm.WebhookEndpoint) -> tasks_pb2.Webhook
     )
 
 
-def state_from_proto(state: int) -> m.JobState | None:
+def state_from_proto(state: tasks_pb2.JobState) -> m.JobState | None:
     """The domain state of a wire state; None for JOB_STATE_UNSPECIFIED (any)."""
-    return _STATES_BACK.get(state)  # type: ignore[call-overload]
+    return _STATES_BACK.get(state)

@@ -12,12 +12,14 @@ import grpc
 
 from services.tasks.domain import models as m
 from services.tasks.domain.jobs import JobService
+from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 _ORDER = {
@@ -30,10 +32,9 @@ MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
 #: Default deadline for the AI hop when the caller set none.
-DISPATCH_TIMEOUT_S = 5.0
 
 
-def _page_size(request) -> int:  # type: ignore[no-untyped-def]
+def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) -> int:
     """``take`` of a paged request (0 means the default, 10); raises InvalidInput naming
     ``take`` and ``skip`` outside 1-MAX_TAKE and >= 0 (SPEC §5)."""
     take: int = request.take or 10
@@ -48,7 +49,7 @@ def _page_size(request) -> int:  # type: ignore[no-untyped-def]
     return take
 
 
-def _require_scope(request) -> None:  # type: ignore[no-untyped-def]
+def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest) -> None:
     """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
     one of them: an empty user_id must never silently mean "everyone"."""
     if request.all_users == bool(request.user_id):
@@ -76,18 +77,39 @@ def _tokens(value: int) -> int:
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    """``CreateTask`` waits at most ``dispatch_timeout_s`` (TASKS_DISPATCH_TIMEOUT_S) for
+    the AI service to accept the job, less when the caller's deadline is nearer."""
+
     def __init__(
-        self, jobs: JobService, users: UserService, webhooks: WebhookService | None = None
+        self,
+        jobs: JobService,
+        users: UserService,
+        webhooks: WebhookService | None = None,
+        queries: JobQueries | None = None,
+        *,
+        dispatch_timeout_s: float = default("tasks_dispatch_timeout_s"),
     ) -> None:
+        self.dispatch_timeout_s = dispatch_timeout_s
         self.jobs = jobs
         self.users = users
         self.webhooks = webhooks or WebhookService(jobs.store)
+        self.queries = queries or JobQueries(
+            jobs.store, jobs.policy.budget, jobs.events, clock=jobs.now
+        )
 
-    async def Authenticate(self, request, context):  # noqa: N802 - gRPC names
+    async def Authenticate(  # noqa: N802 - gRPC names
+        self,
+        request: tasks_pb2.AuthenticateRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.AuthenticateResponse:
         user = await self.users.authenticate(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
 
-    async def CreateTask(self, request, context):  # noqa: N802
+    async def CreateTask(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateTaskRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CreateTaskResponse:
         user_id = _require(request.user_id, "user_id")
         text = request.natural_language.strip()
         job = await self.jobs.create(
@@ -95,15 +117,19 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             text,
             idempotency_key=request.idempotency_key or None,
             request_id=request_id_var.get(),
-            timeout=remaining(context, DISPATCH_TIMEOUT_S),
+            timeout=remaining(context, self.dispatch_timeout_s),
         )
         return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
 
     async def GetJob(self, request, context):  # noqa: N802
-        job = await self.jobs.get(_require(request.user_id, "user_id"), request.job_id)
+        job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
-    async def ListJobs(self, request, context):  # noqa: N802
+    async def ListJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.ListJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListJobsResponse:
         take = _page_size(request)
         _require_scope(request)
         state = convert.state_from_proto(request.state)
@@ -117,17 +143,25 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             skip=request.skip,
             take=take,
         )
-        jobs, total = await self.jobs.list_jobs(query)
+        jobs, total = await self.queries.list_jobs(query)
         return tasks_pb2.ListJobsResponse(
             jobs=[convert.job_to_proto(j) for j in jobs], total_count=total
         )
 
-    async def WatchJob(self, request, context) -> AsyncIterator[tasks_pb2.WatchJobResponse]:  # noqa: N802
+    async def WatchJob(  # noqa: N802
+        self,
+        request: tasks_pb2.WatchJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
         user_id = _require(request.user_id, "user_id")
-        async for job in self.jobs.watch(user_id, request.job_id):
+        async for job in self.queries.watch(user_id, request.job_id):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
-    async def ListTasks(self, request, context):  # noqa: N802
+    async def ListTasks(  # noqa: N802
+        self,
+        request: tasks_pb2.ListTasksRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListTasksResponse:
         take = _page_size(request)
         query = m.TaskQuery(
             user_id=_require(request.user_id, "user_id"),
@@ -138,17 +172,17 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             category=request.category or None,
             priority_level=request.priority_level or None,
         )
-        tasks, total = await self.jobs.list_tasks(query)
+        tasks, total = await self.queries.list_tasks(query)
         return tasks_pb2.ListTasksResponse(
             tasks=[convert.task_to_proto(t) for t in tasks], total_count=total
         )
 
     async def GetTask(self, request, context):  # noqa: N802
-        task = await self.jobs.get_task(_require(request.user_id, "user_id"), request.task_id)
+        task = await self.queries.get_task(_require(request.user_id, "user_id"), request.task_id)
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
     async def GetUsage(self, request, context):  # noqa: N802
-        usage = await self.jobs.usage(_require(request.user_id, "user_id"))
+        usage = await self.queries.usage(_require(request.user_id, "user_id"))
         return tasks_pb2.GetUsageResponse(
             window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
             window_end=convert.ts(datetime.fromtimestamp(usage.window_end, UTC)),
@@ -158,7 +192,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             remaining=usage.remaining,
         )
 
-    async def CancelJob(self, request, context):  # noqa: N802
+    async def CancelJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CancelJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CancelJobResponse:
         _require_scope(request)
         with bind(job_id=request.job_id):
             job = await self.jobs.cancel(
@@ -167,12 +205,16 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             )
             return tasks_pb2.CancelJobResponse(job=convert.job_to_proto(job))
 
-    async def CheckJobs(self, request, context):  # noqa: N802
+    async def CheckJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.CheckJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CheckJobsResponse:
         if len(request.job_ids) > MAX_CHECK:
             raise errors.InvalidInput(
                 f"at most {MAX_CHECK} job ids", [errors.FieldViolation("job_ids", "too many")]
             )
-        states = await self.jobs.states(list(request.job_ids))
+        states = await self.queries.states(list(request.job_ids))
         return tasks_pb2.CheckJobsResponse(
             jobs=[
                 tasks_pb2.JobStateEntry(job_id=job_id, state=convert.state_to_proto(state))
@@ -180,7 +222,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             ]
         )
 
-    async def StartJob(self, request, context):  # noqa: N802
+    async def StartJob(  # noqa: N802
+        self,
+        request: tasks_pb2.StartJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
             needed = _tokens(request.tokens_needed)
             job, admission = await self.jobs.start_admitting(
@@ -192,7 +238,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 reserved_tokens=admission.reserved,
             )
 
-    async def ReserveTokens(self, request, context):  # noqa: N802
+    async def ReserveTokens(  # noqa: N802
+        self,
+        request: tasks_pb2.ReserveTokensRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ReserveTokensResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             admission = await self.jobs.reserve_tokens(job_id, _tokens(request.tokens_needed))
@@ -200,7 +250,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 granted=admission.granted, reserved_tokens=admission.reserved
             )
 
-    async def CompleteJob(self, request, context):  # noqa: N802
+    async def CompleteJob(  # noqa: N802
+        self,
+        request: tasks_pb2.CompleteJobRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CompleteJobResponse:
         job_id = _require(request.job_id, "job_id")
         with bind(job_id=job_id):
             kind = request.WhichOneof("outcome")
@@ -225,7 +279,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
-    async def CreateWebhookEndpoint(self, request, context):  # noqa: N802
+    async def CreateWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CreateWebhookEndpointResponse:
         endpoint, secret = await self.webhooks.register(
             _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
         )
@@ -233,17 +291,29 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
         )
 
-    async def ListWebhookEndpoints(self, request, context):  # noqa: N802
+    async def ListWebhookEndpoints(  # noqa: N802
+        self,
+        request: tasks_pb2.ListWebhookEndpointsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.ListWebhookEndpointsResponse:
         endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
         return tasks_pb2.ListWebhookEndpointsResponse(
             endpoints=[convert.webhook_endpoint_to_proto(e) for e in endpoints]
         )
 
-    async def DeleteWebhookEndpoint(self, request, context):  # noqa: N802
+    async def DeleteWebhookEndpoint(  # noqa: N802
+        self,
+        request: tasks_pb2.DeleteWebhookEndpointRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.DeleteWebhookEndpointResponse:
         await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
         return tasks_pb2.DeleteWebhookEndpointResponse()
 
-    async def GetWebhookTarget(self, request, context):  # noqa: N802
+    async def GetWebhookTarget(  # noqa: N802
+        self,
+        request: tasks_pb2.GetWebhookTargetRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.GetWebhookTargetResponse:
         target = await self.webhooks.target(_require(request.endpoint_id, "endpoint_id"))
         return tasks_pb2.GetWebhookTargetResponse(
             endpoint=convert.webhook_endpoint_to_proto(target.endpoint),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,21 +48,30 @@ class _Model(BaseModel):
 
 
 class PriorityAnswer(_Model):
-    level: str
-    score: int
-    reason: str
+    level: str  # enum: the config's levels (core_schema)
+    score: int = Field(description="inside the level's range")
+    reason: str = Field(description="one short sentence")
 
 
 class TaskAnswer(_Model):
-    title: str
-    due_date: str | None = Field(default=None, alias="dueDate")
-    category: str
+    title: str = Field(description=f"{TITLE_WORDS[0]}-{TITLE_WORDS[1]} words, title case")
+    due_date: str | None = Field(
+        default=None,
+        alias="dueDate",
+        description="UTC ISO 8601 such as 2024-01-16T00:00:00Z, or null",
+    )
+    category: str  # enum: the config's categories (core_schema)
     priority: PriorityAnswer
 
 
 class VagueAnswer(_Model):
-    reason: str
-    suggestions: list[str]
+    reason: str = Field(description="why the request cannot be a task")
+    suggestions: list[str] = Field(
+        description=f"{SUGGESTION_COUNT[0]}-{SUGGESTION_COUNT[1]} questions or missing details",
+        # Schema only: a list of another length is refused by the checks below, with a
+        # message the model can act on.
+        json_schema_extra={"minItems": SUGGESTION_COUNT[0], "maxItems": SUGGESTION_COUNT[1]},
+    )
 
 
 class CoreAnswer(_Model):
@@ -70,24 +80,68 @@ class CoreAnswer(_Model):
     error: VagueAnswer | None = None
 
 
+#: The steps of a task, as the schema states them (the checks below enforce them).
+Steps = Annotated[
+    list[str],
+    Field(
+        description=f"{SUBTASK_COUNT[0]}-{SUBTASK_COUNT[1]} steps of "
+        f"{SUBTASK_WORDS[0]}-{SUBTASK_WORDS[1]} words, or null for an atomic task",
+        # The bound ends a rambling list (issue 14.2: ~79 tokens with it, a 2,472-token
+        # runaway without it).
+        json_schema_extra={"minItems": SUBTASK_COUNT[0], "maxItems": SUBTASK_COUNT[1]},
+    ),
+]
+
+
 class SubtasksAnswer(_Model):
-    subtasks: list[str] | None
+    subtasks: Steps | None
 
 
-# --- JSON schemas (OpenAI strict mode: every property required, no extra properties) --------
+# --- JSON schemas, generated from the models above ------------------------------------------
+# OpenAI strict mode: every object closed (additionalProperties false) with every property
+# required, nullable written as a type list (primitives) or anyOf (objects, arrays), no
+# $ref, title or default. A test holds the constraints to the checks below.
+
+_PRIMITIVES = frozenset({"string", "integer", "number", "boolean"})
+_DROPPED = frozenset({"title", "default", "$defs"})
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": properties,
-        "required": list(properties),
-    }
+def _strict(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` of a pydantic JSON schema rewritten to strict mode's rules."""
+    if isinstance(node, list):
+        return [_strict(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _strict(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties":
+            out[key] = {name: _strict(prop, defs) for name, prop in value.items()}
+        elif key not in _DROPPED:
+            out[key] = _strict(value, defs)
+    options = out.get("anyOf")
+    if options is not None and len(options) == 2 and {"type": "null"} in options:
+        (other,) = [option for option in options if option != {"type": "null"}]
+        if set(other) == {"type"} and other["type"] in _PRIMITIVES:
+            del out["anyOf"]
+            out = {"type": [other["type"], "null"], **out}
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties", {}))
+    return out
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
+@cache
+def _generated(model: type[BaseModel]) -> str:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return json.dumps(_strict(raw, raw.get("$defs", {})))
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The strict-mode JSON schema of one of the answer models (a fresh copy)."""
+    schema: dict[str, Any] = json.loads(_generated(model))
+    return schema
 
 
 def _score_bounds(config: jobs_pb2.ParseTaskConfig) -> dict[str, int]:
@@ -105,68 +159,20 @@ def _score_bounds(config: jobs_pb2.ParseTaskConfig) -> dict[str, int]:
 
 def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
     """One schema for both outcomes, since strict mode allows no top-level union:
-    ``result`` says which of ``task`` and ``error`` is filled, the other is null."""
-    task = _object(
-        {
-            "title": {"type": "string", "description": "2-8 words, title case"},
-            "dueDate": {
-                "type": ["string", "null"],
-                "description": "UTC ISO 8601 such as 2024-01-16T00:00:00Z, or null",
-            },
-            "category": {"type": "string", "enum": list(config.categories)},
-            "priority": _object(
-                {
-                    "level": {
-                        "type": "string",
-                        "enum": [lvl.name for lvl in config.priority_levels],
-                    },
-                    "score": {
-                        "type": "integer",
-                        "description": "inside the level's range",
-                        **_score_bounds(config),
-                    },
-                    "reason": {"type": "string", "description": "one short sentence"},
-                }
-            ),
-        }
-    )
-    error = _object(
-        {
-            "reason": {"type": "string", "description": "why the request cannot be a task"},
-            "suggestions": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "1-3 questions or missing details",
-                "minItems": SUGGESTION_COUNT[0],
-                "maxItems": SUGGESTION_COUNT[1],
-            },
-        }
-    )
-    return _object(
-        {
-            "result": {"type": "string", "enum": ["task", "vague"]},
-            "task": _nullable(task),
-            "error": _nullable(error),
-        }
-    )
+    ``result`` says which of ``task`` and ``error`` is filled, the other is null.
+    ``CoreAnswer``'s schema with the config's categories, levels and score bounds."""
+    schema = strict_schema(CoreAnswer)
+    task = schema["properties"]["task"]["anyOf"][0]["properties"]
+    task["category"]["enum"] = list(config.categories)
+    priority = task["priority"]["properties"]
+    priority["level"]["enum"] = [lvl.name for lvl in config.priority_levels]
+    priority["score"].update(_score_bounds(config))
+    return schema
 
 
 def subtasks_schema() -> dict[str, Any]:
-    return _object(
-        {
-            "subtasks": _nullable(
-                {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "3-7 steps of 2-8 words, or null for an atomic task",
-                    # The bound ends a rambling list (issue 14.2: ~79 tokens with it, a
-                    # 2,472-token runaway without it).
-                    "minItems": SUBTASK_COUNT[0],
-                    "maxItems": SUBTASK_COUNT[1],
-                }
-            )
-        }
-    )
+    """``SubtasksAnswer``'s schema."""
+    return strict_schema(SubtasksAnswer)
 
 
 def _response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:

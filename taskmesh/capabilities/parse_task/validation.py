@@ -8,17 +8,17 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from taskmesh.capabilities.text_limits import ALLOWED_CONTROLS, MAX_TEXT_CHARS
 from taskmesh.errors import FieldViolation, InvalidInput
 from taskmesh.jobs.v1 import jobs_pb2
 
 from .config import SCORE_MAX, SCORE_MIN, default_config, is_empty
 
-MAX_TEXT_CHARS = 2000
+__all__ = ["MAX_TEXT_CHARS", "validate_input"]
+
 MAX_NAME_CHARS = 40
 MAX_CATEGORIES = 50
 MAX_LEVELS = 20
-
-_ALLOWED_CONTROLS = frozenset("\n\t")
 
 
 def validate_input(msg: jobs_pb2.ParseTaskInput) -> jobs_pb2.ParseTaskInput:
@@ -71,7 +71,7 @@ def _first_control_char(text: str) -> str | None:
     # tag characters of emoji sequences (SPEC §5). Invisible characters used to hide an attack
     # are the injection screen's business, answered as an injection, never as a rule named here.
     for char in text:
-        if char in _ALLOWED_CONTROLS:
+        if char in ALLOWED_CONTROLS:
             continue
         if unicodedata.category(char) in ("Cc", "Cs"):
             return char

@@ -1,4 +1,5 @@
-"""Per-user request rate: a token bucket with continuous refill.
+"""Per-user request rate (SPEC §9): adapters of ``domain.ports.RateLimiter``, a token
+bucket with continuous refill, in process or shared through Redis.
 
 The refill is computed from the time elapsed since the last update and the
 fractional remainder is kept, so a client calling faster than the refill rate
@@ -8,7 +9,7 @@ while empty still gets exactly ``refill_per_s`` requests per second through
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -17,18 +18,13 @@ import redis.asyncio as aioredis
 _EPSILON = 1e-9
 
 
-class RateLimiter(Protocol):
-    async def acquire(self, key: str) -> float:
-        """Takes one token; returns 0 when allowed, else seconds until one is available."""
-        ...
-
-    async def close(self) -> None: ...
-
-
 class LocalTokenBucket:
-    """In-process buckets: right for a single Tasks process."""
+    """In-process buckets: right for a single Tasks process. ``capacity``: requests a
+    bucket holds; ``refill_per_s``: requests per second added back; ``clock``: seconds."""
 
-    def __init__(self, capacity: int, refill_per_s: float, clock=time.monotonic) -> None:
+    def __init__(
+        self, capacity: int, refill_per_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.capacity = float(capacity)
         self.rate = refill_per_s
         self._clock = clock

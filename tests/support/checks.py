@@ -1,5 +1,6 @@
 """What every end-to-end and fault test ends with: each accepted job
-terminal, exactly one task per succeeded job, the token ledger balanced."""
+terminal, exactly one task per succeeded job, the token ledger balanced; and the
+one way a test waits for an outcome (``wait_until``, ``wait_terminal``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 import httpx
 
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import Stack
 
+#: The statuses a job leaves no more (SPEC §5).
 TERMINAL = ("succeeded", "failed", "cancelled")
+T = TypeVar("T")
 
 
-def client(stack: RunningStack, timeout: float = 10) -> httpx.Client:
+def client(stack: Stack, timeout: float = 10) -> httpx.Client:
     return httpx.Client(
         base_url=stack.url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=timeout
     )
@@ -47,30 +51,52 @@ def jobs(http: httpx.Client, ids: list[str]) -> dict[str, dict]:
     return out
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2
-) -> None:
+def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
+    """Polls ``condition`` every ``every`` seconds until it returns something truthy and
+    returns that; fails naming ``what`` after ``timeout`` seconds. The wait is for an
+    outcome, never a fixed sleep."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_terminal(http: httpx.Client, ids: list[str], timeout: float) -> dict[str, dict]:
-    state: dict[str, dict] = {}
+def _path(job: str) -> str:
+    # A job id, or its Location (the path or URL the gateway answered 202 with).
+    return job if "/" in job else f"/api/v1/jobs/{job}"
+
+
+@overload
+def wait_terminal(http: httpx.Client, job: str, timeout: float = 60) -> dict[str, Any]: ...
+@overload
+def wait_terminal(
+    http: httpx.Client, job: list[str], timeout: float = 60
+) -> dict[str, dict[str, Any]]: ...
+def wait_terminal(
+    http: httpx.Client, job: str | list[str], timeout: float = 60
+) -> dict[str, Any] | dict[str, dict[str, Any]]:
+    """Waits until every job in ``job`` (job ids or Locations) is in a TERMINAL status;
+    returns its JSON body, or for a list each one by the id or Location given. A
+    connection error while a service restarts counts as not yet."""
+    ids = [job] if isinstance(job, str) else job
+    state: dict[str, dict[str, Any]] = {}
 
     def done() -> bool:
-        pending = [i for i in ids if state.get(i, {}).get("status") not in TERMINAL]
-        try:
-            state.update(jobs(http, pending))
-        except httpx.HTTPError:
-            return False
+        for key in [i for i in ids if state.get(i, {}).get("status") not in TERMINAL]:
+            try:
+                response = http.get(_path(key))
+            except httpx.HTTPError:
+                return False
+            if response.status_code == 200:
+                state[key] = response.json()
         return all(state.get(i, {}).get("status") in TERMINAL for i in ids)
 
-    wait_until(done, timeout, f"{len(ids)} jobs to finish", every=0.5)
-    return state
+    wait_until(done, timeout, f"{len(ids)} job(s) to finish: {ids[:3]}")
+    return state[job] if isinstance(job, str) else state
 
 
 def all_tasks(http: httpx.Client) -> list[dict]:
@@ -90,7 +116,7 @@ def assert_exactly_once(http: httpx.Client, final: dict[str, dict]) -> None:
     assert set(task_jobs) == succeeded
 
 
-def assert_ledger_balanced(stack: RunningStack) -> None:
+def assert_ledger_balanced(stack: Stack) -> None:
     check = subprocess.run(
         [sys.executable, "-m", "launcher", "ledger", "check"],
         env={**os.environ, **stack.env},

@@ -1,1 +1,0 @@
-from tests.e2e.conftest import running_stack, stack_factory  # noqa: F401
