@@ -15,6 +15,8 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY taskmesh ./taskmesh
 COPY services ./services
 COPY gateway ./gateway
+COPY launcher ./launcher
+COPY llm_sim ./llm_sim
 RUN pip install -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /app --no-create-home taskmesh
 

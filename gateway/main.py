@@ -24,7 +24,7 @@ from taskmesh.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-#: What this process reads from the environment (``taskmesh.cli.service``).
+#: What this process reads from the environment (``launcher.service``).
 SETTINGS = GatewaySettings
 
 #: How often draining re-checks for connections that went idle, seconds.

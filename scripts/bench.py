@@ -50,9 +50,9 @@ from bench_peer.run import Burst, PeerScenario  # noqa: E402
 from bench_procs import cpu_seconds, rabbit_pid, rss_mb  # noqa: E402
 from bench_profile import Profiler  # noqa: E402
 
+from launcher.stack import LocalStack  # noqa: E402
 from taskmesh.queue.topology import JobTopology  # noqa: E402
 from taskmesh.queue.webhooks import webhook_topology  # noqa: E402
-from taskmesh.stack import LocalStack  # noqa: E402
 from tests.support.machine import free_port  # noqa: E402
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -533,10 +533,10 @@ def bench_capability_latency(latency_ms: int, samples: int) -> None:
     so the saving is shown with everything else equal."""
     import openai
 
+    from llm_sim import SimOptions, SimServer
     from taskmesh.capabilities.parse_task import handler
     from taskmesh.capabilities.parse_task.config import default_config, effective_config
     from taskmesh.jobs.v1 import jobs_pb2
-    from taskmesh.llm_sim import SimOptions, SimServer
 
     async def measure() -> tuple[float, float]:
         async with SimServer(SimOptions(latency_ms=latency_ms), port=0) as sim:

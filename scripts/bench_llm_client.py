@@ -40,7 +40,7 @@ SENTENCES = (
 
 
 def _serve(conn: Connection) -> None:
-    from taskmesh.llm_sim import SimOptions, SimServer
+    from llm_sim import SimOptions, SimServer
 
     async def main() -> None:
         async with SimServer(SimOptions(), port=0) as server:

@@ -49,7 +49,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from taskmesh.stack import LocalStack  # noqa: E402
+from launcher.stack import LocalStack  # noqa: E402
 from tests.support.machine import free_port  # noqa: E402
 
 CACHE = Path(os.environ.get("TASKMESH_CACHE") or Path.home() / ".cache" / "taskmesh")
@@ -297,7 +297,7 @@ def main() -> int:
             return 0 if terminal else 1
         print("\ntaskmesh eval against the same server:")
         subprocess.run(
-            [sys.executable, "-m", "taskmesh.cli", "eval", "--base-url", base_url,
+            [sys.executable, "-m", "launcher", "eval", "--base-url", base_url,
              "--model", model, "--timeout", str(args.timeout_s), "--concurrency", str(slots),
              "--out", str(tmp / "eval-report.json")],
             env={**os.environ, "OPENAI_API_KEY": "no-key"}, check=False,

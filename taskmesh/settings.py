@@ -246,7 +246,7 @@ class ProcessSettings(_Group):
 
 
 class ServiceSettings(RpcSettings, ProcessSettings):
-    """What every gRPC-speaking process needs (``taskmesh.cli.service.run_service``)."""
+    """What every gRPC-speaking process needs (``launcher.service.run_service``)."""
 
 
 class GatewaySettings(JobSettings, ServiceSettings):
@@ -351,7 +351,7 @@ class WorkerSettings(
 
 
 class SimulatorSettings(ProcessSettings):
-    """``taskmesh llm-sim``: the LLM simulator (its LLM_SIM_* knobs: taskmesh.llm_sim.options)."""
+    """``taskmesh llm-sim``: the LLM simulator (its LLM_SIM_* knobs: llm_sim.options)."""
 
     llm_sim_port: Port = Field(8089, description="Listen port of the simulator.")
 

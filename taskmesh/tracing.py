@@ -13,7 +13,7 @@ Off by default. The standard variables turn it on and configure it:
 Instrumentation is by the maintained OpenTelemetry packages: grpc (aio client and server),
 aio-pika (publish and consume) and aiohttp-client (the openai SDK's transport); the gateway's
 Sanic app gets the small middleware below. :func:`configure` is called once per process by
-the service bootstrap (``taskmesh.cli.service``), before any server, channel or connection is
+the service bootstrap (``launcher.service``), before any server, channel or connection is
 made, since the instrumentations patch their constructors.
 """
 

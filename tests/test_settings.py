@@ -28,7 +28,7 @@ from taskmesh.settings import (
 
 def start(service: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     return subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", service],
+        [sys.executable, "-m", "launcher", service],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -97,7 +97,7 @@ class PeerScenario:
                 "llm-sim",
                 [
                     "-m",
-                    "taskmesh.cli",
+                    "launcher",
                     "llm-sim",
                     "--port",
                     str(self.sim_port),

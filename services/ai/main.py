@@ -18,7 +18,7 @@ from taskmesh.settings import AiSettings
 
 log = logging.getLogger(__name__)
 
-#: What this process reads from the environment (``taskmesh.cli.service``).
+#: What this process reads from the environment (``launcher.service``).
 SETTINGS = AiSettings
 
 

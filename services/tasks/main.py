@@ -18,17 +18,18 @@ from services.tasks.storage.db import is_sqlite
 from services.tasks.storage.job_feed import JobFeed
 from services.tasks.storage.ratelimit import LocalTokenBucket, RedisTokenBucket
 from services.tasks.storage.repository import Store
+from services.tasks.transport import admin_servicer
 from services.tasks.transport.ai_client import AiDispatcher
 from services.tasks.transport.caller import caller_interceptor
 from services.tasks.transport.servicer import SERVICE_NAME, TasksServicer, registrar
 from taskmesh import metrics
 from taskmesh.queue.webhooks import webhook_topology
 from taskmesh.rpc import client, server
-from taskmesh.settings import TasksSettings
+from taskmesh.settings import DatabaseSettings, TasksSettings
 
 log = logging.getLogger(__name__)
 
-#: What this process reads from the environment (``taskmesh.cli.service``).
+#: What this process reads from the environment (``launcher.service``).
 SETTINGS = TasksSettings
 
 #: The sweeper runs at least this often (SPEC §8: TIMED_OUT within 10 s).
@@ -122,9 +123,10 @@ async def run(
                     queries,
                     dispatch_timeout_s=settings.tasks_dispatch_timeout_s,
                 )
-            )
+            ),
+            admin_servicer.registrar(admin_servicer.AdminServicer(users, jobs, queries)),
         ],
-        [SERVICE_NAME],
+        [SERVICE_NAME, admin_servicer.SERVICE_NAME],
         interceptors=[caller_interceptor(users)],
     )
     sweeper = asyncio.create_task(_sweep(jobs, min(SWEEP_INTERVAL_S, settings.job_timeout_s)))
@@ -139,14 +141,14 @@ async def run(
             connect_timeout_s=settings.broker_connect_timeout_s,
         ).run(relay_stop)
     )
-    await server.set_serving(health, [SERVICE_NAME], True)
+    await server.set_serving(health, [SERVICE_NAME, admin_servicer.SERVICE_NAME], True)
     log.info("tasks serving", extra={"addr": settings.tasks_grpc_addr, "port": port})
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
     finally:
-        await server.set_serving(health, [SERVICE_NAME], False)
+        await server.set_serving(health, [SERVICE_NAME, admin_servicer.SERVICE_NAME], False)
         # In-flight RPCs (a CompleteJob transaction) finish within the grace period.
         await grpc_server.stop(settings.shutdown_grace_s)
         sweeper.cancel()
@@ -163,3 +165,14 @@ async def run(
         await limiter.close()
         await store.close()
         log.info("tasks stopped")
+
+
+async def migrate(settings: DatabaseSettings) -> None:
+    """Applies pending migrations (what ``run`` does first) and returns: ``taskmesh
+    migrate``, the Kubernetes migration Job. Concurrent runs on PostgreSQL serialise
+    on an advisory lock (``services.tasks.storage.db.migrate``)."""
+    store = Store(settings.database_url)
+    try:
+        await store.open()
+    finally:
+        await store.close()

@@ -27,7 +27,7 @@ from taskmesh.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-#: What this process reads from the environment (``taskmesh.cli.service``).
+#: What this process reads from the environment (``launcher.service``).
 SETTINGS = WorkerSettings
 
 

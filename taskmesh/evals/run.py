@@ -1,5 +1,5 @@
 """Runs the evaluation cases against one endpoint and builds the JSON report; compares two
-reports. Used by ``taskmesh eval`` (taskmesh/cli/evaluate.py) and the eval tests.
+reports. Used by ``taskmesh eval`` (launcher/evaluate.py) and the eval tests.
 
 Report (``REPORT_VERSION`` 1)::
 

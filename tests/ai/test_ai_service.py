@@ -14,13 +14,13 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from llm_sim import SimOptions, SimServer
 from services.ai import main as ai_main
 from services.ai.domain.execute import CapabilityExecutor
 from services.ai.messaging.publisher import JobPublisher
 from services.ai.transport.servicer import SERVICE_NAME, AiServicer, registrar
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.llm_sim import SimOptions, SimServer
 from taskmesh.queue.messages import CONTENT_TYPE, MESSAGE_TYPE
 from taskmesh.queue.topology import JobTopology
 from taskmesh.rpc import server

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
+from llm_sim import SimOptions, SimServer
 from taskmesh.capabilities.llm_client import LLMClient
 from taskmesh.capabilities.parse_task import validate_input
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.llm_sim import SimOptions, SimServer
 
 FROZEN_NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from taskmesh.cli.submit import (
+from launcher.submit import (
     Event,
     Follower,
     FollowTimeout,

@@ -30,7 +30,7 @@ def taskmesh(
     if not token:
         env.pop("INTERNAL_AUTH_TOKEN")
     return subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", *args],
+        [sys.executable, "-m", "launcher", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -122,7 +122,7 @@ def test_users_list_their_own_jobs_and_operators_list_everyones(
 def test_a_wrong_token_is_a_clear_failure(running_stack: Stack) -> None:
     env_token = {**running_stack.env, "INTERNAL_AUTH_TOKEN": "not-the-token"}
     result = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "jobs", "list"],
+        [sys.executable, "-m", "launcher", "jobs", "list"],
         env={**os.environ, **env_token},
         capture_output=True,
         text=True,

@@ -29,7 +29,7 @@ def submit(
     if key is not None:
         env["TASKMESH_API_KEY"] = key
     return subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "submit", *args],
+        [sys.executable, "-m", "launcher", "submit", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from taskmesh.cli.up import client_url, other_consumers
+from launcher.up import client_url, other_consumers
 from taskmesh.queue.topology import JobTopology
 from tests.e2e.test_grpcurl import grpcurl
 from tests.support.broker import delete_queues

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway import RunningGateway
-from taskmesh.cli.up import readiness
+from launcher.up import readiness
 from taskmesh.rpc.server import set_serving
 from tests.support.gateway import TASKS_SERVICE, Backend
 from tests.support.machine import free_port

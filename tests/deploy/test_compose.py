@@ -21,8 +21,8 @@ import yaml
 from prometheus_client import REGISTRY
 
 import taskmesh.metrics  # noqa: F401  (registers every family in REGISTRY)
-from taskmesh.cli.main import build_parser
-from taskmesh.llm_sim.cli import build_parser as sim_parser
+from launcher.main import build_parser
+from llm_sim.cli import build_parser as sim_parser
 from taskmesh.settings import Settings
 from tests.support.machine import free_port
 

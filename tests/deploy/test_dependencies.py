@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PARTY = {"taskmesh", "services", "gateway", "tests", "scripts"} | {
+FIRST_PARTY = {"taskmesh", "services", "gateway", "launcher", "llm_sim", "tests", "scripts"} | {
     # The scripts' own modules, which they and their tests import from scripts/ on sys.path.
     path.stem
     for path in (ROOT / "scripts").iterdir()
     if path.suffix == ".py" or (path / "__init__.py").exists()
 }
-RUNTIME_TREES = ("taskmesh", "services", "gateway")
+RUNTIME_TREES = ("taskmesh", "services", "gateway", "launcher", "llm_sim")
 DEV_TREES = ("tests", "scripts")
 CONSTRAINTS = ROOT / "constraints.txt"
 

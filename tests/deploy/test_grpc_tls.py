@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -233,7 +234,7 @@ def test_an_incomplete_tls_configuration_stops_the_process_naming_the_variable(
     (tmp_path / "cert.pem").write_text("x")
     (tmp_path / "key.pem").write_text("x")
     done = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "tasks"],
+        [sys.executable, "-m", "launcher", "tasks"],
         env={"INTERNAL_AUTH_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", **env},
         cwd=tmp_path,
         capture_output=True,
@@ -280,6 +281,17 @@ def test_the_whole_system_runs_with_mutual_tls_on_every_grpc_hop(
         # gateway -> tasks -> ai -> broker -> worker -> tasks, every gRPC hop on mTLS.
         wait_until(finished, 60, "the job to finish")
         assert http.get(job_url).json()["status"] == "succeeded"
+
+    # Operator commands dial Tasks as the services do: `users list` (AdminService) on mTLS.
+    listed = subprocess.run(
+        [sys.executable, "-m", "launcher", "users", "list"],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [line for line in listed.stdout.splitlines() if line.startswith("dev\t")]
 
     import asyncio
 

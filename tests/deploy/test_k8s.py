@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from taskmesh.cli.main import build_parser
+from launcher.main import build_parser
 from taskmesh.settings import DEFAULT_JOB_QUEUE, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from launcher.stack import LocalStack
 from taskmesh import tracing
 from taskmesh.settings import Settings
-from taskmesh.stack import LocalStack
 from tests.support.broker import delete_queues
 from tests.support.machine import free_port
 

@@ -63,7 +63,7 @@ def test_taskmesh_jobs_cancel_cancels_a_running_job(stack_factory):
 
     def cancel(job_id: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "taskmesh.cli", "jobs", "cancel", job_id],
+            [sys.executable, "-m", "launcher", "jobs", "cancel", job_id],
             env=env,
             capture_output=True,
             text=True,

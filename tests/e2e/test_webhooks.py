@@ -116,7 +116,7 @@ def test_a_hung_receiver_slows_neither_submissions_nor_jobs(stack_factory) -> No
 def _create_user(stack: Stack, name: str) -> str:
     """A second user, created with the CLI against the stack's database."""
     result = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "users", "create", name],
+        [sys.executable, "-m", "launcher", "users", "create", name],
         env=stack.stack.env,
         capture_output=True,
         text=True,

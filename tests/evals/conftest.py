@@ -12,9 +12,9 @@ from typing import Any
 import openai
 import pytest
 
+from llm_sim import SimOptions, SimServer
 from taskmesh.capabilities.parse_task import validate_input
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.llm_sim import SimOptions, SimServer
 
 
 def _load_cases() -> ModuleType:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from taskmesh.cli.main import main
+from launcher.main import main
+from llm_sim import SimOptions, SimServer
 from taskmesh.evals.cases import ALL_CASES, MULTILINGUAL
-from taskmesh.llm_sim import SimOptions, SimServer
 from taskmesh.metrics import parse_task_runs
 
 

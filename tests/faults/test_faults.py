@@ -236,7 +236,7 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
 
 def taskmesh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", *args],
+        [sys.executable, "-m", "launcher", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -257,6 +257,15 @@ def test_dead_letter_replay_re_runs_a_job_once_the_llm_is_fixed(stack_factory):
         stack.stack.wait("llm-sim", 30)
         stack.stack.sim_args = []
         stack.stack.start("llm-sim")
+
+        def sim_serving() -> bool:
+            try:
+                return isinstance(sim_state(stack), dict)
+            except httpx.HTTPError:
+                return False
+
+        # Replayed before the new simulator listens, the job would fail again.
+        wait_until(sim_serving, 60, "the fixed simulator")
         wait_until(lambda: job_id in taskmesh(env, "dlq", "list").stdout, 30, "the dead letter")
         replayed = taskmesh(env, "dlq", "replay", "--all")
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr

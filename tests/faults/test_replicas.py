@@ -33,7 +33,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.support.broker import delete_queues
 from tests.support.checks import TERMINAL, assert_exactly_once, assert_ledger_balanced, sentences
 from tests.support.machine import free_port
@@ -229,7 +229,7 @@ async def _submit(http: httpx.AsyncClient, gateway: str, key: str, text: str) ->
 
 def _create_user(env: dict[str, str], name: str) -> str:
     made = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "users", "create", name],
+        [sys.executable, "-m", "launcher", "users", "create", name],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from llm_sim import SimOptions, SimServer
+from llm_sim.dates import resolve
+from llm_sim.engine import answer_core, read_core_prompt, read_sentence, subtasks_for
 from taskmesh.capabilities.parse_task.config import default_config
 from taskmesh.capabilities.parse_task.prompts import render_core, render_subtasks
 from taskmesh.capabilities.parse_task.schema import (
@@ -24,9 +27,6 @@ from taskmesh.capabilities.parse_task.schema import (
     subtasks_response_format,
 )
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.llm_sim import SimOptions, SimServer
-from taskmesh.llm_sim.dates import resolve
-from taskmesh.llm_sim.engine import answer_core, read_core_prompt, read_sentence, subtasks_for
 
 MONDAY = date(2024, 1, 15)
 TEAM_EVENT = (
@@ -351,7 +351,7 @@ def test_bad_env_value_names_the_variable(
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "taskmesh.llm_sim", *args],
+        [sys.executable, "-m", "llm_sim", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -128,7 +128,7 @@ def test_console_format_writes_lines_for_humans(tmp_path: Path) -> None:
     env.pop("TASKMESH_DEV_API_KEY", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "taskmesh.cli", "tasks"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "launcher", "tasks"], env=env, stdout=out, stderr=out
         )
         try:
             serving = wait_for(lambda: "tasks serving" in log.read_text(encoding="utf-8"))

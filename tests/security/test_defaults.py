@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from llm_sim.cli import build_parser as sim_parser
 from taskmesh import metrics
-from taskmesh.llm_sim.cli import build_parser as sim_parser
 from taskmesh.settings import Settings
 from tests.support.stack import Stack
 

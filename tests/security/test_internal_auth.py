@@ -14,6 +14,7 @@ from google.protobuf import descriptor, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from taskmesh.admin.v1 import admin_pb2
 from taskmesh.ai.v1 import ai_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 from tests.support.gateway import assert_problem
@@ -23,7 +24,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 TASKS = tasks_pb2.DESCRIPTOR.services_by_name["TasksService"]
 AI = ai_pb2.DESCRIPTOR.services_by_name["AiService"]
-METHODS = [(TASKS, m) for m in TASKS.methods] + [(AI, m) for m in AI.methods]
+#: Served by the Tasks process beside TasksService (users, keys, ledger, dead-letter reopen).
+ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+METHODS = [(s, m) for s in (TASKS, ADMIN, AI) for m in s.methods]
 
 BAD_CREDENTIALS = {
     "none": None,
@@ -63,7 +66,7 @@ async def _call(
 
 
 def _addr(stack: Stack, service: descriptor.ServiceDescriptor) -> str:
-    return stack.tasks_addr if service is TASKS else stack.ai_addr
+    return stack.ai_addr if service is AI else stack.tasks_addr
 
 
 @pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))

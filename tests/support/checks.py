@@ -118,7 +118,7 @@ def assert_exactly_once(http: httpx.Client, final: dict[str, dict]) -> None:
 
 def assert_ledger_balanced(stack: Stack) -> None:
     check = subprocess.run(
-        [sys.executable, "-m", "taskmesh.cli", "ledger", "check"],
+        [sys.executable, "-m", "launcher", "ledger", "check"],
         env={**os.environ, **stack.env},
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from taskmesh.llm_sim.engine import answer, classify_request, user_sentence
+from llm_sim.engine import answer, classify_request, user_sentence
 
 #: Fails validation: no category, priority or a title of 2-8 words.
 INVALID_CORE = json.dumps({"title": "x"})

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from taskmesh.stack import LocalStack
+from launcher.stack import LocalStack
 from tests.support.broker import delete_queues
 from tests.support.machine import free_port
 
@@ -128,7 +128,7 @@ class Stack:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``taskmesh ARGS…`` as an operator runs it, with this stack's variables."""
         return subprocess.run(
-            [sys.executable, "-m", "taskmesh.cli", *args],
+            [sys.executable, "-m", "launcher", *args],
             env={**os.environ, **self.env},
             capture_output=True,
             text=True,

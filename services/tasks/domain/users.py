@@ -7,14 +7,13 @@ usable key. The prefix kept beside the hash lets operators name a key."""
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import UTC, datetime
 
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey, RateLimiter, Store
 from taskmesh import errors
+from taskmesh.api_keys import new_api_key
 
-KEY_PREFIX = "tm_"
 #: Characters of a key stored in clear to identify it (``users list``).
 SHOWN_PREFIX = 12
 MIN_REVOKE_PREFIX = 8
@@ -34,10 +33,6 @@ def shown_prefix(key: str) -> str:
     never more than half the key, so a short configured key keeps at least
     eight secret characters."""
     return key[: min(SHOWN_PREFIX, len(key) // 2)]
-
-
-def new_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def hash_key(key: str) -> str:

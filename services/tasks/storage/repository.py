@@ -37,17 +37,6 @@ class Tx:
         self.jobs = Jobs(connection, driver, self.tasks)
         self.webhooks = Webhooks(connection)
 
-    # `taskmesh ledger check` (taskmesh/cli/admin.py) still opens the database itself
-    # and reads through these two; they go once it asks the Tasks service instead
-    # (issue #15 point 1; domain.queries.JobQueries.ledger_check is that read).
-    async def ledger_rows(self) -> list[tuple[str, int, int, int, int, int]]:
-        """``ledger.rows()``."""
-        return await self.ledger.rows()
-
-    async def ledger_job_mismatches(self) -> list[tuple[str, int, int]]:
-        """``ledger.job_mismatches()``."""
-        return await self.ledger.job_mismatches()
-
 
 class Store:
     """Owns the engines (``ports.Store``). ``url``: an SQLAlchemy async URL

@@ -30,7 +30,7 @@ class LocalStack:
         self._logs: list[IO[bytes]] = []
 
     def command(self, name: str) -> list[str]:
-        base = [sys.executable, "-m", "taskmesh.cli"]
+        base = [sys.executable, "-m", "launcher"]
         base_name = name.split("#", 1)[0]  # "worker#2": a second worker
         return [*base, base_name, *(self.sim_args if base_name == "llm-sim" else [])]
 

@@ -18,7 +18,7 @@ _MAINS = {
 
 def _service(name: str) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
-        from taskmesh.cli.service import run_service
+        from launcher.service import run_service
 
         # Each main module names its settings class (SETTINGS) beside its run().
         main = importlib.import_module(_MAINS[name])
@@ -28,43 +28,43 @@ def _service(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _llm_sim(args: argparse.Namespace) -> int:
-    from taskmesh.llm_sim import main as sim_main
+    from llm_sim import main as sim_main
 
     return sim_main(args.sim_args)
 
 
 def _up(args: argparse.Namespace) -> int:
-    from taskmesh.cli.up import up
+    from launcher.up import up
 
     return up()
 
 
 def _users(args: argparse.Namespace) -> int:
-    from taskmesh.cli import admin
+    from launcher import admin
 
     return admin.users(args)
 
 
 def _dlq(args: argparse.Namespace) -> int:
-    from taskmesh.cli import dlq
+    from launcher import dlq
 
     return dlq.run(args)
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from taskmesh.cli import admin
+    from launcher import admin
 
     return admin.migrate(args)
 
 
 def _ledger(args: argparse.Namespace) -> int:
-    from taskmesh.cli import admin
+    from launcher import admin
 
     return admin.ledger_check(args)
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from taskmesh.cli import submit
+    from launcher import submit
 
     return submit.run(args)
 
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ledger.set_defaults(func=_ledger)
 
-    from taskmesh.cli import jobs
+    from launcher import jobs
 
     jobs.add_parser(sub)
 
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--json", action="store_true", help="print the job as JSON")
     submit.add_argument("--timeout", type=float, default=120.0, help="seconds to follow the job")
     submit.set_defaults(func=_submit)
-    __import__("taskmesh.cli.evaluate", fromlist=["register"]).register(sub)
+    __import__("launcher.evaluate", fromlist=["register"]).register(sub)
     return parser
 
 

@@ -14,12 +14,9 @@ import sys
 
 import grpc
 
+from launcher.tasks_rpc import Refused, TasksTarget, target
 from taskmesh import job_states
-from taskmesh.cli.internal import NoToken, read_token
-from taskmesh.rpc.calls import auth_metadata
-from taskmesh.rpc.client import channel
 from taskmesh.rpc.status import from_rpc_error
-from taskmesh.settings import load_settings
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 #: Deadline of the one call: the Tasks service answers a page in milliseconds.
@@ -56,17 +53,18 @@ def _line(job: tasks_pb2.Job) -> str:
     return "\t".join((job.job_id, job.user_id, status, str(job.attempts), created, outcome))
 
 
-def _token() -> str | None:
-    """The internal token, or None after saying on stderr where it was looked for."""
+def _target() -> TasksTarget | None:
+    """Where Tasks answers and the token's metadata, or None after saying on stderr
+    where the token was looked for."""
     try:
-        return read_token()
-    except NoToken as exc:
-        print(f"taskmesh: {exc}", file=sys.stderr)
+        return target()
+    except Refused as exc:
+        print(f"taskmesh: {exc.message}", file=sys.stderr)
         return None
 
 
-async def _list(addr: str, token: str, args: argparse.Namespace) -> tasks_pb2.ListJobsResponse:
-    async with channel(addr) as ch:
+async def _list(where: TasksTarget, args: argparse.Namespace) -> tasks_pb2.ListJobsResponse:
+    async with where.channel() as ch:
         stub = tasks_pb2_grpc.TasksServiceStub(ch)
         request = tasks_pb2.ListJobsRequest(
             all_users=True,
@@ -75,7 +73,7 @@ async def _list(addr: str, token: str, args: argparse.Namespace) -> tasks_pb2.Li
             take=args.take,
         )
         response: tasks_pb2.ListJobsResponse = await stub.ListJobs(
-            request, timeout=TIMEOUT_S, metadata=(auth_metadata(token),)
+            request, timeout=TIMEOUT_S, metadata=where.metadata
         )
         return response
 
@@ -84,16 +82,15 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.take <= 100 or args.skip < 0:
         print("taskmesh: --take must be 1-100 and --skip >= 0", file=sys.stderr)
         return 2
-    settings = load_settings()
-    token = _token()
-    if token is None:
+    where = _target()
+    if where is None:
         return 2
     try:
-        response = asyncio.run(_list(settings.tasks_grpc_addr, token, args))
+        response = asyncio.run(_list(where, args))
     except grpc.aio.AioRpcError as err:
         error = from_rpc_error(err)
         print(
-            f"taskmesh: the Tasks service at {settings.tasks_grpc_addr} answered "
+            f"taskmesh: the Tasks service at {where.addr} answered "
             f"{err.code().name}: {error.message}",
             file=sys.stderr,
         )
@@ -109,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel(addr: str, token: str, job_id: str) -> tasks_pb2.Job:
-    async with channel(addr) as ch:
+async def _cancel(where: TasksTarget, job_id: str) -> tasks_pb2.Job:
+    async with where.channel() as ch:
         stub = tasks_pb2_grpc.TasksServiceStub(ch)
         response: tasks_pb2.CancelJobResponse = await stub.CancelJob(
             tasks_pb2.CancelJobRequest(job_id=job_id, all_users=True),
             timeout=TIMEOUT_S,
-            metadata=(auth_metadata(token),),
+            metadata=where.metadata,
         )
         return response.job
 
@@ -123,12 +120,11 @@ async def _cancel(addr: str, token: str, job_id: str) -> tasks_pb2.Job:
 def run_cancel(args: argparse.Namespace) -> int:
     """Exit 0 with the cancelled job's line; 1 when the job is unknown or already
     finished (the service's reason on stderr); 2 without an internal token."""
-    settings = load_settings()
-    token = _token()
-    if token is None:
+    where = _target()
+    if where is None:
         return 2
     try:
-        job = asyncio.run(_cancel(settings.tasks_grpc_addr, token, args.job_id))
+        job = asyncio.run(_cancel(where, args.job_id))
     except grpc.aio.AioRpcError as err:
         error = from_rpc_error(err)
         print(f"taskmesh: {err.code().name}: {error.message}", file=sys.stderr)

@@ -7,8 +7,9 @@ message. It takes each message once, publishes an identical copy to the tail
 of the DLQ (confirmed), then acks the original: after a full pass the queue
 holds the same messages, in the same order, with their delivery counts fresh.
 
-Replay reopens the job in Tasks (a RETRIES_EXHAUSTED or INTERNAL failure goes
-back to queued with a fresh reservation) and only then moves the message to the
+Replay reopens the job through the Tasks service (AdminService.ReopenJob, on the
+internal token: a RETRIES_EXHAUSTED or INTERNAL failure goes back to queued with a
+fresh reservation) and only then moves the message to the
 job queue; a message whose job cannot be re-run stays in the DLQ, and the
 command says why."""
 
@@ -22,7 +23,8 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from taskmesh import errors
+from launcher.tasks_rpc import Refused, TasksTarget, call_admin, target
+from taskmesh.admin.v1 import admin_pb2
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.queue.messages import (
     ATTEMPT_HEADER,
@@ -34,7 +36,7 @@ from taskmesh.queue.messages import (
     decode_job,
 )
 from taskmesh.queue.topology import JobTopology
-from taskmesh.settings import load_settings
+from taskmesh.settings import Settings, load_settings
 
 PUBLISH_TIMEOUT_S = 10.0
 
@@ -85,32 +87,23 @@ async def _pass(
     return seen
 
 
-async def _reopen(job_id: str) -> str | None:
-    """Reopens the job in Tasks; None when it may run again, else why not."""
-    from services.tasks.domain.jobs import JobService
-    from services.tasks.main import job_policy
-    from services.tasks.storage.repository import Store
-
-    settings = load_settings()
-    store = Store(settings.database_url)
-    await store.open()
+async def _reopen(where: TasksTarget, job_id: str) -> str | None:
+    """Reopens the job through the Tasks service; None when it may run again, else
+    why not (the service's reason, or that it does not answer)."""
     try:
-        service = JobService(store, _NoDispatch(), job_policy(settings))
-        await service.reopen(job_id)
-    except errors.TaskmeshError as exc:
+        await call_admin(
+            where,
+            lambda stub: stub.ReopenJob(
+                admin_pb2.ReopenJobRequest(job_id=job_id), **where.options()
+            ),
+        )
+    except Refused as exc:
         return exc.message
-    finally:
-        await store.close()
     return None
 
 
-class _NoDispatch:
-    async def dispatch(self, job: object, reservation: object, timeout: float) -> None:
-        raise errors.Unavailable("not a submission path")
-
-
 async def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings: Settings = load_settings()
     topology = JobTopology(settings.job_queue)
     connection = await aio_pika.connect(settings.rabbitmq_url, timeout=10)
     async with connection:
@@ -128,6 +121,8 @@ async def _run(args: argparse.Namespace) -> int:
         if not args.all and not args.ids:
             print("taskmesh: give message ids or --all", file=sys.stderr)
             return 2
+        # Replay reopens jobs in Tasks: without the token, say so before taking a message.
+        where = target()
         wanted = set(args.ids)
         found: set[str] = set()
         replayed = kept = 0
@@ -144,7 +139,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"{mid}\tkept\t{exc}")
                 kept += 1
                 return False
-            refusal = await _reopen(job.job_id)
+            refusal = await _reopen(where, job.job_id)
             if refusal is not None:
                 print(f"{mid}\tkept\t{refusal}")
                 kept += 1
@@ -184,6 +179,9 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
+    except Refused as exc:
+        print(f"taskmesh: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     except (aio_pika.exceptions.AMQPError, OSError) as exc:
         print(f"taskmesh: broker unavailable ({type(exc).__name__})", file=sys.stderr)
         return 1

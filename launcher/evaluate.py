@@ -59,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
 async def _evaluate(args: argparse.Namespace) -> int:
     import openai
 
+    from llm_sim import SimOptions, SimServer
     from taskmesh.capabilities.llm_client import CallOptions, configure
     from taskmesh.evals.cases import ALL_CASES
     from taskmesh.evals.run import format_report, run_eval
-    from taskmesh.llm_sim import SimOptions, SimServer
-    from taskmesh.settings import load_settings
+    from taskmesh.settings import Settings, load_settings
 
-    settings = load_settings()
+    settings: Settings = load_settings()
     cases = ALL_CASES
     if args.cases:
         wanted = {c.strip() for c in args.cases.split(",") if c.strip()}

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from taskmesh.cli.internal import STATE_DIR, TOKEN_FILE, saved_or_new_token
+from launcher.internal import STATE_DIR, TOKEN_FILE, saved_or_new_token
+from launcher.stack import LocalStack
+from taskmesh.api_keys import new_api_key
 from taskmesh.settings import Settings, load_settings
-from taskmesh.stack import LocalStack
 
 #: How long the services get to answer /readyz 200 before ``up`` says what is missing.
 READY_TIMEOUT_S = 90.0
@@ -69,8 +70,6 @@ def _dev_key() -> str:
     if path.exists():
         return path.read_text().strip()
     STATE_DIR.mkdir(exist_ok=True)
-    from services.tasks.domain.users import new_api_key
-
     key = new_api_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -164,7 +163,7 @@ def readiness(base: str) -> tuple[bool, str]:
 
 
 def up() -> int:
-    settings = load_settings()
+    settings: Settings = load_settings()
     if not ensure_rabbitmq(settings.rabbitmq_url):
         return 1
     env = dict(os.environ)

@@ -1,5 +1,0 @@
-import sys
-
-from taskmesh.cli.main import main
-
-sys.exit(main())
