@@ -255,7 +255,7 @@ def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-def proto_state(status: JobStatus | None) -> int:
+def proto_state(status: JobStatus | None) -> job_states.State:
     """The wire state of an HTTP status; UNSPECIFIED (any) for None."""
     return tasks_pb2.JOB_STATE_UNSPECIFIED if status is None else job_states.VISIBLE_STATES[status]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import openai
 
@@ -52,7 +52,10 @@ class CallOptions:
 _OPTIONS: weakref.WeakKeyDictionary[openai.AsyncOpenAI, CallOptions] = weakref.WeakKeyDictionary()
 
 
-def configure(client: openai.AsyncOpenAI, options: CallOptions) -> openai.AsyncOpenAI:
+C = TypeVar("C", bound=openai.AsyncOpenAI)
+
+
+def configure(client: C, options: CallOptions) -> C:
     """Attaches ``options`` to ``client`` (returned for chaining)."""
     _OPTIONS[client] = options
     return client

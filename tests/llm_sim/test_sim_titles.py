@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from llm_sim.engine import answer_core, read_core_prompt, read_sentence
 from taskmesh.capabilities.parse_task.config import default_config
 from taskmesh.capabilities.parse_task.prompts import render_core
-from taskmesh.llm_sim.engine import answer_core, read_core_prompt, read_sentence
 
 NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 ZWNJ, SOFT_HYPHEN, ZWJ = "\u200c", "\u00ad", "\u200d"

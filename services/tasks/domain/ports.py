@@ -246,13 +246,23 @@ class WebhooksTx(Protocol):
 
 
 class Tx(Protocol):
-    """One transaction, by area."""
+    """One transaction, by area. Read-only members, so an adapter may hold its own
+    subtypes of them (a protocol's plain attributes would have to match exactly)."""
 
-    users: UsersTx
-    ledger: LedgerTx
-    jobs: JobsTx
-    tasks: TasksTx
-    webhooks: WebhooksTx
+    @property
+    def users(self) -> UsersTx: ...
+
+    @property
+    def ledger(self) -> LedgerTx: ...
+
+    @property
+    def jobs(self) -> JobsTx: ...
+
+    @property
+    def tasks(self) -> TasksTx: ...
+
+    @property
+    def webhooks(self) -> WebhooksTx: ...
 
 
 class Store(Protocol):

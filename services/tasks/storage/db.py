@@ -60,7 +60,8 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
         def _on_begin(conn: Connection) -> None:
             # Store.write()/read() begin on the driver themselves; a Core statement
             # inside then joins that transaction instead of starting another.
-            inline = conn.connection.driver_connection
+            # An InlineConnection (sqlite_inline.py): SQLAlchemy types it as any driver's.
+            inline: Any = conn.connection.driver_connection
             if not inline.sqlite.in_transaction:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 

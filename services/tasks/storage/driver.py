@@ -19,7 +19,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 
@@ -135,14 +135,14 @@ class PgDriver:
         await self._conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = await self._conn.fetchrow(sql, *args)
-        return row
+        # asyncpg's Record is a read-only sequence at run time; its stubs do not say so.
+        return cast(Row | None, await self._conn.fetchrow(sql, *args))
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        return list(await self._conn.fetch(sql, *args))
+        return cast(list[Row], await self._conn.fetch(sql, *args))
 
     def ts(self, value: datetime | None) -> Any:
         return None if value is None else _utc(value)
 
     def dt(self, value: Any) -> datetime:
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return cast(datetime, value.astimezone(UTC))

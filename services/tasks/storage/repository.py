@@ -11,7 +11,9 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.tasks.storage import db
@@ -109,8 +111,8 @@ class Store:
 
 async def _sqlite_of(connection: AsyncConnection) -> sqlite3.Connection:
     """The ``sqlite3`` connection under a pooled one (sqlite_inline.InlineConnection)."""
-    inline = (await connection.get_raw_connection()).driver_connection
-    return inline.sqlite  # type: ignore[no-any-return]
+    inline: Any = (await connection.get_raw_connection()).driver_connection
+    return cast(sqlite3.Connection, inline.sqlite)
 
 
 @asynccontextmanager
@@ -134,7 +136,7 @@ async def _sqlite_transaction(
 
 @asynccontextmanager
 async def _pg_transaction(connection: AsyncConnection, *, write: bool) -> AsyncIterator[Tx]:
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw = cast(asyncpg.Connection, (await connection.get_raw_connection()).driver_connection)
     pg = raw.transaction(isolation="read_committed", readonly=not write)
     await pg.start()
     try:
