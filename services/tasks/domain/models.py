@@ -141,6 +141,9 @@ class UserKey:
 
 
 class TaskOrder(StrEnum):
+    """How a task list is sorted; each value is the name of the tasks column sorted on
+    (storage reads it as such, so the order is named once)."""
+
     CREATED_AT = "created_at"
     DUE_AT = "due_at"
     PRIORITY_SCORE = "priority_score"

@@ -13,13 +13,6 @@ from services.tasks.domain import models as m
 from services.tasks.storage.driver import Driver, opt_dt
 from services.tasks.storage.ids import new_id
 
-#: Sort keys of TaskQuery.order_by (column names, never taken from a request).
-_ORDER_COLUMNS = {
-    m.TaskOrder.CREATED_AT: "created_at",
-    m.TaskOrder.DUE_AT: "due_at",
-    m.TaskOrder.PRIORITY_SCORE: "priority_score",
-}
-
 
 class Tasks:
     """``ports.TasksTx`` on one connection inside its transaction."""
@@ -95,7 +88,9 @@ class Tasks:
             args.append(query.priority_level)
             where += f" AND priority_level = ${len(args)}"
         count = await self._sql.fetchone(f"SELECT count(*) FROM tasks WHERE {where}", *args)
-        column = _ORDER_COLUMNS[query.order_by]
+        # TaskOrder's values are the columns' names (models.TaskOrder): a closed set, never
+        # user text, so it may stand in the statement.
+        column = m.TaskOrder(query.order_by).value
         direction = "DESC" if query.descending else "ASC"
         # Tasks without a due date sort last either way; the id makes the order total.
         n = len(args)
