@@ -18,7 +18,7 @@ from taskmesh import errors
 from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
-CALL_TIMEOUT_S = 5.0
+#: CheckJobs runs every 0.5 s: a slow answer is better skipped than waited for.
 CHECK_TIMEOUT_S = 2.0
 #: Attempts of one call while Tasks is unavailable, and the backoff between them
 #: (seconds, doubling from RETRY_WAIT_INITIAL_S to RETRY_WAIT_MAX_S): SPEC §8 has Tasks
@@ -51,9 +51,7 @@ class TasksCallback:
         + the first calls' bound) against its reservation in the same transaction."""
         request = tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed)
         return await self._call(
-            lambda: self._stub.StartJob(
-                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
-            )
+            lambda: self._stub.StartJob(request, metadata=_metadata(request_id))
         )
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
@@ -62,9 +60,7 @@ class TasksCallback:
         retries, NotFound for an unknown job."""
         request = tasks_pb2.ReserveTokensRequest(job_id=job_id, tokens_needed=tokens_needed)
         response = await self._call(
-            lambda: self._stub.ReserveTokens(
-                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
-            )
+            lambda: self._stub.ReserveTokens(request, metadata=_metadata(request_id))
         )
         return bool(response.granted)
 
@@ -81,9 +77,7 @@ class TasksCallback:
     ) -> tasks_pb2.CompleteJobResponse:
         """Records the job's outcome; idempotent on ``job_id`` (SPEC §6), hence retried."""
         return await self._call(
-            lambda: self._stub.CompleteJob(
-                request, timeout=CALL_TIMEOUT_S, metadata=_metadata(request_id)
-            )
+            lambda: self._stub.CompleteJob(request, metadata=_metadata(request_id))
         )
 
     @staticmethod

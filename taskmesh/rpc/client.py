@@ -13,12 +13,13 @@ import grpc
 
 from taskmesh.rpc import calls, tls
 from taskmesh.rpc.calls import REQUEST_ID_KEY
+from taskmesh.settings import default
 
 __all__ = ["REQUEST_ID_KEY", "channel", "new_request_id", "remaining", "valid_request_id"]
 
-#: Deadline of a call that names none, seconds: far above a healthy answer, below a
-#: client's patience.
-DEFAULT_TIMEOUT_S = 5.0
+#: Deadline of a call that names none, seconds (GRPC_CALL_TIMEOUT_S's default; the
+#: services pass their setting).
+DEFAULT_TIMEOUT_S: float = default("grpc_call_timeout_s")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
