@@ -120,8 +120,8 @@ async def test_a_call_outside_any_handler_keeps_its_own_deadline(serve: Any) -> 
     await stub.GetJob(tasks_pb2.GetJobRequest(job_id="a"))
     remaining = seen.remaining[0]
     assert remaining is not None
-    # The grpc-timeout header carries at most 8 digits of a unit, rounded up: the server may
-    # see a few ms more than was set (seen: 5.006 s for 5 s).
+    # The server rebuilds the deadline from the grpc-timeout header in the wire's rounded
+    # units, so it may read a few ms over what was set (seen: 5.006 s for 5 s).
     assert client.DEFAULT_TIMEOUT_S / 2 < remaining <= client.DEFAULT_TIMEOUT_S + 0.05
 
 
