@@ -247,7 +247,7 @@ def print_jobs(
             f"{task.get('title')} / {task.get('dueDate')} / "
             f"{'null' if subtasks is None else len(subtasks)}"
             if task
-            else str(error.get("message", ""))[:100]
+            else str(error.get("message", ""))[:200]
         )
         calls, inp, out, estimated = tokens.get(str(row.get("jobId")), (0, 0, 0, False))
         mark = "~" if estimated else ""
