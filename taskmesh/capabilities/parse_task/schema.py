@@ -540,11 +540,33 @@ def check_vague(answer: VagueAnswer) -> jobs_pb2.VagueInput:
     low, high = SUGGESTION_COUNT
     if not low <= len(answer.suggestions) <= high:
         errors.append(f"there must be {low}-{high} suggestions (got {len(answer.suggestions)})")
+    _not_placeholders(reason, suggestions, errors)
     if not all(_valid_text(t) for t in (reason, *suggestions)):
         errors.append("the reason and suggestions must be plain text")
     if errors:
         raise OutputInvalid(errors)
     return jobs_pb2.VagueInput(reason=reason, suggestions=suggestions)
+
+
+def _not_placeholders(reason: str, suggestions: list[str], errors: list[str]) -> None:
+    """A verdict a user can act on. The llama-server run (SmolLM2-135M, 2026-11-30) answered
+    clear sentences with the reason "vague" and, as suggestions, the prompt's example date
+    repeated: accepted, the user read "vague" and three timestamps."""
+    if _folded(reason) in ("vague", "task"):
+        errors.append(f"the reason the request is vague must say why, not only {_shown(reason)}")
+    folded = [_folded(s) for s in suggestions]
+    if len(set(folded)) < len(folded):
+        errors.append("suggestions must be distinct")
+    for i, text in enumerate(suggestions):
+        try:
+            is_date = parse_due_date(text) is not None
+        except ValueError:
+            is_date = False
+        if is_date:
+            errors.append(
+                f"suggestion {i + 1} is a date alone ({_shown(text)}); "
+                "ask a question or name a missing detail"
+            )
 
 
 def check_task(answer: TaskAnswer, config: jobs_pb2.ParseTaskConfig) -> jobs_pb2.ParseTaskOutput:
