@@ -311,7 +311,10 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
         final.update({r.json()["jobId"]: r.json() for r in waited})
 
         # --- the rate limit holds across replicas (shared through Redis) -----------------
-        burst_key = await asyncio.to_thread(_create_user, replicas.base, "burst")
+        # Through replica A's Tasks service: operator commands call its AdminService.
+        burst_key = await asyncio.to_thread(
+            _create_user, {**replicas.base, **replicas.env["tasks#a"]}, "burst"
+        )
         gateways = [replicas.gateway["a"], replicas.gateway["b"]]
         codes: list[int] = []
         for start in range(0, BURST, 50):
@@ -340,7 +343,10 @@ async def test_replicas_on_postgresql_survive_a_killed_tasks_replica_and_worker(
     assert admitted == BUCKET, f"{admitted} admitted: the bucket is not shared by the replicas"
     assert set(codes) == {200, 429}
 
-    stack = Stack(None, replicas.gateway["a"], replicas.base, replicas.log_dir)
+    # The ledger check asks replica A's Tasks service (its AdminService).
+    stack = Stack(
+        None, replicas.gateway["a"], {**replicas.base, **replicas.env["tasks#a"]}, replicas.log_dir
+    )
     with httpx.Client(
         base_url=stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
     ) as client:
