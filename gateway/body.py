@@ -11,7 +11,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from sanic import Request
 
-from gateway.problems import MALFORMED, UNSUPPORTED_MEDIA_TYPE, VALIDATION, ProblemError
+from gateway.problems import (
+    MALFORMED,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION,
+    ProblemError,
+    field_detail,
+)
 from gateway.schemas import FieldError
 
 M = TypeVar("M", bound=BaseModel)
@@ -94,8 +100,9 @@ def _field_error(error: ErrorDetails) -> FieldError:
 
 
 def field_problem(errors: Sequence[FieldError], what: str) -> ProblemError:
-    listed = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return ProblemError(VALIDATION, f"Invalid {what}: {listed}.", field_errors=errors)
+    """The 400 validation problem naming each field of ``errors`` (``what``: "request
+    body", "query"…)."""
+    return ProblemError(VALIDATION, field_detail(errors, what), field_errors=errors)
 
 
 def validate(model: type[M], data: Mapping[str, Any], what: str = "request body") -> M:

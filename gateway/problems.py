@@ -131,6 +131,13 @@ def _field_name(path: str) -> str:
     return ".".join(to_camel(part) for part in path.split("."))
 
 
+def field_detail(errors: Sequence[FieldError], what: str) -> str:
+    """``Invalid <what>: field: message; field: message.`` (the detail of a 400
+    validation problem)."""
+    listed = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return f"Invalid {what}: {listed}."
+
+
 def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
     """The problem document of a domain error, read from its row of
     ``taskmesh.error_table``: type, title, status, detail and Retry-After."""
@@ -144,7 +151,9 @@ def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
         for v in getattr(exc, "violations", ())
     ]
     if field_errors and kind.detail is None:
+        # The same detail as the gateway's own validation, in the JSON field names.
         problem = VALIDATION
+        detail = field_detail(field_errors, "request body")
     if problem is NOT_FOUND:
         detail = _not_found_detail(request)
     headers: dict[str, str] = {}

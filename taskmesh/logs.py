@@ -9,8 +9,10 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
+
+from taskmesh.scoped import scoped
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -22,22 +24,13 @@ _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 @contextmanager
 def bind(*, request_id: str | None = None, job_id: str | None = None) -> Iterator[None]:
-    tokens = []
-    if request_id is not None:
-        tokens.append((request_id_var, request_id_var.set(request_id)))
-    if job_id is not None:
-        tokens.append((job_id_var, job_id_var.set(job_id)))
-    try:
+    """Puts ``request_id`` and ``job_id`` (those not None) on every log line of the block."""
+    with ExitStack() as stack:
+        if request_id is not None:
+            stack.enter_context(scoped(request_id_var, request_id))
+        if job_id is not None:
+            stack.enter_context(scoped(job_id_var, job_id))
         yield
-    finally:
-        for var, token in reversed(tokens):
-            try:
-                var.reset(token)
-            except ValueError:
-                # An async generator finalised from another context (gRPC closing a
-                # server stream the client left) cannot reset a token of its own
-                # context; that context ends with the generator, so nothing leaks.
-                pass
 
 
 class _ContextFilter(logging.Filter):

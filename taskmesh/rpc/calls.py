@@ -25,6 +25,7 @@ import grpc
 from taskmesh import errors
 from taskmesh.logs import job_id_var, request_id_var
 from taskmesh.rpc import status
+from taskmesh.scoped import scoped
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,8 @@ def inbound_deadline(context: grpc.aio.ServicerContext) -> Iterator[None]:
     """Marks the calls made inside this block as done on behalf of ``context``, so
     their deadlines are capped by what is left of its deadline."""
     left = context.time_remaining()
-    token = _deadline_var.set(None if left is None else time.monotonic() + left)
-    try:
+    with scoped(_deadline_var, None if left is None else time.monotonic() + left):
         yield
-    finally:
-        _deadline_var.reset(token)
 
 
 def deadline(timeout: float | None, default: float) -> float:

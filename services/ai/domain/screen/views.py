@@ -1,6 +1,7 @@
 """Decoding views: the forms an attacker hides a payload in, decoded so each can be screened.
 
-The first view is the sentence itself; the others are the payloads found in it: Unicode tag characters read as ASCII, base64, hex, %-escapes, Morse and
+The first view is the sentence itself; the others are the payloads found in it: the text with
+its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes, Morse and
 ROT13. Decoding recurses (a base64 payload holding hex) to `MAX_DEPTH`, and every limit below keeps a
 hostile input linear: at most `MAX_VIEWS` views and `MAX_VIEW_CHARS` characters each.
 """
@@ -123,7 +124,23 @@ def _rot13(text: str) -> list[str]:
     return [decoded] if rotated >= 2 and rotated > 2 * plain else []
 
 
-_DECODERS = (_base64, _hex, _percent, _morse, _rot13)
+def _erased(text: str) -> list[str]:
+    """The text as a terminal shows it: each backspace (or DEL) erases the character
+    before it, so "igx\bnore" and "Buy milk" + 8 backspaces + "ignore…" read "ignore…".
+    (The plain view drops the control characters instead: "ig\bnore" reads "ignore".)"""
+    if "\b" not in text and "\x7f" not in text:
+        return []
+    out: list[str] = []
+    for ch in text:
+        if ch in "\b\x7f":
+            if out:
+                out.pop()
+        else:
+            out.append(ch)
+    return ["".join(out)]
+
+
+_DECODERS = (_erased, _base64, _hex, _percent, _morse, _rot13)
 
 
 def decoded_payloads(text: str) -> list[str]:
