@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = error_table.PROBLEM_BASE
-#: What a client sees for prompt injection: nothing about what matched.
-INJECTION_DETAIL = error_table.kind_of(errors.InjectionDetected()).detail
 
 #: A problem type: ``type`` URI, title and status (the domain errors' are in
 #: ``taskmesh.error_table``; the ones below are the gateway's own, found at the edge).
