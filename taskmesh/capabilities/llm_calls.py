@@ -79,6 +79,12 @@ def call_bound(
     return estimate_prompt_tokens(messages, json.dumps(schema)) + max_tokens
 
 
+def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The chat-completions ``response_format`` that asks for JSON matching ``schema``
+    in OpenAI's strict mode, under the schema name ``name`` (a-z, A-Z, 0-9, _ and -)."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
@@ -367,10 +373,7 @@ class LLMCaller:
         sent = list(messages)
         extra: dict[str, Any] = {}
         if mode == "json_schema":
-            extra["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "strict": True, "schema": schema},
-            }
+            extra["response_format"] = json_schema_format(schema_name, schema)
         else:
             # Without json_schema the model only sees the schema if the prompt carries it.
             if sent and sent[0]["role"] == "system":

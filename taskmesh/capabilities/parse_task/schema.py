@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taskmesh.jobs.v1 import jobs_pb2
 
+from ..llm_calls import json_schema_format
 from .config import category_by_name, level_by_name
 
 CORE_SCHEMA_NAME = "parse_task_core"
@@ -171,16 +172,14 @@ def subtasks_schema() -> dict[str, Any]:
     return strict_schema(SubtasksAnswer)
 
 
-def _response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
-
-
 def core_response_format(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
-    return _response_format(CORE_SCHEMA_NAME, core_schema(config))
+    """The core call's ``response_format`` (json_schema mode)."""
+    return json_schema_format(CORE_SCHEMA_NAME, core_schema(config))
 
 
 def subtasks_response_format() -> dict[str, Any]:
-    return _response_format(SUBTASKS_SCHEMA_NAME, subtasks_schema())
+    """The subtasks call's ``response_format`` (json_schema mode)."""
+    return json_schema_format(SUBTASKS_SCHEMA_NAME, subtasks_schema())
 
 
 # --- text rules --------------------------------------------------------------------------------
