@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import grpc
+from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from taskmesh.batching import Coalescer
+from taskmesh.rpc import status
 from taskmesh.rpc.caller import API_KEY_KEY, user_of
-from taskmesh.rpc.calls import REQUEST_ID_KEY
+from taskmesh.rpc.calls import MIN_FORWARD_S, REQUEST_ID_KEY
+from taskmesh.rpc.client import DEFAULT_TIMEOUT_S
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 #: Readiness probes must answer fast, or the probe itself becomes the outage.
 HEALTH_TIMEOUT_S = 1.0
+#: Submissions per CreateTasks call at most (services.tasks.transport.servicer.MAX_CREATE
+#: takes more): a burst of 64 clients leaves in one or two calls.
+MAX_BATCH = 128
 
 _ORDER_BY = {
     "createdAt": tasks_pb2.TASK_ORDER_BY_CREATE_TIME,
@@ -85,13 +93,34 @@ async def _answer(call: Any) -> Any:
     return response
 
 
+class _Submission:
+    """One ``create_task`` waiting for its batch: the CreateTasks item and the
+    monotonic time its deadline ends."""
+
+    __slots__ = ("deadline", "item")
+
+    def __init__(self, item: tasks_pb2.CreateTasksItem, deadline: float) -> None:
+        self.item = item
+        self.deadline = deadline
+
+
 class TasksClient:
     """``taskmesh.tasks.v1.TasksService`` for the HTTP routes, over a channel made by
-    ``taskmesh.rpc.client.channel(..., token=...)`` (its deadline applies). Inside
-    ``acting_for(user)`` a ``user_id`` of "" means that user, named by Tasks."""
+    ``taskmesh.rpc.client.channel(..., token=...)``; ``timeout_s`` is its default
+    deadline (GRPC_CALL_TIMEOUT_S), seconds. Inside ``acting_for(user)`` a ``user_id``
+    of "" means that user, named by Tasks.
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    Submissions made at the same time leave together in one CreateTasks call
+    (``taskmesh.batching.Coalescer``: a lone one at once, the others as soon as the
+    batch before them returns), each answered exactly as its own CreateTask would be
+    (issue #12: the hop's fixed cost is paid once per batch)."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+        self._timeout_s = timeout_s
+        self._submissions: Coalescer[_Submission, tasks_pb2.CreateTasksResult] = Coalescer(
+            self._create_tasks, max_batch=MAX_BATCH
+        )
 
     async def authenticate(self, user: User, *, request_id: str) -> None:
         """Checks ``user``'s key with its own call (Authenticate: one rate token), for a
@@ -107,16 +136,45 @@ class TasksClient:
     async def create_task(
         self, user_id: str, text: str, idempotency_key: str | None, *, request_id: str
     ) -> tasks_pb2.Job:
-        response = await _answer(
-            self._stub.CreateTask(
-                tasks_pb2.CreateTaskRequest(
-                    user_id=user_id, natural_language=text, idempotency_key=idempotency_key or ""
-                ),
-                metadata=_metadata(request_id),
-            )
+        """The accepted job (CreateTask's, through a CreateTasks batch). Raises the
+        domain error CreateTask would: Unauthenticated, ResourceExhausted (RATE_LIMITED,
+        TOKEN_BUDGET_EXHAUSTED), InvalidInput, IdempotencyConflict,
+        IdempotencyKeyInFlight, Unavailable."""
+        user = _acting_for.get()
+        key = ""
+        if user is not None and not user.id:
+            user.presented = True
+            key = user.key
+        item = tasks_pb2.CreateTasksItem(
+            request=tasks_pb2.CreateTaskRequest(
+                user_id=user_id, natural_language=text, idempotency_key=idempotency_key or ""
+            ),
+            api_key=key,
+            request_id=request_id,
         )
-        job: tasks_pb2.Job = response.job
+        result = await self._submissions.submit(
+            _Submission(item, time.monotonic() + self._timeout_s)
+        )
+        if result.HasField("error"):
+            raise status.from_status(status_pb2.Status.FromString(result.error.SerializeToString()))
+        if user is not None and not user.id and result.user_id:
+            user.id, user.name = result.user_id, result.user_name
+        job: tasks_pb2.Job = result.response.job
         return job
+
+    async def _create_tasks(
+        self, submissions: list[_Submission]
+    ) -> list[tasks_pb2.CreateTasksResult]:
+        """One CreateTasks call for ``submissions``: each item carries what is left of its
+        own deadline, the call the latest of them."""
+        now = time.monotonic()
+        left = [max(MIN_FORWARD_S, s.deadline - now) for s in submissions]
+        for submission, seconds in zip(submissions, left, strict=True):
+            submission.item.timeout.FromNanoseconds(int(seconds * 1e9))
+        response = await self._stub.CreateTasks(
+            tasks_pb2.CreateTasksRequest(items=[s.item for s in submissions]), timeout=max(left)
+        )
+        return list(response.results)
 
     async def get_job(self, user_id: str, job_id: str, *, request_id: str) -> tasks_pb2.Job:
         response = await _answer(

@@ -104,7 +104,7 @@ async def start(settings: GatewaySettings) -> RunningGateway:
     tasks_channel = channel(settings.tasks_grpc_addr, token=token, timeout_s=timeout_s)
     ai_channel = channel(settings.ai_grpc_addr, token=token, timeout_s=timeout_s)
     state = GatewayState(
-        tasks=TasksClient(tasks_channel),
+        tasks=TasksClient(tasks_channel, timeout_s=timeout_s),
         health=DependencyHealth({"tasks": tasks_channel, "ai": ai_channel}),
         stream_timeout_s=settings.job_timeout_s + _STREAM_MARGIN_S,
     )

@@ -176,7 +176,7 @@ async def _observed(
         except Exception:
             code = grpc.StatusCode.INTERNAL
             log.exception("unhandled error in %s", method)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            await context.abort(grpc.StatusCode.INTERNAL, status.INTERNAL_MESSAGE)
         finally:
             seconds = time.perf_counter() - start
             service, name = _split(method)

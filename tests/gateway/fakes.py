@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmesh import errors
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.rpc import status
 from taskmesh.rpc.client import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -125,9 +126,11 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
 
     # --- helpers ----------------------------------------------------------------------
     def _enter(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self._count(method, dict(context.invocation_metadata() or ()).get(REQUEST_ID_KEY))
+
+    def _count(self, method: str, request_id: str | None) -> None:
         self.calls[method] += 1
-        metadata = dict(context.invocation_metadata() or ())
-        self.request_ids.append(metadata.get(REQUEST_ID_KEY))
+        self.request_ids.append(request_id)
         if method in self.failures:
             raise self.failures[method]
 
@@ -154,6 +157,30 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
 
     async def CreateTask(self, request, context):
         self._enter("CreateTask", context)
+        return await self._create(request)
+
+    async def CreateTasks(self, request, context):
+        """Each item as CreateTask with its key in metadata: counted (and failed) as
+        Authenticate and CreateTask, answered with its response or its status."""
+        self.calls["CreateTasks"] += 1
+        results = []
+        for item in request.items:
+            result = tasks_pb2.CreateTasksResult()
+            try:
+                single = tasks_pb2.CreateTaskRequest()
+                single.CopyFrom(item.request)
+                if item.api_key:
+                    single.user_id, name = await self.check_key(item.api_key)
+                    result.user_id, result.user_name = single.user_id, name
+                self._count("CreateTask", item.request_id or None)
+                result.response.CopyFrom(await self._create(single))
+            except Exception as exc:  # noqa: BLE001 - the item's answer
+                result.ClearField("response")
+                result.error.ParseFromString(status.item_status(exc).SerializeToString())
+            results.append(result)
+        return tasks_pb2.CreateTasksResponse(results=results)
+
+    async def _create(self, request: tasks_pb2.CreateTaskRequest) -> tasks_pb2.CreateTaskResponse:
         self.texts.append(request.natural_language)
         if request.idempotency_key:
             seen = self.keys.get((request.user_id, request.idempotency_key))

@@ -3,8 +3,9 @@ ledger in one transaction), cancel, reopen, expire. Reads are in ``queries``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -15,7 +16,7 @@ from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.domain.ports import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
-from taskmesh.logs import job_id_var
+from taskmesh.logs import bind, job_id_var
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,24 @@ class Dispatcher(Protocol):
     async def dispatch(
         self, job: m.Job, reservation: m.ReservationInfo, timeout: float
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submission to accept (``JobService.create_many``): the user's id, the text
+    (stripped), its Idempotency-Key, the request id it arrived with, and the seconds its
+    dispatch may take (what is left of its deadline, capped by TASKS_DISPATCH_TIMEOUT_S)."""
+
+    user_id: str
+    text: str
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    timeout: float = 5.0
+
+
+#: How a dispatch ended (``JobService._dispatch``): (the job, queued by this request) or
+#: the AI service's refusal of the input.
+Dispatched = tuple[m.Job, bool] | errors.InvalidInput
 
 
 @dataclass(frozen=True)
@@ -80,71 +99,229 @@ class JobService:
         request_id: str | None = None,
         timeout: float = 5.0,
     ) -> m.Job:
-        if idempotency_key:
-            existing = await self._idempotent_replay(user_id, idempotency_key, text)
-            if existing is not None:
-                return existing
-        now = self.now()
+        """Accepts one submission (:meth:`create_many` of one): the queued job, or the
+        job its Idempotency-Key already made. Raises ResourceExhausted
+        (TOKEN_BUDGET_EXHAUSTED, with Retry-After), InvalidInput (refused by the AI
+        service), IdempotencyConflict, IdempotencyKeyInFlight, Unavailable (not queued
+        in ``timeout`` seconds: withdrawn, never charged)."""
+        (outcome,) = await self.create_many(
+            [Submission(user_id, text, idempotency_key, request_id, timeout)]
+        )
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def create_many(self, submissions: list[Submission]) -> list[m.Job | Exception]:
+        """Accepts several submissions at once (CreateTasks): one entry per submission,
+        in order, the job :meth:`create` would return for it or the error it would raise.
+
+        Submissions without an Idempotency-Key are reserved and inserted in ONE write
+        transaction (a refused reservation refuses only its own submission), handed to
+        the AI service concurrently (each within its own ``timeout``; one not queued in
+        time is withdrawn on its own, SPEC §8), and the refusals among them are recorded
+        in one more transaction. Keyed submissions take the one-at-a-time path beside
+        them: their answers (replay, conflict, in flight) depend on every earlier
+        submission with the key, and their inserts may hit the unique key, which on
+        PostgreSQL aborts the transaction it runs in."""
+        outcomes: list[m.Job | Exception | None] = [None] * len(submissions)
+        plain = [i for i, s in enumerate(submissions) if not s.idempotency_key]
+        keyed = [i for i, s in enumerate(submissions) if s.idempotency_key]
+
+        async def run_plain() -> None:
+            for i, outcome in zip(
+                plain, await self._create_plain([submissions[i] for i in plain]), strict=True
+            ):
+                outcomes[i] = outcome
+
+        async def run_keyed(i: int) -> None:
+            try:
+                outcomes[i] = await self._create_keyed(submissions[i])
+            except Exception as exc:  # noqa: BLE001 - that submission's answer
+                outcomes[i] = exc
+
+        if len(submissions) == 1:
+            # The unary path: no task of its own, so the job id stays on the call's logs.
+            await (run_keyed(0) if keyed else run_plain())
+        else:
+            await asyncio.gather(*([run_plain()] if plain else []), *(run_keyed(i) for i in keyed))
+        return _answered(outcomes)
+
+    def _reservation(self, now: datetime) -> m.ReservationInfo:
         budget = self.policy.budget
-        reservation = m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
+        return m.ReservationInfo(budget.estimate, budget.window_start(now.timestamp()))
+
+    def _budget_exhausted(self, now: datetime) -> errors.ResourceExhausted:
+        metrics.token_reservations.labels("denied").inc()
+        return errors.ResourceExhausted(
+            "Token budget exhausted for this window.",
+            retry_after_s=self.policy.budget.seconds_to_window_end(now.timestamp()),
+            reason="TOKEN_BUDGET_EXHAUSTED",
+        )
+
+    async def _reserve(self, tx: Tx, user_id: str, reservation: m.ReservationInfo) -> bool:
+        """Adds one job's estimate to the user's window if it fits (SPEC §9)."""
+        return await tx.ledger.reserve(
+            user_id, reservation.window_start, reservation.tokens, self.policy.budget.limit
+        )
+
+    async def _create_plain(self, submissions: list[Submission]) -> list[m.Job | Exception]:
+        """Unkeyed submissions: reservations, jobs and their reservation records in one
+        transaction, then the dispatches concurrently (:meth:`create_many`)."""
+        if not submissions:
+            return []
+        now = self.now()
+        reservation = self._reservation(now)
+        deadline = now + timedelta(seconds=self.policy.job_timeout_s)
+        outcomes: list[m.Job | Exception | None] = []
+        admitted: list[int] = []
+        async with self.store.write() as tx:
+            for i, sub in enumerate(submissions):
+                # In order, each its own conditional statement: a burst of one user's
+                # submissions is admitted first come, first served until the window is full.
+                if await self._reserve(tx, sub.user_id, reservation):
+                    admitted.append(i)
+                    outcomes.append(None)  # the dispatch decides
+                else:
+                    outcomes.append(self._budget_exhausted(now))
+            if not admitted:
+                return _answered(outcomes)
+            jobs = await tx.jobs.insert_many(
+                [
+                    m.NewJob(submissions[i].user_id, submissions[i].text, submissions[i].request_id)
+                    for i in admitted
+                ],
+                now=now,
+                deadline=deadline,
+            )
+            await tx.ledger.open_many([(job.id, job.user_id) for job in jobs], reservation)
+        metrics.token_reservations.labels("reserved").inc(len(jobs))
+        if len(jobs) == 1:
+            # The unary path: from here every line of this request is about the new job
+            # (SPEC §12); the call runs in a context of its own, so the id does not outlive it.
+            job_id_var.set(jobs[0].id)
+            dispatched: Sequence[Dispatched | BaseException]
+            try:
+                dispatched = [await self._dispatch(jobs[0], reservation, submissions[admitted[0]])]
+            except Exception as exc:  # noqa: BLE001 - that submission's answer
+                dispatched = [exc]
+        else:
+            dispatched = await asyncio.gather(
+                *(
+                    self._dispatch(job, reservation, submissions[i])
+                    for i, job in zip(admitted, jobs, strict=True)
+                ),
+                return_exceptions=True,
+            )
+        await self._record_dispatches(
+            [
+                (job, d)
+                for job, d in zip(jobs, dispatched, strict=True)
+                if isinstance(d, tuple | errors.InvalidInput)
+            ],
+            keyed=False,
+        )
+        for i, d in zip(admitted, dispatched, strict=True):
+            if not isinstance(d, tuple | Exception):
+                raise d  # cancelled: every job of the call not queued was withdrawn
+            outcomes[i] = d if isinstance(d, Exception) else d[0]
+        return _answered(outcomes)
+
+    async def _create_keyed(self, sub: Submission) -> m.Job:
+        """One keyed submission (SPEC §5): its key's first outcome when it has one, else
+        a new job, dispatched, its dispatch recorded so a repeat can be answered."""
+        assert sub.idempotency_key is not None
+        existing = await self._idempotent_replay(sub.user_id, sub.idempotency_key, sub.text)
+        if existing is not None:
+            return existing
+        now = self.now()
+        reservation = self._reservation(now)
         job: m.Job | None = None
         try:
             # One transaction: the reservation, the job and its reservation record.
             async with self.store.write() as tx:
-                if not await tx.ledger.reserve(
-                    user_id, reservation.window_start, budget.estimate, budget.limit
-                ):
-                    metrics.token_reservations.labels("denied").inc()
-                    raise errors.ResourceExhausted(
-                        "Token budget exhausted for this window.",
-                        retry_after_s=budget.seconds_to_window_end(now.timestamp()),
-                        reason="TOKEN_BUDGET_EXHAUSTED",
-                    )
-                job = await tx.jobs.insert(
-                    user_id=user_id,
-                    text=text,
-                    request_id=request_id,
-                    idempotency_key=idempotency_key,
+                if not await self._reserve(tx, sub.user_id, reservation):
+                    raise self._budget_exhausted(now)
+                (job,) = await tx.jobs.insert_many(
+                    [m.NewJob(sub.user_id, sub.text, sub.request_id, sub.idempotency_key)],
                     now=now,
                     deadline=now + timedelta(seconds=self.policy.job_timeout_s),
                 )
-                await tx.ledger.open(job.id, user_id, reservation)
+                await tx.ledger.open_many([(job.id, job.user_id)], reservation)
         except DuplicateKey:
             job = None  # raised out of the transaction, so it rolled back: no reservation
         if job is None:
             # A concurrent request with the same key won; this one's transaction (and
             # reservation) was rolled back.
-            assert idempotency_key is not None
-            replay = await self._idempotent_replay(user_id, idempotency_key, text)
+            replay = await self._idempotent_replay(sub.user_id, sub.idempotency_key, sub.text)
             if replay is None:
                 raise errors.Unavailable("Please retry.")
             return replay
         metrics.token_reservations.labels("reserved").inc()
-        # From here every line of this request is about the new job (SPEC §12); the call
-        # runs in a context of its own, so the id does not outlive it.
         job_id_var.set(job.id)
+        outcome = await self._dispatch(job, reservation, sub)
         try:
-            await self.dispatcher.dispatch(job, reservation, timeout)
-            if idempotency_key:
-                # Only keyed jobs can be replayed: the others skip this write.
-                async with self.store.write() as tx:
-                    await tx.jobs.mark_dispatched(job.id, self.now())
-        except errors.InvalidInput as exc:
-            await self._refuse(job, exc)
-            raise
+            await self._record_dispatches([(job, outcome)], keyed=True)
         except BaseException:
-            # Not confirmed in time: the client hears 503, so the job must never
-            # run, even if the broker confirms and delivers it later.
+            if not (isinstance(outcome, tuple) and outcome[1]):
+                raise
+            # Queued, but a repeat of its key could never be answered: withdrawn like a
+            # dispatch not confirmed, so the client's error stands and its retry runs fresh.
             started = await self._withdraw(job.id)
             if started is None:
                 raise
-            # A worker already started it: it was accepted after all, and saying
-            # 503 would invite a second job for the same intent.
-            log.info(
-                "dispatch not confirmed, but a worker started the job", extra={"job_id": job.id}
-            )
             return started
-        return job
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome[0]
+
+    async def _dispatch(
+        self, job: m.Job, reservation: m.ReservationInfo, sub: Submission
+    ) -> Dispatched:
+        """Hands one job to the AI service within ``sub.timeout`` seconds: (job, True)
+        when queued; (the job as a worker started it, False) when the dispatch was not
+        confirmed but the job runs anyway; the AI service's InvalidInput when it refused
+        the input (recorded by :meth:`_record_dispatches`). Raises what the dispatch
+        raised (Unavailable, a timeout, cancellation) once the job is withdrawn."""
+        with bind(request_id=sub.request_id, job_id=job.id):
+            try:
+                await self.dispatcher.dispatch(job, reservation, sub.timeout)
+            except errors.InvalidInput as exc:
+                return exc
+            except BaseException:
+                # Not confirmed in time: the client hears 503, so the job must never
+                # run, even if the broker confirms and delivers it later.
+                started = await self._withdraw(job.id)
+                if started is None:
+                    raise
+                # A worker already started it: it was accepted after all, and saying
+                # 503 would invite a second job for the same intent.
+                log.info(
+                    "dispatch not confirmed, but a worker started the job",
+                    extra={"job_id": job.id},
+                )
+                return started, False
+        return job, True
+
+    async def _record_dispatches(
+        self, outcomes: list[tuple[m.Job, Dispatched]], *, keyed: bool
+    ) -> None:
+        """In one transaction: the refused jobs FAILED (INVALID_INPUT, never charged)
+        and, for ``keyed`` jobs, the dispatch of the queued ones (only keyed jobs can be
+        replayed: the others skip this write). Nothing is written when there is nothing
+        to record."""
+        refused = [(job, o) for job, o in outcomes if isinstance(o, errors.InvalidInput)]
+        queued = [job for job, o in outcomes if isinstance(o, tuple) and o[1]] if keyed else []
+        if not refused and not queued:
+            return
+        now = self.now()
+        async with self.store.write() as tx:
+            for job, exc in refused:
+                error = m.JobError(m.ErrorType.INVALID_INPUT, exc.message)
+                await self._terminal(tx, job.id, m.JobState.FAILED, error, None, now)
+            if queued:
+                await tx.jobs.mark_dispatched_many([job.id for job in queued], now)
+        for job, _ in refused:
+            self.events.changed(job.id)
 
     async def _idempotent_replay(self, user_id: str, key: str, text: str) -> m.Job | None:
         """The first outcome of a request with this key (SPEC §5, after the IETF
@@ -183,13 +360,6 @@ class JobService:
         return await enter_terminal(
             tx, job_id, state, error, actual_tokens, now, self.terminal_hooks
         )
-
-    async def _refuse(self, job: m.Job, exc: errors.InvalidInput) -> None:
-        now = self.now()
-        error = m.JobError(m.ErrorType.INVALID_INPUT, exc.message)
-        async with self.store.write() as tx:
-            await self._terminal(tx, job.id, m.JobState.FAILED, error, None, now)
-        self.events.changed(job.id)
 
     async def _withdraw(self, job_id: str) -> m.Job | None:
         """Marks a queued job WITHDRAWN (reservation released, key freed). Returns
@@ -403,6 +573,13 @@ class JobService:
             if await self._withdraw(job_id) is None:
                 withdrawn += 1
         return withdrawn
+
+
+def _answered(outcomes: list[m.Job | Exception | None]) -> list[m.Job | Exception]:
+    """``outcomes`` once every entry is filled in (a None left is a bug here)."""
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    assert len(answered) == len(outcomes), "a submission was left unanswered"
+    return answered
 
 
 def _count_admission(admission: m.Admission, stage: str) -> None:

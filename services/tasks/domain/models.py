@@ -83,6 +83,17 @@ class Job:
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """A job to create (``JobsTx.insert_many``): its user, text, the request id it came
+    with, and its Idempotency-Key (None: unkeyed)."""
+
+    user_id: str
+    text: str
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
 class ReservationInfo:
     tokens: int
     window_start: int

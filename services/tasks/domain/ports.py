@@ -78,6 +78,11 @@ class LedgerTx(Protocol):
         window by :meth:`reserve`)."""
         ...
 
+    async def open_many(self, jobs: list[tuple[str, str]], reservation: m.ReservationInfo) -> None:
+        """:meth:`open` for several new jobs, (job id, user id) each, with the same
+        reservation, in one statement."""
+        ...
+
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         """(used, reserved) of the window, tokens; (0, 0) when it has no row."""
         ...
@@ -138,6 +143,14 @@ class JobsTx(Protocol):
         Raises DuplicateKey when the user already has a job with ``idempotency_key``."""
         ...
 
+    async def insert_many(
+        self, jobs: list[m.NewJob], *, now: datetime, deadline: datetime
+    ) -> list[m.Job]:
+        """Creates queued jobs, in order, in one statement. Raises DuplicateKey when a
+        user already has a job with one of the Idempotency-Keys (the transaction is then
+        unusable on PostgreSQL: leave it)."""
+        ...
+
     async def get(
         self, job_id: str, *, user_id: str | None = None, for_update: bool = False
     ) -> m.Job | None:
@@ -155,6 +168,10 @@ class JobsTx(Protocol):
 
     async def mark_dispatched(self, job_id: str, now: datetime) -> None:
         """Records the broker's confirm of a keyed job."""
+        ...
+
+    async def mark_dispatched_many(self, job_ids: list[str], now: datetime) -> None:
+        """:meth:`mark_dispatched` for several jobs in one statement."""
         ...
 
     async def mark_running(self, job_id: str, now: datetime) -> m.Job | None:

@@ -77,20 +77,39 @@ class UserService:
         return True
 
     async def authenticate(self, key: str) -> m.User:
-        """The key's user, after taking one token from their request bucket."""
-        if not valid_key(key):
-            raise errors.Unauthenticated("invalid API key")
-        async with self.store.read() as tx:
-            user = await tx.users.for_key_hash(hash_key(key))
-        if user is None:
-            raise errors.Unauthenticated("invalid API key")
-        if self.limiter is not None:
-            wait = await self.limiter.acquire(user.id)
-            if wait > 0:
-                raise errors.ResourceExhausted(
-                    "Too many requests.", retry_after_s=wait, reason="RATE_LIMITED"
-                )
+        """The key's user, after taking one token from their request bucket. Raises
+        Unauthenticated or ResourceExhausted (RATE_LIMITED, with the wait)."""
+        (user,) = await self.authenticate_many([key])
+        if isinstance(user, errors.TaskmeshError):
+            raise user
         return user
+
+    async def authenticate_many(self, keys: list[str]) -> list[m.User | errors.TaskmeshError]:
+        """:meth:`authenticate` for several requests at once (CreateTasks): per key, in
+        order, its user or the error :meth:`authenticate` would raise. The keys are
+        looked up in one read transaction; each request takes its own rate token."""
+        hashes = {key: hash_key(key) for key in set(keys) if valid_key(key)}
+        found: dict[str, m.User | None] = {}
+        if hashes:
+            async with self.store.read() as tx:
+                for key, key_hash in hashes.items():
+                    found[key] = await tx.users.for_key_hash(key_hash)
+        answers: list[m.User | errors.TaskmeshError] = []
+        for key in keys:
+            user = found.get(key)
+            if user is None:
+                answers.append(errors.Unauthenticated("invalid API key"))
+                continue
+            wait = await self.limiter.acquire(user.id) if self.limiter is not None else 0.0
+            if wait > 0:
+                answers.append(
+                    errors.ResourceExhausted(
+                        "Too many requests.", retry_after_s=wait, reason="RATE_LIMITED"
+                    )
+                )
+            else:
+                answers.append(user)
+        return answers
 
     async def list(self) -> list[m.UserKey]:
         async with self.store.read() as tx:

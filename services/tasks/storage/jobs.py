@@ -48,34 +48,53 @@ class Jobs:
         now: datetime,
         deadline: datetime,
     ) -> m.Job:
-        job = m.Job(
-            id=new_id(),
-            user_id=user_id,
-            state=m.JobState.QUEUED,
-            natural_language=text,
-            request_id=request_id,
-            attempts=0,
-            version=1,
-            created_at=now,
-            updated_at=now,
+        (job,) = await self.insert_many(
+            [m.NewJob(user_id, text, request_id, idempotency_key)], now=now, deadline=deadline
         )
-        at = self._sql.ts(now)
-        try:
-            await self._sql.execute(
-                _INSERT_JOB,
-                job.id,
-                user_id,
-                job.state.value,
-                text,
-                request_id,
-                idempotency_key,
-                at,
-                self._sql.ts(deadline),
+        return job
+
+    async def insert_many(
+        self, jobs: list[m.NewJob], *, now: datetime, deadline: datetime
+    ) -> list[m.Job]:
+        """One ``executemany`` (asyncpg pipelines it: one round trip)."""
+        created = [
+            m.Job(
+                id=new_id(),
+                user_id=new.user_id,
+                state=m.JobState.QUEUED,
+                natural_language=new.text,
+                request_id=new.request_id,
+                attempts=0,
+                version=1,
+                created_at=now,
+                updated_at=now,
             )
+            for new in jobs
+        ]
+        at, until = self._sql.ts(now), self._sql.ts(deadline)
+        rows = [
+            (
+                job.id,
+                job.user_id,
+                job.state.value,
+                job.natural_language,
+                job.request_id,
+                new.idempotency_key,
+                at,
+                until,
+            )
+            for job, new in zip(created, jobs, strict=True)
+        ]
+        try:
+            if len(rows) == 1:
+                await self._sql.execute(_INSERT_JOB, *rows[0])
+            else:
+                await self._sql.executemany(_INSERT_JOB, rows)
         except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
             # PostgreSQL has aborted the transaction: the caller leaves it (rollback).
-            raise DuplicateKey(idempotency_key or job.id) from exc
-        return job
+            keys = [new.idempotency_key for new in jobs if new.idempotency_key]
+            raise DuplicateKey(", ".join(keys) or created[0].id) from exc
+        return created
 
     async def states(self, job_ids: list[str]) -> dict[str, m.JobState]:
         if not job_ids:
@@ -85,6 +104,13 @@ class Jobs:
 
     async def mark_dispatched(self, job_id: str, now: datetime) -> None:
         await self._sql.execute(_MARK_DISPATCHED, job_id, self._sql.ts(now))
+
+    async def mark_dispatched_many(self, job_ids: list[str], now: datetime) -> None:
+        if len(job_ids) == 1:
+            await self.mark_dispatched(job_ids[0], now)
+        elif job_ids:
+            at = self._sql.ts(now)
+            await self._sql.executemany(_MARK_DISPATCHED, [(job_id, at) for job_id in job_ids])
 
     async def requeue(self, job_id: str, now: datetime, deadline: datetime) -> None:
         await self.c.execute(

@@ -44,6 +44,16 @@ class Ledger:
             _OPEN, job_id, user_id, reservation.window_start, reservation.tokens
         )
 
+    async def open_many(self, jobs: list[tuple[str, str]], reservation: m.ReservationInfo) -> None:
+        """One ``executemany`` (asyncpg pipelines it: one round trip)."""
+        if len(jobs) == 1:
+            await self.open(jobs[0][0], jobs[0][1], reservation)
+        elif jobs:
+            window, tokens = reservation.window_start, reservation.tokens
+            await self._sql.executemany(
+                _OPEN, [(job_id, user_id, window, tokens) for job_id, user_id in jobs]
+            )
+
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
         row = (
             await self.c.execute(

@@ -5,22 +5,25 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
 
 from services.tasks.domain import models as m
-from services.tasks.domain.jobs import JobService
+from services.tasks.domain.jobs import JobService, Submission
 from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
-from taskmesh.rpc.client import remaining
+from taskmesh.rpc.client import remaining, valid_request_id
 from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 _ORDER = {
     tasks_pb2.TASK_ORDER_BY_UNSPECIFIED: m.TaskOrder.CREATED_AT,
@@ -31,6 +34,9 @@ _ORDER = {
 MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
+#: Items per CreateTasks call: far more than one gateway batch (gateway.clients.MAX_BATCH),
+#: far less than the message size limit allows.
+MAX_CREATE = 1_000
 #: Default deadline for the AI hop when the caller set none.
 
 
@@ -65,6 +71,20 @@ def _require(value: str, field: str) -> str:
             f"{field} is required", [errors.FieldViolation(field, "required")]
         )
     return value
+
+
+def _submission(
+    request: tasks_pb2.CreateTaskRequest, user_id: str, request_id: str | None, timeout: float
+) -> Submission:
+    """What CreateTask and each CreateTasks item accept: the text stripped, an empty
+    Idempotency-Key none."""
+    return Submission(
+        user_id,
+        request.natural_language.strip(),
+        request.idempotency_key or None,
+        request_id,
+        timeout,
+    )
 
 
 def _tokens(value: int) -> int:
@@ -110,16 +130,75 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CreateTaskRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateTaskResponse:
-        user_id = _require(request.user_id, "user_id")
-        text = request.natural_language.strip()
+        submission = _submission(
+            request,
+            _require(request.user_id, "user_id"),
+            request_id_var.get(),
+            remaining(context, self.dispatch_timeout_s),
+        )
         job = await self.jobs.create(
-            user_id,
-            text,
-            idempotency_key=request.idempotency_key or None,
-            request_id=request_id_var.get(),
-            timeout=remaining(context, self.dispatch_timeout_s),
+            submission.user_id,
+            submission.text,
+            idempotency_key=submission.idempotency_key,
+            request_id=submission.request_id,
+            timeout=submission.timeout,
         )
         return tasks_pb2.CreateTaskResponse(job=convert.job_to_proto(job))
+
+    async def CreateTasks(  # noqa: N802
+        self,
+        request: tasks_pb2.CreateTasksRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CreateTasksResponse:
+        """Each item as CreateTask would take it with its key and request id in metadata:
+        the keys checked (one rate token each), then the accepted items created together
+        (``JobService.create_many``); each failure is that item's status."""
+        items = request.items
+        if len(items) > MAX_CREATE:
+            raise errors.InvalidInput(
+                f"at most {MAX_CREATE} items", [errors.FieldViolation("items", "too many")]
+            )
+        results = [tasks_pb2.CreateTasksResult() for _ in items]
+        keyed = [i for i, item in enumerate(items) if item.api_key]
+        users = dict(
+            zip(
+                keyed,
+                await self.users.authenticate_many([items[i].api_key for i in keyed]),
+                strict=True,
+            )
+        )
+        submissions: list[Submission] = []
+        placed: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                user = users.get(i)
+                if isinstance(user, errors.TaskmeshError):
+                    raise user
+                if user is not None:
+                    results[i].user_id, results[i].user_name = user.id, user.name
+                    user_id = user.id
+                else:
+                    user_id = _require(item.request.user_id, "user_id")
+                limit = self.dispatch_timeout_s
+                if item.HasField("timeout"):
+                    limit = min(limit, max(0.05, item.timeout.ToTimedelta().total_seconds() - 0.01))
+                rid = item.request_id if valid_request_id(item.request_id) else None
+                submissions.append(
+                    _submission(item.request, user_id, rid, remaining(context, limit))
+                )
+                placed.append(i)
+            except errors.TaskmeshError as exc:
+                results[i].error.CopyFrom(convert.item_status(exc))
+        outcomes = await self.jobs.create_many(submissions)
+        for i, submission, outcome in zip(placed, submissions, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                if not isinstance(outcome, errors.TaskmeshError):
+                    with bind(request_id=submission.request_id):
+                        log.error("unhandled error in CreateTasks", exc_info=outcome)
+                results[i].error.CopyFrom(convert.item_status(outcome))
+            else:
+                results[i].response.job.CopyFrom(convert.job_to_proto(outcome))
+        return tasks_pb2.CreateTasksResponse(results=results)
 
     async def GetJob(self, request, context):  # noqa: N802
         job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)

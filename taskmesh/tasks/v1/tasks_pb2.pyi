@@ -1,5 +1,7 @@
 import datetime
 
+from google.protobuf import any_pb2 as _any_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from taskmesh.jobs.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
@@ -160,6 +162,52 @@ class CreateTaskResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class CreateTasksRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CreateTasksItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[CreateTasksItem, _Mapping]]] = ...) -> None: ...
+
+class CreateTasksItem(_message.Message):
+    __slots__ = ("request", "api_key", "request_id", "timeout")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    request: CreateTaskRequest
+    api_key: str
+    request_id: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, request: _Optional[_Union[CreateTaskRequest, _Mapping]] = ..., api_key: _Optional[str] = ..., request_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class CreateTasksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CreateTasksResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CreateTasksResult, _Mapping]]] = ...) -> None: ...
+
+class CreateTasksResult(_message.Message):
+    __slots__ = ("response", "error", "user_id", "user_name")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_NAME_FIELD_NUMBER: _ClassVar[int]
+    response: CreateTaskResponse
+    error: ItemStatus
+    user_id: str
+    user_name: str
+    def __init__(self, response: _Optional[_Union[CreateTaskResponse, _Mapping]] = ..., error: _Optional[_Union[ItemStatus, _Mapping]] = ..., user_id: _Optional[str] = ..., user_name: _Optional[str] = ...) -> None: ...
+
+class ItemStatus(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("user_id", "job_id")

@@ -44,6 +44,11 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskResponse.FromString,
                 _registered_method=True)
+        self.CreateTasks = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/CreateTasks',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/taskmesh.tasks.v1.TasksService/GetJob',
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobRequest.SerializeToString,
@@ -134,6 +139,17 @@ class TasksServiceServicer:
 
     def CreateTask(self, request, context):
         """Reserves tokens, creates the job and hands it to the AI service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTasks(self, request, context):
+        """CreateTask for several submissions in one call (the gateway batches
+        concurrent ones): each item is checked (its API key and rate limit) and
+        answered on its own, with the response or the status a CreateTask of the
+        same item would have given; the accepted ones are reserved and created in
+        one transaction. The call itself fails only when no item could be handled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,6 +285,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskResponse.SerializeToString,
             ),
+            'CreateTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTasks,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.SerializeToString,
+            ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.GetJobRequest.FromString,
@@ -399,6 +420,33 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/CreateTask',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/CreateTasks',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,
