@@ -1,0 +1,78 @@
+"""The accept path's batch statements on the real SQLite and PostgreSQL: jobs, their
+reservation records and their dispatches written for many jobs at once, read back as
+one at a time would have written them; a taken Idempotency-Key fails the whole batch
+and leaves nothing behind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.tasks.domain import models as m
+from services.tasks.domain.jobs import Submission
+from services.tasks.domain.ports import DuplicateKey
+from tests.tasks.conftest import ESTIMATE, assert_balanced, ledger
+
+pytestmark = pytest.mark.timeout(60)
+
+NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+WINDOW = 1_705_276_800
+
+
+async def test_many_jobs_and_their_reservations_are_written_at_once(env):
+    service, user, other, _, _ = env
+    reservation = m.ReservationInfo(ESTIMATE, WINDOW)
+    new = [
+        m.NewJob(user, "Book the dentist", "req-0000000001"),
+        m.NewJob(other, "Water the plants", None, "key-1"),
+        m.NewJob(user, "Call mum", "req-0000000003"),
+    ]
+    async with service.store.write() as tx:
+        for job in new:
+            assert await tx.ledger.reserve(job.user_id, WINDOW, ESTIMATE, 10 * ESTIMATE)
+        created = await tx.jobs.insert_many(new, now=NOW, deadline=NOW + timedelta(minutes=15))
+        await tx.ledger.open_many([(job.id, job.user_id) for job in created], reservation)
+        await tx.jobs.mark_dispatched_many([created[0].id, created[1].id], NOW)
+    async with service.store.read() as tx:
+        stored = [await tx.jobs.get(job.id) for job in created]
+        keyed = await tx.jobs.by_idempotency_key(other, "key-1")
+        held = [await tx.ledger.reserved_tokens(job.id) for job in created]
+    assert [(j.user_id, j.natural_language, j.request_id) for j in stored if j] == [
+        (n.user_id, n.text, n.request_id) for n in new
+    ]
+    assert all(j is not None and j.state is m.JobState.QUEUED for j in stored)
+    assert [j.dispatched_at is not None for j in stored if j] == [True, True, False]
+    assert keyed is not None and keyed.id == created[1].id
+    assert held == [ESTIMATE] * 3
+    assert_balanced(await ledger(service))
+
+
+async def test_a_taken_key_fails_the_batch_and_leaves_nothing(env):
+    service, user, _, _, _ = env
+    async with service.store.write() as tx:
+        await tx.jobs.insert_many(
+            [m.NewJob(user, "Buy milk", None, "key-taken")], now=NOW, deadline=NOW
+        )
+    with pytest.raises(DuplicateKey):
+        async with service.store.write() as tx:
+            await tx.jobs.insert_many(
+                [m.NewJob(user, "Free errand"), m.NewJob(user, "Buy milk", None, "key-taken")],
+                now=NOW,
+                deadline=NOW,
+            )
+    async with service.store.read() as tx:
+        jobs, total = await tx.jobs.page(m.JobQuery(user_id=user, take=10))
+    assert total == 1 and jobs[0].natural_language == "Buy milk"
+
+
+async def test_create_many_reserves_in_order_and_refuses_only_past_the_limit(env):
+    service, user, other, dispatcher, _ = env
+    limit = service.policy.budget.limit // ESTIMATE
+    outcomes = await service.create_many(
+        [Submission(user, f"Errand {n}") for n in range(limit + 1)]
+        + [Submission(other, "Someone else's errand")]
+    )
+    assert [isinstance(o, m.Job) for o in outcomes] == [True] * limit + [False, True]
+    assert len(dispatcher.dispatched) == limit + 1
+    assert_balanced(await ledger(service))
