@@ -122,6 +122,11 @@ class TasksClient:
             self._create_tasks, max_batch=MAX_BATCH
         )
 
+    @property
+    def waiting_submissions(self) -> int:
+        """Submissions waiting for the CreateTasks call in flight to return."""
+        return self._submissions.queued
+
     async def authenticate(self, user: User, *, request_id: str) -> None:
         """Checks ``user``'s key with its own call (Authenticate: one rate token), for a
         request that fails before any call could carry it. Raises Unauthenticated or

@@ -68,6 +68,12 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         self.watching = asyncio.Event()
         self.webhooks: dict[str, list[tasks_pb2.WebhookEndpoint]] = {}
         self._changed = asyncio.Condition()
+        #: Items per CreateTasks call, in order.
+        self.batches: list[int] = []
+        #: When set, CreateTasks waits for it (a slow Tasks service), having signalled
+        #: ``batch_arrived``.
+        self.create_gate: asyncio.Event | None = None
+        self.batch_arrived = asyncio.Event()
 
     # --- test controls ----------------------------------------------------------------
     def add_job(self, user_id: str) -> str:
@@ -163,6 +169,12 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
         """Each item as CreateTask with its key in metadata: counted (and failed) as
         Authenticate and CreateTask, answered with its response or its status."""
         self.calls["CreateTasks"] += 1
+        if "CreateTasks" in self.failures:
+            raise self.failures["CreateTasks"]
+        self.batches.append(len(request.items))
+        self.batch_arrived.set()
+        if self.create_gate is not None:
+            await self.create_gate.wait()
         results = []
         for item in request.items:
             result = tasks_pb2.CreateTasksResult()
