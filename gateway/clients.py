@@ -19,6 +19,7 @@ import grpc
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from taskmesh import tracing
 from taskmesh.batching import Coalescer
 from taskmesh.rpc import status
 from taskmesh.rpc.caller import API_KEY_KEY, user_of
@@ -156,6 +157,7 @@ class TasksClient:
             ),
             api_key=key,
             request_id=request_id,
+            trace_context=tracing.carrier(),
         )
         result = await self._submissions.submit(
             _Submission(item, time.monotonic() + self._timeout_s)
@@ -176,9 +178,13 @@ class TasksClient:
         left = [max(MIN_FORWARD_S, s.deadline - now) for s in submissions]
         for submission, seconds in zip(submissions, left, strict=True):
             submission.item.timeout.FromNanoseconds(int(seconds * 1e9))
-        response = await self._stub.CreateTasks(
-            tasks_pb2.CreateTasksRequest(items=[s.item for s in submissions]), timeout=max(left)
-        )
+        # The call is a span of the first submission's trace (a lone one's own); each item
+        # carries its own trace context further.
+        with tracing.continued(submissions[0].item.trace_context):
+            response = await self._stub.CreateTasks(
+                tasks_pb2.CreateTasksRequest(items=[s.item for s in submissions]),
+                timeout=max(left),
+            )
         return list(response.results)
 
     async def get_job(self, user_id: str, job_id: str, *, request_id: str) -> tasks_pb2.Job:

@@ -20,7 +20,8 @@ made, since the instrumentations patch their constructors.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -122,6 +123,35 @@ def shutdown() -> None:
 
 
 # --- the gateway's HTTP server spans ---------------------------------------------------------
+
+
+def carrier() -> dict[str, str]:
+    """The current trace context as W3C headers (``traceparent``…), for work that leaves
+    this context with a batch (``continued`` resumes it); {} while tracing is off."""
+    if _tracer is None:
+        return {}
+    from opentelemetry import propagate
+
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+@contextmanager
+def continued(headers: Mapping[str, str]) -> Iterator[None]:
+    """Runs the block in the trace context ``headers`` carry (:func:`carrier`), so the
+    calls it makes are spans of that trace: one item of a batch stays in its own
+    submission's trace. A no-op while tracing is off or ``headers`` is empty."""
+    if _tracer is None or not headers:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(dict(headers)))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def instrument_sanic(app: Any, route_label: Any) -> None:

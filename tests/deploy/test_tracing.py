@@ -188,9 +188,9 @@ async def test_one_submission_is_one_trace_across_gateway_tasks_ai_and_worker(
     print("\n" + describe(trace))
     names = {s.name for s in trace}
 
-    # gateway -> Tasks (auth, create) -> AI (validate, screen, publish)
+    # gateway -> Tasks (auth, create: a batch of one) -> AI (validate, screen, publish)
     assert submit.kind == SpanKind.SERVER and submit.parent is None
-    assert f"{TASKS}CreateTask" in names
+    assert f"{TASKS}CreateTasks" in names
     assert f"{AI}ExecuteCapability" in names
     # -> the AMQP message: published by AI, consumed by the worker, context in its headers
     (publish,) = [s for s in trace if s.kind == SpanKind.PRODUCER]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.domain.ports import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
 from taskmesh.logs import bind, job_id_var
+from taskmesh.tracing import continued
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class Submission:
     idempotency_key: str | None = None
     request_id: str | None = None
     timeout: float = 5.0
+    #: The submission's trace context (``taskmesh.tracing.carrier``) when it arrived in
+    #: a batch; empty: the current one.
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
 
 #: How a dispatch ended (``JobService._dispatch``): (the job, queued by this request) or
@@ -282,7 +286,7 @@ class JobService:
         confirmed but the job runs anyway; the AI service's InvalidInput when it refused
         the input (recorded by :meth:`_record_dispatches`). Raises what the dispatch
         raised (Unavailable, a timeout, cancellation) once the job is withdrawn."""
-        with bind(request_id=sub.request_id, job_id=job.id):
+        with bind(request_id=sub.request_id, job_id=job.id), continued(sub.trace_context):
             try:
                 await self.dispatcher.dispatch(job, reservation, sub.timeout)
             except errors.InvalidInput as exc:

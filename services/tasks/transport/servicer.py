@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import grpc
@@ -183,9 +184,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 if item.HasField("timeout"):
                     limit = min(limit, max(0.05, item.timeout.ToTimedelta().total_seconds() - 0.01))
                 rid = item.request_id if valid_request_id(item.request_id) else None
-                submissions.append(
-                    _submission(item.request, user_id, rid, remaining(context, limit))
-                )
+                submission = _submission(item.request, user_id, rid, remaining(context, limit))
+                submissions.append(replace(submission, trace_context=dict(item.trace_context)))
                 placed.append(i)
             except errors.TaskmeshError as exc:
                 results[i].error.CopyFrom(convert.item_status(exc))

@@ -170,16 +170,25 @@ class CreateTasksRequest(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[CreateTasksItem, _Mapping]]] = ...) -> None: ...
 
 class CreateTasksItem(_message.Message):
-    __slots__ = ("request", "api_key", "request_id", "timeout")
+    __slots__ = ("request", "api_key", "request_id", "timeout", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     request: CreateTaskRequest
     api_key: str
     request_id: str
     timeout: _duration_pb2.Duration
-    def __init__(self, request: _Optional[_Union[CreateTaskRequest, _Mapping]] = ..., api_key: _Optional[str] = ..., request_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, request: _Optional[_Union[CreateTaskRequest, _Mapping]] = ..., api_key: _Optional[str] = ..., request_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateTasksResponse(_message.Message):
     __slots__ = ("results",)
