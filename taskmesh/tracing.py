@@ -20,7 +20,8 @@ made, since the instrumentations patch their constructors.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -119,6 +120,36 @@ def shutdown() -> None:
     while _instrumentors:
         _instrumentors.pop().uninstrument()
     _tracer = None
+
+
+# --- work that leaves its caller's context (a batch's items) ----------------------------------
+
+
+def trace_context() -> dict[str, str]:
+    """The W3C trace context (``traceparent``, ``tracestate``) of the current span, for an
+    item that travels in a batch sent from another context; empty while tracing is off."""
+    if _tracer is None:
+        return {}
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def continued(carrier: Mapping[str, str], name: str) -> Iterator[None]:
+    """A span ``name``, child of the context in ``carrier`` (``trace_context``), current in
+    the block, so what the block does (a publish) stays in the item's own trace. Nothing
+    while tracing is off or the carrier is empty."""
+    if _tracer is None or not carrier:
+        yield
+        return
+    from opentelemetry import propagate, trace
+
+    parent = propagate.extract(dict(carrier))
+    with _tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.INTERNAL):
+        yield
 
 
 # --- the gateway's HTTP server spans ---------------------------------------------------------

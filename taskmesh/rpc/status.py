@@ -14,7 +14,10 @@ from grpc_status import rpc_status
 from taskmesh import errors
 from taskmesh.error_table import DOMAIN, Received, kind_for, kind_of
 
-__all__ = ["DOMAIN", "from_rpc_error", "to_status"]
+__all__ = ["DOMAIN", "from_rpc_error", "from_status", "status_of", "to_status"]
+
+#: google.rpc.Code numbers to grpc's codes (grpc.StatusCode values are (number, name)).
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _pack(message: Message) -> any_pb2.Any:
@@ -23,15 +26,14 @@ def _pack(message: Message) -> any_pb2.Any:
     return detail
 
 
-def to_status(exc: errors.TaskmeshError) -> tuple[grpc.StatusCode, grpc.Status]:
-    """The status a server aborts with for ``exc``: its row's code, the error's
-    message, and details: ``ErrorInfo`` (reason, domain ``taskmesh``), a
-    ``BadRequest`` for field violations, a ``RetryInfo`` (whole seconds, rounded
-    up) when the error says when to come back. Returns (code, status for
-    ``context.abort_with_status``)."""
-    code = kind_of(exc).code
+def status_of(exc: errors.TaskmeshError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of ``exc``: its row's code, the error's message, and
+    details: ``ErrorInfo`` (reason, domain ``taskmesh``), a ``BadRequest`` for field
+    violations, a ``RetryInfo`` (whole seconds, rounded up) when the error says when to
+    come back. What a server aborts with (``to_status``), and what a batch answers an
+    item with (``taskmesh.ai.v1.ExecuteCapabilityResult.error``)."""
     # google.rpc.Code numbers are grpc's own (grpc.StatusCode values are (number, name)).
-    status = status_pb2.Status(code=code.value[0], message=exc.message)
+    status = status_pb2.Status(code=kind_of(exc).code.value[0], message=exc.message)
     status.details.append(_pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)))
     violations = getattr(exc, "violations", None)
     if violations:
@@ -53,15 +55,17 @@ def to_status(exc: errors.TaskmeshError) -> tuple[grpc.StatusCode, grpc.Status]:
         status.details.append(
             _pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds)))
         )
-    return code, rpc_status.to_status(status)
+    return status
 
 
-def _received(err: grpc.aio.AioRpcError) -> Received:
+def to_status(exc: errors.TaskmeshError) -> tuple[grpc.StatusCode, grpc.Status]:
+    """The status a server aborts with for ``exc`` (``status_of``). Returns (code, status
+    for ``context.abort_with_status``)."""
+    return kind_of(exc).code, rpc_status.to_status(status_of(exc))
+
+
+def _details(message: str, status: status_pb2.Status | None) -> Received:
     reason, violations, retry_after = "", [], None
-    try:
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]  # an AioRpcError is a Call
-    except ValueError:
-        status = None  # details that contradict the code or message: read the code alone
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -77,7 +81,15 @@ def _received(err: grpc.aio.AioRpcError) -> Received:
             delay = error_details_pb2.RetryInfo()
             detail.Unpack(delay)
             retry_after = float(delay.retry_delay.seconds)
-    return Received(err.details() or "", reason, violations, retry_after)
+    return Received(message, reason, violations, retry_after)
+
+
+def _received(err: grpc.aio.AioRpcError) -> Received:
+    try:
+        status = rpc_status.from_call(err)  # type: ignore[arg-type]  # an AioRpcError is a Call
+    except ValueError:
+        status = None  # details that contradict the code or message: read the code alone
+    return _details(err.details() or "", status)
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> errors.TaskmeshError:
@@ -89,3 +101,11 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> errors.TaskmeshError:
     messages the servers write for clients."""
     received = _received(err)
     return kind_for(err.code(), received.reason).rebuild(received)
+
+
+def from_status(status: status_pb2.Status) -> errors.TaskmeshError:
+    """The domain error a ``google.rpc.Status`` (``status_of``) stands for, rebuilt as
+    ``from_rpc_error`` rebuilds a failed call's: what a batch's item failed with."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    received = _details(status.message, status)
+    return kind_for(code, received.reason).rebuild(received)
