@@ -7,7 +7,7 @@ import logging
 import grpc
 
 from services.ai.domain.execute import CapabilityExecutor, Enqueue
-from taskmesh import errors
+from taskmesh import errors, metrics
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
 from taskmesh.capabilities.errors import (
     BudgetExhaustedError,
@@ -121,14 +121,10 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 result.error.CopyFrom(status_of(outcome))
             # One line per item, as the unary call's own "rpc" line: the job's request id
             # and job id reach this service's log (SPEC §12).
+            code = "OK" if outcome is None else kind_of(outcome).code.name
+            metrics.batch_items.labels(SERVICE_NAME, "ExecuteCapabilities", code).inc()
             with bind(request_id=_request_id(item), job_id=item.job_id or None):
-                log.info(
-                    "rpc item",
-                    extra={
-                        "rpc": "ExecuteCapabilities",
-                        "code": "OK" if outcome is None else kind_of(outcome).code.name,
-                    },
-                )
+                log.info("rpc item", extra={"rpc": "ExecuteCapabilities", "code": code})
         return response
 
     async def ListCapabilities(  # noqa: N802
