@@ -6,6 +6,7 @@ errors are its interceptor's)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from taskmesh.batching import Coalescer
 from taskmesh.capabilities.parse_task.config import default_config
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.rpc.status import from_status
+
+log = logging.getLogger(__name__)
 
 #: Items per ExecuteCapabilities call at most (the AI service takes up to
 #: services.ai.transport.servicer.MAX_BATCH_ITEMS).
@@ -86,6 +89,7 @@ class AiDispatcher:
         except TimeoutError:
             # What a unary call past its deadline raised (DEADLINE_EXCEEDED): the job was
             # not confirmed in time.
+            log.warning("dispatch not answered in time", extra={"timeout_s": timeout})
             raise errors.Unavailable() from None
 
     async def _send(self, items: list[_Item]) -> list[BaseException | None]:
