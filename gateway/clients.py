@@ -157,7 +157,7 @@ class TasksClient:
             ),
             api_key=key,
             request_id=request_id,
-            trace_context=tracing.carrier(),
+            trace_context=tracing.trace_context(),
         )
         result = await self._submissions.submit(
             _Submission(item, time.monotonic() + self._timeout_s)

@@ -20,7 +20,9 @@ PROTOS = ROOT / "protos"
 
 
 def generate(out: Path) -> list[Path]:
-    sources = sorted(PROTOS.rglob("*.proto"))
+    # protos/google holds imported googleapis definitions (google/rpc/status.proto): their
+    # stubs come from the googleapis-common-protos package, so only taskmesh's are generated.
+    sources = sorted((PROTOS / "taskmesh").rglob("*.proto"))
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     args = [
         "grpc_tools.protoc",

@@ -31,6 +31,13 @@ grpc_handling = Histogram(
     buckets=_LATENCY,
 )
 
+batch_items = Counter(
+    "taskmesh_batch_items_total",
+    "Items of batched RPCs (AiService.ExecuteCapabilities) answered, by the code the item"
+    " would have had as a unary call",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+
 # --- jobs ------------------------------------------------------------------------------
 jobs_published = Counter("taskmesh_jobs_published_total", "Jobs confirmed by the broker")
 jobs_started = Counter("taskmesh_jobs_started_total", "Job attempts started by workers")

@@ -321,8 +321,9 @@ class AiSettings(BrokerSettings, LlmSettings, MetricsSettings, ServiceSettings):
         5.0,
         gt=0,
         le=300,
-        description="Seconds ExecuteCapability waits for the broker to confirm a job (less "
-        "if the caller's deadline is nearer); an unconfirmed job was not accepted.",
+        description="Seconds ExecuteCapability waits for the broker to confirm a job, and "
+        "ExecuteCapabilities the jobs of a batch together (less if the caller's deadline is "
+        "nearer); an unconfirmed job was not accepted.",
     )
 
 

@@ -122,36 +122,45 @@ def shutdown() -> None:
     _tracer = None
 
 
-# --- the gateway's HTTP server spans ---------------------------------------------------------
+# --- work that leaves its caller's context (a batch's items) ----------------------------------
 
 
-def carrier() -> dict[str, str]:
-    """The current trace context as W3C headers (``traceparent``…), for work that leaves
-    this context with a batch (``continued`` resumes it); {} while tracing is off."""
+def trace_context() -> dict[str, str]:
+    """The W3C trace context (``traceparent``, ``tracestate``) of the current span, for an
+    item that travels in a batch sent from another context; empty while tracing is off."""
     if _tracer is None:
         return {}
     from opentelemetry import propagate
 
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
-    return headers
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 @contextmanager
-def continued(headers: Mapping[str, str]) -> Iterator[None]:
-    """Runs the block in the trace context ``headers`` carry (:func:`carrier`), so the
-    calls it makes are spans of that trace: one item of a batch stays in its own
-    submission's trace. A no-op while tracing is off or ``headers`` is empty."""
-    if _tracer is None or not headers:
+def continued(carrier: Mapping[str, str], name: str | None = None) -> Iterator[None]:
+    """Runs the block in the trace context ``carrier`` holds (:func:`trace_context`), so what
+    the block does stays in the item's own trace: under a new INTERNAL span ``name`` when one
+    is given (AI's publish of a batch item), else directly (the calls a batch item makes).
+    Nothing while tracing is off or the carrier is empty."""
+    if _tracer is None or not carrier:
         yield
         return
-    from opentelemetry import context, propagate
+    from opentelemetry import context, propagate, trace
 
-    token = context.attach(propagate.extract(dict(headers)))
+    parent = propagate.extract(dict(carrier))
+    if name is not None:
+        with _tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.INTERNAL):
+            yield
+        return
+    token = context.attach(parent)
     try:
         yield
     finally:
         context.detach(token)
+
+
+# --- the gateway's HTTP server spans ---------------------------------------------------------
 
 
 def instrument_sanic(app: Any, route_label: Any) -> None:

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from launcher.stack import LocalStack
+from services.ai.domain.execute import ITEM_SPAN
 from taskmesh import tracing
 from taskmesh.settings import Settings
 from tests.support.broker import delete_queues
@@ -188,12 +189,17 @@ async def test_one_submission_is_one_trace_across_gateway_tasks_ai_and_worker(
     print("\n" + describe(trace))
     names = {s.name for s in trace}
 
-    # gateway -> Tasks (auth, create: a batch of one) -> AI (validate, screen, publish)
+    # gateway -> Tasks (auth, create: a batch of one) -> AI (validate, screen, publish). Tasks
+    # dispatches in ExecuteCapabilities calls shared by many submissions (a trace of their
+    # own); the job's item carries its trace context, and AI publishes it under a span of
+    # this trace.
     assert submit.kind == SpanKind.SERVER and submit.parent is None
     assert f"{TASKS}CreateTasks" in names
-    assert f"{AI}ExecuteCapability" in names
+    (item,) = [s for s in trace if s.name == ITEM_SPAN]
+    assert any(s.name == f"{AI}ExecuteCapabilities" for s in spans)
     # -> the AMQP message: published by AI, consumed by the worker, context in its headers
     (publish,) = [s for s in trace if s.kind == SpanKind.PRODUCER]
+    assert publish.parent.span_id == item.context.span_id
     consumers = [s for s in trace if s.kind == SpanKind.CONSUMER]
     assert consumers and all(c.parent.span_id == publish.context.span_id for c in consumers)
     # -> the worker: StartJob, the two LLM calls (core and subtasks), CompleteJob on Tasks

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
-from services.ai.domain.execute import CapabilityExecutor
-from taskmesh import errors
+from services.ai.domain.execute import CapabilityExecutor, Enqueue
+from taskmesh import errors, metrics
 from taskmesh.ai.v1 import ai_pb2, ai_pb2_grpc
 from taskmesh.capabilities.errors import (
     BudgetExhaustedError,
@@ -13,12 +15,19 @@ from taskmesh.capabilities.errors import (
     LLMRejectedError,
     LLMTransientError,
 )
+from taskmesh.error_table import kind_of
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind, request_id_var
-from taskmesh.rpc.client import remaining
+from taskmesh.rpc.client import remaining, valid_request_id
+from taskmesh.rpc.status import status_of
 from taskmesh.settings import default
 
+log = logging.getLogger(__name__)
+
 SERVICE_NAME = ai_pb2.DESCRIPTOR.services_by_name["AiService"].full_name
+#: Items of one ExecuteCapabilities call at most: the screen and the confirm wait of a batch
+#: stay bounded (the Tasks service sends at most ``MAX_BATCH`` of ai_client).
+MAX_BATCH_ITEMS = 1024
 
 
 class AiServicer(ai_pb2_grpc.AiServiceServicer):
@@ -39,9 +48,7 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> ai_pb2.ExecuteCapabilityResponse:
         if request.WhichOneof("input") != "parse_task":
-            raise errors.InvalidInput(
-                "an input is required", [errors.FieldViolation("input", "required")]
-            )
+            raise _no_input()
         if request.pattern == ai_pb2.EXECUTION_PATTERN_SYNC:
             try:
                 result = await self.executor.run(request.capability, request.parse_task)
@@ -64,16 +71,61 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 "pattern must be ASYNC or SYNC", [errors.FieldViolation("pattern", "required")]
             )
         with bind(job_id=request.job_id or None):
+            # The caller's x-request-id (bound by the server's interceptor) wins over the field.
             await self.executor.enqueue(
-                job_id=request.job_id,
-                user_id=request.user_id,
-                capability=request.capability,
-                task_input=request.parse_task,
-                reservation=request.reservation,
-                request_id=request_id_var.get(),
+                _enqueue(request, request_id_var.get() or _request_id(request)),
                 timeout=remaining(context, self.publish_timeout_s),
             )
         return ai_pb2.ExecuteCapabilityResponse(accepted=True)
+
+    async def ExecuteCapabilities(  # noqa: N802 - gRPC names
+        self,
+        request: ai_pb2.ExecuteCapabilitiesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> ai_pb2.ExecuteCapabilitiesResponse:
+        """Each item as the unary ASYNC call would answer it, in order: accepted, or the
+        status (code, message, details) it would have failed with. The items' confirms are
+        awaited together, at most ``publish_timeout_s`` or the call's deadline. Raises
+        InvalidInput (the whole call) above MAX_BATCH_ITEMS items."""
+        count = len(request.requests)
+        if count > MAX_BATCH_ITEMS:
+            raise errors.InvalidInput(
+                f"at most {MAX_BATCH_ITEMS} requests per call",
+                [errors.FieldViolation("requests", f"at most {MAX_BATCH_ITEMS} items")],
+            )
+        outcomes: list[errors.TaskmeshError | None] = [None] * count
+        items: list[Enqueue] = []
+        positions: list[int] = []
+        for i, item in enumerate(request.requests):
+            if item.WhichOneof("input") != "parse_task":
+                outcomes[i] = _no_input()
+            elif item.pattern != ai_pb2.EXECUTION_PATTERN_ASYNC:
+                outcomes[i] = errors.InvalidInput(
+                    "pattern must be ASYNC in ExecuteCapabilities",
+                    [errors.FieldViolation("pattern", "must be ASYNC")],
+                )
+            else:
+                items.append(_enqueue(item, _request_id(item)))
+                positions.append(i)
+        queued = await self.executor.enqueue_many(
+            items, timeout=remaining(context, self.publish_timeout_s)
+        )
+        for i, outcome in zip(positions, queued, strict=True):
+            outcomes[i] = outcome
+        response = ai_pb2.ExecuteCapabilitiesResponse()
+        for item, outcome in zip(request.requests, outcomes, strict=True):
+            result = response.results.add()
+            if outcome is None:
+                result.response.accepted = True
+            else:
+                result.error.CopyFrom(status_of(outcome))
+            # One line per item, as the unary call's own "rpc" line: the job's request id
+            # and job id reach this service's log (SPEC §12).
+            code = "OK" if outcome is None else kind_of(outcome).code.name
+            metrics.batch_items.labels(SERVICE_NAME, "ExecuteCapabilities", code).inc()
+            with bind(request_id=_request_id(item), job_id=item.job_id or None):
+                log.info("rpc item", extra={"rpc": "ExecuteCapabilities", "code": code})
+        return response
 
     async def ListCapabilities(  # noqa: N802
         self,
@@ -90,6 +142,27 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
                 )
             ]
         )
+
+
+def _no_input() -> errors.InvalidInput:
+    return errors.InvalidInput("an input is required", [errors.FieldViolation("input", "required")])
+
+
+def _request_id(request: ai_pb2.ExecuteCapabilityRequest) -> str | None:
+    # A caller's junk must not reach the logs or the queue (as with the x-request-id metadata).
+    return request.request_id if valid_request_id(request.request_id) else None
+
+
+def _enqueue(request: ai_pb2.ExecuteCapabilityRequest, request_id: str | None) -> Enqueue:
+    return Enqueue(
+        job_id=request.job_id,
+        user_id=request.user_id,
+        capability=request.capability,
+        task_input=request.parse_task,
+        reservation=request.reservation,
+        request_id=request_id,
+        trace_context=dict(request.trace_context),
+    )
 
 
 def registrar(servicer: AiServicer):

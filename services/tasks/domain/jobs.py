@@ -49,7 +49,7 @@ class Submission:
     idempotency_key: str | None = None
     request_id: str | None = None
     timeout: float = 5.0
-    #: The submission's trace context (``taskmesh.tracing.carrier``) when it arrived in
+    #: The submission's trace context (``taskmesh.tracing.trace_context``) when it arrived in
     #: a batch; empty: the current one.
     trace_context: Mapping[str, str] = field(default_factory=dict)
 

@@ -22,28 +22,39 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from taskmesh.jobs.v1 import jobs_pb2 as taskmesh_dot_jobs_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17taskmesh/ai/v1/ai.proto\x12\x0etaskmesh.ai.v1\x1a\x1btaskmesh/jobs/v1/jobs.proto\"\x95\x02\n\x18\x45xecuteCapabilityRequest\x12\x30\n\ncapability\x18\x01 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x31\n\x07pattern\x18\x02 \x01(\x0e\x32 .taskmesh.ai.v1.ExecutionPattern\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x36\n\nparse_task\x18\x05 \x01(\x0b\x32 .taskmesh.jobs.v1.ParseTaskInputH\x00\x12\x32\n\x0breservation\x18\x06 \x01(\x0b\x32\x1d.taskmesh.jobs.v1.ReservationB\x07\n\x05input\"\xd2\x01\n\x19\x45xecuteCapabilityResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x37\n\nparse_task\x18\x02 \x01(\x0b\x32!.taskmesh.jobs.v1.ParseTaskOutputH\x00\x12\x33\n\x0bvague_input\x18\x03 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.VagueInputH\x00\x12+\n\x05usage\x18\x04 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.TokenUsageB\x08\n\x06output\"\x19\n\x17ListCapabilitiesRequest\"\x99\x01\n\x0e\x43\x61pabilityInfo\x12\x30\n\ncapability\x18\x01 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\x08patterns\x18\x04 \x03(\x0e\x32 .taskmesh.ai.v1.ExecutionPattern\"P\n\x18ListCapabilitiesResponse\x12\x34\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x1e.taskmesh.ai.v1.CapabilityInfo*n\n\x10\x45xecutionPattern\x12!\n\x1d\x45XECUTION_PATTERN_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_PATTERN_ASYNC\x10\x01\x12\x1a\n\x16\x45XECUTION_PATTERN_SYNC\x10\x02\x32\xdc\x01\n\tAiService\x12h\n\x11\x45xecuteCapability\x12(.taskmesh.ai.v1.ExecuteCapabilityRequest\x1a).taskmesh.ai.v1.ExecuteCapabilityResponse\x12\x65\n\x10ListCapabilities\x12\'.taskmesh.ai.v1.ListCapabilitiesRequest\x1a(.taskmesh.ai.v1.ListCapabilitiesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17taskmesh/ai/v1/ai.proto\x12\x0etaskmesh.ai.v1\x1a\x17google/rpc/status.proto\x1a\x1btaskmesh/jobs/v1/jobs.proto\"\xb1\x03\n\x18\x45xecuteCapabilityRequest\x12\x30\n\ncapability\x18\x01 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x31\n\x07pattern\x18\x02 \x01(\x0e\x32 .taskmesh.ai.v1.ExecutionPattern\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x36\n\nparse_task\x18\x05 \x01(\x0b\x32 .taskmesh.jobs.v1.ParseTaskInputH\x00\x12\x32\n\x0breservation\x18\x06 \x01(\x0b\x32\x1d.taskmesh.jobs.v1.Reservation\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12Q\n\rtrace_context\x18\x08 \x03(\x0b\x32:.taskmesh.ai.v1.ExecuteCapabilityRequest.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05input\"X\n\x1a\x45xecuteCapabilitiesRequest\x12:\n\x08requests\x18\x01 \x03(\x0b\x32(.taskmesh.ai.v1.ExecuteCapabilityRequest\"W\n\x1b\x45xecuteCapabilitiesResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.taskmesh.ai.v1.ExecuteCapabilityResult\"\x88\x01\n\x17\x45xecuteCapabilityResult\x12=\n\x08response\x18\x01 \x01(\x0b\x32).taskmesh.ai.v1.ExecuteCapabilityResponseH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\t\n\x07outcome\"\xd2\x01\n\x19\x45xecuteCapabilityResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x37\n\nparse_task\x18\x02 \x01(\x0b\x32!.taskmesh.jobs.v1.ParseTaskOutputH\x00\x12\x33\n\x0bvague_input\x18\x03 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.VagueInputH\x00\x12+\n\x05usage\x18\x04 \x01(\x0b\x32\x1c.taskmesh.jobs.v1.TokenUsageB\x08\n\x06output\"\x19\n\x17ListCapabilitiesRequest\"\x99\x01\n\x0e\x43\x61pabilityInfo\x12\x30\n\ncapability\x18\x01 \x01(\x0e\x32\x1c.taskmesh.jobs.v1.Capability\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\x08patterns\x18\x04 \x03(\x0e\x32 .taskmesh.ai.v1.ExecutionPattern\"P\n\x18ListCapabilitiesResponse\x12\x34\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x1e.taskmesh.ai.v1.CapabilityInfo*n\n\x10\x45xecutionPattern\x12!\n\x1d\x45XECUTION_PATTERN_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_PATTERN_ASYNC\x10\x01\x12\x1a\n\x16\x45XECUTION_PATTERN_SYNC\x10\x02\x32\xcc\x02\n\tAiService\x12h\n\x11\x45xecuteCapability\x12(.taskmesh.ai.v1.ExecuteCapabilityRequest\x1a).taskmesh.ai.v1.ExecuteCapabilityResponse\x12n\n\x13\x45xecuteCapabilities\x12*.taskmesh.ai.v1.ExecuteCapabilitiesRequest\x1a+.taskmesh.ai.v1.ExecuteCapabilitiesResponse\x12\x65\n\x10ListCapabilities\x12\'.taskmesh.ai.v1.ListCapabilitiesRequest\x1a(.taskmesh.ai.v1.ListCapabilitiesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskmesh.ai.v1.ai_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXECUTIONPATTERN']._serialized_start=830
-  _globals['_EXECUTIONPATTERN']._serialized_end=940
-  _globals['_EXECUTECAPABILITYREQUEST']._serialized_start=73
-  _globals['_EXECUTECAPABILITYREQUEST']._serialized_end=350
-  _globals['_EXECUTECAPABILITYRESPONSE']._serialized_start=353
-  _globals['_EXECUTECAPABILITYRESPONSE']._serialized_end=563
-  _globals['_LISTCAPABILITIESREQUEST']._serialized_start=565
-  _globals['_LISTCAPABILITIESREQUEST']._serialized_end=590
-  _globals['_CAPABILITYINFO']._serialized_start=593
-  _globals['_CAPABILITYINFO']._serialized_end=746
-  _globals['_LISTCAPABILITIESRESPONSE']._serialized_start=748
-  _globals['_LISTCAPABILITIESRESPONSE']._serialized_end=828
-  _globals['_AISERVICE']._serialized_start=943
-  _globals['_AISERVICE']._serialized_end=1163
+  _globals['_EXECUTECAPABILITYREQUEST_TRACECONTEXTENTRY']._loaded_options = None
+  _globals['_EXECUTECAPABILITYREQUEST_TRACECONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_EXECUTIONPATTERN']._serialized_start=1329
+  _globals['_EXECUTIONPATTERN']._serialized_end=1439
+  _globals['_EXECUTECAPABILITYREQUEST']._serialized_start=98
+  _globals['_EXECUTECAPABILITYREQUEST']._serialized_end=531
+  _globals['_EXECUTECAPABILITYREQUEST_TRACECONTEXTENTRY']._serialized_start=471
+  _globals['_EXECUTECAPABILITYREQUEST_TRACECONTEXTENTRY']._serialized_end=522
+  _globals['_EXECUTECAPABILITIESREQUEST']._serialized_start=533
+  _globals['_EXECUTECAPABILITIESREQUEST']._serialized_end=621
+  _globals['_EXECUTECAPABILITIESRESPONSE']._serialized_start=623
+  _globals['_EXECUTECAPABILITIESRESPONSE']._serialized_end=710
+  _globals['_EXECUTECAPABILITYRESULT']._serialized_start=713
+  _globals['_EXECUTECAPABILITYRESULT']._serialized_end=849
+  _globals['_EXECUTECAPABILITYRESPONSE']._serialized_start=852
+  _globals['_EXECUTECAPABILITYRESPONSE']._serialized_end=1062
+  _globals['_LISTCAPABILITIESREQUEST']._serialized_start=1064
+  _globals['_LISTCAPABILITIESREQUEST']._serialized_end=1089
+  _globals['_CAPABILITYINFO']._serialized_start=1092
+  _globals['_CAPABILITYINFO']._serialized_end=1245
+  _globals['_LISTCAPABILITIESRESPONSE']._serialized_start=1247
+  _globals['_LISTCAPABILITIESRESPONSE']._serialized_end=1327
+  _globals['_AISERVICE']._serialized_start=1442
+  _globals['_AISERVICE']._serialized_end=1774
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from google.rpc import status_pb2 as _status_pb2
 from taskmesh.jobs.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -18,20 +19,51 @@ EXECUTION_PATTERN_ASYNC: ExecutionPattern
 EXECUTION_PATTERN_SYNC: ExecutionPattern
 
 class ExecuteCapabilityRequest(_message.Message):
-    __slots__ = ("capability", "pattern", "job_id", "user_id", "parse_task", "reservation")
+    __slots__ = ("capability", "pattern", "job_id", "user_id", "parse_task", "reservation", "request_id", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CAPABILITY_FIELD_NUMBER: _ClassVar[int]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PARSE_TASK_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     capability: _jobs_pb2.Capability
     pattern: ExecutionPattern
     job_id: str
     user_id: str
     parse_task: _jobs_pb2.ParseTaskInput
     reservation: _jobs_pb2.Reservation
-    def __init__(self, capability: _Optional[_Union[_jobs_pb2.Capability, str]] = ..., pattern: _Optional[_Union[ExecutionPattern, str]] = ..., job_id: _Optional[str] = ..., user_id: _Optional[str] = ..., parse_task: _Optional[_Union[_jobs_pb2.ParseTaskInput, _Mapping]] = ..., reservation: _Optional[_Union[_jobs_pb2.Reservation, _Mapping]] = ...) -> None: ...
+    request_id: str
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, capability: _Optional[_Union[_jobs_pb2.Capability, str]] = ..., pattern: _Optional[_Union[ExecutionPattern, str]] = ..., job_id: _Optional[str] = ..., user_id: _Optional[str] = ..., parse_task: _Optional[_Union[_jobs_pb2.ParseTaskInput, _Mapping]] = ..., reservation: _Optional[_Union[_jobs_pb2.Reservation, _Mapping]] = ..., request_id: _Optional[str] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ExecuteCapabilitiesRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ExecuteCapabilityRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ExecuteCapabilityRequest, _Mapping]]] = ...) -> None: ...
+
+class ExecuteCapabilitiesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExecuteCapabilityResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ExecuteCapabilityResult, _Mapping]]] = ...) -> None: ...
+
+class ExecuteCapabilityResult(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: ExecuteCapabilityResponse
+    error: _status_pb2.Status
+    def __init__(self, response: _Optional[_Union[ExecuteCapabilityResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ExecuteCapabilityResponse(_message.Message):
     __slots__ = ("accepted", "parse_task", "vague_input", "usage")

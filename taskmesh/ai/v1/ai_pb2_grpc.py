@@ -39,6 +39,11 @@ class AiServiceStub:
                 request_serializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityResponse.FromString,
                 _registered_method=True)
+        self.ExecuteCapabilities = channel.unary_unary(
+                '/taskmesh.ai.v1.AiService/ExecuteCapabilities',
+                request_serializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesResponse.FromString,
+                _registered_method=True)
         self.ListCapabilities = channel.unary_unary(
                 '/taskmesh.ai.v1.AiService/ListCapabilities',
                 request_serializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ListCapabilitiesRequest.SerializeToString,
@@ -57,6 +62,16 @@ class AiServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExecuteCapabilities(self, request, context):
+        """ASYNC only: many ExecuteCapability calls in one, each item answered on its
+        own, in order, exactly as the unary call would have answered it (accepted,
+        or its status). The broker confirms of all accepted items are awaited
+        together.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCapabilities(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -70,6 +85,11 @@ def add_AiServiceServicer_to_server(servicer, server):
                     servicer.ExecuteCapability,
                     request_deserializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityRequest.FromString,
                     response_serializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityResponse.SerializeToString,
+            ),
+            'ExecuteCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecuteCapabilities,
+                    request_deserializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesRequest.FromString,
+                    response_serializer=taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesResponse.SerializeToString,
             ),
             'ListCapabilities': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCapabilities,
@@ -104,6 +124,33 @@ class AiService:
             '/taskmesh.ai.v1.AiService/ExecuteCapability',
             taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityRequest.SerializeToString,
             taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecuteCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.ai.v1.AiService/ExecuteCapabilities',
+            taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesRequest.SerializeToString,
+            taskmesh_dot_ai_dot_v1_dot_ai__pb2.ExecuteCapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import patterns, vocabulary
@@ -159,3 +160,22 @@ class Screener:
             return first
         scores = await asyncio.to_thread(self.model.scores, first.windows)
         return self._decide(first, scores)
+
+    async def screen_many_async(self, texts: Sequence[str]) -> list[Verdict]:
+        """``screen_async`` of each text, in order, with one worker-thread call that scores the
+        windows of every text the cheap layers could not decide (a batch's texts wait for one
+        thread hop, not one each). Each verdict is decided on its own text's scores alone."""
+        firsts = [prepare(text) for text in texts]
+        windows = [w for first in firsts if isinstance(first, Pending) for w in first.windows]
+        if not windows:
+            return [first if isinstance(first, Verdict) else PASSED for first in firsts]
+        scores = await asyncio.to_thread(self.model.scores, windows)
+        verdicts: list[Verdict] = []
+        at = 0
+        for first in firsts:
+            if isinstance(first, Verdict):
+                verdicts.append(first)
+            else:
+                verdicts.append(self._decide(first, scores[at : at + len(first.windows)]))
+                at += len(first.windows)
+        return verdicts
