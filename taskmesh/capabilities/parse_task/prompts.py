@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from string import Template
 from typing import Literal
@@ -45,16 +45,33 @@ def reference_time(task_input: jobs_pb2.ParseTaskInput) -> datetime:
 
 
 def render_core(config: jobs_pb2.ParseTaskConfig, now: datetime, version: str = "v1") -> str:
-    now = now.astimezone(UTC)
-    levels = "\n".join(
-        f"- {lvl.name}: scores {lvl.min_score} to {lvl.max_score}" for lvl in config.priority_levels
-    )
+    """The core system prompt of ``version`` for ``config`` at ``now``. The config's lists and
+    the clock's texts are each rendered once per distinct value (a job's prompt was rendered
+    twice per job, a visible share of the worker's CPU, issue 12)."""
+    categories, levels = _vocabulary(config.SerializeToString(deterministic=True))
+    current_time, weekday = _clock(now)
     return load_prompt("core", version).substitute(
-        current_time=format_utc(now),
-        weekday=f"{now:%A}, {now:%B} {now.day}, {now.year}",
-        categories="\n".join(f"- {name}" for name in config.categories),
-        levels=levels,
+        current_time=current_time, weekday=weekday, categories=categories, levels=levels
     )
+
+
+@lru_cache(maxsize=64)
+def _vocabulary(config: bytes) -> tuple[str, str]:
+    """The categories and the levels of a serialised config, as the prompt lists them."""
+    parsed = jobs_pb2.ParseTaskConfig.FromString(config)
+    categories = "\n".join(f"- {name}" for name in parsed.categories)
+    levels = "\n".join(
+        f"- {lvl.name}: scores {lvl.min_score} to {lvl.max_score}" for lvl in parsed.priority_levels
+    )
+    return categories, levels
+
+
+@lru_cache(maxsize=16)
+def _clock(now: datetime) -> tuple[str, str]:
+    """``now`` as the prompt states it: the UTC time and the weekday with the date. Jobs of a
+    burst share their second (reference times are whole seconds)."""
+    now = now.astimezone(UTC)
+    return format_utc(now), f"{now:%A}, {now:%B} {now.day}, {now.year}"
 
 
 def render_subtasks(version: str = "v1") -> str:
