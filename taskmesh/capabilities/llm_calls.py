@@ -85,11 +85,39 @@ def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
 
+#: One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode_json(value: Any) -> str:
     """``value`` as compact JSON text: the SDK's separators, non-ASCII characters as they are
     (UTF-8 on the wire), NaN and infinities refused (``ValueError``), as in the request bodies
     the ``openai`` SDK sends."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
+
+
+#: Distinct system prompts whose JSON text is kept (see :func:`_encoded_instructions`).
+INSTRUCTIONS_KEPT = 64
+
+
+@functools.lru_cache(maxsize=INSTRUCTIONS_KEPT)
+def _encoded_instructions(text: str) -> str:
+    """The JSON string of a system prompt. Prompts are few and shared by many calls (the
+    parse-task ones are rendered once per config and second), and escaping their 1-3 KB was
+    most of a body's encoding time."""
+    return _ENCODER.encode(text)
+
+
+def _encoded_message(message: Any) -> str:
+    """One message as :func:`encode_json` encodes it; a system prompt's text from the cache."""
+    if (
+        isinstance(message, dict)
+        and list(message) == ["role", "content"]
+        and message["role"] == "system"
+        and isinstance(message["content"], str)
+    ):
+        return '{"role":"system","content":' + _encoded_instructions(message["content"]) + "}"
+    return _ENCODER.encode(message)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -153,17 +181,25 @@ class ResponseSchema:
 
 def encode_request(head: dict[str, Any], response_format: bytes | None) -> bytes:
     """A chat-completions request body: ``head`` (``model``, ``messages``, ``temperature``,
-    ``max_tokens``) encoded by :func:`encode_json`, with ``response_format`` (already encoded,
-    see :class:`ResponseSchema`) spliced in as the last member. The bytes equal the encoding
-    of ``{**head, "response_format": <decoded>}``. Raises ``UnicodeEncodeError`` for text with
+    ``max_tokens``; string keys) encoded by :func:`encode_json`, the system prompts' text taken
+    from a cache, with ``response_format`` (already encoded, see :class:`ResponseSchema`)
+    spliced in as the last member. The bytes equal the encoding of
+    ``{**head, "response_format": <decoded>}``. Raises ``UnicodeEncodeError`` for text with
     a lone surrogate (no UTF-8 form) and ``ValueError`` for NaN or infinities, as encoding the
     whole body did."""
-    data = encode_json(head).encode()
+    members = []
+    for key, value in head.items():
+        if key == "messages" and isinstance(value, list):
+            text = "[" + ",".join([_encoded_message(m) for m in value]) + "]"
+        else:
+            text = _ENCODER.encode(value)
+        members.append(_ENCODER.encode(key) + ":" + text)
+    data = ("{" + ",".join(members)).encode()
     if response_format is None:
-        return data
+        return data + b"}"
     if not head:
         return b'{"response_format":' + response_format + b"}"
-    return data[:-1] + b',"response_format":' + response_format + b"}"
+    return data + b',"response_format":' + response_format + b"}"
 
 
 # --- errors ------------------------------------------------------------------------------------

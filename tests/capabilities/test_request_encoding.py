@@ -77,12 +77,46 @@ def test_the_spliced_body_is_the_whole_body_encoded(sentence: str, mode: Any) ->
     assert json.loads(data)["messages"][1]["content"] == sentence
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        # The corrective call: the model's answer and the errors follow.
+        [
+            {"role": "system", "content": 'Answer with JSON.\n\t"quoted" \\ ✓'},
+            {"role": "user", "content": SENTENCES[4]},
+            {"role": "assistant", "content": '{"result": "task"}'},
+            {"role": "user", "content": 'Your previous answer was rejected:\n- "title"'},
+        ],
+        # Instructions in the user message (models without a system role).
+        [{"role": "user", "content": 'Answer with JSON.\n\n## The sentence\n\nPay "rent"'}],
+        # Shapes the cache does not take: other key order, content parts, extra keys.
+        [{"content": "Answer with JSON.", "role": "system"}, {"role": "user", "content": "x"}],
+        [{"role": "system", "content": [{"type": "text", "text": 'Answer "JSON"'}]}],
+        [{"role": "system", "content": "Answer.", "name": "rules"}],
+        [],
+    ],
+)
+def test_every_message_list_encodes_as_the_whole_body(messages: list[Any]) -> None:
+    head = {**_head(""), "messages": messages}
+    for response_format in (None, subtasks_response_schema().json_schema_format):
+        data = encode_request(head, response_format)
+        whole = dict(head)
+        if response_format is not None:
+            whole["response_format"] = json.loads(response_format)
+        assert data == _reference(whole)
+    # The same prompt again comes from the cache, with the same bytes.
+    assert encode_request(head, None) == _reference(head)
+
+
 def test_a_lone_surrogate_is_refused_as_before() -> None:
     head = _head("half a pair \ud83d here")
     with pytest.raises(UnicodeEncodeError):
         _reference(head)
     with pytest.raises(UnicodeEncodeError):
         encode_request(head, subtasks_response_schema().json_schema_format)
+    in_prompt = {**head, "messages": [{"role": "system", "content": "rules \udc00"}]}
+    with pytest.raises(UnicodeEncodeError):
+        encode_request(in_prompt, None)
 
 
 def test_nan_is_refused_as_before() -> None:
