@@ -30,6 +30,7 @@ from taskmesh.capabilities.parse_task.schema import (
     core_schema,
     subtasks_response_schema,
 )
+from tests.support.fake_llm import chat_completion
 
 #: Texts JSON must escape (quotes, backslashes, every control character, the line separators
 #: JavaScript cares about), and text it must carry as it is (non-BMP emoji, combining marks,
@@ -166,22 +167,7 @@ async def _recording() -> AsyncIterator[tuple[str, list[bytes]]]:
 
     async def answer(request: web.Request) -> web.Response:
         bodies.append(await request.read())
-        return web.json_response(
-            {
-                "id": "c1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "m",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "{}"},
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        )
+        return web.json_response(chat_completion("{}"))
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", answer)
