@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,10 +19,14 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def run_service(
-    name: str, service: Callable[[S, asyncio.Event], Awaitable[None]], kind: type[S]
+    name: str,
+    service: Callable[[S, asyncio.Event, asyncio.Event], Awaitable[None]],
+    kind: type[S],
 ) -> int:
     """Runs ``service`` with its settings (``kind`` from the environment: a bad value
-    exits with status 2 and one line naming it); returns the exit status."""
+    exits with status 2 and one line naming it), a stop event (set on SIGTERM/SIGINT) and a
+    ready event (the service sets it once serving, see :func:`freeze_when_ready`); returns
+    the exit status."""
     settings = load_settings(kind)
     logs.configure(name, settings.log_level, settings.log_format)
     try:
@@ -50,7 +55,12 @@ def run_service(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await service(settings, stop)
+        ready = asyncio.Event()
+        freezing = asyncio.create_task(freeze_when_ready(ready))
+        try:
+            await service(settings, stop, ready)
+        finally:
+            freezing.cancel()
 
     try:
         uvloop.run(_main())
@@ -62,3 +72,13 @@ def run_service(
         if provider is not None:
             provider.shutdown()  # flushes the spans still batched
     return 0
+
+
+async def freeze_when_ready(ready: asyncio.Event) -> None:
+    """Once ``ready`` is set: collects the start-up garbage, then moves every object left
+    (modules, settings, servers, channels, connections; they live as long as the process)
+    out of the collector's generations (``gc.freeze``), so the collections that the requests'
+    garbage triggers no longer walk them (issue 12)."""
+    await ready.wait()
+    gc.collect()
+    gc.freeze()

@@ -534,6 +534,9 @@ def bench_capability_latency(latency_ms: int, samples: int) -> None:
     import openai
 
     from llm_sim import SimOptions, SimServer
+    from taskmesh.capabilities.errors import UsageMeter
+    from taskmesh.capabilities.llm_calls import LLMCaller
+    from taskmesh.capabilities.llm_client import call_options
     from taskmesh.capabilities.parse_task import handler
     from taskmesh.capabilities.parse_task.config import default_config, effective_config
     from taskmesh.jobs.v1 import jobs_pb2
@@ -550,10 +553,13 @@ def bench_capability_latency(latency_ms: int, samples: int) -> None:
                 start = time.perf_counter()
                 await handler.run_parse_task(client, "sim", task_input)
                 concurrent.append(time.perf_counter() - start)
-                run = handler._Run(client, "sim", None)
+                options = call_options(client)
+                run = handler._Run(LLMCaller(client, "sim", options, UsageMeter()), None, options)
+                config = effective_config(task_input.config)
                 start = time.perf_counter()
-                await handler._core(run, task_input, effective_config(task_input.config), "v1")
-                await handler._subtasks(run, task_input, "v1")
+                core = handler._core_messages(task_input, config, "v1")
+                await handler._core(run, core, config, task_input)
+                await handler._subtasks(run, handler._subtasks_messages(task_input, "v1"))
                 sequential.append(time.perf_counter() - start)
             await client.close()
             return statistics.median(sequential), statistics.median(concurrent)

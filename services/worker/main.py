@@ -8,7 +8,6 @@ redelivered."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 from services.webhooks.consumer import WebhookConsumer
@@ -60,10 +59,6 @@ async def run(
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     await consumer.start(stop)
     await webhooks.start(stop)
-    # Everything allocated so far (modules, clients, connections) lives as long as the process:
-    # out of the collector's generations, it is no longer walked by every collection of the
-    # jobs' garbage (issue 12).
-    gc.freeze()
     log.info(
         "worker consuming",
         extra={"queue": settings.job_queue, "concurrency": settings.worker_concurrency},

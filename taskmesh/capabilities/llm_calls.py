@@ -72,17 +72,134 @@ def estimate_prompt_tokens(messages: list[ChatCompletionMessageParam], extra: st
 
 
 def call_bound(
-    messages: list[ChatCompletionMessageParam], schema: dict[str, Any], max_tokens: int
+    messages: list[ChatCompletionMessageParam], schema: ResponseSchema, max_tokens: int
 ) -> int:
     """The most one call can cost, tokens: estimated prompt (schema included, since servers
     send it to the model or compile it into the prompt) + the output bound."""
-    return estimate_prompt_tokens(messages, json.dumps(schema)) + max_tokens
+    return estimate_prompt_tokens(messages) + schema.tokens + max_tokens
 
 
 def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """The chat-completions ``response_format`` that asks for JSON matching ``schema``
     in OpenAI's strict mode, under the schema name ``name`` (a-z, A-Z, 0-9, _ and -)."""
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+#: One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def encode_json(value: Any) -> str:
+    """``value`` as compact JSON text: the SDK's separators, non-ASCII characters as they are
+    (UTF-8 on the wire), NaN and infinities refused (``ValueError``), as in the request bodies
+    the ``openai`` SDK sends."""
+    return _ENCODER.encode(value)
+
+
+#: Distinct system prompts whose JSON text is kept (see :func:`_encoded_instructions`).
+INSTRUCTIONS_KEPT = 64
+
+
+@functools.lru_cache(maxsize=INSTRUCTIONS_KEPT)
+def _encoded_instructions(text: str) -> str:
+    """The JSON string of a system prompt. Prompts are few and shared by many calls (the
+    parse-task ones are rendered once per config and second), and escaping their 1-3 KB was
+    most of a body's encoding time."""
+    return _ENCODER.encode(text)
+
+
+def _encoded_message(message: Any) -> str:
+    """One message as :func:`encode_json` encodes it; a system prompt's text from the cache."""
+    if (
+        isinstance(message, dict)
+        and list(message) == ["role", "content"]
+        and message["role"] == "system"
+        and isinstance(message["content"], str)
+    ):
+        return '{"role":"system","content":' + _encoded_instructions(message["content"]) + "}"
+    return _ENCODER.encode(message)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ResponseSchema:
+    """A structured-output schema with everything a call derives from it computed once: the
+    schema is the same for every call of a kind (and, for parse-task's core call, of a
+    config), and encoding it was a sixth of the worker's request-building CPU, done about six
+    times per job (issue 12). Build it with :meth:`of`; ``schema`` must not be mutated after.
+
+    ``name``: the schema name sent with ``json_schema`` (a-z, A-Z, 0-9, _ and -). ``schema``:
+    the JSON schema (a dict). ``tokens``: :func:`estimate_tokens` of its JSON text, the share a
+    call's prompt estimate adds for it. ``instruction``: the text the system message gains when
+    the endpoint takes no ``json_schema`` (the schema in the prompt). ``json_schema_format`` /
+    ``json_object_format``: the ``response_format`` of each mode, as compact UTF-8 JSON."""
+
+    name: str
+    schema: dict[str, Any]
+    tokens: int
+    instruction: str
+    json_schema_format: bytes
+    json_object_format: bytes
+
+    @classmethod
+    def of(cls, name: str, schema: dict[str, Any]) -> ResponseSchema:
+        """Prepares ``schema`` under ``name``. Raises ``ValueError`` for a schema JSON cannot
+        carry (NaN, infinities)."""
+        compact = encode_json(schema)
+        return cls(
+            name=name,
+            schema=schema,
+            # The estimate has always measured the default (spaced) encoding; kept, so the
+            # bound reserved for a job does not change.
+            tokens=estimate_tokens(json.dumps(schema)),
+            instruction=(
+                "\n\nYour reply must be one JSON object that validates against this JSON "
+                "schema:\n" + compact
+            ),
+            json_schema_format=encode_json(json_schema_format(name, schema)).encode(),
+            # ``schema`` is llama-cpp-python's extension (it compiles it to a grammar); other
+            # servers ignore the key.
+            json_object_format=encode_json({"type": "json_object", "schema": schema}).encode(),
+        )
+
+    def response_format(self, mode: ResponseFormatMode) -> dict[str, Any] | None:
+        """The ``response_format`` of ``mode`` as a dict (None for ``none``): what an SDK call
+        takes; the lean transport sends the encoded one (:func:`encode_request`)."""
+        if mode == "json_schema":
+            return json_schema_format(self.name, self.schema)
+        if mode == "json_object":
+            return {"type": "json_object", "schema": self.schema}
+        return None
+
+    def encoded_format(self, mode: ResponseFormatMode) -> bytes | None:
+        """The ``response_format`` of ``mode`` as compact UTF-8 JSON (None for ``none``)."""
+        if mode == "json_schema":
+            return self.json_schema_format
+        if mode == "json_object":
+            return self.json_object_format
+        return None
+
+
+def encode_request(head: dict[str, Any], response_format: bytes | None) -> bytes:
+    """A chat-completions request body: ``head`` (``model``, ``messages``, ``temperature``,
+    ``max_tokens``; string keys) encoded by :func:`encode_json`, the system prompts' text taken
+    from a cache, with ``response_format`` (already encoded, see :class:`ResponseSchema`)
+    spliced in as the last member. The bytes equal the encoding of
+    ``{**head, "response_format": <decoded>}``. Raises ``UnicodeEncodeError`` for text with
+    a lone surrogate (no UTF-8 form) and ``ValueError`` for NaN or infinities, as encoding the
+    whole body did."""
+    members = []
+    for key, value in head.items():
+        if key == "messages" and isinstance(value, list):
+            text = "[" + ",".join([_encoded_message(m) for m in value]) + "]"
+        else:
+            text = _ENCODER.encode(value)
+        members.append(_ENCODER.encode(key) + ":" + text)
+    data = ("{" + ",".join(members)).encode()
+    if response_format is None:
+        return data + b"}"
+    if not head:
+        return b'{"response_format":' + response_format + b"}"
+    return data + b',"response_format":' + response_format + b"}"
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -260,13 +377,6 @@ class CallResult:
     usage_estimated: bool
 
 
-def _schema_instruction(schema: dict[str, Any]) -> str:
-    return (
-        "\n\nYour reply must be one JSON object that validates against this JSON schema:\n"
-        + json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
-    )
-
-
 def _merge_system(messages: list[ChatCompletionMessageParam]) -> list[ChatCompletionMessageParam]:
     """For templates without a system role: the instructions open the first user message."""
     system = "\n\n".join(str(m.get("content") or "") for m in messages if m["role"] == "system")
@@ -306,12 +416,11 @@ class LLMCaller:
         self,
         operation: str,
         messages: list[ChatCompletionMessageParam],
-        schema_name: str,
-        schema: dict[str, Any],
+        schema: ResponseSchema,
         temperature: float,
         max_tokens: int,
     ) -> CallResult:
-        """One answered call, falling back on format or system-role refusals (each refused
+        """One answered call asking for JSON that matches ``schema``, falling back on format or system-role refusals (each refused
         request counts as a call of 0 tokens). Raises :class:`CallFailed`; re-raises
         cancellation after charging the call's bound."""
         while True:
@@ -321,7 +430,6 @@ class LLMCaller:
                 return await self._once(
                     operation,
                     messages,
-                    schema_name,
                     schema,
                     temperature,
                     max_tokens,
@@ -363,43 +471,36 @@ class LLMCaller:
         self,
         operation: str,
         messages: list[ChatCompletionMessageParam],
-        schema_name: str,
-        schema: dict[str, Any],
+        schema: ResponseSchema,
         temperature: float,
         max_tokens: int,
         mode: ResponseFormatMode,
         system_role: bool,
     ) -> CallResult:
-        sent = list(messages)
-        extra: dict[str, Any] = {}
-        if mode == "json_schema":
-            extra["response_format"] = json_schema_format(schema_name, schema)
-        else:
+        sent = messages
+        if mode != "json_schema" and messages and messages[0]["role"] == "system":
             # Without json_schema the model only sees the schema if the prompt carries it.
-            if sent and sent[0]["role"] == "system":
-                sent[0] = {
+            sent = [
+                {
                     "role": "system",
-                    "content": str(sent[0].get("content") or "") + _schema_instruction(schema),
-                }
-            if mode == "json_object":
-                # ``schema`` is llama-cpp-python's extension (it compiles it to a grammar);
-                # other servers ignore the key.
-                extra["response_format"] = {"type": "json_object", "schema": schema}
+                    "content": str(messages[0].get("content") or "") + schema.instruction,
+                },
+                *messages[1:],
+            ]
         if not system_role:
             sent = _merge_system(sent)
-        prompt_estimate = estimate_prompt_tokens(
-            sent, json.dumps(schema) if mode == "json_schema" else ""
+        prompt_estimate = estimate_prompt_tokens(sent) + (
+            schema.tokens if mode == "json_schema" else 0
         )
-        body: dict[str, Any] = {
+        head: dict[str, Any] = {
             "model": self.model,
             "messages": sent,
             "temperature": temperature,
             "max_tokens": max_tokens,
-            **extra,
         }
         started = time.perf_counter()
         try:
-            answer = await self._post(body)
+            answer = await self._post(head, schema, mode)
         except asyncio.CancelledError:
             self._charge_bound(operation, prompt_estimate, max_tokens, "abandoned")
             raise
@@ -434,13 +535,22 @@ class LLMCaller:
         self._count_tokens(operation, prompt_tokens, completion_tokens)
         return CallResult(content=content, truncated=truncated, usage_estimated=estimated)
 
-    async def _post(self, body: dict[str, Any]) -> Answer:
-        """The call itself: through the client's lean transport when it has one
-        (:class:`~.llm_client.LLMClient`), else through the SDK (any ``AsyncOpenAI``, or a
-        double of its ``chat.completions.create``). Raises the SDK's errors either way."""
+    async def _post(
+        self, head: dict[str, Any], schema: ResponseSchema, mode: ResponseFormatMode
+    ) -> Answer:
+        """The call itself, with ``head`` (model, messages, temperature, max_tokens) and the
+        ``response_format`` of ``mode``: through the client's lean transport when it has one
+        (:class:`~.llm_client.LLMClient`; the body encoded by :func:`encode_request`), else
+        through the SDK (any ``AsyncOpenAI``, or a double of its ``chat.completions.create``).
+        Raises the SDK's errors either way."""
         transport = getattr(self.client, "transport", None)
         if isinstance(transport, ChatTransport):
-            return await transport.complete(body, self.timeout)
+            data = encode_request(head, schema.encoded_format(mode))
+            return await transport.post(data, self.timeout)
+        body = dict(head)
+        response_format = schema.response_format(mode)
+        if response_format is not None:
+            body["response_format"] = response_format
         completion = await self.client.chat.completions.create(
             **body, timeout=openai.NOT_GIVEN if self.timeout is None else self.timeout
         )

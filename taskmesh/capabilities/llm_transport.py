@@ -193,11 +193,18 @@ class ChatTransport:
 
     async def complete(self, body: dict[str, Any], timeout_s: float | None = None) -> Answer:
         """One call with ``body`` (a chat-completions request, JSON-encodable) and ``timeout_s``
-        (seconds; None → the transport's). Raises what the SDK raises: ``APITimeoutError``,
-        ``APIConnectionError``, the ``APIStatusError`` subclass of a non-2xx status, or
-        ``APIResponseValidationError`` for a 2xx body that is not a chat completion."""
-        # Compact separators: the bytes the SDK sends, without its per-call transforms.
+        (seconds; None → the transport's): :meth:`post` of its compact JSON encoding (the
+        bytes the SDK sends, without its per-call transforms). Raises ``UnicodeEncodeError``
+        for text with a lone surrogate, else as :meth:`post`."""
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return await self.post(data, timeout_s)
+
+    async def post(self, data: bytes, timeout_s: float | None = None) -> Answer:
+        """One call with ``data`` (an encoded chat-completions request body, UTF-8 JSON) and
+        ``timeout_s`` (seconds; None → the transport's). Raises what the SDK raises:
+        ``APITimeoutError``, ``APIConnectionError``, the ``APIStatusError`` subclass of a
+        non-2xx status, or ``APIResponseValidationError`` for a 2xx body that is not a chat
+        completion."""
         timeout = self._timeout(self.timeout_s if timeout_s is None else timeout_s)
         try:
             async with self._session_now().post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -480,6 +480,22 @@ def test_core_prompt_renders_clock_and_config() -> None:
     for name, low, high in cfg.DEFAULT_LEVELS:
         assert f"- {name}: scores {low} to {high}" in lines
     assert "$" not in prompt
+
+
+def test_core_prompts_are_shared_per_config_and_second_and_differ_otherwise() -> None:
+    """Jobs of one second and config share one prompt string (worker memory, issue 12); a
+    change of config or of clock renders anew."""
+    prompt = render_core(cfg.default_config(), NOW)
+    assert render_core(cfg.default_config(), NOW.astimezone(timezone(timedelta(hours=9)))) is (
+        prompt
+    )
+    later = render_core(cfg.default_config(), NOW + timedelta(days=1))
+    assert "Today is Tuesday, January 16, 2024." in later.splitlines()
+    other = cfg.default_config()
+    other.categories.append("garden")
+    assert "- garden" in render_core(other, NOW).splitlines()
+    assert "- garden" not in prompt.splitlines()
+    assert render_subtasks() is render_subtasks()
 
 
 def test_subtasks_prompt_and_versions() -> None:

@@ -18,6 +18,31 @@ from llm_sim.engine import answer, classify_request, user_sentence
 INVALID_CORE = json.dumps({"title": "x"})
 
 
+def chat_completion(
+    content: str, model: str = "m", prompt_tokens: int = 100, completion_tokens: int = 50
+) -> dict[str, Any]:
+    """A chat-completions response body (OpenAI's shape): one choice with ``content``,
+    finished normally, and the usage given (tokens)."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 @dataclass
 class Call:
     kind: str
@@ -44,24 +69,7 @@ class FakeLLM:
         prompt, completion = self.usage.get(label, (100, 50))
         with self._lock:
             self.calls.append(Call(label, corrective, user_sentence(messages), prompt + completion))
-        return {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
-        }
+        return chat_completion(content, body.get("model", "fake"), prompt, completion)
 
     @property
     def reported(self) -> int:

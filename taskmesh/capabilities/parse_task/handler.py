@@ -34,13 +34,11 @@ from .config import effective_config
 from .dates import check_due_day
 from .prompts import reference_time, render_core, render_subtasks
 from .schema import (
-    CORE_SCHEMA_NAME,
-    SUBTASKS_SCHEMA_NAME,
     OutputInvalid,
-    core_schema,
+    core_response_schema,
     parse_core,
     parse_subtasks,
-    subtasks_schema,
+    subtasks_response_schema,
 )
 
 log = logging.getLogger(__name__)
@@ -180,16 +178,14 @@ async def _core(
     """The checked core answer. Raises CallFailed, OutputInvalid or BudgetRefused (before the
     corrective call, which the first admission did not cover)."""
     caller = run.caller
-    schema = core_schema(config)
+    schema = core_response_schema(config)
     max_tokens = run.options.max_tokens_core
     errors: list[str] = []
     rejected_task = False
     for attempt in range(CORE_ATTEMPTS):
         if attempt > 0:
             await run.admit(call_bound(messages, schema, max_tokens))
-        result = await caller.call(
-            "core", messages, CORE_SCHEMA_NAME, schema, CORE_TEMPERATURE, max_tokens
-        )
+        result = await caller.call("core", messages, schema, CORE_TEMPERATURE, max_tokens)
         try:
             if result.truncated:
                 raise _Truncated([_truncation(max_tokens)])
@@ -224,8 +220,7 @@ async def _subtasks(run: _Run, messages: list[ChatCompletionMessageParam]) -> li
         result = await caller.call(
             "subtasks",
             messages,
-            SUBTASKS_SCHEMA_NAME,
-            subtasks_schema(),
+            subtasks_response_schema(),
             SUBTASKS_TEMPERATURE,
             run.options.max_tokens_subtasks,
         )
@@ -259,9 +254,9 @@ def _first_bound(
     config: jobs_pb2.ParseTaskConfig,
     opts: CallOptions,
 ) -> int:
-    return call_bound(core_messages, core_schema(config), opts.max_tokens_core) + call_bound(
-        subtasks_messages, subtasks_schema(), opts.max_tokens_subtasks
-    )
+    return call_bound(
+        core_messages, core_response_schema(config), opts.max_tokens_core
+    ) + call_bound(subtasks_messages, subtasks_response_schema(), opts.max_tokens_subtasks)
 
 
 def first_calls_bound(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taskmesh.jobs.v1 import jobs_pb2
 
-from ..llm_calls import json_schema_format
+from ..llm_calls import ResponseSchema, json_schema_format
 from .config import category_by_name, level_by_name
 
 CORE_SCHEMA_NAME = "parse_task_core"
@@ -170,6 +170,32 @@ def core_schema(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
 def subtasks_schema() -> dict[str, Any]:
     """``SubtasksAnswer``'s schema."""
     return strict_schema(SubtasksAnswer)
+
+
+#: Distinct configs whose prepared core schema is kept (a few KB each); clients that send a
+#: config mostly send the same few.
+CORE_SCHEMAS_KEPT = 64
+
+
+def core_response_schema(config: jobs_pb2.ParseTaskConfig) -> ResponseSchema:
+    """:func:`core_schema` of ``config`` prepared for calls (encoded once per distinct config
+    and process, see :class:`~taskmesh.capabilities.llm_calls.ResponseSchema`); shared, so
+    never mutate its ``schema``."""
+    return _core_response_schema(config.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=CORE_SCHEMAS_KEPT)
+def _core_response_schema(config: bytes) -> ResponseSchema:
+    return ResponseSchema.of(
+        CORE_SCHEMA_NAME, core_schema(jobs_pb2.ParseTaskConfig.FromString(config))
+    )
+
+
+@cache
+def subtasks_response_schema() -> ResponseSchema:
+    """:func:`subtasks_schema` prepared for calls, once per process; shared, so never mutate
+    its ``schema``."""
+    return ResponseSchema.of(SUBTASKS_SCHEMA_NAME, subtasks_schema())
 
 
 def core_response_format(config: jobs_pb2.ParseTaskConfig) -> dict[str, Any]:
