@@ -3,9 +3,12 @@ blocked and refused, with the misses and refusals listed.
 
     .venv/bin/python scripts/screen_corpus.py --source v5
     .venv/bin/python scripts/screen_corpus.py --split report
+    .venv/bin/python scripts/screen_corpus.py --source v7 --by lang --by kind
 
 `--source` picks rows written in one batch (a held-out set screened before any change made for
-it); `--split` picks tune or report. Prints figures; asserts nothing.
+it); `--split` picks tune or report; `--by` adds a table of blocked attacks and refused honest
+rows by `lang` or `kind` (attack rows from v7 on carry a kind too). Prints figures; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -33,10 +36,25 @@ def rows(name: str, split: str | None, source: str | None) -> list[dict]:
     ]
 
 
+def _table(key: str, attacks: list, missed: list, honest: list, refused: list) -> None:
+    def count(rs: list) -> Counter[str]:
+        return Counter(r.get(key, "-").split("/")[0] for r in rs)
+
+    total, lost, seen, bad = count(attacks), count(missed), count(honest), count(refused)
+    for k in sorted(set(total) | set(seen)):
+        cells = []
+        if total[k]:
+            cells.append(f"blocked {total[k] - lost[k]}/{total[k]}")
+        if seen[k]:
+            cells.append(f"refused {bad[k]}/{seen[k]}")
+        print(f"  {k:22} " + ", ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["tune", "report"])
     parser.add_argument("--source", help='rows of one batch, e.g. "v5"')
+    parser.add_argument("--by", action="append", default=[], choices=["lang", "kind"])
     args = parser.parse_args()
     screener = default_screener()
     attacks = rows("attacks.jsonl", args.split, args.source)
@@ -52,6 +70,9 @@ def main() -> None:
     missed_family = Counter(r["family"] for r in missed)
     for family, total in sorted(by_family.items()):
         print(f"  {family:22} {total - missed_family[family]}/{total}")
+    for key in args.by:
+        print(f"by {key}: blocked attacks, refused honest rows")
+        _table(key, attacks, missed, honest, refused)
     for r in missed:
         print(f"  missed  [{r['lang']}] {r['text']!r}")
     for r in refused:
