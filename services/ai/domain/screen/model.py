@@ -22,6 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .ngram import NgramModel, load_ngram
+
 CACHE_SIZE = 4_096
 # The encoder's cost grows faster than the length (attention); the cascade sends it sentences,
 # each cut to this many characters (about 80 tokens), at most `cascade.MAX_WINDOWS` of them: the
@@ -94,13 +96,25 @@ _SPACES = re.compile(r"\s+")
 class ScreenModel:
     """Scores texts as attacks (0..1). Thread-safe; blocking: run it off the event loop."""
 
-    def __init__(self, encoder: Encoder, head: Head, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        head: Head,
+        cache_size: int = CACHE_SIZE,
+        ngram: NgramModel | None = None,
+    ) -> None:
         self.encoder = encoder
         self.head = head
+        self.ngram = ngram  # the second opinion (see `ngram`); None: the encoder alone
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.encoded = 0  # texts the encoder actually ran on (the rest came from the cache)
+
+    def routes(self, text: str) -> bool:
+        """Whether the second opinion sends `text`, which the vocabulary gate would clear, to
+        the encoder (its score at or above the n-gram model's `route` threshold)."""
+        return self.ngram is not None and self.ngram.score(text) >= self.ngram.route
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One score per text, in order; each text cut to MAX_WINDOW_CHARS."""
@@ -123,8 +137,8 @@ class ScreenModel:
 
 
 def load_model() -> ScreenModel:
-    """Encoder and head, loaded now; raises if either is missing (the AI service must then not
-    become ready: screening fails closed)."""
-    model = ScreenModel(load_encoder(), load_head())
+    """Encoder, head and n-gram model, loaded now; raises if any is missing (the AI service
+    must then not become ready: screening fails closed)."""
+    model = ScreenModel(load_encoder(), load_head(), ngram=load_ngram())
     model.scores(["warm-up"])
     return model
