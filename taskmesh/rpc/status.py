@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from taskmesh import errors
 from taskmesh.error_table import DOMAIN, Received, kind_for, kind_of
 
-__all__ = ["DOMAIN", "from_rpc_error", "to_status"]
+__all__ = ["DOMAIN", "from_rpc_error", "from_status_message", "to_status", "to_status_message"]
 
 
 def _pack(message: Message) -> any_pb2.Any:
@@ -24,11 +24,17 @@ def _pack(message: Message) -> any_pb2.Any:
 
 
 def to_status(exc: errors.TaskmeshError) -> tuple[grpc.StatusCode, grpc.Status]:
-    """The status a server aborts with for ``exc``: its row's code, the error's
-    message, and details: ``ErrorInfo`` (reason, domain ``taskmesh``), a
-    ``BadRequest`` for field violations, a ``RetryInfo`` (whole seconds, rounded
-    up) when the error says when to come back. Returns (code, status for
-    ``context.abort_with_status``)."""
+    """The status a server aborts with for ``exc`` (:func:`to_status_message`). Returns
+    (code, status for ``context.abort_with_status``)."""
+    status = to_status_message(exc)
+    return kind_of(exc).code, rpc_status.to_status(status)
+
+
+def to_status_message(exc: errors.TaskmeshError) -> status_pb2.Status:
+    """``exc`` as a ``google.rpc.Status``: its row's code, the error's message, and
+    details: ``ErrorInfo`` (reason, domain ``taskmesh``), a ``BadRequest`` for field
+    violations, a ``RetryInfo`` (whole seconds, rounded up) when the error says when to
+    come back. What a call fails with, and what a batch item's result carries."""
     code = kind_of(exc).code
     # google.rpc.Code numbers are grpc's own (grpc.StatusCode values are (number, name)).
     status = status_pb2.Status(code=code.value[0], message=exc.message)
@@ -53,15 +59,20 @@ def to_status(exc: errors.TaskmeshError) -> tuple[grpc.StatusCode, grpc.Status]:
         status.details.append(
             _pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds)))
         )
-    return code, rpc_status.to_status(status)
+    return status
 
 
 def _received(err: grpc.aio.AioRpcError) -> Received:
-    reason, violations, retry_after = "", [], None
     try:
         status = rpc_status.from_call(err)  # type: ignore[arg-type]  # an AioRpcError is a Call
     except ValueError:
         status = None  # details that contradict the code or message: read the code alone
+    return _read(err.details() or "", status)
+
+
+def _read(message: str, status: status_pb2.Status | None) -> Received:
+    """``message`` with the rich details of ``status`` (none when it is None)."""
+    reason, violations, retry_after = "", [], None
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -77,7 +88,7 @@ def _received(err: grpc.aio.AioRpcError) -> Received:
             delay = error_details_pb2.RetryInfo()
             detail.Unpack(delay)
             retry_after = float(delay.retry_delay.seconds)
-    return Received(err.details() or "", reason, violations, retry_after)
+    return Received(message, reason, violations, retry_after)
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> errors.TaskmeshError:
@@ -89,3 +100,16 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> errors.TaskmeshError:
     messages the servers write for clients."""
     received = _received(err)
     return kind_for(err.code(), received.reason).rebuild(received)
+
+
+#: google.rpc.Code number -> grpc.StatusCode (grpc.StatusCode values are (number, name)).
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def from_status_message(status: status_pb2.Status) -> errors.TaskmeshError:
+    """The domain error a ``google.rpc.Status`` stands for (a batch item's failure),
+    rebuilt as :func:`from_rpc_error` rebuilds a failed call's; an unknown code reads as
+    UNKNOWN."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    received = _read(status.message, status)
+    return kind_for(code, received.reason).rebuild(received)

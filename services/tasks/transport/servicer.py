@@ -5,13 +5,15 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import grpc
 
 from services.tasks.domain import models as m
-from services.tasks.domain.jobs import JobService
+from services.tasks.domain.jobs import CompleteItem, JobService, StartItem
 from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
@@ -19,8 +21,11 @@ from services.tasks.transport import convert
 from taskmesh import errors
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
+from taskmesh.rpc.status import to_status_message
 from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 _ORDER = {
     tasks_pb2.TASK_ORDER_BY_UNSPECIFIED: m.TaskOrder.CREATED_AT,
@@ -31,6 +36,15 @@ _ORDER = {
 MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
+#: Items per StartJobs / CompleteJobs call: a worker's batches are far smaller
+#: (taskmesh.batching.Coalescer's max_batch); this bounds one transaction.
+MAX_BATCH = 1_000
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+RequestT = TypeVar("RequestT")
+ItemT = TypeVar("ItemT")
+OutT = TypeVar("OutT")
+ResponseT = TypeVar("ResponseT")
 #: Default deadline for the AI hop when the caller set none.
 
 
@@ -74,6 +88,103 @@ def _tokens(value: int) -> int:
             [errors.FieldViolation("tokens_needed", "negative")],
         )
     return value
+
+
+def _start_item(request: tasks_pb2.StartJobRequest, request_id: str | None) -> StartItem:
+    """A StartJob request as the domain takes it. Raises InvalidInput (no job id, negative
+    tokens)."""
+    job_id = _require(request.job_id, "job_id")
+    return StartItem(job_id, _tokens(request.tokens_needed), request_id)
+
+
+def _start_response(job: m.Job, admission: m.Admission) -> tasks_pb2.StartJobResponse:
+    return tasks_pb2.StartJobResponse(
+        job=convert.job_to_proto(job),
+        budget_granted=admission.granted,
+        reserved_tokens=admission.reserved,
+    )
+
+
+def _complete_item(request: tasks_pb2.CompleteJobRequest, request_id: str | None) -> CompleteItem:
+    """A CompleteJob request as the domain takes it. Raises InvalidInput (no job id, no
+    outcome, negative usage)."""
+    job_id = _require(request.job_id, "job_id")
+    kind = request.WhichOneof("outcome")
+    if kind == "parse_task":
+        outcome: m.TaskDraft | m.JobError = convert.draft_from_proto(request.parse_task)
+    elif kind == "error":
+        outcome = convert.error_from_proto(request.error)
+    else:
+        raise errors.InvalidInput(
+            "an outcome is required", [errors.FieldViolation("outcome", "required")]
+        )
+    actual = request.usage.input_tokens + request.usage.output_tokens
+    if actual < 0:
+        raise errors.InvalidInput("usage must not be negative")
+    calls = [
+        m.CallUsage(c.operation, c.input_tokens, c.output_tokens, c.estimated)
+        for c in request.calls
+    ]
+    if any(c.input_tokens < 0 or c.output_tokens < 0 for c in calls):
+        raise errors.InvalidInput("usage must not be negative")
+    return CompleteItem(job_id, outcome, actual, calls, request_id)
+
+
+def _complete_response(job: m.Job, applied: bool) -> tasks_pb2.CompleteJobResponse:
+    return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+
+
+def _item_status(exc: Exception) -> tasks_pb2.ItemStatus:
+    """The status a unary call would fail with for ``exc`` (the server interceptor's
+    mapping, ``taskmesh.rpc.server``): a domain error's own, INTERNAL for any other."""
+    if not isinstance(exc, errors.TaskmeshError):
+        log.error("unhandled error in a batch item", exc_info=exc)
+        exc = errors.TaskmeshError("internal error")
+    status = to_status_message(exc)
+    return tasks_pb2.ItemStatus(code=status.code, message=status.message, details=status.details)
+
+
+async def _itemwise(
+    rpc: str,
+    requests: list[tuple[RequestT, str, str]],
+    parse: Callable[[RequestT, str | None], ItemT],
+    run: Callable[[list[ItemT]], Awaitable[list[OutT | Exception]]],
+    respond: Callable[[OutT], ResponseT],
+) -> list[ResponseT | tasks_pb2.ItemStatus]:
+    """A batch RPC item by item: each (request, request id, job id) parsed, the valid ones
+    run together (``run``: one domain call, one transaction), each answered with its
+    unary response or its ItemStatus, in the requests' order. One log line per item with
+    its request and job ids (SPEC §12), as the unary call's "rpc" line. Raises
+    InvalidInput for more than MAX_BATCH items."""
+    if len(requests) > MAX_BATCH:
+        raise errors.InvalidInput(
+            f"at most {MAX_BATCH} items", [errors.FieldViolation("items", "too many")]
+        )
+    answers: list[ResponseT | tasks_pb2.ItemStatus | None] = [None] * len(requests)
+    valid: list[tuple[int, ItemT]] = []
+    for index, (request, request_id, _) in enumerate(requests):
+        try:
+            valid.append((index, parse(request, request_id or None)))
+        except errors.TaskmeshError as exc:
+            answers[index] = _item_status(exc)
+    if valid:
+        outcomes = await run([item for _, item in valid])
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            answers[index] = (
+                _item_status(outcome) if isinstance(outcome, Exception) else respond(outcome)
+            )
+    done: list[ResponseT | tasks_pb2.ItemStatus] = []
+    for (_, request_id, job_id), answer in zip(requests, answers, strict=True):
+        assert answer is not None
+        code = (
+            _CODE_NAMES.get(answer.code, "UNKNOWN")
+            if isinstance(answer, tasks_pb2.ItemStatus)
+            else "OK"
+        )
+        with bind(request_id=request_id or None, job_id=job_id or None):
+            log.info("rpc item", extra={"rpc": rpc, "code": code})
+        done.append(answer)
+    return done
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
@@ -228,15 +339,31 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
-            needed = _tokens(request.tokens_needed)
-            job, admission = await self.jobs.start_admitting(
-                _require(request.job_id, "job_id"), needed
+            item = _start_item(request, None)
+            return _start_response(
+                *await self.jobs.start_admitting(item.job_id, item.tokens_needed)
             )
-            return tasks_pb2.StartJobResponse(
-                job=convert.job_to_proto(job),
-                budget_granted=admission.granted,
-                reserved_tokens=admission.reserved,
-            )
+
+    async def StartJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.StartJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.StartJobsResponse:
+        results = await _itemwise(
+            "StartJob",
+            [(i.request, i.request_id, i.request.job_id) for i in request.items],
+            _start_item,
+            self.jobs.start_many,
+            lambda started: _start_response(*started),
+        )
+        return tasks_pb2.StartJobsResponse(
+            results=[
+                tasks_pb2.StartJobsResult(error=r)
+                if isinstance(r, tasks_pb2.ItemStatus)
+                else tasks_pb2.StartJobsResult(response=r)
+                for r in results
+            ]
+        )
 
     async def ReserveTokens(  # noqa: N802
         self,
@@ -255,28 +382,32 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CompleteJobRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CompleteJobResponse:
-        job_id = _require(request.job_id, "job_id")
-        with bind(job_id=job_id):
-            kind = request.WhichOneof("outcome")
-            if kind == "parse_task":
-                outcome: m.TaskDraft | m.JobError = convert.draft_from_proto(request.parse_task)
-            elif kind == "error":
-                outcome = convert.error_from_proto(request.error)
-            else:
-                raise errors.InvalidInput(
-                    "an outcome is required", [errors.FieldViolation("outcome", "required")]
-                )
-            actual = request.usage.input_tokens + request.usage.output_tokens
-            if actual < 0:
-                raise errors.InvalidInput("usage must not be negative")
-            calls = [
-                m.CallUsage(c.operation, c.input_tokens, c.output_tokens, c.estimated)
-                for c in request.calls
+        with bind(job_id=request.job_id):
+            item = _complete_item(request, None)
+            return _complete_response(
+                *await self.jobs.complete(item.job_id, item.outcome, item.actual_tokens, item.calls)
+            )
+
+    async def CompleteJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.CompleteJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CompleteJobsResponse:
+        results = await _itemwise(
+            "CompleteJob",
+            [(i.request, i.request_id, i.request.job_id) for i in request.items],
+            _complete_item,
+            self.jobs.complete_many,
+            lambda completed: _complete_response(*completed),
+        )
+        return tasks_pb2.CompleteJobsResponse(
+            results=[
+                tasks_pb2.CompleteJobsResult(error=r)
+                if isinstance(r, tasks_pb2.ItemStatus)
+                else tasks_pb2.CompleteJobsResult(response=r)
+                for r in results
             ]
-            if any(c.input_tokens < 0 or c.output_tokens < 0 for c in calls):
-                raise errors.InvalidInput("usage must not be negative")
-            job, applied = await self.jobs.complete(job_id, outcome, actual, calls)
-            return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+        )
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
     async def CreateWebhookEndpoint(  # noqa: N802
