@@ -15,7 +15,8 @@ and raises the domain errors of ``taskmesh.errors``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import grpc
 import stamina
@@ -60,6 +61,30 @@ def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
     return ((REQUEST_ID_KEY, request_id),) if request_id else ()
 
 
+async def _send(
+    unary: Callable[..., Awaitable[Any]],
+    batch: Callable[[Any], Awaitable[Any]],
+    batch_request: Callable[..., Any],
+    batch_item: Callable[..., Any],
+    calls: list[tuple[Any, str | None]],
+) -> list[Any]:
+    """Sends coalesced ``calls`` (request, request id): one alone as the ``unary`` call (no
+    batch's overhead), several as one ``batch`` call of ``batch_request(items=[
+    batch_item(request=…, request_id=…)])``. Per call its response or the domain error of
+    its item's status; a failed call raises (every item's caller hears it)."""
+    if len(calls) == 1:
+        request, request_id = calls[0]
+        return [await unary(request, metadata=_metadata(request_id))]
+    items = [
+        batch_item(request=request, request_id=request_id or "") for request, request_id in calls
+    ]
+    response = await batch(batch_request(items=items))
+    return [
+        _item_error(result.error) if result.HasField("error") else result.response
+        for result in response.results
+    ]
+
+
 class TasksCallback:
     """The Tasks service as the worker sees it, over a channel made by
     ``taskmesh.rpc.client.channel(..., token=...)``. ``max_batch``: starts (and
@@ -67,11 +92,26 @@ class TasksCallback:
 
     def __init__(self, channel: grpc.aio.Channel, *, max_batch: int = MAX_BATCH) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+        stub = self._stub
         self._starts: Coalescer[_Start, tasks_pb2.StartJobResponse] = Coalescer(
-            self._send_starts, max_batch=max_batch
+            partial(
+                _send,
+                stub.StartJob,
+                stub.StartJobs,
+                tasks_pb2.StartJobsRequest,
+                tasks_pb2.StartJobsItem,
+            ),
+            max_batch=max_batch,
         )
         self._completions: Coalescer[_Completion, tasks_pb2.CompleteJobResponse] = Coalescer(
-            self._send_completions, max_batch=max_batch
+            partial(
+                _send,
+                stub.CompleteJob,
+                stub.CompleteJobs,
+                tasks_pb2.CompleteJobsRequest,
+                tasks_pb2.CompleteJobsItem,
+            ),
+            max_batch=max_batch,
         )
 
     async def start_job(
@@ -105,44 +145,6 @@ class TasksCallback:
     ) -> tasks_pb2.CompleteJobResponse:
         """Records the job's outcome; idempotent on ``job_id`` (SPEC §6), hence retried."""
         return await self._call(lambda: self._completions.submit((request, request_id)))
-
-    async def _send_starts(
-        self, starts: list[_Start]
-    ) -> list[tasks_pb2.StartJobResponse | errors.TaskmeshError]:
-        if len(starts) == 1:  # alone: the unary call, no batch's overhead
-            request, request_id = starts[0]
-            return [await self._stub.StartJob(request, metadata=_metadata(request_id))]
-        response = await self._stub.StartJobs(
-            tasks_pb2.StartJobsRequest(
-                items=[
-                    tasks_pb2.StartJobsItem(request=request, request_id=request_id or "")
-                    for request, request_id in starts
-                ]
-            )
-        )
-        return [
-            _item_error(result.error) if result.HasField("error") else result.response
-            for result in response.results
-        ]
-
-    async def _send_completions(
-        self, completions: list[_Completion]
-    ) -> list[tasks_pb2.CompleteJobResponse | errors.TaskmeshError]:
-        if len(completions) == 1:
-            request, request_id = completions[0]
-            return [await self._stub.CompleteJob(request, metadata=_metadata(request_id))]
-        response = await self._stub.CompleteJobs(
-            tasks_pb2.CompleteJobsRequest(
-                items=[
-                    tasks_pb2.CompleteJobsItem(request=request, request_id=request_id or "")
-                    for request, request_id in completions
-                ]
-            )
-        )
-        return [
-            _item_error(result.error) if result.HasField("error") else result.response
-            for result in response.results
-        ]
 
     @staticmethod
     async def _call(make: Callable[[], Awaitable[Response]]) -> Response:

@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
-from services.tasks.domain.jobs import JobPolicy, JobService
+from services.tasks.domain.jobs import JobPolicy, JobService, StartItem
 from services.tasks.domain.users import UserService
 from services.tasks.storage.repository import Store
 from services.tasks.transport import convert
@@ -153,6 +153,7 @@ async def test_complete_jobs_answers_each_item_as_complete_job_does(env: Env) ->
     }
     batched = await complete_scenario(env)
     cases = list(batched)
+    before = env.writes[0]
     response = await env.stub.CompleteJobs(
         tasks_pb2.CompleteJobsRequest(
             items=[
@@ -163,6 +164,9 @@ async def test_complete_jobs_answers_each_item_as_complete_job_does(env: Env) ->
         metadata=AUTH,
     )
     assert len(response.results) == len(cases)
+    # The unknown job's NotFound rolled the first transaction back; the others ran again
+    # together in a second one (the item without an outcome never reached the database).
+    assert env.writes[0] - before == 2
     got = {case: shape(outcome(r)) for case, r in zip(cases, response.results, strict=True)}
     assert got == expected
     codes = {
@@ -285,3 +289,26 @@ async def assert_one_task_per_job_and_balanced(env: Env) -> None:
         assert tasks == (1 if state == "succeeded" else 0), (job_id, state, tasks)
     check = await reads(env.jobs).ledger_check()
     assert check.unbalanced_windows == [] and check.jobs == []
+
+
+async def test_a_database_error_runs_each_item_alone(env: Env) -> None:
+    queued = [await new_job(env, started=False) for _ in range(3)]
+    broken = queued[1]
+
+    async def step(tx: Any, item: StartItem) -> str:
+        await tx.jobs.mark_running(item.job_id, env.jobs.now())
+        if item.job_id == broken:
+            raise RuntimeError("a statement failed")  # not a domain error: the tx's fault?
+        return item.job_id
+
+    before = env.writes[0]
+    results = await env.jobs._batch([StartItem(j, 0) for j in queued], step)
+    assert results[0] == queued[0] and results[2] == queued[2]
+    assert isinstance(results[1], RuntimeError)
+    assert env.writes[0] - before == 1 + 3  # the batch, then each item alone
+    states = {j: (await reads(env.jobs).states([j]))[j] for j in queued}
+    assert states == {
+        queued[0]: m.JobState.RUNNING,
+        broken: m.JobState.QUEUED,
+        queued[2]: m.JobState.RUNNING,
+    }

@@ -317,31 +317,50 @@ class JobService:
         """``step`` for each item, all in one write transaction, committed once; per item
         its result or the exception it raised, in the items' order.
 
-        Per-item isolation without savepoints: a step that raises rolls the batch back and
-        every item runs again in a transaction of its own, so one item's error (an unknown
-        job, a database error) changes nothing of the others. Errors are rare on this path
-        (a repeat or late completion is a result, not an error), so the usual batch pays one
-        BEGIN and one COMMIT. A step must leave its effects outside the transaction
-        (events, metrics) to the caller, after the commit: a rolled-back step is re-run."""
-        if len(items) > 1:
+        Per-item isolation without savepoints: an item whose step raises a domain error
+        (NotFound) rolls the transaction back, keeps that error as its result, and the
+        other items run again together; any other failure (a database error, which may be
+        the transaction's rather than the item's) runs every remaining item in a
+        transaction of its own. So one item's error changes nothing of the others, and a
+        batch with k failing items costs k + 1 transactions. A step must leave its effects
+        outside the transaction (events, metrics) to the caller, after the commit: a
+        rolled-back step is run again."""
+        results: list[ResultT | Exception | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        while len(pending) > 1:
+            failed: tuple[int, errors.TaskmeshError] | None = None
             try:
                 async with self.store.write() as tx:
-                    batch: list[ResultT | Exception] = []
-                    for item in items:
+                    done: list[ResultT] = []
+                    for index in pending:
+                        item = items[index]
                         with bind(request_id=item.request_id, job_id=item.job_id):
-                            batch.append(await step(tx, item))
-                    return batch
-            except Exception:  # noqa: BLE001 - every item runs again alone and reports its own
-                log.info("a batch item failed; running the batch's items one by one")
-        results: list[ResultT | Exception] = []
-        for item in items:
+                            try:
+                                done.append(await step(tx, item))
+                            except errors.TaskmeshError as exc:
+                                failed = (index, exc)
+                                raise
+            except Exception:  # noqa: BLE001 - the failed item reports it (below)
+                if failed is None:
+                    log.info("a batch transaction failed; running its items one by one")
+                    break
+                results[failed[0]] = failed[1]
+                pending.remove(failed[0])
+                continue
+            for index, result in zip(pending, done, strict=True):
+                results[index] = result
+            pending = []
+        for index in pending:
+            item = items[index]
             with bind(request_id=item.request_id, job_id=item.job_id):
                 try:
                     async with self.store.write() as tx:
-                        results.append(await step(tx, item))
+                        results[index] = await step(tx, item)
                 except Exception as exc:  # noqa: BLE001 - the item's result is its error
-                    results.append(exc)
-        return results
+                    results[index] = exc
+        answered = [r for r in results if r is not None]
+        assert len(answered) == len(items), "every item has its result"
+        return answered
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int) -> m.Admission:
         """Tops up a running job's reservation to cover ``tokens_needed`` (spent + in flight

@@ -6,11 +6,12 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from services.tasks.domain import models as m
 from services.tasks.domain.jobs import CompleteItem, JobService, StartItem
@@ -18,7 +19,7 @@ from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
-from taskmesh import errors
+from taskmesh import errors, metrics
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining
 from taskmesh.rpc.status import to_status_message
@@ -41,10 +42,10 @@ MAX_CHECK = 10_000
 MAX_BATCH = 1_000
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
-RequestT = TypeVar("RequestT")
 ItemT = TypeVar("ItemT")
 OutT = TypeVar("OutT")
-ResponseT = TypeVar("ResponseT")
+#: StartJobsResult / CompleteJobsResult: a oneof of ``response`` and ``error``.
+ResultT = TypeVar("ResultT", tasks_pb2.StartJobsResult, tasks_pb2.CompleteJobsResult)
 #: Default deadline for the AI hop when the caller set none.
 
 
@@ -146,42 +147,45 @@ def _item_status(exc: Exception) -> tasks_pb2.ItemStatus:
 
 async def _itemwise(
     rpc: str,
-    requests: list[tuple[RequestT, str, str]],
-    parse: Callable[[RequestT, str | None], ItemT],
+    items: Sequence[Any],
+    parse: Callable[[Any, str | None], ItemT],
     run: Callable[[list[ItemT]], Awaitable[list[OutT | Exception]]],
-    respond: Callable[[OutT], ResponseT],
-) -> list[ResponseT | tasks_pb2.ItemStatus]:
-    """A batch RPC item by item: each (request, request id, job id) parsed, the valid ones
-    run together (``run``: one domain call, one transaction), each answered with its
-    unary response or its ItemStatus, in the requests' order. One log line per item with
-    its request and job ids (SPEC §12), as the unary call's "rpc" line. Raises
-    InvalidInput for more than MAX_BATCH items."""
-    if len(requests) > MAX_BATCH:
+    respond: Callable[[OutT], Message],
+    result: Callable[..., ResultT],
+) -> list[ResultT]:
+    """A batch RPC item by item: each item (``request``: the unary request, ``request_id``)
+    parsed, the valid ones run together (``run``: one domain call, one transaction), each
+    answered as ``result(response=…)`` with its unary response or ``result(error=…)``
+    with its ItemStatus, in the items' order. One log line per item with its request and
+    job ids (SPEC §12), as the unary call's "rpc" line, and counted in
+    ``grpc_server_batch_items_total`` under the unary method. Raises InvalidInput for more than
+    MAX_BATCH items."""
+    if len(items) > MAX_BATCH:
         raise errors.InvalidInput(
             f"at most {MAX_BATCH} items", [errors.FieldViolation("items", "too many")]
         )
-    answers: list[ResponseT | tasks_pb2.ItemStatus | None] = [None] * len(requests)
+    answers: list[ResultT | None] = [None] * len(items)
     valid: list[tuple[int, ItemT]] = []
-    for index, (request, request_id, _) in enumerate(requests):
+    for index, item in enumerate(items):
         try:
-            valid.append((index, parse(request, request_id or None)))
+            valid.append((index, parse(item.request, item.request_id or None)))
         except errors.TaskmeshError as exc:
-            answers[index] = _item_status(exc)
+            answers[index] = result(error=_item_status(exc))
     if valid:
-        outcomes = await run([item for _, item in valid])
+        outcomes = await run([parsed for _, parsed in valid])
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             answers[index] = (
-                _item_status(outcome) if isinstance(outcome, Exception) else respond(outcome)
+                result(error=_item_status(outcome))
+                if isinstance(outcome, Exception)
+                else result(response=respond(outcome))
             )
-    done: list[ResponseT | tasks_pb2.ItemStatus] = []
-    for (_, request_id, job_id), answer in zip(requests, answers, strict=True):
+    done: list[ResultT] = []
+    for item, answer in zip(items, answers, strict=True):
         assert answer is not None
-        code = (
-            _CODE_NAMES.get(answer.code, "UNKNOWN")
-            if isinstance(answer, tasks_pb2.ItemStatus)
-            else "OK"
-        )
-        with bind(request_id=request_id or None, job_id=job_id or None):
+        error = answer.error if answer.HasField("error") else None
+        code = "OK" if error is None else _CODE_NAMES.get(error.code, "UNKNOWN")
+        metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code).inc()
+        with bind(request_id=item.request_id or None, job_id=item.request.job_id or None):
             log.info("rpc item", extra={"rpc": rpc, "code": code})
         done.append(answer)
     return done
@@ -351,19 +355,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.StartJobsResponse:
         results = await _itemwise(
             "StartJob",
-            [(i.request, i.request_id, i.request.job_id) for i in request.items],
+            request.items,
             _start_item,
             self.jobs.start_many,
             lambda started: _start_response(*started),
+            tasks_pb2.StartJobsResult,
         )
-        return tasks_pb2.StartJobsResponse(
-            results=[
-                tasks_pb2.StartJobsResult(error=r)
-                if isinstance(r, tasks_pb2.ItemStatus)
-                else tasks_pb2.StartJobsResult(response=r)
-                for r in results
-            ]
-        )
+        return tasks_pb2.StartJobsResponse(results=results)
 
     async def ReserveTokens(  # noqa: N802
         self,
@@ -395,19 +393,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.CompleteJobsResponse:
         results = await _itemwise(
             "CompleteJob",
-            [(i.request, i.request_id, i.request.job_id) for i in request.items],
+            request.items,
             _complete_item,
             self.jobs.complete_many,
             lambda completed: _complete_response(*completed),
+            tasks_pb2.CompleteJobsResult,
         )
-        return tasks_pb2.CompleteJobsResponse(
-            results=[
-                tasks_pb2.CompleteJobsResult(error=r)
-                if isinstance(r, tasks_pb2.ItemStatus)
-                else tasks_pb2.CompleteJobsResult(response=r)
-                for r in results
-            ]
-        )
+        return tasks_pb2.CompleteJobsResponse(results=results)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
     async def CreateWebhookEndpoint(  # noqa: N802
