@@ -1,5 +1,11 @@
 """The worker's calls to the Tasks service (StartJob, ReserveTokens, CompleteJob).
 
+Concurrent starts and completions are coalesced (``taskmesh.batching.Coalescer``): a
+lone call goes at once as the unary StartJob / CompleteJob; calls made while one is in
+flight leave together as one StartJobs / CompleteJobs when it returns, so a burst pays
+a call's and a transaction's fixed cost once per batch (issue #12). Each item keeps its
+own result, error and retries.
+
 This module owns retries on this hop: a few quick attempts within a bounded
 time (RETRY_*), so a Tasks restart does not cost a new LLM run. Past that the
 job goes back to the queue (retries.py) and nothing is lost. The channel's
@@ -9,12 +15,15 @@ and raises the domain errors of ``taskmesh.errors``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import grpc
 import stamina
 
 from taskmesh import errors
+from taskmesh.batching import Coalescer
+from taskmesh.rpc import status
 from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -30,29 +39,80 @@ RETRY_JITTER_S = 0.1
 #: Bound of all attempts of one call together, seconds.
 RETRY_TIMEOUT_S = 30.0
 
+#: Starts (and completions) per StartJobs (CompleteJobs) call at most: a burst's worth
+#: (the worker's prefetch is WORKER_CONCURRENCY); Tasks takes up to 1,000.
+MAX_BATCH = 128
+
 Response = TypeVar("Response")
+#: (the request, its request id): what one start or completion carries into a batch.
+_Start = tuple[tasks_pb2.StartJobRequest, str | None]
+_Completion = tuple[tasks_pb2.CompleteJobRequest, str | None]
 
 
 def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
     return ((REQUEST_ID_KEY, request_id),) if request_id else ()
 
 
+async def _send(
+    unary: Callable[..., Awaitable[Any]],
+    batch: Callable[[Any], Awaitable[Any]],
+    batch_request: Callable[..., Any],
+    batch_item: Callable[..., Any],
+    calls: list[tuple[Any, str | None]],
+) -> list[Any]:
+    """Sends coalesced ``calls`` (request, request id): one alone as the ``unary`` call (no
+    batch's overhead), several as one ``batch`` call of ``batch_request(items=[
+    batch_item(request=…, request_id=…)])``. Per call its response or the domain error of
+    its item's status; a failed call raises (every item's caller hears it)."""
+    if len(calls) == 1:
+        request, request_id = calls[0]
+        return [await unary(request, metadata=_metadata(request_id))]
+    items = [
+        batch_item(request=request, request_id=request_id or "") for request, request_id in calls
+    ]
+    response = await batch(batch_request(items=items))
+    return [
+        status.from_status(result.error) if result.HasField("error") else result.response
+        for result in response.results
+    ]
+
+
 class TasksCallback:
     """The Tasks service as the worker sees it, over a channel made by
-    ``taskmesh.rpc.client.channel(..., token=...)``."""
+    ``taskmesh.rpc.client.channel(..., token=...)``. ``max_batch``: starts (and
+    completions) per call at most."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, max_batch: int = MAX_BATCH) -> None:
         self._stub = tasks_pb2_grpc.TasksServiceStub(channel)
+        stub = self._stub
+        self._starts: Coalescer[_Start, tasks_pb2.StartJobResponse] = Coalescer(
+            partial(
+                _send,
+                stub.StartJob,
+                stub.StartJobs,
+                tasks_pb2.StartJobsRequest,
+                tasks_pb2.StartJobsItem,
+            ),
+            max_batch=max_batch,
+        )
+        self._completions: Coalescer[_Completion, tasks_pb2.CompleteJobResponse] = Coalescer(
+            partial(
+                _send,
+                stub.CompleteJob,
+                stub.CompleteJobs,
+                tasks_pb2.CompleteJobsRequest,
+                tasks_pb2.CompleteJobsItem,
+            ),
+            max_batch=max_batch,
+        )
 
     async def start_job(
         self, job_id: str, request_id: str | None, tokens_needed: int = 0
     ) -> tasks_pb2.StartJobResponse:
         """Marks the job running and admits ``tokens_needed`` (what earlier attempts spent
         + the first calls' bound) against its reservation in the same transaction."""
-        request = tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed)
-        return await self._call(
-            lambda: self._stub.StartJob(request, metadata=_metadata(request_id))
-        )
+        start = (tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed), request_id)
+        return await self._call(lambda: self._starts.submit(start))
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
         """Asks Tasks to make the job's reservation cover ``tokens_needed`` in all (SPEC §8);
@@ -76,9 +136,7 @@ class TasksCallback:
         self, request: tasks_pb2.CompleteJobRequest, request_id: str | None
     ) -> tasks_pb2.CompleteJobResponse:
         """Records the job's outcome; idempotent on ``job_id`` (SPEC §6), hence retried."""
-        return await self._call(
-            lambda: self._stub.CompleteJob(request, metadata=_metadata(request_id))
-        )
+        return await self._call(lambda: self._completions.submit((request, request_id)))
 
     @staticmethod
     async def _call(make: Callable[[], Awaitable[Response]]) -> Response:

@@ -188,7 +188,7 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
                 result.response.CopyFrom(await self._create(single))
             except Exception as exc:  # noqa: BLE001 - the item's answer
                 result.ClearField("response")
-                result.error.ParseFromString(status.item_status(exc).SerializeToString())
+                result.error.CopyFrom(status.item_status(exc))
             results.append(result)
         return tasks_pb2.CreateTasksResponse(results=results)
 

@@ -105,15 +105,17 @@ def test_tasks_counts_rpcs_by_method_and_code(observed_stack: Observed) -> None:
     assert tasks.value("grpc_server_handled_total", **create, grpc_code="INVALID_ARGUMENT") == 1
     assert tasks.value("grpc_server_handling_seconds_count", **create) == K + 2
     for method in ("StartJob", "CompleteJob"):
-        assert (
-            tasks.value(
-                "grpc_server_handled_total",
-                grpc_service=service,
-                grpc_method=method,
-                grpc_code="OK",
-            )
-            == K + 1
-        ), method
+        # Alone as the unary call, or an item of a StartJobs / CompleteJobs batch.
+        alone = tasks.value(
+            "grpc_server_handled_total", grpc_service=service, grpc_method=method, grpc_code="OK"
+        )
+        batched = tasks.value(
+            "grpc_server_batch_items_total",
+            grpc_service=service,
+            grpc_method=method,
+            grpc_code="OK",
+        )
+        assert alone + batched == K + 1, method
     assert tasks.value("taskmesh_token_reservations_total", outcome="reserved") == K + 2
     # Every started job had its first LLM calls admitted against its reservation.
     admitted = tasks.value("taskmesh_budget_admissions_total", stage="start", outcome="granted")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.tasks.domain import models as m
 from services.tasks.domain.budget import BudgetPolicy
@@ -20,6 +20,17 @@ from taskmesh.logs import bind, job_id_var
 from taskmesh.tracing import continued
 
 log = logging.getLogger(__name__)
+
+
+class _Item(Protocol):
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+
+
+ItemT = TypeVar("ItemT", bound=_Item)
+ResultT = TypeVar("ResultT")
 
 Outcome = m.TaskDraft | m.JobError
 #: Failures a dead-letter replay may re-run (SPEC §7): the cause may have passed.
@@ -67,6 +78,46 @@ class JobPolicy:
     budget: BudgetPolicy
     #: Seconds after creation at which an unfinished job is failed (TIMED_OUT).
     job_timeout_s: float
+
+
+@dataclass(frozen=True)
+class StartItem:
+    """One StartJob: the job, and the tokens its reservation must cover (0: admit none)."""
+
+    job_id: str
+    tokens_needed: int
+    #: The request id of the job's work (SPEC §12), for the log lines about this item.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CompleteItem:
+    """One CompleteJob: the job's outcome, the tokens its run spent (input + output) and
+    the LLM calls behind them."""
+
+    job_id: str
+    outcome: Outcome
+    actual_tokens: int
+    calls: list[m.CallUsage]
+    #: The request id of the job's work (SPEC §12), for the log lines about this item.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Started:
+    job: m.Job
+    admission: m.Admission
+    #: Whether tokens were asked for (the admission is counted).
+    admitted: bool
+
+
+@dataclass(frozen=True)
+class _Completed:
+    job: m.Job
+    applied: bool
+    #: Tokens that were reserved, when this completion settled the reservation.
+    reserved: int | None
+    actual_tokens: int
 
 
 class JobService:
@@ -399,21 +450,91 @@ class JobService:
         reservation's window has room (SPEC §8). A job that must not run is returned as it
         is, not admitted. Raises NotFound."""
         async with self.store.write() as tx:
-            job = await tx.jobs.mark_running(job_id, self.now())
-            admitted = job is not None and tokens_needed > 0
-            if job is None:
-                admission = m.Admission(False, 0)
-                job = await tx.jobs.get(job_id)
-            elif admitted:
-                admission = await tx.ledger.top_up(job_id, tokens_needed, self.policy.budget.limit)
-            else:
-                admission = m.Admission(True, await tx.ledger.reserved_tokens(job_id))
+            started = await self._start_in(tx, StartItem(job_id, tokens_needed))
+        return self._started(started)
+
+    async def start_many(
+        self, items: Sequence[StartItem]
+    ) -> list[tuple[m.Job, m.Admission] | Exception]:
+        """:meth:`start_admitting` for each item, in one write transaction (group commit):
+        per item its result or the error its own call would raise, in the items' order.
+        One item's failure leaves the others applied (:meth:`_batch`)."""
+        results = await self._batch(items, self._start_in)
+        return [r if isinstance(r, Exception) else self._started(r) for r in results]
+
+    async def _start_in(self, tx: Tx, item: StartItem) -> _Started:
+        job = await tx.jobs.mark_running(item.job_id, self.now())
+        admitted = job is not None and item.tokens_needed > 0
+        if job is None:
+            admission = m.Admission(False, 0)
+            job = await tx.jobs.get(item.job_id)
+        elif admitted:
+            admission = await tx.ledger.top_up(
+                item.job_id, item.tokens_needed, self.policy.budget.limit
+            )
+        else:
+            admission = m.Admission(True, await tx.ledger.reserved_tokens(item.job_id))
         if job is None:
             raise errors.NotFound("job not found")
-        self.events.changed(job_id)
-        if admitted:
-            _count_admission(admission, "start")
-        return job, admission
+        return _Started(job, admission, admitted)
+
+    def _started(self, started: _Started) -> tuple[m.Job, m.Admission]:
+        """What follows a committed start: the job's watchers told, the admission counted."""
+        self.events.changed(started.job.id)
+        if started.admitted:
+            _count_admission(started.admission, "start")
+        return started.job, started.admission
+
+    async def _batch(
+        self, items: Sequence[ItemT], step: Callable[[Tx, ItemT], Awaitable[ResultT]]
+    ) -> list[ResultT | Exception]:
+        """``step`` for each item, all in one write transaction, committed once; per item
+        its result or the exception it raised, in the items' order.
+
+        Per-item isolation without savepoints: an item whose step raises a domain error
+        (NotFound) rolls the transaction back, keeps that error as its result, and the
+        other items run again together; any other failure (a database error, which may be
+        the transaction's rather than the item's) runs every remaining item in a
+        transaction of its own. So one item's error changes nothing of the others, and a
+        batch with k failing items costs k + 1 transactions. A step must leave its effects
+        outside the transaction (events, metrics) to the caller, after the commit: a
+        rolled-back step is run again."""
+        results: list[ResultT | Exception | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        while len(pending) > 1:
+            failed: tuple[int, errors.TaskmeshError] | None = None
+            try:
+                async with self.store.write() as tx:
+                    done: list[ResultT] = []
+                    for index in pending:
+                        item = items[index]
+                        with bind(request_id=item.request_id, job_id=item.job_id):
+                            try:
+                                done.append(await step(tx, item))
+                            except errors.TaskmeshError as exc:
+                                failed = (index, exc)
+                                raise
+            except Exception:  # noqa: BLE001 - the failed item reports it (below)
+                if failed is None:
+                    log.info("a batch transaction failed; running its items one by one")
+                    break
+                results[failed[0]] = failed[1]
+                pending.remove(failed[0])
+                continue
+            for index, result in zip(pending, done, strict=True):
+                results[index] = result
+            pending = []
+        for index in pending:
+            item = items[index]
+            with bind(request_id=item.request_id, job_id=item.job_id):
+                try:
+                    async with self.store.write() as tx:
+                        results[index] = await step(tx, item)
+                except Exception as exc:  # noqa: BLE001 - the item's result is its error
+                    results[index] = exc
+        answered = [r for r in results if r is not None]
+        assert len(answered) == len(items), "every item has its result"
+        return answered
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int) -> m.Admission:
         """Tops up a running job's reservation to cover ``tokens_needed`` (spent + in flight
@@ -444,42 +565,67 @@ class JobService:
         arriving after the job timed out is charged but creates no task.
 
         ``calls``: the LLM calls behind ``actual_tokens``, recorded with the charge (and
-        only then), so `taskmesh ledger check` can compare them per job."""
+        only then), so `taskmesh ledger check` can compare them per job. Raises NotFound."""
+        item = CompleteItem(job_id, outcome, actual_tokens, list(calls or []))
+        async with self.store.write() as tx:
+            completed = await self._complete_in(tx, item)
+        return self._completed(completed)
+
+    async def complete_many(
+        self, items: Sequence[CompleteItem]
+    ) -> list[tuple[m.Job, bool] | Exception]:
+        """:meth:`complete` for each item, in one write transaction (group commit): per
+        item its result or the error its own call would raise, in the items' order. Two
+        items for one job: the second is a repeat of the first. One item's failure leaves
+        the others applied (:meth:`_batch`)."""
+        results = await self._batch(items, self._complete_in)
+        return [r if isinstance(r, Exception) else self._completed(r) for r in results]
+
+    async def _complete_in(self, tx: Tx, item: CompleteItem) -> _Completed:
+        job_id, outcome, actual_tokens, calls = (
+            item.job_id,
+            item.outcome,
+            item.actual_tokens,
+            item.calls,
+        )
         now = self.now()
         state, error = (
             (m.JobState.SUCCEEDED, None)
             if isinstance(outcome, m.TaskDraft)
             else (m.JobState.FAILED, outcome)
         )
-        async with self.store.write() as tx:
-            # The transition first: it is the one conditional UPDATE that decides whether
-            # this is the first outcome, so the usual case reads nothing beforehand.
+        # The transition first: it is the one conditional UPDATE that decides whether
+        # this is the first outcome, so the usual case reads nothing beforehand.
+        final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
+        if final is None:
+            job = await tx.jobs.get(job_id, for_update=True)
+            if job is None:
+                raise errors.NotFound("job not found")
+            if job.state.terminal:
+                # Every LLM call is charged (SPEC §8): a run that ended after its job
+                # timed out or was cancelled still spent tokens.
+                timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
+                if timed_out or job.state is m.JobState.CANCELLED:
+                    if await tx.ledger.charge_late(job_id, actual_tokens):
+                        await tx.ledger.record_calls(job_id, calls, now)
+                return _Completed(job, False, None, actual_tokens)
+            # Reopened (dead-letter replay) between the two statements; its row is
+            # locked now (PostgreSQL) or the database is (SQLite), so this one applies.
             final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
-            if final is None:
-                job = await tx.jobs.get(job_id, for_update=True)
-                if job is None:
-                    raise errors.NotFound("job not found")
-                if job.state.terminal:
-                    # Every LLM call is charged (SPEC §8): a run that ended after its job
-                    # timed out or was cancelled still spent tokens.
-                    timed_out = job.error is not None and job.error.type is m.ErrorType.TIMED_OUT
-                    if timed_out or job.state is m.JobState.CANCELLED:
-                        if await tx.ledger.charge_late(job_id, actual_tokens):
-                            await tx.ledger.record_calls(job_id, calls or [], now)
-                    return job, False
-                # Reopened (dead-letter replay) between the two statements; its row is
-                # locked now (PostgreSQL) or the database is (SQLite), so this one applies.
-                final, reserved = await self._terminal(tx, job_id, state, error, actual_tokens, now)
-                assert final is not None
-            task = None
-            if isinstance(outcome, m.TaskDraft):
-                task = await tx.tasks.insert(final, outcome, now)
-            await tx.ledger.record_calls(job_id, calls or [], now)
-        final = replace(final, task=task)
-        self.events.changed(job_id)
-        if reserved is not None:
-            metrics.token_reconciliation_delta.observe(actual_tokens - reserved)
-        return final, True
+            assert final is not None
+        task = None
+        if isinstance(outcome, m.TaskDraft):
+            task = await tx.tasks.insert(final, outcome, now)
+        await tx.ledger.record_calls(job_id, calls, now)
+        return _Completed(replace(final, task=task), True, reserved, actual_tokens)
+
+    def _completed(self, completed: _Completed) -> tuple[m.Job, bool]:
+        """What follows a committed completion: watchers told, the reconciliation observed."""
+        if completed.applied:
+            self.events.changed(completed.job.id)
+        if completed.reserved is not None:
+            metrics.token_reconciliation_delta.observe(completed.actual_tokens - completed.reserved)
+        return completed.job, completed.applied
 
     async def cancel(self, user_id: str | None, job_id: str) -> m.Job:
         """Cancels the user's queued or running job (status cancelled, no task);

@@ -10,7 +10,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.tasks.domain import models as m
 from services.tasks.domain import webhook_models as wm
 from taskmesh.jobs.v1 import jobs_pb2
-from taskmesh.rpc import status
 from taskmesh.tasks.v1 import tasks_pb2
 
 _STATES = {
@@ -116,10 +115,3 @@ def webhook_endpoint_to_proto(endpoint: wm.WebhookEndpoint) -> tasks_pb2.Webhook
 def state_from_proto(state: tasks_pb2.JobState) -> m.JobState | None:
     """The domain state of a wire state; None for JOB_STATE_UNSPECIFIED (any)."""
     return _STATES_BACK.get(state)
-
-
-def item_status(exc: Exception) -> tasks_pb2.ItemStatus:
-    """The status a unary call failing with ``exc`` would end with, for one item of a
-    batch call (CreateTasks): ``taskmesh.rpc.status.item_status``, the same fields (and
-    bytes) as its ``google.rpc.Status``."""
-    return tasks_pb2.ItemStatus.FromString(status.item_status(exc).SerializeToString())

@@ -6,21 +6,25 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
+from google.rpc import status_pb2
 
 from services.tasks.domain import models as m
-from services.tasks.domain.jobs import JobService, Submission
+from services.tasks.domain.jobs import CompleteItem, JobService, StartItem, Submission
 from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
-from taskmesh import errors
+from taskmesh import errors, metrics
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc.client import remaining, valid_request_id
+from taskmesh.rpc.status import item_status
 from taskmesh.settings import default
 from taskmesh.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -35,9 +39,16 @@ _ORDER = {
 MAX_TAKE = 100
 #: Job ids per CheckJobs call: a worker's whole prefetch fits (WORKER_CONCURRENCY ≤ 10,000).
 MAX_CHECK = 10_000
-#: Items per CreateTasks call: far more than one gateway batch (gateway.clients.MAX_BATCH),
-#: far less than the message size limit allows.
-MAX_CREATE = 1_000
+#: Items per CreateTasks / StartJobs / CompleteJobs call: far more than the gateway's or a
+#: worker's batches (gateway.clients.MAX_BATCH, the Coalescer's max_batch), far less than the
+#: message size limit allows; it bounds one transaction.
+MAX_BATCH = 1_000
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+ItemT = TypeVar("ItemT")
+OutT = TypeVar("OutT")
+#: StartJobsResult / CompleteJobsResult: a oneof of ``response`` and ``error``.
+ResultT = TypeVar("ResultT", tasks_pb2.StartJobsResult, tasks_pb2.CompleteJobsResult)
 #: Default deadline for the AI hop when the caller set none.
 
 
@@ -95,6 +106,105 @@ def _tokens(value: int) -> int:
             [errors.FieldViolation("tokens_needed", "negative")],
         )
     return value
+
+
+def _start_item(request: tasks_pb2.StartJobRequest, request_id: str | None) -> StartItem:
+    """A StartJob request as the domain takes it. Raises InvalidInput (no job id, negative
+    tokens)."""
+    job_id = _require(request.job_id, "job_id")
+    return StartItem(job_id, _tokens(request.tokens_needed), request_id)
+
+
+def _start_response(job: m.Job, admission: m.Admission) -> tasks_pb2.StartJobResponse:
+    return tasks_pb2.StartJobResponse(
+        job=convert.job_to_proto(job),
+        budget_granted=admission.granted,
+        reserved_tokens=admission.reserved,
+    )
+
+
+def _complete_item(request: tasks_pb2.CompleteJobRequest, request_id: str | None) -> CompleteItem:
+    """A CompleteJob request as the domain takes it. Raises InvalidInput (no job id, no
+    outcome, negative usage)."""
+    job_id = _require(request.job_id, "job_id")
+    kind = request.WhichOneof("outcome")
+    if kind == "parse_task":
+        outcome: m.TaskDraft | m.JobError = convert.draft_from_proto(request.parse_task)
+    elif kind == "error":
+        outcome = convert.error_from_proto(request.error)
+    else:
+        raise errors.InvalidInput(
+            "an outcome is required", [errors.FieldViolation("outcome", "required")]
+        )
+    actual = request.usage.input_tokens + request.usage.output_tokens
+    if actual < 0:
+        raise errors.InvalidInput("usage must not be negative")
+    calls = [
+        m.CallUsage(c.operation, c.input_tokens, c.output_tokens, c.estimated)
+        for c in request.calls
+    ]
+    if any(c.input_tokens < 0 or c.output_tokens < 0 for c in calls):
+        raise errors.InvalidInput("usage must not be negative")
+    return CompleteItem(job_id, outcome, actual, calls, request_id)
+
+
+def _complete_response(job: m.Job, applied: bool) -> tasks_pb2.CompleteJobResponse:
+    return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+
+
+def _item_status(exc: Exception) -> status_pb2.Status:
+    """The status a unary call would fail with for ``exc`` (the server interceptor's
+    mapping, ``taskmesh.rpc.server``): a domain error's own, a bare INTERNAL for any other,
+    which is logged here as the interceptor logs it."""
+    if not isinstance(exc, errors.TaskmeshError):
+        log.error("unhandled error in a batch item", exc_info=exc)
+    return item_status(exc)
+
+
+async def _itemwise(
+    rpc: str,
+    items: Sequence[Any],
+    parse: Callable[[Any, str | None], ItemT],
+    run: Callable[[list[ItemT]], Awaitable[list[OutT | Exception]]],
+    respond: Callable[[OutT], Message],
+    result: Callable[..., ResultT],
+) -> list[ResultT]:
+    """A batch RPC item by item: each item (``request``: the unary request, ``request_id``)
+    parsed, the valid ones run together (``run``: one domain call, one transaction), each
+    answered as ``result(response=…)`` with its unary response or ``result(error=…)``
+    with its google.rpc.Status, in the items' order. One log line per item with its request and
+    job ids (SPEC §12), as the unary call's "rpc" line, and counted in
+    ``grpc_server_batch_items_total`` under the unary method. Raises InvalidInput for more than
+    MAX_BATCH items."""
+    if len(items) > MAX_BATCH:
+        raise errors.InvalidInput(
+            f"at most {MAX_BATCH} items", [errors.FieldViolation("items", "too many")]
+        )
+    answers: list[ResultT | None] = [None] * len(items)
+    valid: list[tuple[int, ItemT]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, parse(item.request, item.request_id or None)))
+        except errors.TaskmeshError as exc:
+            answers[index] = result(error=_item_status(exc))
+    if valid:
+        outcomes = await run([parsed for _, parsed in valid])
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            answers[index] = (
+                result(error=_item_status(outcome))
+                if isinstance(outcome, Exception)
+                else result(response=respond(outcome))
+            )
+    done: list[ResultT] = []
+    for item, answer in zip(items, answers, strict=True):
+        assert answer is not None
+        error = answer.error if answer.HasField("error") else None
+        code = "OK" if error is None else _CODE_NAMES.get(error.code, "UNKNOWN")
+        metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code).inc()
+        with bind(request_id=item.request_id or None, job_id=item.request.job_id or None):
+            log.info("rpc item", extra={"rpc": rpc, "code": code})
+        done.append(answer)
+    return done
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
@@ -155,9 +265,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         the keys checked (one rate token each), then the accepted items created together
         (``JobService.create_many``); each failure is that item's status."""
         items = request.items
-        if len(items) > MAX_CREATE:
+        if len(items) > MAX_BATCH:
             raise errors.InvalidInput(
-                f"at most {MAX_CREATE} items", [errors.FieldViolation("items", "too many")]
+                f"at most {MAX_BATCH} items", [errors.FieldViolation("items", "too many")]
             )
         results = [tasks_pb2.CreateTasksResult() for _ in items]
         keyed = [i for i, item in enumerate(items) if item.api_key]
@@ -188,14 +298,14 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 submissions.append(replace(submission, trace_context=dict(item.trace_context)))
                 placed.append(i)
             except errors.TaskmeshError as exc:
-                results[i].error.CopyFrom(convert.item_status(exc))
+                results[i].error.CopyFrom(_item_status(exc))
         outcomes = await self.jobs.create_many(submissions)
         for i, submission, outcome in zip(placed, submissions, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, errors.TaskmeshError):
                     with bind(request_id=submission.request_id):
                         log.error("unhandled error in CreateTasks", exc_info=outcome)
-                results[i].error.CopyFrom(convert.item_status(outcome))
+                results[i].error.CopyFrom(_item_status(outcome))
             else:
                 results[i].response.job.CopyFrom(convert.job_to_proto(outcome))
         return tasks_pb2.CreateTasksResponse(results=results)
@@ -307,15 +417,25 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.StartJobResponse:
         with bind(job_id=request.job_id):
-            needed = _tokens(request.tokens_needed)
-            job, admission = await self.jobs.start_admitting(
-                _require(request.job_id, "job_id"), needed
+            item = _start_item(request, None)
+            return _start_response(
+                *await self.jobs.start_admitting(item.job_id, item.tokens_needed)
             )
-            return tasks_pb2.StartJobResponse(
-                job=convert.job_to_proto(job),
-                budget_granted=admission.granted,
-                reserved_tokens=admission.reserved,
-            )
+
+    async def StartJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.StartJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.StartJobsResponse:
+        results = await _itemwise(
+            "StartJob",
+            request.items,
+            _start_item,
+            self.jobs.start_many,
+            lambda started: _start_response(*started),
+            tasks_pb2.StartJobsResult,
+        )
+        return tasks_pb2.StartJobsResponse(results=results)
 
     async def ReserveTokens(  # noqa: N802
         self,
@@ -334,28 +454,26 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CompleteJobRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CompleteJobResponse:
-        job_id = _require(request.job_id, "job_id")
-        with bind(job_id=job_id):
-            kind = request.WhichOneof("outcome")
-            if kind == "parse_task":
-                outcome: m.TaskDraft | m.JobError = convert.draft_from_proto(request.parse_task)
-            elif kind == "error":
-                outcome = convert.error_from_proto(request.error)
-            else:
-                raise errors.InvalidInput(
-                    "an outcome is required", [errors.FieldViolation("outcome", "required")]
-                )
-            actual = request.usage.input_tokens + request.usage.output_tokens
-            if actual < 0:
-                raise errors.InvalidInput("usage must not be negative")
-            calls = [
-                m.CallUsage(c.operation, c.input_tokens, c.output_tokens, c.estimated)
-                for c in request.calls
-            ]
-            if any(c.input_tokens < 0 or c.output_tokens < 0 for c in calls):
-                raise errors.InvalidInput("usage must not be negative")
-            job, applied = await self.jobs.complete(job_id, outcome, actual, calls)
-            return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
+        with bind(job_id=request.job_id):
+            item = _complete_item(request, None)
+            return _complete_response(
+                *await self.jobs.complete(item.job_id, item.outcome, item.actual_tokens, item.calls)
+            )
+
+    async def CompleteJobs(  # noqa: N802
+        self,
+        request: tasks_pb2.CompleteJobsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tasks_pb2.CompleteJobsResponse:
+        results = await _itemwise(
+            "CompleteJob",
+            request.items,
+            _complete_item,
+            self.jobs.complete_many,
+            lambda completed: _complete_response(*completed),
+            tasks_pb2.CompleteJobsResult,
+        )
+        return tasks_pb2.CompleteJobsResponse(results=results)
 
     # --- webhook endpoints (SPEC §5) ------------------------------------------------------
     async def CreateWebhookEndpoint(  # noqa: N802

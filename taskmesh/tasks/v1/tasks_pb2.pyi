@@ -1,8 +1,8 @@
 import datetime
 
-from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from taskmesh.jobs.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -203,20 +203,10 @@ class CreateTasksResult(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     USER_NAME_FIELD_NUMBER: _ClassVar[int]
     response: CreateTaskResponse
-    error: ItemStatus
+    error: _status_pb2.Status
     user_id: str
     user_name: str
-    def __init__(self, response: _Optional[_Union[CreateTaskResponse, _Mapping]] = ..., error: _Optional[_Union[ItemStatus, _Mapping]] = ..., user_id: _Optional[str] = ..., user_name: _Optional[str] = ...) -> None: ...
-
-class ItemStatus(_message.Message):
-    __slots__ = ("code", "message", "details")
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    DETAILS_FIELD_NUMBER: _ClassVar[int]
-    code: int
-    message: str
-    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
+    def __init__(self, response: _Optional[_Union[CreateTaskResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., user_id: _Optional[str] = ..., user_name: _Optional[str] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("user_id", "job_id")
@@ -423,6 +413,62 @@ class CompleteJobResponse(_message.Message):
     job: Job
     applied: bool
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., applied: _Optional[bool] = ...) -> None: ...
+
+class StartJobsItem(_message.Message):
+    __slots__ = ("request", "request_id")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request: StartJobRequest
+    request_id: str
+    def __init__(self, request: _Optional[_Union[StartJobRequest, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class StartJobsRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[StartJobsItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[StartJobsItem, _Mapping]]] = ...) -> None: ...
+
+class StartJobsResult(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: StartJobResponse
+    error: _status_pb2.Status
+    def __init__(self, response: _Optional[_Union[StartJobResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class StartJobsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[StartJobsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[StartJobsResult, _Mapping]]] = ...) -> None: ...
+
+class CompleteJobsItem(_message.Message):
+    __slots__ = ("request", "request_id")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request: CompleteJobRequest
+    request_id: str
+    def __init__(self, request: _Optional[_Union[CompleteJobRequest, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CompleteJobsRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CompleteJobsItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[CompleteJobsItem, _Mapping]]] = ...) -> None: ...
+
+class CompleteJobsResult(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: CompleteJobResponse
+    error: _status_pb2.Status
+    def __init__(self, response: _Optional[_Union[CompleteJobResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class CompleteJobsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CompleteJobsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CompleteJobsResult, _Mapping]]] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
     __slots__ = ("endpoint_id", "url", "events", "create_time")

@@ -104,6 +104,16 @@ class TasksServiceStub:
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.FromString,
                 _registered_method=True)
+        self.StartJobs = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/StartJobs',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsResponse.FromString,
+                _registered_method=True)
+        self.CompleteJobs = channel.unary_unary(
+                '/taskmesh.tasks.v1.TasksService/CompleteJobs',
+                request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsRequest.SerializeToString,
+                response_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsResponse.FromString,
+                _registered_method=True)
         self.CreateWebhookEndpoint = channel.unary_unary(
                 '/taskmesh.tasks.v1.TasksService/CreateWebhookEndpoint',
                 request_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CreateWebhookEndpointRequest.SerializeToString,
@@ -241,6 +251,24 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartJobs(self, request, context):
+        """Worker: several StartJob calls in one (a burst's starts share one call and one
+        write transaction). Each item gets the StartJob response or the status the unary
+        call would fail with; one item's failure leaves the others applied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteJobs(self, request, context):
+        """Worker: several CompleteJob calls in one, item by item as StartJobs. Idempotent on
+        each item's job_id, two items for the same job included (the second returns the
+        first outcome, applied = false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateWebhookEndpoint(self, request, context):
         """Registers a user's webhook endpoint; the response carries its signing
         secret, the only time it is shown. INVALID_ARGUMENT for a URL that is not
@@ -344,6 +372,16 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.FromString,
                     response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.SerializeToString,
+            ),
+            'StartJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartJobs,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsResponse.SerializeToString,
+            ),
+            'CompleteJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteJobs,
+                    request_deserializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsRequest.FromString,
+                    response_serializer=taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsResponse.SerializeToString,
             ),
             'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateWebhookEndpoint,
@@ -744,6 +782,60 @@ class TasksService:
             '/taskmesh.tasks.v1.TasksService/CompleteJob',
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobRequest.SerializeToString,
             taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/StartJobs',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.StartJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskmesh.tasks.v1.TasksService/CompleteJobs',
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsRequest.SerializeToString,
+            taskmesh_dot_tasks_dot_v1_dot_tasks__pb2.CompleteJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import patterns, vocabulary
