@@ -14,16 +14,6 @@ never meet a threshold):
   of those honest sentences that the family vocabulary also hits, plus the margin;
 - `cue_threshold` (one sentence holds three kinds of cue): above the highest out-of-fold score
   of those honest sentences with three kinds, plus the margin.
-
-It then trains the second opinion, services/ai/domain/screen/data/ngram.npz: a logistic model
-over hashed character 1–5-grams (`ngram.features`), numpy only, class-balanced like the head.
-Its out-of-fold scores come from cross-validation by batch (`source`: each fold is one batch the
-others never saw, closer to new wording than random folds of near-paraphrases), and give:
-- `route`: the n-gram score at which a sentence the vocabulary gate clears still goes to the
-  encoder, the ROUTE_QUANTILE of the honest sentences the gate clears (so about 1 % of honest
-  traffic pays for the encoder on its account);
-- `agree`: the encoder score that blocks where the n-gram model reaches `route`: above the
-  highest out-of-fold encoder score of the honest sentences at or above `route`, plus the margin.
 """
 
 from __future__ import annotations
@@ -41,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.ai.domain.screen.model import load_encoder  # noqa: E402
-from services.ai.domain.screen.ngram import BITS, NgramModel, features  # noqa: E402
 from services.ai.domain.screen.normalise import normalize  # noqa: E402
 from services.ai.domain.screen.vocabulary import (  # noqa: E402
     MANY_KINDS,
@@ -54,15 +43,11 @@ from services.ai.domain.screen.vocabulary import (  # noqa: E402
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-NGRAM_OUT = OUT.with_name("ngram.npz")
-VERSION = "2026-11-30.5"
+VERSION = "2026-11-30.4"
 L2 = 1e-2
 MARGIN = 0.05
 FOLDS = 5
 HARD_WEIGHT = 3.0
-NGRAM_L2 = 1e-4
-NGRAM_STEPS = 600
-ROUTE_QUANTILE = 0.99
 
 
 def load(name: str) -> list[dict]:
@@ -85,86 +70,6 @@ def fit(
         w -= lr * (x.T @ (sw * g) + L2 * w)
         b -= lr * float((sw * g).sum())
     return w, b
-
-
-class Sparse:
-    """Rows of hashed n-gram features (`ngram.features`) in compressed-row form, numpy only."""
-
-    def __init__(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.lengths = np.array([len(i) for i, _ in rows])
-        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
-        self.index = np.concatenate([i for i, _ in rows])
-        self.value = np.concatenate([v for _, v in rows]).astype(np.float64)
-
-    def dot(self, w: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(self.value * w[self.index], self.starts)
-
-    def tdot(self, g: np.ndarray) -> np.ndarray:
-        weights = self.value * np.repeat(g, self.lengths)
-        return np.bincount(self.index, weights=weights, minlength=2**BITS)
-
-
-def fit_ngram(x: Sparse, y: np.ndarray, hard: np.ndarray) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression on n-gram rows, by full-batch gradient descent."""
-    w = np.zeros(2**BITS)
-    b = 0.0
-    sw = np.where(hard, HARD_WEIGHT, 1.0)
-    sw = np.where(y == 1, 0.5 * sw / sw[y == 1].sum(), 0.5 * sw / sw[y == 0].sum())
-    # The sample weights sum to 1, so a row's gradient shrinks with the row count: the
-    # weights' step grows with it; the bias, a sum over all rows, keeps a fixed step.
-    lr, lr_bias = 2.0 * len(y) / 50, 2.0
-    for _ in range(NGRAM_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(x.dot(w) + b)))
-        g = sw * (p - y)
-        w -= lr * (x.tdot(g) + NGRAM_L2 * w)
-        b -= lr_bias * float(g.sum())
-    return w, b
-
-
-def train_ngram(
-    rows: list[dict], y: np.ndarray, hard: np.ndarray, shown: np.ndarray, x: np.ndarray
-) -> dict:
-    """Fit the n-gram model, choose `route` and `agree` (module doc) from out-of-fold scores
-    of both models, cross-validated by batch, and write NGRAM_OUT."""
-    feats = [features(r["text"]) for r in rows]
-    batch = np.array([r.get("source") or "" for r in rows])
-    oof, oof_e5 = np.zeros(len(rows)), np.zeros(len(rows))
-    for name in sorted(set(batch)):
-        out = batch == name
-        train = [f for f, o in zip(feats, out, strict=True) if not o]
-        w, b = fit_ngram(Sparse(train), y[~out], hard[~out])
-        held = Sparse([f for f, o in zip(feats, out, strict=True) if o])
-        oof[out] = 1.0 / (1.0 + np.exp(-(held.dot(w) + b)))
-        we, be = fit(x[~out], y[~out], hard[~out])
-        oof_e5[out] = predict(x[out], we, be)
-    cleared = (y == 0) & ~shown
-    route = float(max(0.5, np.quantile(oof[cleared], ROUTE_QUANTILE)))
-    flagged = (y == 0) & (oof >= route)
-    agree = float(min(0.95, oof_e5[flagged].max() + MARGIN)) if flagged.any() else 0.95
-    blocked = (y == 1) & (((oof >= route) & (oof_e5 >= agree)) | (shown & (oof_e5 >= 0.95)))
-    print(
-        f"n-gram: route {route:.3f} (honest the gate clears routed: "
-        f"{float((oof[cleared] >= route).mean()):.1%}), agree {agree:.3f} (highest honest "
-        f"{float(oof_e5[flagged].max()) if flagged.any() else 0.0:.3f}); attacks the gate "
-        f"clears routed: {float((oof[(y == 1) & ~shown] >= route).mean()):.1%}"
-    )
-    w, b = fit_ngram(Sparse(feats), y, hard)
-    provenance = {
-        "data": "data/screening/*.jsonl, split=tune (written for this project)",
-        "cross_validation": "by batch (source)",
-        "out_of_fold_honest_cleared_routed": round(float((oof[cleared] >= route).mean()), 4),
-        "out_of_fold_highest_honest_encoder_score_at_route": round(
-            float(oof_e5[flagged].max()) if flagged.any() else 0.0, 4
-        ),
-        "out_of_fold_attacks_blocked_estimate": round(float(blocked[y == 1].mean()), 4),
-        "trainer": "scripts/train_screen_head.py",
-    }
-    model = NgramModel(
-        VERSION, w.astype(np.float32), b, round(route, 4), round(agree, 4), provenance
-    )
-    NGRAM_OUT.write_bytes(model.to_bytes())
-    print(f"wrote {NGRAM_OUT.relative_to(ROOT)}")
-    return provenance
 
 
 def predict(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
@@ -237,7 +142,6 @@ def main() -> None:
     for i in worst:
         print(f"  honest {oof[i]:.3f}  {texts[i][:80]}")
 
-    train_ngram(rows, y, hard, shown, x)
     w, b = fit(x, y, hard)
     w, b = w / std, b - float((w * mean / std).sum())
     digest = {

