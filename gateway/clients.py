@@ -180,10 +180,14 @@ class TasksClient:
             submission.item.timeout.FromNanoseconds(int(seconds * 1e9))
         # The call is a span of the first submission's trace (a lone one's own); each item
         # carries its own trace context further.
+        # A lone submission's call carries its request id, as its CreateTask did; in a
+        # batch each item names its own (the Tasks log names them if the call fails).
+        lone = submissions[0].item.request_id if len(submissions) == 1 else ""
         with tracing.continued(submissions[0].item.trace_context):
             response = await self._stub.CreateTasks(
                 tasks_pb2.CreateTasksRequest(items=[s.item for s in submissions]),
                 timeout=max(left),
+                metadata=((REQUEST_ID_KEY, lone),) if lone else (),
             )
         return list(response.results)
 

@@ -269,6 +269,21 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             raise errors.InvalidInput(
                 f"at most {MAX_BATCH} items", [errors.FieldViolation("items", "too many")]
             )
+        try:
+            results = await self._create_tasks(items, context)
+        except Exception:
+            # The whole call failed: each submission's request id names it in the log,
+            # as its own CreateTask's failure would have been.
+            for item in items:
+                if valid_request_id(item.request_id):
+                    with bind(request_id=item.request_id):
+                        log.warning("CreateTasks failed as a whole")
+            raise
+        return tasks_pb2.CreateTasksResponse(results=results)
+
+    async def _create_tasks(
+        self, items: Sequence[tasks_pb2.CreateTasksItem], context: grpc.aio.ServicerContext
+    ) -> list[tasks_pb2.CreateTasksResult]:
         results = [tasks_pb2.CreateTasksResult() for _ in items]
         keyed = [i for i, item in enumerate(items) if item.api_key]
         users = dict(
@@ -308,7 +323,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 results[i].error.CopyFrom(_item_status(outcome))
             else:
                 results[i].response.job.CopyFrom(convert.job_to_proto(outcome))
-        return tasks_pb2.CreateTasksResponse(results=results)
+        return results
 
     async def GetJob(self, request, context):  # noqa: N802
         job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)
