@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import grpc
 import stamina
 
-from taskmesh import errors
+from taskmesh import errors, tracing
 from taskmesh.batching import Coalescer
 from taskmesh.rpc import status
 from taskmesh.rpc.calls import REQUEST_ID_KEY
@@ -44,9 +44,10 @@ RETRY_TIMEOUT_S = 30.0
 MAX_BATCH = 128
 
 Response = TypeVar("Response")
-#: (the request, its request id): what one start or completion carries into a batch.
-_Start = tuple[tasks_pb2.StartJobRequest, str | None]
-_Completion = tuple[tasks_pb2.CompleteJobRequest, str | None]
+#: (the request, its request id, its caller's trace context): what one start or completion
+#: carries into a batch, which is sent from a context of its own (taskmesh.batching).
+_Start = tuple[tasks_pb2.StartJobRequest, str | None, dict[str, str]]
+_Completion = tuple[tasks_pb2.CompleteJobRequest, str | None, dict[str, str]]
 
 
 def _metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
@@ -58,19 +59,22 @@ async def _send(
     batch: Callable[[Any], Awaitable[Any]],
     batch_request: Callable[..., Any],
     batch_item: Callable[..., Any],
-    calls: list[tuple[Any, str | None]],
+    calls: list[tuple[Any, str | None, dict[str, str]]],
 ) -> list[Any]:
-    """Sends coalesced ``calls`` (request, request id): one alone as the ``unary`` call (no
-    batch's overhead), several as one ``batch`` call of ``batch_request(items=[
-    batch_item(request=…, request_id=…)])``. Per call its response or the domain error of
-    its item's status; a failed call raises (every item's caller hears it)."""
+    """Sends coalesced ``calls`` (request, request id, trace context): one alone as the
+    ``unary`` call (no batch's overhead), several as one ``batch`` call of ``batch_request(
+    items=[batch_item(request=…, request_id=…)])``, in the first call's trace. Per call its
+    response or the domain error of its item's status; a failed call raises (every item's
+    caller hears it)."""
     if len(calls) == 1:
-        request, request_id = calls[0]
-        return [await unary(request, metadata=_metadata(request_id))]
+        request, request_id, trace = calls[0]
+        with tracing.continued(trace):
+            return [await unary(request, metadata=_metadata(request_id))]
     items = [
-        batch_item(request=request, request_id=request_id or "") for request, request_id in calls
+        batch_item(request=request, request_id=request_id or "") for request, request_id, _ in calls
     ]
-    response = await batch(batch_request(items=items))
+    with tracing.continued(calls[0][2]):
+        response = await batch(batch_request(items=items))
     return [
         status.from_status(result.error) if result.HasField("error") else result.response
         for result in response.results
@@ -111,7 +115,11 @@ class TasksCallback:
     ) -> tasks_pb2.StartJobResponse:
         """Marks the job running and admits ``tokens_needed`` (what earlier attempts spent
         + the first calls' bound) against its reservation in the same transaction."""
-        start = (tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed), request_id)
+        start = (
+            tasks_pb2.StartJobRequest(job_id=job_id, tokens_needed=tokens_needed),
+            request_id,
+            tracing.trace_context(),
+        )
         return await self._call(lambda: self._starts.submit(start))
 
     async def reserve_tokens(self, job_id: str, tokens_needed: int, request_id: str | None) -> bool:
@@ -136,7 +144,8 @@ class TasksCallback:
         self, request: tasks_pb2.CompleteJobRequest, request_id: str | None
     ) -> tasks_pb2.CompleteJobResponse:
         """Records the job's outcome; idempotent on ``job_id`` (SPEC §6), hence retried."""
-        return await self._call(lambda: self._completions.submit((request, request_id)))
+        completion = (request, request_id, tracing.trace_context())
+        return await self._call(lambda: self._completions.submit(completion))
 
     @staticmethod
     async def _call(make: Callable[[], Awaitable[Response]]) -> Response:

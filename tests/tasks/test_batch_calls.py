@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from services.tasks.domain import models as m
@@ -99,9 +100,7 @@ async def unary(call: Callable[[], Awaitable[Any]]) -> Any:
     except grpc.aio.AioRpcError as err:
         status = rpc_status.from_call(err)  # type: ignore[arg-type]  # an AioRpcError is a Call
         assert status is not None
-        return tasks_pb2.ItemStatus(
-            code=status.code, message=status.message, details=status.details
-        )
+        return status
 
 
 def outcome(result: tasks_pb2.StartJobsResult | tasks_pb2.CompleteJobsResult) -> Any:
@@ -110,7 +109,7 @@ def outcome(result: tasks_pb2.StartJobsResult | tasks_pb2.CompleteJobsResult) ->
 
 def shape(answer: Any) -> Any:
     """An answer without what differs between twin jobs (ids, times)."""
-    if isinstance(answer, tasks_pb2.ItemStatus):
+    if isinstance(answer, status_pb2.Status):
         return ("error", answer.SerializeToString(deterministic=True))
     job = answer.job
     task = job.task

@@ -75,8 +75,7 @@ class GatedTasks(FlakyTasks):
         if self.calls[method] <= self.batch_outage:
             raise errors.Unavailable()
         self.batches.append([(i.request.job_id, i.request_id) for i in items])
-        gone = status.status_of(errors.NotFound("Job not found."))
-        error = tasks_pb2.ItemStatus(code=gone.code, message=gone.message, details=gone.details)
+        error = status.status_of(errors.NotFound("Job not found."))
         return [error if i.request.job_id == "gone" else None for i in items]
 
     async def StartJobs(self, request: Any, context: Any) -> Any:  # noqa: N802
