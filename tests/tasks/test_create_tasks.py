@@ -144,6 +144,10 @@ SCENARIO = [
     Item("rate", "Plan the offsite"),  # the user's request bucket is empty
     Item("rate", "Plan the offsite", key="unknown"),
     Item("main", "No user named", key="nobody"),
+    # An internal caller naming a user that does not exist (a well-formed id, then junk):
+    # that item's NOT_FOUND, not a failed insert that takes the batch down with it.
+    Item("main", "Feed the ghost's cat", key="ghost"),
+    Item("main", "Feed the junk's cat", key="junk"),
 ]
 
 
@@ -173,6 +177,10 @@ def request_of(item: Item, people: dict[str, Person]) -> tuple[Any, tuple[tuple[
         return request, (AUTH, (API_KEY_KEY, "tm_nobody-has-this-key-0123"))
     if item.key == "none":
         request.user_id = user.id
+    if item.key == "ghost":
+        request.user_id = "11111111-2222-3333-4444-555555555555"
+    if item.key == "junk":
+        request.user_id = "not-a-user-id"
     return request, (AUTH,)
 
 
@@ -262,6 +270,8 @@ async def test_each_item_of_a_batch_is_answered_as_its_own_create_task_would_be(
         "FAILED_PRECONDITION",  # in flight
         "INVALID_ARGUMENT",  # the injection
         "INVALID_ARGUMENT",  # no user named
+        "NOT_FOUND",  # an unknown user's id
+        "NOT_FOUND",  # junk for a user's id
         "RESOURCE_EXHAUSTED",  # the budget
         "RESOURCE_EXHAUSTED",  # the request rate
         "UNAUTHENTICATED",

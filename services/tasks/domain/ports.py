@@ -46,6 +46,10 @@ class UsersTx(Protocol):
         """The user of a live (unrevoked) key with this hash, or None."""
         ...
 
+    async def existing(self, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` that name a user."""
+        ...
+
     async def list_keys(self) -> list[m.UserKey]:
         """Every key with its user, by user name then creation time."""
         ...

@@ -111,6 +111,13 @@ class UserService:
                 answers.append(user)
         return answers
 
+    async def existing(self, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` that name a user, in one read: an internal caller's
+        CreateTasks items name their user directly, and an unknown one is that item's
+        NotFound, not a failed insert that would take the batch's transaction with it."""
+        async with self.store.read() as tx:
+            return await tx.users.existing(sorted(set(user_ids)))
+
     async def list(self) -> list[m.UserKey]:
         async with self.store.read() as tx:
             return await tx.users.list_keys()

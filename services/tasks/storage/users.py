@@ -54,6 +54,12 @@ class Users:
         row = await self._sql.fetchone(_USER_FOR_KEY, key_hash)
         return m.User(row[0], row[1], self._sql.dt(row[2])) if row else None
 
+    async def existing(self, user_ids: list[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        rows = await self.c.execute(select(USERS.c.id).where(USERS.c.id.in_(user_ids)))
+        return {row.id for row in rows}
+
     async def list_keys(self) -> list[m.UserKey]:
         rows = await self.c.execute(
             select(USERS.c.id, USERS.c.name, KEYS.c.prefix, KEYS.c.created_at, KEYS.c.revoked_at)

@@ -241,11 +241,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CreateTaskRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateTaskResponse:
+        user_id = _require(request.user_id, "user_id")
+        if not await self.users.existing([user_id]):
+            raise errors.NotFound("user not found")
         submission = _submission(
-            request,
-            _require(request.user_id, "user_id"),
-            request_id_var.get(),
-            remaining(context, self.dispatch_timeout_s),
+            request, user_id, request_id_var.get(), remaining(context, self.dispatch_timeout_s)
         )
         job = await self.jobs.create(
             submission.user_id,
@@ -293,6 +293,10 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 strict=True,
             )
         )
+        named = [
+            item.request.user_id for item in items if not item.api_key and item.request.user_id
+        ]
+        known = await self.users.existing(named) if named else set()
         submissions: list[Submission] = []
         placed: list[int] = []
         for i, item in enumerate(items):
@@ -305,6 +309,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                     user_id = user.id
                 else:
                     user_id = _require(item.request.user_id, "user_id")
+                    if user_id not in known:
+                        raise errors.NotFound("user not found")
                 limit = self.dispatch_timeout_s
                 if item.HasField("timeout"):
                     limit = min(limit, max(0.05, item.timeout.ToTimedelta().total_seconds() - 0.01))
