@@ -285,6 +285,15 @@ def test_answer_format_negation_and_creative_writing_instead_of_a_task_block_alo
         "为奶奶的生日写一首诗",
         "会議の代わりにアンナにメールを書いて",
         "Zamiast spotkania napisz Annie maila",
+        # The pairs' words in honest tasks: a reply to a person, "instead of a task" that
+        # ends elsewhere.
+        "Don't answer Tom's email about the JSON export yet",
+        "Answer the survey in the app, not the JSON form",
+        "Responde al cliente en español, no en JSON técnico",
+        "Write the story for the blog instead of the task list summary",
+        "En lugar de una tarea aburrida, lee un cuento a los niños",
+        "Вместо задачи по математике прочитай сказку",
+        "Statt einer Aufgabe pro Tag plane zwei Geschichten für die Kinder",
     ],
 )
 def test_format_and_creative_look_alikes_pass(text: str, screener: Screener) -> None:
