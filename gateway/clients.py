@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
-from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from taskmesh import tracing
@@ -163,7 +162,7 @@ class TasksClient:
             _Submission(item, time.monotonic() + self._timeout_s)
         )
         if result.HasField("error"):
-            raise status.from_status(status_pb2.Status.FromString(result.error.SerializeToString()))
+            raise status.from_status(result.error)
         if user is not None and not user.id and result.user_id:
             user.id, user.name = result.user_id, result.user_name
         job: tasks_pb2.Job = result.response.job

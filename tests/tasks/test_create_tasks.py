@@ -254,9 +254,7 @@ async def test_each_item_of_a_batch_is_answered_as_its_own_create_task_would_be(
     batch = [
         answer(
             r.response.job if r.HasField("response") else None,
-            status_pb2.Status.FromString(r.error.SerializeToString())
-            if r.HasField("error")
-            else None,
+            r.error if r.HasField("error") else None,
             batch_known,
         )
         for r in response.results
