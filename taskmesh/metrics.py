@@ -32,7 +32,7 @@ grpc_handling = Histogram(
 )
 grpc_batch_items = Counter(
     "grpc_server_batch_items_total",
-    "Items of batch RPCs (StartJobs, CompleteJobs) answered, by the unary method each stands"
+    "Items of batch RPCs (CreateTasks, StartJobs, CompleteJobs) answered, by the unary method each stands"
     " for and the code its unary call would have had",
     ["grpc_service", "grpc_method", "grpc_code"],
 )

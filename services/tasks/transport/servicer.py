@@ -329,6 +329,12 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 results[i].error.CopyFrom(_item_status(outcome))
             else:
                 results[i].response.job.CopyFrom(convert.job_to_proto(outcome))
+        for result in results:
+            # Counted per item under the unary method, as StartJobs and CompleteJobs are.
+            code = (
+                _CODE_NAMES.get(result.error.code, "UNKNOWN") if result.HasField("error") else "OK"
+            )
+            metrics.grpc_batch_items.labels(SERVICE_NAME, "CreateTask", code).inc()
         return results
 
     async def GetJob(self, request, context):  # noqa: N802
