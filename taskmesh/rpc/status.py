@@ -115,6 +115,12 @@ def from_status(status: status_pb2.Status) -> errors.TaskmeshError:
     return kind_for(_CODES.get(status.code), received.reason).rebuild(received)
 
 
+def code_name(status: status_pb2.Status) -> str:
+    """The gRPC code name of ``status`` ("NOT_FOUND"), "UNKNOWN" for a number gRPC lacks."""
+    code = _CODES.get(status.code)
+    return code.name if code is not None else "UNKNOWN"
+
+
 def item_status(exc: Exception) -> status_pb2.Status:
     """The status of one failed item of a batch call: :func:`status_of` for a domain
     error, else the bare INTERNAL a unary call ends with (the caller logs the error)."""

@@ -23,6 +23,7 @@ from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors, metrics
 from taskmesh.logs import bind, request_id_var
+from taskmesh.rpc import status
 from taskmesh.rpc.client import remaining, valid_request_id
 from taskmesh.rpc.status import item_status
 from taskmesh.settings import default
@@ -43,7 +44,6 @@ MAX_CHECK = 10_000
 #: worker's batches (gateway.clients.MAX_BATCH, the Coalescer's max_batch), far less than the
 #: message size limit allows; it bounds one transaction.
 MAX_BATCH = 1_000
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 ItemT = TypeVar("ItemT")
 OutT = TypeVar("OutT")
@@ -152,6 +152,14 @@ def _complete_response(job: m.Job, applied: bool) -> tasks_pb2.CompleteJobRespon
     return tasks_pb2.CompleteJobResponse(job=convert.job_to_proto(job), applied=applied)
 
 
+def _count_item(rpc: str, result: Any) -> str:
+    """Counts one answered batch item (a ``*Result`` with an optional ``error``) in
+    ``grpc_server_batch_items_total`` under the unary method ``rpc``; returns its code name."""
+    code = status.code_name(result.error) if result.HasField("error") else "OK"
+    metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code).inc()
+    return code
+
+
 def _item_status(exc: Exception) -> status_pb2.Status:
     """The status a unary call would fail with for ``exc`` (the server interceptor's
     mapping, ``taskmesh.rpc.server``): a domain error's own, a bare INTERNAL for any other,
@@ -198,9 +206,7 @@ async def _itemwise(
     done: list[ResultT] = []
     for item, answer in zip(items, answers, strict=True):
         assert answer is not None
-        error = answer.error if answer.HasField("error") else None
-        code = "OK" if error is None else _CODE_NAMES.get(error.code, "UNKNOWN")
-        metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code).inc()
+        code = _count_item(rpc, answer)
         with bind(request_id=item.request_id or None, job_id=item.request.job_id or None):
             log.info("rpc item", extra={"rpc": rpc, "code": code})
         done.append(answer)
@@ -330,11 +336,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             else:
                 results[i].response.job.CopyFrom(convert.job_to_proto(outcome))
         for result in results:
-            # Counted per item under the unary method, as StartJobs and CompleteJobs are.
-            code = (
-                _CODE_NAMES.get(result.error.code, "UNKNOWN") if result.HasField("error") else "OK"
-            )
-            metrics.grpc_batch_items.labels(SERVICE_NAME, "CreateTask", code).inc()
+            _count_item("CreateTask", result)
         return results
 
     async def GetJob(self, request, context):  # noqa: N802
