@@ -42,18 +42,18 @@ class PrometheusHooks(WorkerHooks):
 
     def settled(self, decision: Decision) -> None:
         if isinstance(decision, RetryAt):
-            metrics.jobs_retried.labels(decision.reason.value).inc()
+            metrics.labelled(metrics.jobs_retried, decision.reason.value).inc()
         elif isinstance(decision, DeadLetter) or (
             isinstance(decision, Complete) and decision.dead_letter
         ):
-            metrics.jobs_dead_lettered.labels(Reason(decision.reason).value).inc()
+            metrics.labelled(metrics.jobs_dead_lettered, Reason(decision.reason).value).inc()
 
     def completed(
         self, job: jobs_pb2.CapabilityJob, response: tasks_pb2.CompleteJobResponse
     ) -> None:
         if not response.applied:
             return
-        metrics.jobs_completed.labels(_OUTCOME.get(response.job.state, "unknown")).inc()
+        metrics.labelled(metrics.jobs_completed, _OUTCOME.get(response.job.state, "unknown")).inc()
         if response.job.error.type == tasks_pb2.JOB_ERROR_TYPE_VAGUE_INPUT:
             metrics.vague_inputs.inc()
         if job.HasField("enqueue_time"):

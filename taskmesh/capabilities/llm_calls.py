@@ -511,14 +511,16 @@ class LLMCaller:
                 self._charge_bound(operation, prompt_estimate, max_tokens, failure.outcome)
             else:
                 self.meter.record(operation, 0, 0, estimated=False)
-                metrics.llm_calls.labels(operation, self.model, failure.outcome).inc()
+                metrics.labelled(metrics.llm_calls, operation, self.model, failure.outcome).inc()
             if mode != "none" and _refuses(exc, _FORMAT_REFUSAL):
                 raise _Refused("format", failure) from exc
             if system_role and _refuses(exc, _SYSTEM_REFUSAL):
                 raise _Refused("system", failure) from exc
             raise failure from exc
         finally:
-            metrics.llm_latency.labels(operation, self.model).observe(time.perf_counter() - started)
+            metrics.labelled(metrics.llm_latency, operation, self.model).observe(
+                time.perf_counter() - started
+            )
 
         content = answer.content
         truncated = answer.finish_reason == "length"
@@ -559,7 +561,7 @@ class LLMCaller:
     def _charge_bound(self, operation: str, prompt: int, max_tokens: int, outcome: str) -> None:
         self.meter.record(operation, prompt, max_tokens, estimated=True)
         self._count_tokens(operation, prompt, max_tokens)
-        metrics.llm_calls.labels(operation, self.model, outcome).inc()
+        metrics.labelled(metrics.llm_calls, operation, self.model, outcome).inc()
         log.warning(
             "LLM call %s; charged its bound as an estimate",
             outcome,
@@ -567,8 +569,8 @@ class LLMCaller:
         )
 
     def _count_tokens(self, operation: str, prompt: int, completion: int) -> None:
-        metrics.llm_tokens.labels(operation, self.model, "input").inc(prompt)
-        metrics.llm_tokens.labels(operation, self.model, "output").inc(completion)
+        metrics.labelled(metrics.llm_tokens, operation, self.model, "input").inc(prompt)
+        metrics.labelled(metrics.llm_tokens, operation, self.model, "output").inc(completion)
 
 
 class _Refused(Exception):

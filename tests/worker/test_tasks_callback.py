@@ -147,6 +147,30 @@ async def test_an_outage_past_the_retries_is_unavailable(tasks_for: Any) -> None
     assert flaky.calls["StartJob"] == completion.RETRY_ATTEMPTS
 
 
+async def test_a_first_unavailable_is_retried_by_the_policy_from_its_first_backoff(
+    tasks_for: Any,
+) -> None:
+    """The first attempt runs outside the retry machinery; its failure must still count as
+    the policy's first, with the policy's backoffs and retry hooks (logs, metrics)."""
+    flaky = FlakyTasks(outage=2)
+    tasks = await tasks_for(flaky)
+    scheduled: list[stamina.instrumentation.RetryDetails] = []
+    hooks = stamina.instrumentation.get_on_retry_hooks()
+    stamina.instrumentation.set_on_retry_hooks([*hooks, scheduled.append])
+    try:
+        with stamina.set_testing(False):  # the real waits: ~0.7 s
+            started = await tasks.start_job("job-1", request_id=None)
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(hooks)
+    assert started.job.job_id == "job-1"
+    assert flaky.calls["StartJob"] == 3
+    assert [d.retry_num for d in scheduled] == [1, 2]
+    assert all(isinstance(d.caused_by, errors.Unavailable) for d in scheduled)
+    for details, initial in zip(scheduled, (0.2, 0.4), strict=True):
+        assert initial == completion.RETRY_WAIT_INITIAL_S * 2 ** (details.retry_num - 1)
+        assert initial <= details.wait_for <= initial + completion.RETRY_JITTER_S
+
+
 async def test_an_answer_is_not_retried(tasks_for: Any) -> None:
     flaky = FlakyTasks(outage=0)
     tasks = await tasks_for(flaky)

@@ -78,7 +78,7 @@ class _Truncated(OutputInvalid):
 
 
 def _record(operation: str, model: str, outcome: str) -> None:
-    metrics.llm_calls.labels(operation, model, outcome).inc()
+    metrics.labelled(metrics.llm_calls, operation, model, outcome).inc()
 
 
 def _feedback(errors: list[str]) -> str:
@@ -331,7 +331,7 @@ async def run_parse_task(
         outcome = "cancelled"
         raise
     finally:
-        metrics.parse_task_runs.labels(model, prompt_version, outcome).inc()
+        metrics.labelled(metrics.parse_task_runs, model, prompt_version, outcome).inc()
 
 
 async def _run_parse_task(

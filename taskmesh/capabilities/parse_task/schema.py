@@ -218,6 +218,7 @@ _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+")
 _TRAILING = ".,;:!?"
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019 "
+_ASCII_LETTER = re.compile("[A-Za-z]")
 
 
 def title_case(text: str) -> str:
@@ -229,12 +230,25 @@ def title_case(text: str) -> str:
         inner = 0 < i < len(words) - 1
         if inner and word.casefold() in _SMALL_WORDS:
             out.append(word.lower())
+        elif "-" in word:
+            out.append("-".join([_capitalise(part) for part in word.split("-")]))
         else:
-            out.append("-".join(_capitalise(part) for part in word.split("-")))
+            out.append(_capitalise(word))
     return " ".join(out)
 
 
 def _capitalise(word: str) -> str:
+    if word.isascii():
+        # The loop below, in C for ASCII (most answers): the first letter, and whether an
+        # upper-case letter follows it (A-Z are ASCII's only upper-case characters).
+        first = _ASCII_LETTER.search(word)
+        if first is None:
+            return word
+        i = first.start()
+        rest = word[i + 1 :]
+        if word[i].islower() and rest == rest.lower():
+            return word[:i] + word[i].upper() + rest
+        return word
     for i, char in enumerate(word):
         if char.isalpha():
             if char.islower() and not any(c.isupper() for c in word[i + 1 :]):
@@ -267,6 +281,8 @@ _PLACEHOLDER = re.compile(
 def is_unspaced(text: str) -> bool:
     """Whether ``text`` is mostly in a script written without spaces (its letters, not
     digits or Latin acronyms such as "Q2", decide)."""
+    if text.isascii():
+        return False  # no ASCII character is of an unspaced script
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return False
@@ -278,6 +294,9 @@ def normalise_case(phrase: str) -> str:
     """Title case for Latin-script phrases (an English convention the contract asks for);
     other scripts keep their own casing, with only a first lower-case letter raised
     (a no-op for scripts without case)."""
+    if phrase.isascii():
+        # Every ASCII letter is Latin: title case when there is one, else nothing to raise.
+        return title_case(phrase) if _ASCII_LETTER.search(phrase) else phrase
     letters = [c for c in phrase if c.isalpha()]
     latin = sum(1 for c in letters if _LATIN.match(c))
     if letters and latin * 2 >= len(letters):
