@@ -185,7 +185,9 @@ class Jobs:
             return None
         # Client webhooks: the outbox rows commit or roll back with the transition. A
         # submission refused on the request path was answered 400 with no job to follow.
-        if row[7] != m.ErrorType.INVALID_INPUT.value:
+        # row[13]: whether the job's user has an endpoint at all (most have none), read
+        # by the transition itself, so they cost no second statement.
+        if row[13] and row[7] != m.ErrorType.INVALID_INPUT.value:
             await webhooks.record_job_event(self._sql, row[0], row[1], row[2], now)
         return self._job(row, None)
 
@@ -297,13 +299,20 @@ _MARK_RUNNING_PG = _MARK_RUNNING + _ANNOUNCE
 @functools.cache
 def _finish(from_states: tuple[str, ...], pg: bool) -> str:
     """The terminal UPDATE from ``from_states`` (JobState values, written into the SQL
-    as literals: they come from lifecycle.sources, never from a request)."""
+    as literals: they come from lifecycle.sources, never from a request); it returns
+    ``_COLUMNS`` and whether the job's user has a webhook endpoint (an indexed lookup)."""
     listed = ", ".join(f"'{m.JobState(state).value}'" for state in from_states)
     return (
         "UPDATE jobs SET state = $2, error_type = $3, error_message = $4,"
         " error_suggestions = $5, version = version + 1, updated_at = $6"
-        f" WHERE id = $1 AND state IN ({listed}) RETURNING {_COLUMNS}" + (_ANNOUNCE if pg else "")
+        f" WHERE id = $1 AND state IN ({listed}) RETURNING {_COLUMNS}, {_HAS_ENDPOINT}"
+        + (_ANNOUNCE if pg else "")
     )
+
+
+_HAS_ENDPOINT = (
+    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.user_id = jobs.user_id)"
+)
 
 
 _NOTIFY_JOB = func.pg_notify(NOTIFY_CHANNEL, bindparam("b_job"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
@@ -74,22 +74,26 @@ class Store:
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    def write(self) -> AbstractAsyncContextManager[Tx]:
         if self._dialect == "postgresql":
-            async with (
-                self.engine.connect() as connection,
-                _pg_transaction(connection, write=True) as tx,
-            ):
-                yield tx
-            return
-        async with self._writer_lock:
-            if self._writer is None or self._writer_sqlite is None:
-                # Taken once, under the lock: the write pool holds this one connection.
-                self._writer = await self.engine.connect()
-                self._writer_sqlite = await _sqlite_of(self._writer)
-            async with _sqlite_transaction(self._writer, self._writer_sqlite, write=True) as tx:
-                yield tx
+            return self._pg_write()
+        return _SqliteWrite(self)
+
+    @asynccontextmanager
+    async def _pg_write(self) -> AsyncIterator[Tx]:
+        async with (
+            self.engine.connect() as connection,
+            _pg_transaction(connection, write=True) as tx,
+        ):
+            yield tx
+
+    async def _sqlite_writer(self) -> tuple[AsyncConnection, sqlite3.Connection]:
+        """The write connection, taken once (under the writer lock): the write pool holds
+        this one connection."""
+        if self._writer is None or self._writer_sqlite is None:
+            self._writer = await self.engine.connect()
+            self._writer_sqlite = await _sqlite_of(self._writer)
+        return self._writer, self._writer_sqlite
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -99,8 +103,44 @@ class Store:
                     yield tx
             else:
                 sqlite = await _sqlite_of(connection)
-                async with _sqlite_transaction(connection, sqlite, write=False) as tx:
+                async with _sqlite_read(connection, sqlite) as tx:
                     yield tx
+
+
+class _SqliteWrite:
+    """``Store.write()`` on SQLite: the writer lock, BEGIN IMMEDIATE on the write
+    connection, COMMIT (ROLLBACK when the block raises, or the commit does), the lock
+    released. Written out as a class rather than as two nested generator-based context
+    managers (the lock's and the transaction's): every batch of every RPC opens one."""
+
+    __slots__ = ("_connection", "_sqlite", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> Tx:
+        lock = self._store._writer_lock
+        await lock.acquire()
+        try:
+            self._connection, self._sqlite = await self._store._sqlite_writer()
+            self._sqlite.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release()
+            raise
+        return Tx(self._connection, SqliteDriver(self._sqlite))
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    await _sqlite_end(self._connection, self._sqlite, commit=True)
+                except BaseException:
+                    await _sqlite_end(self._connection, self._sqlite, commit=False)
+                    raise
+            else:
+                await _sqlite_end(self._connection, self._sqlite, commit=False)
+        finally:
+            self._store._writer_lock.release()
 
 
 # Transactions begin on the driver, so the hot statements (driver.py) pay nothing of
@@ -116,22 +156,31 @@ async def _sqlite_of(connection: AsyncConnection) -> sqlite3.Connection:
 
 
 @asynccontextmanager
-async def _sqlite_transaction(
-    connection: AsyncConnection, sqlite: sqlite3.Connection, *, write: bool
+async def _sqlite_read(
+    connection: AsyncConnection, sqlite: sqlite3.Connection
 ) -> AsyncIterator[Tx]:
-    sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    """A read transaction (a plain BEGIN: WAL readers never wait for the writer)."""
+    sqlite.execute("BEGIN")
     try:
         yield Tx(connection, SqliteDriver(sqlite))
-        if connection.in_transaction():
-            await connection.commit()  # commits the driver's transaction
-        else:
-            sqlite.commit()
+        await _sqlite_end(connection, sqlite, commit=True)
     except BaseException:
-        if connection.in_transaction():
-            await connection.rollback()  # rolls the driver's transaction back
-        else:
-            sqlite.rollback()
+        await _sqlite_end(connection, sqlite, commit=False)
         raise
+
+
+async def _sqlite_end(
+    connection: AsyncConnection, sqlite: sqlite3.Connection, *, commit: bool
+) -> None:
+    """Commits (or rolls back) the driver's transaction: through SQLAlchemy when a Core
+    statement joined it (so SQLAlchemy's connection leaves its transaction too), else on
+    the driver."""
+    if connection.in_transaction():
+        await (connection.commit() if commit else connection.rollback())
+    elif commit:
+        sqlite.commit()
+    else:
+        sqlite.rollback()
 
 
 @asynccontextmanager

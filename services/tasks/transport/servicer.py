@@ -5,9 +5,9 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -86,16 +86,21 @@ def _require(value: str, field: str) -> str:
 
 
 def _submission(
-    request: tasks_pb2.CreateTaskRequest, user_id: str, request_id: str | None, timeout: float
+    request: tasks_pb2.CreateTaskRequest,
+    user_id: str,
+    request_id: str | None,
+    timeout: float,
+    trace_context: Mapping[str, str] | None = None,
 ) -> Submission:
     """What CreateTask and each CreateTasks item accept: the text stripped, an empty
-    Idempotency-Key none."""
+    Idempotency-Key none; ``trace_context`` a CreateTasks item's own (None: the call's)."""
     return Submission(
         user_id,
         request.natural_language.strip(),
         request.idempotency_key or None,
         request_id,
         timeout,
+        dict(trace_context) if trace_context is not None else {},
     )
 
 
@@ -156,8 +161,16 @@ def _count_item(rpc: str, result: Any) -> str:
     """Counts one answered batch item (a ``*Result`` with an optional ``error``) in
     ``grpc_server_batch_items_total`` under the unary method ``rpc``; returns its code name."""
     code = status.code_name(result.error) if result.HasField("error") else "OK"
-    metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code).inc()
+    _item_counter(rpc, code).inc()
     return code
+
+
+@functools.cache
+def _item_counter(rpc: str, code: str) -> Any:
+    """``grpc_server_batch_items_total``'s child for ``rpc`` and ``code``, looked up once:
+    ``labels()`` costs more than the increment, and every job's items are counted three
+    times (the children are never removed, so the one kept stays the registered one)."""
+    return metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code)
 
 
 def _item_status(exc: Exception) -> status_pb2.Status:
@@ -207,8 +220,18 @@ async def _itemwise(
     for item, answer in zip(items, answers, strict=True):
         assert answer is not None
         code = _count_item(rpc, answer)
-        with bind(request_id=item.request_id or None, job_id=item.request.job_id or None):
-            log.info("rpc item", extra={"rpc": rpc, "code": code})
+        # The ids as the line's own fields, which the log filter (taskmesh.logs) keeps
+        # over the call's context: what ``bind`` around the line writes, without setting
+        # and resetting two context variables per item for a line usually filtered out.
+        log.info(
+            "rpc item",
+            extra={
+                "rpc": rpc,
+                "code": code,
+                "request_id": item.request_id or None,
+                "job_id": item.request.job_id or None,
+            },
+        )
         done.append(answer)
     return done
 
@@ -321,8 +344,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 if item.HasField("timeout"):
                     limit = min(limit, max(0.05, item.timeout.ToTimedelta().total_seconds() - 0.01))
                 rid = item.request_id if valid_request_id(item.request_id) else None
-                submission = _submission(item.request, user_id, rid, remaining(context, limit))
-                submissions.append(replace(submission, trace_context=dict(item.trace_context)))
+                submissions.append(
+                    _submission(
+                        item.request, user_id, rid, remaining(context, limit), item.trace_context
+                    )
+                )
                 placed.append(i)
             except errors.TaskmeshError as exc:
                 results[i].error.CopyFrom(_item_status(exc))

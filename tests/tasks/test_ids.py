@@ -1,0 +1,23 @@
+"""Row ids are random version-4 UUIDs in their canonical text form (what job, task and
+subtask ids look like on the wire)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.tasks.storage.ids import new_id
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def test_ids_are_canonical_random_v4_uuids() -> None:
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text
+    # Every variant digit occurs: the random bits beside the variant bits are kept.
+    assert {text[19] for text in ids} == set("89ab")
