@@ -20,6 +20,8 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 from sanic.server.async_server import AsyncioServer
 
+from gateway.signals import LeanSignalRouter
+
 from .engine import answer, classify_request
 from .options import SimOptions
 
@@ -123,7 +125,11 @@ class SimServer:
         self._port = sock.getsockname()[1]
         self._stopping = asyncio.Event()
         # Sanic keeps a process-wide registry of apps by name.
-        app = Sanic(f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}", configure_logging=False)
+        app = Sanic(
+            f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}",
+            configure_logging=False,
+            signal_router=LeanSignalRouter(),
+        )
         app.config.ACCESS_LOG = False
         app.config.MOTD = False
         # Touch-up rewrites Sanic's shared HTTP classes in place; a second app in the same
