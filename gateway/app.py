@@ -8,6 +8,7 @@ from sanic import Sanic
 
 from gateway import middleware, routes
 from gateway.problems import ProblemErrorHandler
+from gateway.signals import LeanSignalRouter
 from gateway.state import GatewayApp, GatewayState
 
 #: SPEC §5: bodies over 64 KiB are refused with 413.
@@ -20,6 +21,7 @@ def build_app(state: GatewayState, shutdown_grace_s: float) -> GatewayApp:
         f"taskmesh-gateway-{uuid.uuid4().hex[:12]}",
         ctx=state,
         error_handler=ProblemErrorHandler(),
+        signal_router=LeanSignalRouter(),
         # Logging belongs to the process (taskmesh.logs), settings to taskmesh.settings.
         configure_logging=False,
         env_prefix="",

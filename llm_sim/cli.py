@@ -9,6 +9,8 @@ import dataclasses
 import signal
 import sys
 
+import uvloop
+
 from .options import OptionError, SimOptions
 from .server import SimServer
 
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--{exc.name.replace('_', '-')}: {exc}")
     port = args.port if args.port is not None else _default_port()
     try:
-        asyncio.run(_serve(options, args.host, port))
+        # The event loop the services run on (launcher.service): cheaper per call.
+        uvloop.run(_serve(options, args.host, port))
     except OSError as exc:
         print(f"taskmesh llm-sim: cannot listen on {args.host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -470,9 +470,32 @@ def answer(kind: str, messages: list[Any]) -> str:
     """The assistant message's content for one chat request."""
     sentence = user_sentence(messages)
     if kind == "core":
-        result = answer_core(sentence, read_core_prompt(system_prompt(messages)))
-    elif kind == "subtasks":
-        result = answer_subtasks(sentence, datetime.now(UTC).date())
-    else:
-        return "OK"
-    return json.dumps(result, separators=(",", ":"))
+        config = read_core_prompt(system_prompt(messages))
+        return _core_content(
+            sentence, config.now.date(), tuple(config.categories), tuple(config.levels)
+        )
+    if kind == "subtasks":
+        return _subtasks_content(sentence, datetime.now(UTC).date())
+    return "OK"
+
+
+# An answer depends only on these arguments (the clock only through its date): a caller
+# repeating a sentence, as load tests and retries do, gets it without reading it again.
+@lru_cache(maxsize=1024)
+def _core_content(
+    sentence: str,
+    today: date,
+    categories: tuple[str, ...],
+    levels: tuple[tuple[str, int, int], ...],
+) -> str:
+    config = PromptConfig(
+        now=datetime(today.year, today.month, today.day, tzinfo=UTC),
+        categories=list(categories),
+        levels=list(levels),
+    )
+    return json.dumps(answer_core(sentence, config), separators=(",", ":"))
+
+
+@lru_cache(maxsize=1024)
+def _subtasks_content(sentence: str, today: date) -> str:
+    return json.dumps(answer_subtasks(sentence, today), separators=(",", ":"))

@@ -4,7 +4,6 @@ engine's deterministic rules and injects the faults the options ask for."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import socket
@@ -19,6 +18,8 @@ from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 from sanic.server.async_server import AsyncioServer
+
+from gateway.signals import LeanSignalRouter
 
 from .engine import answer, classify_request
 from .options import SimOptions
@@ -46,6 +47,11 @@ def _error(
     return json_response(body, status=status, headers=headers or None)
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _tokens(chars: int) -> int:
     return max(1, math.ceil(chars / 4))
 
@@ -63,6 +69,8 @@ class SimServer:
         self._app: Sanic | None = None
         self._server: AsyncioServer | None = None
         self._stopping = asyncio.Event()
+        #: Calls sleeping in :meth:`_sleep`; woken at once by :meth:`stop`.
+        self._sleepers: set[asyncio.Future[None]] = set()
         self._calls: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._tokens: Counter[str] = Counter()
@@ -123,7 +131,11 @@ class SimServer:
         self._port = sock.getsockname()[1]
         self._stopping = asyncio.Event()
         # Sanic keeps a process-wide registry of apps by name.
-        app = Sanic(f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}", configure_logging=False)
+        app = Sanic(
+            f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}",
+            configure_logging=False,
+            signal_router=LeanSignalRouter(),
+        )
         app.config.ACCESS_LOG = False
         app.config.MOTD = False
         # Touch-up rewrites Sanic's shared HTTP classes in place; a second app in the same
@@ -153,6 +165,8 @@ class SimServer:
         self._server = self._app = None
         # Hanging and delayed calls return at once so their connections can close.
         self._stopping.set()
+        for waiter in list(self._sleepers):
+            _wake(waiter)
         await asyncio.sleep(0)
         await server.before_stop()
         closing = server.close()
@@ -194,9 +208,19 @@ class SimServer:
             stopping.cancel()
 
     async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
+        """Waits ``seconds``, or less if the server stops meanwhile. A bare timer on a future
+        (no task per call, as ``wait_for(stopping.wait())`` would start): every call sleeps."""
+        if seconds <= 0 or self._stopping.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
 
     def _rng(self, kind: str) -> random.Random:
         # One stream per prompt kind: with a seed, the n-th core call meets the same fate

@@ -7,6 +7,7 @@ import itertools
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from taskmesh.capabilities.text_limits import ALLOWED_CONTROLS, MAX_TEXT_CHARS
 from taskmesh.errors import FieldViolation, InvalidInput
@@ -40,7 +41,9 @@ def validate_input(msg: jobs_pb2.ParseTaskInput) -> jobs_pb2.ParseTaskInput:
     if is_empty(msg.config):
         out.config.CopyFrom(default_config())
     else:
-        violations.extend(_check_config(msg.config, out.config))
+        normalised, problems = _checked_config(msg.config.SerializeToString(deterministic=True))
+        out.config.CopyFrom(normalised)
+        violations.extend(problems)
 
     if not msg.HasField("reference_time"):
         out.reference_time.FromDatetime(datetime.now(UTC).replace(microsecond=0))
@@ -87,6 +90,19 @@ def _check_name(value: str, field: str) -> tuple[str, FieldViolation | None]:
     if any(unicodedata.category(c).startswith("C") for c in name):
         return name, FieldViolation(field, "must not contain control characters")
     return name, None
+
+
+# Most jobs carry the same few configs (the default one, a client's own): each distinct one
+# is checked once. Keyed by its deterministic serialisation, which two configs share only
+# when every field (unknown ones included) is equal. Callers copy the message, never edit it.
+@lru_cache(maxsize=256)
+def _checked_config(
+    raw: bytes,
+) -> tuple[jobs_pb2.ParseTaskConfig, tuple[FieldViolation, ...]]:
+    config = jobs_pb2.ParseTaskConfig.FromString(raw)
+    out = jobs_pb2.ParseTaskConfig()
+    out.CopyFrom(config)
+    return out, tuple(_check_config(config, out))
 
 
 def _check_config(
