@@ -8,11 +8,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
-
-from taskmesh.scoped import scoped
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -22,15 +18,38 @@ job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id"
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-@contextmanager
-def bind(*, request_id: str | None = None, job_id: str | None = None) -> Iterator[None]:
-    """Puts ``request_id`` and ``job_id`` (those not None) on every log line of the block."""
-    with ExitStack() as stack:
-        if request_id is not None:
-            stack.enter_context(scoped(request_id_var, request_id))
-        if job_id is not None:
-            stack.enter_context(scoped(job_id_var, job_id))
-        yield
+class bind:  # noqa: N801 - used as a function: ``with bind(request_id=…, job_id=…):``
+    """Puts ``request_id`` and ``job_id`` (those not None) on every log line of the block,
+    and restores what was there after it.
+
+    A plain class rather than a generator context manager: every batch item enters one per
+    hop, and the generator with its ExitStack cost about six times as much CPU (13.8 vs 2.2
+    µs per use, timeit). A block that ends in another context (an async generator gRPC
+    finalises from the event loop's hook) cannot reset its tokens there; that context ends
+    with the generator, so nothing leaks and the reset is skipped (as ``taskmesh.scoped``)."""
+
+    __slots__ = ("_job_id", "_job_token", "_request_id", "_request_token")
+
+    def __init__(self, *, request_id: str | None = None, job_id: str | None = None) -> None:
+        self._request_id = request_id
+        self._job_id = job_id
+        self._request_token: contextvars.Token[str | None] | None = None
+        self._job_token: contextvars.Token[str | None] | None = None
+
+    def __enter__(self) -> None:
+        if self._request_id is not None:
+            self._request_token = request_id_var.set(self._request_id)
+        if self._job_id is not None:
+            self._job_token = job_id_var.set(self._job_id)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._job_token is not None:
+                job_id_var.reset(self._job_token)
+            if self._request_token is not None:
+                request_id_var.reset(self._request_token)
+        except ValueError:
+            pass
 
 
 class _ContextFilter(logging.Filter):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextvars import Token
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -17,7 +16,7 @@ from services.tasks.domain.events import JobEvents
 from services.tasks.domain.lifecycle import TerminalHook, enter_terminal
 from services.tasks.domain.ports import DuplicateKey, Store, Tx
 from taskmesh import errors, metrics
-from taskmesh.logs import job_id_var, request_id_var
+from taskmesh.logs import bind, job_id_var
 from taskmesh.tracing import continued
 
 log = logging.getLogger(__name__)
@@ -338,7 +337,7 @@ class JobService:
         confirmed but the job runs anyway; the AI service's InvalidInput when it refused
         the input (recorded by :meth:`_record_dispatches`). Raises what the dispatch
         raised (Unavailable, a timeout, cancellation) once the job is withdrawn."""
-        with _Bound(sub.request_id, job.id), continued(sub.trace_context):
+        with bind(request_id=sub.request_id, job_id=job.id), continued(sub.trace_context):
             try:
                 await self.dispatcher.dispatch(job, reservation, sub.timeout)
             except errors.InvalidInput as exc:
@@ -509,7 +508,7 @@ class JobService:
                     done: list[ResultT] = []
                     for index in pending:
                         item = items[index]
-                        with _Bound(item.request_id, item.job_id):
+                        with bind(request_id=item.request_id, job_id=item.job_id):
                             try:
                                 done.append(await step(tx, item))
                             except errors.TaskmeshError as exc:
@@ -527,7 +526,7 @@ class JobService:
             pending = []
         for index in pending:
             item = items[index]
-            with _Bound(item.request_id, item.job_id):
+            with bind(request_id=item.request_id, job_id=item.job_id):
                 try:
                     async with self.store.write() as tx:
                         results[index] = await step(tx, item)
@@ -724,33 +723,6 @@ class JobService:
             if await self._withdraw(job_id) is None:
                 withdrawn += 1
         return withdrawn
-
-
-class _Bound:
-    """``taskmesh.logs.bind(request_id=…, job_id=…)`` for one item of a batch: the same
-    variables set for the block (those not None) and restored after, as a plain class. The
-    batch paths enter it once or twice per job, and bind's generator and ExitStack cost
-    about six times as much CPU."""
-
-    __slots__ = ("_job_id", "_job_token", "_request_id", "_request_token")
-
-    def __init__(self, request_id: str | None, job_id: str | None) -> None:
-        self._request_id = request_id
-        self._job_id = job_id
-        self._request_token: Token[str | None] | None = None
-        self._job_token: Token[str | None] | None = None
-
-    def __enter__(self) -> None:
-        if self._request_id is not None:
-            self._request_token = request_id_var.set(self._request_id)
-        if self._job_id is not None:
-            self._job_token = job_id_var.set(self._job_id)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._job_token is not None:
-            job_id_var.reset(self._job_token)
-        if self._request_token is not None:
-            request_id_var.reset(self._request_token)
 
 
 def _answered(outcomes: list[m.Job | Exception | None]) -> list[m.Job | Exception]:
