@@ -350,6 +350,18 @@ def test_look_alikes_of_the_kinds_v6_passed_pass(text: str, screener: Screener) 
     assert not screener.screen(text).blocked
 
 
+def test_strong_prefilter_keeps_every_verdict() -> None:
+    """The one-pass prefilter of `strong_family` clears only texts no strong list matches."""
+    voc = vocabulary.vocabulary()
+    everything = samples("tune") + samples("report")
+    for sample in everything:
+        for text in views.views(sample.text):
+            canonical = vocabulary.rejoin(normalize(text))
+            first = next((f for f, p in voc.strong if p.search(canonical)), None)
+            markup = PatternType.FORMAT_MANIPULATION if vocabulary.role_markup(canonical) else None
+            assert vocabulary.strong_family(canonical) == (first or markup), sample.text
+
+
 @pytest.mark.parametrize(
     ("text", "family"),
     [
