@@ -362,6 +362,21 @@ def test_strong_prefilter_keeps_every_verdict() -> None:
             assert vocabulary.strong_family(canonical) == (first or markup), sample.text
 
 
+def test_cue_prefilter_keeps_every_gate_verdict() -> None:
+    """The one-pass prefilter of `is_suspect` clears only texts with no two kinds of cue."""
+    voc = vocabulary.vocabulary()
+    for sample in samples("tune") + samples("report"):
+        for text in views.views(sample.text):
+            canonical = vocabulary.rejoin(normalize(text))
+            paired = vocabulary._PAIRED
+            expected = bool(voc.lone.search(canonical) or voc.role_markup.search(canonical)) or any(
+                len(vocabulary._kinds(groups) & paired) >= 2
+                or ("reveal" in groups and groups & {"addressee", "shift"})
+                for groups in vocabulary.cue_groups(canonical)
+            )
+            assert vocabulary.is_suspect(canonical) == expected, sample.text
+
+
 @pytest.mark.parametrize(
     ("text", "family"),
     [
