@@ -43,7 +43,7 @@ from services.ai.domain.screen.vocabulary import (  # noqa: E402
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-VERSION = "2026-11-30.4"
+VERSION = "2026-12-01.1"
 L2 = 1e-2
 MARGIN = 0.05
 FOLDS = 5

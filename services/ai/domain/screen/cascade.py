@@ -31,6 +31,9 @@ from .patterns import PatternType
 from .views import views
 
 MAX_WINDOWS = 4
+# A decoded payload of two or three letters repeated ("-. -. -." is Morse for "nnn") holds no
+# word for the model to read: its score would measure only the encoder's noise.
+_MIN_PAYLOAD_LETTERS = 4
 # Sentence ends: a mark followed by space, or a line break; "i.g.n.o.r.e" stays one sentence.
 _QUOTED = re.compile(r'"([^"]{8,})"|\u201c([^\u201d]{8,})\u201d|«([^»]{8,})»|「([^」]{4,})」')
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
@@ -102,7 +105,8 @@ def prepare(text: str) -> Verdict | Pending:
         if not decoded:
             pending.kinds = max(pending.kinds, vocabulary.cue_kinds(canonical))
         if decoded:
-            pending.windows.append(normalize(raw, keep_marks=True))
+            if len({ch for ch in raw if ch.isalpha()}) >= _MIN_PAYLOAD_LETTERS:
+                pending.windows.append(normalize(raw, keep_marks=True))
             continue
         # Each suspect sentence and quoted passage on its own, not the whole text: an honest
         # first sentence or a "translate this message:" frame dilutes what the model sees of

@@ -52,7 +52,9 @@ class Vocabulary:
 
     families: tuple[tuple[PatternType, re.Pattern[str]], ...]
     strong: tuple[tuple[PatternType, re.Pattern[str]], ...]
+    strong_needs: re.Pattern[str]
     cues: tuple[tuple[str, re.Pattern[str]], ...]
+    paired_cues: re.Pattern[str]
     lone: re.Pattern[str]
     covered_scripts: frozenset[str]
     role_markup: re.Pattern[str]
@@ -162,18 +164,32 @@ def compile_vocabulary(data: dict) -> Vocabulary:
     window = int(data["window"])
     families = []
     strong = []
+    # Every strong match holds an object or a phrase of its list: one pass over all of them
+    # clears most texts before the strong lists are tried one by one.
+    needs: dict[str, list[str]] = {}
     for name, family in data["families"].items():
         families.append((PatternType(name), _family_regex(family, window)))
-        strong.append((PatternType(name), _family_regex(family["strong"], window)))
         # Narrower act/object pairs that block alone only together ("sigues" beside "normas");
         # their words would pair with the other strong lists if they were merged there.
-        for pair in family.get("strong_pairs", ()):
-            strong.append((PatternType(name), _family_regex(pair, window)))
+        for lists in (family["strong"], *family.get("strong_pairs", ())):
+            strong.append((PatternType(name), _family_regex(lists, window)))
+            for part in ("object", "phrase"):
+                for language, words in lists.get(part, {}).items():
+                    needs.setdefault(language, []).extend(words)
     cues = data["cues"]
+    # Every two-kind sentence holds a cue that is not a reveal verb: one pass over all of
+    # them clears most tasks before the lists are tried one by one (see `is_suspect`).
+    paired: dict[str, list[str]] = {}
+    for group in _CUE_LISTS:
+        if group != "reveal":
+            for language, words in cues[group].items():
+                paired.setdefault(language, []).extend(words)
     return Vocabulary(
         families=tuple(families),
         strong=tuple(strong),
+        strong_needs=re.compile(_alternation(needs)),
         cues=tuple((group, re.compile(_alternation(cues[group]))) for group in _CUE_LISTS),
+        paired_cues=re.compile(_alternation(paired)),
         lone=re.compile(_alternation(cues["lone"])),
         covered_scripts=frozenset(data["covered_scripts"]),
         role_markup=_role_markup_regex(data),
@@ -226,9 +242,11 @@ def families_hit(canonical: str) -> list[PatternType]:
 def strong_family(canonical: str) -> PatternType | None:
     """The first family whose `strong` vocabulary (blocks alone) occurs in the text, or
     format manipulation for chat-message markup (see `role_markup`)."""
-    for family, pattern in vocabulary().strong:
-        if pattern.search(canonical):
-            return family
+    voc = vocabulary()
+    if voc.strong_needs.search(canonical):
+        for family, pattern in voc.strong:
+            if pattern.search(canonical):
+                return family
     if role_markup(canonical):
         return PatternType.FORMAT_MANIPULATION
     return None
@@ -287,6 +305,8 @@ def is_suspect(canonical: str) -> bool:
     voc = vocabulary()
     if voc.lone.search(canonical) or voc.role_markup.search(canonical):
         return True
+    if not voc.paired_cues.search(_THANKS.sub("thanks", canonical)):
+        return False
     for groups in cue_groups(canonical):
         paired = _kinds(groups) & _PAIRED
         if len(paired) >= 2 or ("reveal" in groups and groups & {"addressee", "shift"}):
