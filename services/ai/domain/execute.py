@@ -103,7 +103,7 @@ class CapabilityExecutor:
         for i, verdict in zip(screened, verdicts, strict=True):
             if verdict.blocked:
                 pattern = verdict.pattern.value if verdict.pattern else "unknown"
-                metrics.injections_blocked.labels(pattern).inc()
+                metrics.labelled(metrics.injections_blocked, pattern).inc()
                 outcomes[i] = _Refused(pattern)
         admitted: list[jobs_pb2.ParseTaskInput | errors.InvalidInput] = []
         for outcome, (_, task_input) in zip(outcomes, inputs, strict=True):

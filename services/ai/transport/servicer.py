@@ -122,7 +122,7 @@ class AiServicer(ai_pb2_grpc.AiServiceServicer):
             # One line per item, as the unary call's own "rpc" line: the job's request id
             # and job id reach this service's log (SPEC §12).
             code = "OK" if outcome is None else kind_of(outcome).code.name
-            metrics.batch_items.labels(SERVICE_NAME, "ExecuteCapabilities", code).inc()
+            metrics.labelled(metrics.batch_items, SERVICE_NAME, "ExecuteCapabilities", code).inc()
             with bind(request_id=_request_id(item), job_id=item.job_id or None):
                 log.info("rpc item", extra={"rpc": "ExecuteCapabilities", "code": code})
         return response

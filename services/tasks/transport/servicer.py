@@ -5,7 +5,6 @@ ObserveInterceptor (taskmesh.rpc.server)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -161,16 +160,8 @@ def _count_item(rpc: str, result: Any) -> str:
     """Counts one answered batch item (a ``*Result`` with an optional ``error``) in
     ``grpc_server_batch_items_total`` under the unary method ``rpc``; returns its code name."""
     code = status.code_name(result.error) if result.HasField("error") else "OK"
-    _item_counter(rpc, code).inc()
+    metrics.labelled(metrics.grpc_batch_items, SERVICE_NAME, rpc, code).inc()
     return code
-
-
-@functools.cache
-def _item_counter(rpc: str, code: str) -> Any:
-    """``grpc_server_batch_items_total``'s child for ``rpc`` and ``code``, looked up once:
-    ``labels()`` costs more than the increment, and every job's items are counted three
-    times (the children are never removed, so the one kept stays the registered one)."""
-    return metrics.grpc_batch_items.labels(SERVICE_NAME, rpc, code)
 
 
 def _item_status(exc: Exception) -> status_pb2.Status:
