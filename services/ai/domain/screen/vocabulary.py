@@ -30,6 +30,7 @@ normalised as in the text).
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -136,11 +137,13 @@ def _role_markup_regex(data: dict) -> re.Pattern[str]:
     )
 
 
-def _alternation(by_language: dict[str, list[str]]) -> str:
+def _alternation(*by_language: dict[str, list[str]]) -> str:
+    """One regex for every word of the lists (each a language's words), whatever their
+    language and list."""
     word_start: set[str] = set()
     anywhere: set[str] = set()
-    for words in by_language.values():
-        for word in words:
+    for lists in by_language:
+        for word in itertools.chain.from_iterable(lists.values()):
             at_start, term = _term(word)
             if term:
                 (word_start if at_start else anywhere).add(term)
@@ -166,30 +169,24 @@ def compile_vocabulary(data: dict) -> Vocabulary:
     strong = []
     # Every strong match holds an object or a phrase of its list: one pass over all of them
     # clears most texts before the strong lists are tried one by one.
-    needs: dict[str, list[str]] = {}
+    needs: list[dict[str, list[str]]] = []
     for name, family in data["families"].items():
         families.append((PatternType(name), _family_regex(family, window)))
         # Narrower act/object pairs that block alone only together ("sigues" beside "normas");
         # their words would pair with the other strong lists if they were merged there.
         for lists in (family["strong"], *family.get("strong_pairs", ())):
             strong.append((PatternType(name), _family_regex(lists, window)))
-            for part in ("object", "phrase"):
-                for language, words in lists.get(part, {}).items():
-                    needs.setdefault(language, []).extend(words)
+            needs.extend(lists.get(part, {}) for part in ("object", "phrase"))
     cues = data["cues"]
     # Every two-kind sentence holds a cue that is not a reveal verb: one pass over all of
     # them clears most tasks before the lists are tried one by one (see `is_suspect`).
-    paired: dict[str, list[str]] = {}
-    for group in _CUE_LISTS:
-        if group != "reveal":
-            for language, words in cues[group].items():
-                paired.setdefault(language, []).extend(words)
+    paired = [cues[group] for group in _CUE_LISTS if group != "reveal"]
     return Vocabulary(
         families=tuple(families),
         strong=tuple(strong),
-        strong_needs=re.compile(_alternation(needs)),
+        strong_needs=re.compile(_alternation(*needs)),
         cues=tuple((group, re.compile(_alternation(cues[group]))) for group in _CUE_LISTS),
-        paired_cues=re.compile(_alternation(paired)),
+        paired_cues=re.compile(_alternation(*paired)),
         lone=re.compile(_alternation(cues["lone"])),
         covered_scripts=frozenset(data["covered_scripts"]),
         role_markup=_role_markup_regex(data),
@@ -267,7 +264,11 @@ _THANKS = re.compile(r"\bthank(?:s| you|-you)\b")
 def cue_groups(canonical: str) -> list[set[str]]:
     """The cue lists (`CUE_GROUPS` and "only") present in each sentence of the normalised
     text, in order."""
-    canonical = _THANKS.sub("thanks", canonical)
+    return _cue_groups(_THANKS.sub("thanks", canonical))
+
+
+def _cue_groups(canonical: str) -> list[set[str]]:
+    """`cue_groups` of a text whose "thank you" is already read as thanks."""
     ends = [m.end() for m in _SENTENCE_END.finditer(canonical)]
     sentences: list[set[str]] = [set() for _ in range(len(ends) + 1)]
     for group, pattern in vocabulary().cues:
@@ -305,9 +306,10 @@ def is_suspect(canonical: str) -> bool:
     voc = vocabulary()
     if voc.lone.search(canonical) or voc.role_markup.search(canonical):
         return True
-    if not voc.paired_cues.search(_THANKS.sub("thanks", canonical)):
+    thanked = _THANKS.sub("thanks", canonical)
+    if not voc.paired_cues.search(thanked):
         return False
-    for groups in cue_groups(canonical):
+    for groups in _cue_groups(thanked):
         paired = _kinds(groups) & _PAIRED
         if len(paired) >= 2 or ("reveal" in groups and groups & {"addressee", "shift"}):
             return True
