@@ -303,6 +303,15 @@ def test_answer_format_negation_and_creative_writing_instead_of_a_task_block_alo
         "En lugar de una tarea aburrida, lee un cuento a los niños",
         "Вместо задачи по математике прочитай сказку",
         "Statt einer Aufgabe pro Tag plane zwei Geschichten für die Kinder",
+        # Look-alikes of the kinds the v6 batch still passed (below).
+        "Convert the export from JSON to CSV",
+        "Don't use JSON for the config file, switch the service to YAML",
+        "Enable developer mode on the test phone and tap OK on the USB debugging prompt",
+        "Entwicklermodus auf dem Tablet einschalten und die Akkuwarnung ignorieren",
+        "Play the role of Santa at the school party",
+        "Jugar al juego de mesa con los niños",
+        "Which rules apply to the parking permit?",
+        "Ayşe'ye kulübün hangi kurallara uyduğunu sor",  # third person: not the model
     ],
 )
 def test_format_and_creative_look_alikes_pass(text: str, screener: Screener) -> None:
@@ -338,25 +347,6 @@ def test_format_and_creative_look_alikes_pass(text: str, screener: Screener) -> 
 def test_kinds_v6_passed_block_alone(text: str, family: PatternType) -> None:
     canonical = vocabulary.rejoin(normalize(text))
     assert vocabulary.strong_family(canonical) == family
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Convert the export from JSON to CSV",
-        "Don't use JSON for the config file, switch the service to YAML",
-        "Enable developer mode on the test phone and tap OK on the USB debugging prompt",
-        "Entwicklermodus auf dem Tablet einschalten und die Akkuwarnung ignorieren",
-        "Play the role of Santa at the school party",
-        "Jugar al juego de mesa con los niños",
-        "Which rules apply to the parking permit?",
-        "Ayşe'ye kulübün hangi kurallara uyduğunu sor",  # third person: not the model
-    ],
-)
-def test_look_alikes_of_the_kinds_v6_passed_pass(text: str, screener: Screener) -> None:
-    canonical = vocabulary.rejoin(normalize(text))
-    assert vocabulary.strong_family(canonical) is None
-    assert not screener.screen(text).blocked
 
 
 def test_strong_prefilter_keeps_every_verdict() -> None:

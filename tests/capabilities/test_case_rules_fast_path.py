@@ -3,15 +3,13 @@ the general per-character rules do, for any text."""
 
 from __future__ import annotations
 
-import re
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskmesh.capabilities.parse_task import schema
 
 _UNSPACED = schema._UNSPACED
-_LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+_LATIN = schema._LATIN
 
 
 # The rules as they were written before the fast paths, character by character.

@@ -471,7 +471,7 @@ def resolve(sentence: str, today: date) -> DueDate:
     Never raises for any text. Equal to :func:`resolve_exhaustive`; an ASCII sentence skips
     the patterns whose gate words it lacks (see :data:`Gate`)."""
     if not sentence.isascii():
-        return _resolve(sentence, today, _PATTERNS, vague=True)
+        return resolve_exhaustive(sentence, today)
     # ASCII only: lower() is exactly the case folding IGNORECASE applies to it.
     lowered = sentence.lower()
     has = lowered.__contains__  # map() over a C method: a third of a generator's cost
