@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -47,6 +48,7 @@ import aio_pika
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_peer.run import Burst, PeerScenario  # noqa: E402
+from bench_peer.sentences import sentence  # noqa: E402
 from bench_procs import cpu_seconds, rabbit_pid, rss_mb  # noqa: E402
 from bench_profile import Profiler  # noqa: E402
 
@@ -159,7 +161,15 @@ class Scenario:
         return out
 
 
-BODY = json.dumps({"naturalLanguage": "Submit Q2 report by next Friday"}).encode()
+#: ``bench_peer.sentences`` mix of every submission (``--sentences``).
+SENTENCES = "varied"
+#: Numbers the submissions of the whole invocation, so no two of them repeat a sentence.
+_SUBMISSIONS = itertools.count()
+
+
+def submission() -> bytes:
+    """The next submission's JSON body: its own sentence unless ``--sentences one``."""
+    return json.dumps({"naturalLanguage": sentence(next(_SUBMISSIONS), SENTENCES)}).encode()
 
 
 async def accept_load(port: int, key: str, clients: int, seconds: float) -> tuple[int, list[float]]:
@@ -173,7 +183,7 @@ async def accept_load(port: int, key: str, clients: int, seconds: float) -> tupl
         await http.open()
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
-            status, _ = await http.request("POST", "/api/v1/tasks", BODY)
+            status, _ = await http.request("POST", "/api/v1/tasks", submission())
             latencies.append(time.perf_counter() - start)
             accepted += status == 202
         await http.close()
@@ -219,7 +229,7 @@ async def submit_all(port: int, key: str, jobs: int, clients: int = 64) -> None:
         http = Http(port, key)
         await http.open()
         for _ in range(n):
-            status, body = await http.request("POST", "/api/v1/tasks", BODY)
+            status, body = await http.request("POST", "/api/v1/tasks", submission())
             if status != 202:
                 raise RuntimeError(f"submission answered {status}: {body[:200]!r}")
         await http.close()
@@ -315,6 +325,7 @@ def peer_scenario(args: argparse.Namespace) -> PeerScenario:
         workers=args.peer_workers,
         concurrency=args.peer_concurrency,
         llm=args.peer_llm,
+        sentences=args.sentences,
     )
 
 
@@ -416,7 +427,7 @@ def bench_latency(latency_ms: int, samples: int) -> None:
         async def one() -> float:
             http = Http(sc.port, sc.key)
             await http.open()
-            _, body = await http.request("POST", "/api/v1/tasks", BODY)
+            _, body = await http.request("POST", "/api/v1/tasks", submission())
             job_id = json.loads(body)["jobId"]
             while True:
                 _, body = await http.request("GET", f"/api/v1/jobs/{job_id}")
@@ -605,6 +616,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="openai",
         help="how the peer calls the LLM: the openai SDK or a plain aiohttp POST",
     )
+    parser.add_argument(
+        "--sentences",
+        choices=("varied", "one"),
+        default="varied",
+        help="a sentence of its own for every job, both systems (varied), or the one sentence "
+        "of earlier figures (one); see bench_peer/sentences.py",
+    )
     parser.add_argument("--profile-top", type=int, default=15, help="functions shown per process")
     parser.add_argument(
         "--profile-native",
@@ -630,6 +648,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    global SENTENCES
+    SENTENCES = args.sentences
     sections = args.sections
     print(f"taskmesh benchmarks on {os.cpu_count()} CPUs", flush=True)
     if "storage" in sections:

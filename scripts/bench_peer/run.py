@@ -47,7 +47,8 @@ class PeerScenario:
 
     ``workers`` worker processes, each with ``concurrency`` jobs in flight at
     most (Taskiq's ``--max-async-tasks`` and the broker's prefetch); ``llm`` is
-    ``openai`` or ``aiohttp`` (see ``bench_peer.app``).
+    ``openai`` or ``aiohttp`` (see ``bench_peer.app``); ``sentences`` is the mix
+    of ``bench_peer.sentences``, numbered on across the scenario's bursts.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class PeerScenario:
         workers: int = 2,
         concurrency: int = 256,
         llm: str = "openai",
+        sentences: str = "varied",
     ) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.sim_port, self.receiver_port = ports
@@ -80,6 +82,9 @@ class PeerScenario:
         #: Jobs called back so far, over every burst of this scenario.
         self.settled = 0
         self._bursts = 0
+        self.sentences = sentences
+        #: Number of the next burst's first sentence.
+        self._first = 0
         self._logs: list[IO[bytes]] = []
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -228,7 +233,8 @@ class PeerScenario:
         called back in time."""
         producer = subprocess.Popen(
             [sys.executable, "-m", "bench_peer.producer", "--jobs", str(jobs)]
-            + ["--clients", str(clients), "--prefix", f"b{self._bursts}-"],
+            + ["--clients", str(clients), "--prefix", f"b{self._bursts}-"]
+            + ["--first", str(self._first), "--sentences", self.sentences],
             env=self.env,
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -259,6 +265,7 @@ class PeerScenario:
                 producer.wait()
             producer.stdout.close()
         self._bursts += 1
+        self._first += jobs
         self.settled += settled
         if settled < jobs:
             raise RuntimeError(f"peer: {settled}/{jobs} jobs called back within {timeout:.0f} s")
