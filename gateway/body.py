@@ -50,6 +50,10 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
+#: One decoder for every request: ``json.loads`` with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int)
+
+
 def _is_json(content_type: str) -> bool:
     media, *params = (part.strip().lower() for part in content_type.split(";"))
     if media != "application/json":
@@ -75,7 +79,9 @@ def json_object(request: Request) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ProblemError(MALFORMED, "The request body is not valid UTF-8.") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ProblemError(
             MALFORMED,

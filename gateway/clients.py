@@ -156,8 +156,11 @@ class TasksClient:
             ),
             api_key=key,
             request_id=request_id,
-            trace_context=tracing.trace_context(),
         )
+        # Only when tracing is on: handing the constructor even an empty dict for the map
+        # field goes through MutableMapping.update, about 3 % of the gateway's CPU per request.
+        if carrier := tracing.trace_context():
+            item.trace_context.update(carrier)
         result = await self._submissions.submit(
             _Submission(item, time.monotonic() + self._timeout_s)
         )

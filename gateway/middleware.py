@@ -45,8 +45,9 @@ async def _on_response(request: Request, response: BaseHTTPResponse) -> None:
     started: float = getattr(request.ctx, "started", None) or time.perf_counter()
     seconds = time.perf_counter() - started
     route, method, status = route_label(request), _method_label(request), response.status
-    metrics.http_requests.labels(route, method, str(status)).inc()
-    metrics.http_latency.labels(route, method).observe(seconds)
+    # Bounded labels (route patterns, known methods, statuses): bound once per process.
+    metrics.labelled(metrics.http_requests, route, method, str(status)).inc()
+    metrics.labelled(metrics.http_latency, route, method).observe(seconds)
     access_log.info(
         "request",
         extra={

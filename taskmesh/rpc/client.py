@@ -7,10 +7,10 @@ is the HTTP client (it gets 503 with Retry-After)."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import grpc
 
+from taskmesh.ids import new_uuid4
 from taskmesh.rpc import calls, tls
 from taskmesh.rpc.calls import REQUEST_ID_KEY
 from taskmesh.settings import default
@@ -28,7 +28,8 @@ def valid_request_id(value: str) -> bool:
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A fresh request id: a random UUID in its canonical text form."""
+    return new_uuid4()
 
 
 #: Reconnect backoff of every internal channel, milliseconds. gRPC's defaults

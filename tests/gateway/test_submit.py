@@ -54,8 +54,19 @@ async def test_charset_parameter_is_accepted(client: httpx.AsyncClient) -> None:
         (b"[" * 60_000, "nested"),
         (b'{"naturalLanguage": ' + b"9" * 5001 + b"}", "more than 100 digits"),
         (b'{"naturalLanguage": -' + b"1" * 101 + b"}", "more than 100 digits"),
+        (b'\xef\xbb\xbf{"naturalLanguage": "Pay rent"}', "Unexpected UTF-8 BOM"),
     ],
-    ids=["truncated", "empty", "array", "nan", "latin-1", "deeply-nested", "huge-int", "long-neg"],
+    ids=[
+        "truncated",
+        "empty",
+        "array",
+        "nan",
+        "latin-1",
+        "deeply-nested",
+        "huge-int",
+        "long-neg",
+        "bom",
+    ],
 )
 async def test_malformed_bodies_are_400_with_a_clear_detail(
     client: httpx.AsyncClient, fake: FakeTasks, content: bytes, fragment: str

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from taskmesh.ids import new_uuid4
 
-#: The variant nibble of RFC 9562 (``10xx``) for each random hex digit: the two low bits
-#: kept, the two high ones set to ``10``, as ``uuid.UUID(version=4)`` sets them.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def new_id() -> str:
-    """A new random (version 4) UUID in its 36-character text form, as
-    ``str(uuid.uuid4())`` gives it (122 random bits from ``os.urandom``), formatted
-    straight from the hex digits: a third of ``uuid.UUID``'s CPU, five ids per job."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+#: A new random (version 4) UUID in its canonical text form (``taskmesh.ids.new_uuid4``).
+new_id = new_uuid4
