@@ -219,6 +219,31 @@ class JobService:
             user_id, reservation.window_start, reservation.tokens, self.policy.budget.limit
         )
 
+    async def _reserve_grouped(
+        self, tx: Tx, submissions: list[Submission], reservation: m.ReservationInfo
+    ) -> set[str]:
+        """The users whose submissions all fit their window at once, each reserved with
+        one statement for all of them (k submissions: k estimates). The others are left
+        to one reservation per submission (a user with one submission, or whose window
+        cannot take all of theirs).
+
+        Equivalent to reserving one by one: every estimate is the same, a refused
+        reservation changes nothing, and users' windows are apart, so when all k fit
+        together each of the k would have fit in turn."""
+        counts: dict[str, int] = {}
+        for sub in submissions:
+            counts[sub.user_id] = counts.get(sub.user_id, 0) + 1
+        granted: set[str] = set()
+        for user_id, count in counts.items():
+            if count > 1 and await tx.ledger.reserve(
+                user_id,
+                reservation.window_start,
+                reservation.tokens * count,
+                self.policy.budget.limit,
+            ):
+                granted.add(user_id)
+        return granted
+
     async def _create_plain(self, submissions: list[Submission]) -> list[m.Job | Exception]:
         """Unkeyed submissions: reservations, jobs and their reservation records in one
         transaction, then the dispatches concurrently (:meth:`create_many`)."""
@@ -230,10 +255,12 @@ class JobService:
         outcomes: list[m.Job | Exception | None] = []
         admitted: list[int] = []
         async with self.store.write() as tx:
+            granted = await self._reserve_grouped(tx, submissions, reservation)
             for i, sub in enumerate(submissions):
-                # In order, each its own conditional statement: a burst of one user's
-                # submissions is admitted first come, first served until the window is full.
-                if await self._reserve(tx, sub.user_id, reservation):
+                # In order, each its own conditional statement unless its user's whole
+                # share fit at once: a burst of one user's submissions is admitted first
+                # come, first served until the window is full.
+                if sub.user_id in granted or await self._reserve(tx, sub.user_id, reservation):
                     admitted.append(i)
                     outcomes.append(None)  # the dispatch decides
                 else:
