@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -644,7 +644,7 @@ class JobService:
         if isinstance(outcome, m.TaskDraft):
             task = await tx.tasks.insert(final, outcome, now)
         await tx.ledger.record_calls(job_id, calls, now)
-        return _Completed(replace(final, task=task), True, reserved, actual_tokens)
+        return _Completed(final.with_task(task), True, reserved, actual_tokens)
 
     def _completed(self, completed: _Completed) -> tuple[m.Job, bool]:
         """What follows a committed completion: watchers told, the reconciliation observed."""
