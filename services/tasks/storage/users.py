@@ -57,8 +57,10 @@ class Users:
     async def existing(self, user_ids: list[str]) -> set[str]:
         if not user_ids:
             return set()
-        rows = await self.c.execute(select(USERS.c.id).where(USERS.c.id.in_(user_ids)))
-        return {row.id for row in rows}
+        # Every CreateTasks call asks: straight to the driver, one parameter per id.
+        params = ", ".join(f"${i}" for i in range(1, len(user_ids) + 1))
+        rows = await self._sql.fetchall(f"SELECT id FROM users WHERE id IN ({params})", *user_ids)
+        return {row[0] for row in rows}
 
     async def list_keys(self) -> list[m.UserKey]:
         rows = await self.c.execute(
