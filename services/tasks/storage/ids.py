@@ -13,5 +13,16 @@ def new_id() -> str:
     """A new random (version 4) UUID in its 36-character text form, as
     ``str(uuid.uuid4())`` gives it (122 random bits from ``os.urandom``), formatted
     straight from the hex digits: a third of ``uuid.UUID``'s CPU, five ids per job."""
-    h = os.urandom(16).hex()
+    return _format(os.urandom(16).hex())
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` ids as :func:`new_id` makes them, from one ``os.urandom`` call (a task and its
+    subtasks, a batch's jobs): one system call instead of ``n``."""
+    h = os.urandom(16 * n).hex()
+    return [_format(h[i : i + 32]) for i in range(0, 32 * n, 32)]
+
+
+def _format(h: str) -> str:
+    """32 random hex digits as a version-4 UUID's text (version and variant set)."""
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
