@@ -97,3 +97,20 @@ async def test_create_many_reserves_a_users_whole_share_when_it_fits(env):
     refused = await service.create_many([Submission(user, "One too many")] * 2)
     assert [isinstance(o, m.Job) for o in refused] == [False, False]
     assert_balanced(await ledger(service))
+
+
+async def test_states_and_existing_users_answer_for_the_known_ids_only(env):
+    service, user, other, _, _ = env
+    jobs = await service.create_many([Submission(user, f"Errand {n}") for n in range(3)])
+    ids = [job.id for job in jobs if isinstance(job, m.Job)]
+    await service.start(ids[1])
+    async with service.store.read() as tx:
+        states = await tx.jobs.states([*ids, "no-such-job"])
+        users = await tx.users.existing([user, "no-such-user", other])
+        none = await tx.jobs.states([])
+    assert states == {
+        ids[0]: m.JobState.QUEUED,
+        ids[1]: m.JobState.RUNNING,
+        ids[2]: m.JobState.QUEUED,
+    }
+    assert users == {user, other} and none == {}
