@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -364,7 +365,10 @@ class JobService:
         confirmed but the job runs anyway; the AI service's InvalidInput when it refused
         the input (recorded by :meth:`_record_dispatches`). Raises what the dispatch
         raised (Unavailable, a timeout, cancellation) once the job is withdrawn."""
-        with bind(request_id=sub.request_id, job_id=job.id), continued(sub.trace_context):
+        # Without a trace context of its own the item runs in the call's: no generator
+        # context manager per job for nothing.
+        traced = continued(sub.trace_context) if sub.trace_context else nullcontext()
+        with bind(request_id=sub.request_id, job_id=job.id), traced:
             try:
                 await self.dispatcher.dispatch(job, reservation, sub.timeout)
             except errors.InvalidInput as exc:
