@@ -76,3 +76,41 @@ async def test_create_many_reserves_in_order_and_refuses_only_past_the_limit(env
     assert [isinstance(o, m.Job) for o in outcomes] == [True] * limit + [False, True]
     assert len(dispatcher.dispatched) == limit + 1
     assert_balanced(await ledger(service))
+
+
+async def test_create_many_reserves_a_users_whole_share_when_it_fits(env):
+    service, user, other, dispatcher, _ = env
+    limit = service.policy.budget.limit // ESTIMATE
+    await service.create_many([Submission(user, "Earlier errand")])
+    # The rest of the window in one batch, interleaved with another user's: all admitted,
+    # each job holding one estimate, the window full to the token.
+    outcomes = await service.create_many(
+        [Submission(user if n % 2 else other, f"Errand {n}") for n in range(2 * (limit - 1))]
+    )
+    assert all(isinstance(o, m.Job) for o in outcomes)
+    async with service.store.read() as tx:
+        held = [await tx.ledger.reserved_tokens(o.id) for o in outcomes if isinstance(o, m.Job)]
+        now = service.now().timestamp()
+        mine = await tx.ledger.window(user, service.policy.budget.window_start(now))
+    assert held == [ESTIMATE] * len(outcomes)
+    assert mine == (0, limit * ESTIMATE)
+    refused = await service.create_many([Submission(user, "One too many")] * 2)
+    assert [isinstance(o, m.Job) for o in refused] == [False, False]
+    assert_balanced(await ledger(service))
+
+
+async def test_states_and_existing_users_answer_for_the_known_ids_only(env):
+    service, user, other, _, _ = env
+    jobs = await service.create_many([Submission(user, f"Errand {n}") for n in range(3)])
+    ids = [job.id for job in jobs if isinstance(job, m.Job)]
+    await service.start(ids[1])
+    async with service.store.read() as tx:
+        states = await tx.jobs.states([*ids, "no-such-job"])
+        users = await tx.users.existing([user, "no-such-user", other])
+        none = await tx.jobs.states([])
+    assert states == {
+        ids[0]: m.JobState.QUEUED,
+        ids[1]: m.JobState.RUNNING,
+        ids[2]: m.JobState.QUEUED,
+    }
+    assert users == {user, other} and none == {}

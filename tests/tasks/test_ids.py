@@ -7,13 +7,14 @@ import uuid
 
 import pytest
 
-from services.tasks.storage.ids import new_id
+from services.tasks.storage.ids import new_id, new_ids
 
 pytestmark = pytest.mark.timeout(10)
 
 
 def test_ids_are_canonical_random_v4_uuids() -> None:
-    ids = [new_id() for _ in range(2000)]
+    # One at a time, and drawn together as a task's and its subtasks' are.
+    ids = [new_id() for _ in range(1000)] + [i for _ in range(250) for i in new_ids(4)]
     assert len(set(ids)) == len(ids)
     for text in ids:
         parsed = uuid.UUID(text)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import openai
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.ai.domain.screening import Screener, default_screener
 from taskmesh import errors, metrics, tracing
@@ -148,7 +149,10 @@ class CapabilityExecutor:
         admitted = await self.admit_many(
             [(items[i].capability, items[i].task_input) for i in checked]
         )
-        now = datetime.now(UTC)
+        # The batch's one enqueue time, converted once (FromDatetime per job cost more
+        # than building the job).
+        enqueued = Timestamp()
+        enqueued.FromDatetime(datetime.now(UTC))
         publishing: list[tuple[int, jobs_pb2.CapabilityJob]] = []
         for i, clean in zip(checked, admitted, strict=True):
             item = items[i]
@@ -163,8 +167,8 @@ class CapabilityExecutor:
                 parse_task=clean,
                 request_id=item.request_id or "",
                 reservation=item.reservation,
+                enqueue_time=enqueued,
             )
-            job.enqueue_time.FromDatetime(now)
             publishing.append((i, job))
         if len(publishing) == 1:
             # Alone (the unary call, a lone dispatch): no task to gather.

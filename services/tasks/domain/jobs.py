@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -219,6 +220,31 @@ class JobService:
             user_id, reservation.window_start, reservation.tokens, self.policy.budget.limit
         )
 
+    async def _reserve_grouped(
+        self, tx: Tx, submissions: list[Submission], reservation: m.ReservationInfo
+    ) -> set[str]:
+        """The users whose submissions all fit their window at once, each reserved with
+        one statement for all of them (k submissions: k estimates). The others are left
+        to one reservation per submission (a user with one submission, or whose window
+        cannot take all of theirs).
+
+        Equivalent to reserving one by one: every estimate is the same, a refused
+        reservation changes nothing, and users' windows are apart, so when all k fit
+        together each of the k would have fit in turn."""
+        counts: dict[str, int] = {}
+        for sub in submissions:
+            counts[sub.user_id] = counts.get(sub.user_id, 0) + 1
+        granted: set[str] = set()
+        for user_id, count in counts.items():
+            if count > 1 and await tx.ledger.reserve(
+                user_id,
+                reservation.window_start,
+                reservation.tokens * count,
+                self.policy.budget.limit,
+            ):
+                granted.add(user_id)
+        return granted
+
     async def _create_plain(self, submissions: list[Submission]) -> list[m.Job | Exception]:
         """Unkeyed submissions: reservations, jobs and their reservation records in one
         transaction, then the dispatches concurrently (:meth:`create_many`)."""
@@ -230,10 +256,12 @@ class JobService:
         outcomes: list[m.Job | Exception | None] = []
         admitted: list[int] = []
         async with self.store.write() as tx:
+            granted = await self._reserve_grouped(tx, submissions, reservation)
             for i, sub in enumerate(submissions):
-                # In order, each its own conditional statement: a burst of one user's
-                # submissions is admitted first come, first served until the window is full.
-                if await self._reserve(tx, sub.user_id, reservation):
+                # In order, each its own conditional statement unless its user's whole
+                # share fit at once: a burst of one user's submissions is admitted first
+                # come, first served until the window is full.
+                if sub.user_id in granted or await self._reserve(tx, sub.user_id, reservation):
                     admitted.append(i)
                     outcomes.append(None)  # the dispatch decides
                 else:
@@ -337,7 +365,10 @@ class JobService:
         confirmed but the job runs anyway; the AI service's InvalidInput when it refused
         the input (recorded by :meth:`_record_dispatches`). Raises what the dispatch
         raised (Unavailable, a timeout, cancellation) once the job is withdrawn."""
-        with bind(request_id=sub.request_id, job_id=job.id), continued(sub.trace_context):
+        # Without a trace context of its own the item runs in the call's: no generator
+        # context manager per job for nothing.
+        traced = continued(sub.trace_context) if sub.trace_context else nullcontext()
+        with bind(request_id=sub.request_id, job_id=job.id), traced:
             try:
                 await self.dispatcher.dispatch(job, reservation, sub.timeout)
             except errors.InvalidInput as exc:
@@ -617,7 +648,7 @@ class JobService:
         if isinstance(outcome, m.TaskDraft):
             task = await tx.tasks.insert(final, outcome, now)
         await tx.ledger.record_calls(job_id, calls, now)
-        return _Completed(replace(final, task=task), True, reserved, actual_tokens)
+        return _Completed(final.with_task(task), True, reserved, actual_tokens)
 
     def _completed(self, completed: _Completed) -> tuple[m.Job, bool]:
         """What follows a committed completion: watchers told, the reconciliation observed."""

@@ -20,6 +20,7 @@ that says what may happen to a job (SPEC §5, §7, §8).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -72,8 +73,10 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+@functools.cache
 def sources(target: JobState) -> tuple[str, ...]:
-    """The states a job may be in to move to ``target`` (for conditional UPDATEs)."""
+    """The states a job may be in to move to ``target`` (for conditional UPDATEs); worked
+    out once per target (TRANSITIONS is fixed), as every terminal transition asks."""
     return tuple(s.value for s, targets in TRANSITIONS.items() if target in targets)
 
 

@@ -75,6 +75,14 @@ def json_out(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def id_list(driver: Driver, ids: list[str]) -> Any:
+    """``ids`` as ONE parameter, for ``IN (SELECT value FROM json_each($n))`` on SQLite
+    (JSON text) and ``= ANY($n::text[])`` on PostgreSQL (an array): one statement text
+    for any number of ids, where a parameter per id would make (and cache) a statement
+    per length, and stay under the drivers' parameter limits."""
+    return ids if driver.dialect == "postgresql" else json.dumps(ids)
+
+
 def opt_dt(driver: Driver, value: Any) -> datetime | None:
     """A nullable stored datetime read back (``Driver.dt``), None for SQL NULL."""
     return None if value is None else driver.dt(value)

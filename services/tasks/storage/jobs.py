@@ -18,8 +18,8 @@ from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey
 from services.tasks.storage import tables as t
 from services.tasks.storage import webhooks
-from services.tasks.storage.driver import Driver, json_in, json_out, opt_dt
-from services.tasks.storage.ids import new_id
+from services.tasks.storage.driver import Driver, id_list, json_in, json_out, opt_dt
+from services.tasks.storage.ids import new_ids
 from services.tasks.storage.tasks import Tasks
 
 JOBS = t.Job.__table__
@@ -59,7 +59,7 @@ class Jobs:
         """One ``executemany`` (asyncpg pipelines it: one round trip)."""
         created = [
             m.Job(
-                id=new_id(),
+                id=job_id,
                 user_id=new.user_id,
                 state=m.JobState.QUEUED,
                 natural_language=new.text,
@@ -69,7 +69,7 @@ class Jobs:
                 created_at=now,
                 updated_at=now,
             )
-            for new in jobs
+            for job_id, new in zip(new_ids(len(jobs)), jobs, strict=True)
         ]
         at, until = self._sql.ts(now), self._sql.ts(deadline)
         rows = [
@@ -99,8 +99,12 @@ class Jobs:
     async def states(self, job_ids: list[str]) -> dict[str, m.JobState]:
         if not job_ids:
             return {}
-        rows = await self.c.execute(select(JOBS.c.id, JOBS.c.state).where(JOBS.c.id.in_(job_ids)))
-        return {row.id: m.JobState(row.state) for row in rows}
+        # A worker's CheckJobs (its whole prefetch): straight to the driver, the ids as
+        # one parameter, so the statement's text is the same for any number of them.
+        rows = await self._sql.fetchall(
+            _STATES_PG if self._pg else _STATES, id_list(self._sql, job_ids)
+        )
+        return {row[0]: m.JobState(row[1]) for row in rows}
 
     async def mark_dispatched(self, job_id: str, now: datetime) -> None:
         await self._sql.execute(_MARK_DISPATCHED, job_id, self._sql.ts(now))
@@ -283,6 +287,8 @@ _INSERT_JOB = (
     " VALUES ($1, $2, 'parse_task', $3, $4, $5, $6, 0, 1, $7, $7, $8)"
 )
 _MARK_DISPATCHED = "UPDATE jobs SET dispatched_at = $2 WHERE id = $1"
+_STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each($1))"
+_STATES_PG = "SELECT id, state FROM jobs WHERE id = ANY($1::text[])"
 _JOB_BY_ID = f"SELECT {_COLUMNS} FROM jobs WHERE id = $1"
 _JOB_BY_ID_FOR_UPDATE = _JOB_BY_ID + " FOR UPDATE"
 _OPEN_LIST = ", ".join(f"'{state}'" for state in m.OPEN_STATES)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tasks.domain import models as m
 from services.tasks.storage.driver import Driver, opt_dt
-from services.tasks.storage.ids import new_id
+from services.tasks.storage.ids import new_ids
 
 
 class Tasks:
@@ -23,8 +23,10 @@ class Tasks:
 
     async def insert(self, job: m.Job, draft: m.TaskDraft, now: datetime) -> m.Task:
         """One INSERT for the task, one ``executemany`` for its subtasks."""
+        # One draw of random bits for the task's id and its subtasks' (storage.ids).
+        task_id, *subtask_ids = new_ids(1 + len(draft.subtasks))
         task = m.Task(
-            id=new_id(),
+            id=task_id,
             job_id=job.id,
             user_id=job.user_id,
             title=draft.title,
@@ -34,7 +36,10 @@ class Tasks:
             priority_score=draft.priority_score,
             priority_reason=draft.priority_reason,
             subtasks=[
-                m.Subtask(new_id(), title, order) for order, title in enumerate(draft.subtasks, 1)
+                m.Subtask(sid, title, order)
+                for order, (sid, title) in enumerate(
+                    zip(subtask_ids, draft.subtasks, strict=True), 1
+                )
             ],
             created_at=now,
             updated_at=now,

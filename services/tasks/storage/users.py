@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey
 from services.tasks.storage import tables as t
-from services.tasks.storage.driver import Driver
+from services.tasks.storage.driver import Driver, id_list
 from services.tasks.storage.ids import new_id
 
 USERS = t.User.__table__
@@ -23,6 +23,10 @@ _USER_FOR_KEY = (
     " JOIN api_keys ON api_keys.user_id = users.id"
     " WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL"
 )
+
+
+_EXISTING = "SELECT id FROM users WHERE id IN (SELECT value FROM json_each($1))"
+_EXISTING_PG = "SELECT id FROM users WHERE id = ANY($1::text[])"
 
 
 class Users:
@@ -57,8 +61,12 @@ class Users:
     async def existing(self, user_ids: list[str]) -> set[str]:
         if not user_ids:
             return set()
-        rows = await self.c.execute(select(USERS.c.id).where(USERS.c.id.in_(user_ids)))
-        return {row.id for row in rows}
+        # Every CreateTasks call asks: straight to the driver, the ids as one parameter.
+        rows = await self._sql.fetchall(
+            _EXISTING_PG if self._sql.dialect == "postgresql" else _EXISTING,
+            id_list(self._sql, user_ids),
+        )
+        return {row[0] for row in rows}
 
     async def list_keys(self) -> list[m.UserKey]:
         rows = await self.c.execute(

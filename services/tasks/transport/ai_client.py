@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.tasks.domain import models as m
 from services.tasks.transport.convert import ts
@@ -77,7 +77,8 @@ class AiDispatcher:
             ),
             reservation=jobs_pb2.Reservation(
                 tokens=reservation.tokens,
-                window_start=ts(datetime.fromtimestamp(reservation.window_start, UTC)),
+                # Whole seconds since the epoch: the Timestamp needs no datetime.
+                window_start=Timestamp(seconds=reservation.window_start),
             ),
             # The batch leaves from a context of its own: the ids and the trace go in the item.
             request_id=job.request_id or "",
