@@ -370,6 +370,12 @@ def endpoint_key(client: openai.AsyncOpenAI, model: str) -> str:
 
 
 def traits(key: str) -> EndpointTraits:
+    # Read without the lock once known (a dict lookup is atomic): asked twice per call, and
+    # the lock was a visible share of a call's CPU; the first sight still takes it, so
+    # threads agree on one object per endpoint.
+    known = _TRAITS.get(key)
+    if known is not None:
+        return known
     with _TRAITS_LOCK:
         return _TRAITS.setdefault(key, EndpointTraits())
 
