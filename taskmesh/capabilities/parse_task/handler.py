@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -42,6 +42,9 @@ from .schema import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The proleptic Gregorian ordinal of 1970-01-01, the day Timestamp seconds count from.
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 CORE_TEMPERATURE = 0.0
 SUBTASKS_TEMPERATURE = 0.3
@@ -157,17 +160,20 @@ def _check_due(
     resolved by the prompt's own rules against ``now`` (the run's reference time, the one its
     prompt was rendered with). Corrects ``answer`` in place when the sentence names one day;
     raises OutputInvalid when it names several and the model picked none of them."""
-    model_due = answer.due_time.ToDatetime(tzinfo=UTC) if answer.HasField("due_time") else None
-    check = check_due_day(
-        model_due.date() if model_due else None, task_input.natural_language, now.date()
+    # The day straight from the whole seconds (ToDatetime builds and converts a datetime).
+    model_due = (
+        date.fromordinal(_EPOCH_ORDINAL + answer.due_time.seconds // 86_400)
+        if answer.HasField("due_time")
+        else None
     )
+    check = check_due_day(model_due, task_input.natural_language, now.date())
     if check.error is not None:
         raise OutputInvalid([check.error], verdict="task")
     if check.corrected:
         log.info(
             "parse-task dueDate corrected from the sentence",
             extra={
-                "model_due": model_due.date().isoformat() if model_due else None,
+                "model_due": model_due.isoformat() if model_due else None,
                 "due": check.day.isoformat() if check.day else None,
             },
         )
