@@ -48,7 +48,8 @@ class JobHandler:
             return Finished(tasks_pb2.CompleteJobRequest.FromString(delivery.outcome))
         meter = meter if meter is not None else UsageMeter()
         prior = int(job.prior_usage.input_tokens + job.prior_usage.output_tokens)
-        needed = prior + self.runner.first_bound(job)
+        prepared = self.runner.prepare(job)
+        needed = prior + prepared.first_bound
         try:
             started = await self.tasks.start_job(job.job_id, job.request_id, needed)
         except errors.NotFound:
@@ -74,4 +75,4 @@ class JobHandler:
             prior_tokens=prior,
             meter=meter,
         )
-        return await self.runner.run(job, meter, guard)
+        return await self.runner.run(job, meter, guard, prepared)

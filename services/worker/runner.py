@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 import openai
 
@@ -23,7 +24,11 @@ from taskmesh.capabilities.errors import (
     UsageMeter,
 )
 from taskmesh.capabilities.llm_client import call_options
-from taskmesh.capabilities.parse_task.handler import first_calls_bound, run_parse_task
+from taskmesh.capabilities.parse_task.handler import (
+    ParseTaskPlan,
+    plan_parse_task,
+    run_parse_task,
+)
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -46,30 +51,46 @@ def _spent(meter: UsageMeter, exc: BaseException | None = None) -> jobs_pb2.Toke
     return metered
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A run worked out before it starts (:meth:`CapabilityRunner.prepare`): ``first_bound``,
+    tokens its first calls may cost; ``plan``, the parse-task plan they come from (None when
+    there is none to reuse)."""
+
+    first_bound: int
+    plan: ParseTaskPlan | None = None
+
+
 class CapabilityRunner:
     def __init__(self, llm: openai.AsyncOpenAI, model: str, prompt_version: str = "v1") -> None:
         self.llm = llm
         self.model = model
         self.prompt_version = prompt_version
 
-    def first_bound(self, job: jobs_pb2.CapabilityJob) -> int:
-        """The most the run's first, concurrent LLM calls can cost, tokens (0 for a job this
-        runner cannot run): what StartJob admits against the reservation (SPEC §8)."""
+    def prepare(self, job: jobs_pb2.CapabilityJob) -> Prepared:
+        """What the run of ``job`` starts from: the most its first, concurrent LLM calls can
+        cost (tokens; 0 for a job this runner cannot run), which StartJob admits against the
+        reservation (SPEC §8), and the prompts that bound was computed from, which
+        :meth:`run` then sends. Never raises: a plan that cannot be made is made again by
+        the run, which reports the defect."""
         if job.WhichOneof("input") != "parse_task":
-            return 0
+            return Prepared(0)
         try:
-            return first_calls_bound(job.parse_task, self.prompt_version, call_options(self.llm))
+            plan = plan_parse_task(job.parse_task, self.prompt_version, call_options(self.llm))
         except Exception:  # noqa: BLE001 - the run reports the defect; admit its first calls then
             log.exception("could not bound the first calls")
-            return 0
+            return Prepared(0)
+        return Prepared(plan.first_bound, plan)
 
     async def run(
         self,
         job: jobs_pb2.CapabilityJob,
         meter: UsageMeter | None = None,
         guard: CallGuard | None = None,
+        prepared: Prepared | None = None,
     ) -> Finished | Transient | Crashed:
-        """One attempt. Usage in every outcome = the job's prior usage + this attempt's."""
+        """One attempt. Usage in every outcome = the job's prior usage + this attempt's.
+        ``prepared``: this runner's :meth:`prepare` of ``job``, when the caller made it."""
         meter = meter if meter is not None else UsageMeter()
         prior = job.prior_usage
         if (
@@ -87,6 +108,7 @@ class CapabilityRunner:
                 self.prompt_version,
                 guard=guard,
                 meter=meter,
+                plan=prepared.plan if prepared is not None else None,
             )
         except asyncio.CancelledError:
             raise

@@ -87,6 +87,8 @@ def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 #: One encoder for every body: ``json.dumps`` with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+#: The string encoder ``_ENCODER`` uses (``ensure_ascii=False``).
+_encode_string = json.encoder.encode_basestring
 
 
 def encode_json(value: Any) -> str:
@@ -108,15 +110,30 @@ def _encoded_instructions(text: str) -> str:
     return _ENCODER.encode(text)
 
 
+def _encoded_value(value: Any) -> str:
+    """``value`` as :func:`encode_json` encodes it. Strings, ints and finite floats are written
+    by the functions the encoder itself uses for them (``encode_basestring``, ``int.__repr__``,
+    ``float.__repr__``): the encoder's generic path for a scalar builds a C encoder per value,
+    and was most of a body's encoding time after the prompts were cached (issue 12)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _ENCODER.encode(value)
+
+
 def _encoded_message(message: Any) -> str:
     """One message as :func:`encode_json` encodes it; a system prompt's text from the cache."""
-    if (
-        isinstance(message, dict)
-        and list(message) == ["role", "content"]
-        and message["role"] == "system"
-        and isinstance(message["content"], str)
-    ):
-        return '{"role":"system","content":' + _encoded_instructions(message["content"]) + "}"
+    if isinstance(message, dict) and list(message) == ["role", "content"]:
+        role = message["role"]
+        content = message["content"]
+        if type(role) is str and type(content) is str:
+            if role == "system":
+                return '{"role":"system","content":' + _encoded_instructions(content) + "}"
+            return '{"role":' + _encode_string(role) + ',"content":' + _encode_string(content) + "}"
     return _ENCODER.encode(message)
 
 
@@ -192,8 +209,8 @@ def encode_request(head: dict[str, Any], response_format: bytes | None) -> bytes
         if key == "messages" and isinstance(value, list):
             text = "[" + ",".join([_encoded_message(m) for m in value]) + "]"
         else:
-            text = _ENCODER.encode(value)
-        members.append(_ENCODER.encode(key) + ":" + text)
+            text = _encoded_value(value)
+        members.append(_encoded_value(key) + ":" + text)
     data = ("{" + ",".join(members)).encode()
     if response_format is None:
         return data + b"}"
@@ -353,6 +370,12 @@ def endpoint_key(client: openai.AsyncOpenAI, model: str) -> str:
 
 
 def traits(key: str) -> EndpointTraits:
+    # Read without the lock once known (a dict lookup is atomic): asked twice per call, and
+    # the lock was a visible share of a call's CPU; the first sight still takes it, so
+    # threads agree on one object per endpoint.
+    known = _TRAITS.get(key)
+    if known is not None:
+        return known
     with _TRAITS_LOCK:
         return _TRAITS.setdefault(key, EndpointTraits())
 

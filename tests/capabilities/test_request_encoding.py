@@ -120,6 +120,20 @@ def test_a_lone_surrogate_is_refused_as_before() -> None:
         encode_request(in_prompt, None)
 
 
+@pytest.mark.parametrize(
+    "temperature", [0.0, 0.3, -0.0, 1e-07, 1.5e300, 2, True, None, 10**30, "0.3"]
+)
+def test_every_scalar_encodes_as_the_whole_body(temperature: Any) -> None:
+    head = {**_head("x"), "temperature": temperature, "max_tokens": temperature}
+    assert encode_request(head, None) == _reference(head)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_infinities_are_refused_as_before(value: float) -> None:
+    with pytest.raises(ValueError):
+        encode_request({**_head("x"), "temperature": value}, None)
+
+
 def test_nan_is_refused_as_before() -> None:
     head = {**_head("x"), "temperature": float("nan")}
     with pytest.raises(ValueError):

@@ -12,6 +12,7 @@ from typing import Any
 from aiormq.exceptions import ChannelInvalidStateError
 
 from services.worker.decisions import Crashed, Finished, Transient
+from services.worker.runner import Prepared
 from taskmesh import errors
 from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
@@ -176,16 +177,20 @@ class FakeRunner:
         self.running = 0
         #: Input tokens each run records in the caller's meter before anything else.
         self.spend = 0
-        #: What first_bound answers (the first calls' bound StartJob admits).
+        #: The bound prepare answers (the first calls' bound StartJob admits).
         self.bound = 1000
         #: The guard each run was given.
         self.guards: list[Any] = []
 
-    def first_bound(self, job: jobs_pb2.CapabilityJob) -> int:
-        return self.bound
+    def prepare(self, job: jobs_pb2.CapabilityJob) -> Prepared:
+        return Prepared(self.bound)
 
     async def run(
-        self, job: jobs_pb2.CapabilityJob, meter: UsageMeter | None = None, guard: Any = None
+        self,
+        job: jobs_pb2.CapabilityJob,
+        meter: UsageMeter | None = None,
+        guard: Any = None,
+        prepared: Prepared | None = None,
     ) -> Finished | Transient | Crashed:
         self.runs.append(job.job_id)
         self.guards.append(guard)

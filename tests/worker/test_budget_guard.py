@@ -19,6 +19,7 @@ from services.worker.runner import CapabilityRunner
 from taskmesh import errors
 from taskmesh.capabilities.errors import BudgetRefused, UsageMeter
 from taskmesh.capabilities.llm_client import CallOptions, configure
+from taskmesh.capabilities.parse_task.handler import first_calls_bound
 from taskmesh.tasks.v1 import tasks_pb2
 from tests.support.fake_llm import FakeLLM, FakeLLMServer
 from tests.worker.doubles import FakeTasks, a_job
@@ -176,6 +177,19 @@ async def test_a_job_refused_its_corrective_call_fails_budget_exhausted_charged(
     [(stage, first), (further, needed)] = tasks.admissions
     assert (stage, further) == ("start", "further")
     assert first <= 2500 < needed
+
+
+async def test_start_job_admits_the_bound_of_the_first_calls_the_run_makes():
+    tasks = FakeTasks()
+    outcome, fake = await run_once(tasks)
+    assert isinstance(outcome, Finished)
+    options = CallOptions(max_tokens_core=400, max_tokens_subtasks=100)
+    bound = first_calls_bound(long_job().parse_task, "v1", options)
+    # The bound StartJob admitted is the one of the prompts the run then sent: the first
+    # two calls needed no top-up, only the corrective one did.
+    assert [stage for stage, _ in tasks.admissions] == ["start", "further"]
+    assert tasks.admissions[0][1] == bound
+    assert len(fake.of("subtasks")) == 1 and len(fake.of("corrective")) == 1
 
 
 async def test_a_job_granted_a_top_up_makes_its_corrective_call():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -26,7 +26,7 @@ from taskmesh.capabilities.errors import (
     LLMTransientError,
     UsageMeter,
 )
-from taskmesh.capabilities.llm_calls import CallFailed, LLMCaller, call_bound
+from taskmesh.capabilities.llm_calls import CallFailed, LLMCaller, ResponseSchema, call_bound
 from taskmesh.capabilities.llm_client import CallOptions, call_options
 from taskmesh.jobs.v1 import jobs_pb2
 
@@ -42,6 +42,9 @@ from .schema import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The proleptic Gregorian ordinal of 1970-01-01, the day Timestamp seconds count from.
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 CORE_TEMPERATURE = 0.0
 SUBTASKS_TEMPERATURE = 0.3
@@ -59,6 +62,7 @@ __all__ = [
     "LLMRejectedError",
     "LLMTransientError",
     "ParseTaskError",
+    "ParseTaskPlan",
     "ParseTaskResult",
     "run_parse_task",
 ]
@@ -109,10 +113,13 @@ class _Run:
 
 
 def _core_messages(
-    task_input: jobs_pb2.ParseTaskInput, config: jobs_pb2.ParseTaskConfig, version: str
+    task_input: jobs_pb2.ParseTaskInput,
+    config: jobs_pb2.ParseTaskConfig,
+    version: str,
+    now: datetime,
 ) -> list[ChatCompletionMessageParam]:
     return [
-        {"role": "system", "content": render_core(config, reference_time(task_input), version)},
+        {"role": "system", "content": render_core(config, now, version)},
         {"role": "user", "content": task_input.natural_language},
     ]
 
@@ -127,12 +134,15 @@ def _subtasks_messages(
 
 
 def _checked_core(
-    content: str | None, config: jobs_pb2.ParseTaskConfig, task_input: jobs_pb2.ParseTaskInput
+    content: str | None,
+    config: jobs_pb2.ParseTaskConfig,
+    task_input: jobs_pb2.ParseTaskInput,
+    now: datetime,
 ) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     try:
         answer = parse_core(content, config)
         if isinstance(answer, jobs_pb2.ParseTaskOutput):
-            _check_due(answer, task_input)
+            _check_due(answer, task_input, now)
         return answer
     except OutputInvalid:
         raise
@@ -143,22 +153,27 @@ def _checked_core(
         raise OutputInvalid(["the answer could not be read; reply with one JSON object"]) from None
 
 
-def _check_due(answer: jobs_pb2.ParseTaskOutput, task_input: jobs_pb2.ParseTaskInput) -> None:
+def _check_due(
+    answer: jobs_pb2.ParseTaskOutput, task_input: jobs_pb2.ParseTaskInput, now: datetime
+) -> None:
     """Right, not only valid (issue 14.6): the due day must be the one the sentence names,
-    resolved by the prompt's own rules. Corrects ``answer`` in place when the sentence names
-    one day; raises OutputInvalid when it names several and the model picked none of them."""
-    now = reference_time(task_input)
-    model_due = answer.due_time.ToDatetime(tzinfo=UTC) if answer.HasField("due_time") else None
-    check = check_due_day(
-        model_due.date() if model_due else None, task_input.natural_language, now.date()
+    resolved by the prompt's own rules against ``now`` (the run's reference time, the one its
+    prompt was rendered with). Corrects ``answer`` in place when the sentence names one day;
+    raises OutputInvalid when it names several and the model picked none of them."""
+    # The day straight from the whole seconds (ToDatetime builds and converts a datetime).
+    model_due = (
+        date.fromordinal(_EPOCH_ORDINAL + answer.due_time.seconds // 86_400)
+        if answer.HasField("due_time")
+        else None
     )
+    check = check_due_day(model_due, task_input.natural_language, now.date())
     if check.error is not None:
         raise OutputInvalid([check.error], verdict="task")
     if check.corrected:
         log.info(
             "parse-task dueDate corrected from the sentence",
             extra={
-                "model_due": model_due.date().isoformat() if model_due else None,
+                "model_due": model_due.isoformat() if model_due else None,
                 "due": check.day.isoformat() if check.day else None,
             },
         )
@@ -170,15 +185,14 @@ def _check_due(answer: jobs_pb2.ParseTaskOutput, task_input: jobs_pb2.ParseTaskI
 
 
 async def _core(
-    run: _Run,
-    messages: list[ChatCompletionMessageParam],
-    config: jobs_pb2.ParseTaskConfig,
-    task_input: jobs_pb2.ParseTaskInput,
+    run: _Run, plan: ParseTaskPlan, task_input: jobs_pb2.ParseTaskInput
 ) -> jobs_pb2.ParseTaskOutput | jobs_pb2.VagueInput:
     """The checked core answer. Raises CallFailed, OutputInvalid or BudgetRefused (before the
     corrective call, which the first admission did not cover)."""
     caller = run.caller
-    schema = core_response_schema(config)
+    config = plan.config
+    messages = plan.core_messages
+    schema = plan.core_schema
     max_tokens = run.options.max_tokens_core
     errors: list[str] = []
     rejected_task = False
@@ -189,7 +203,7 @@ async def _core(
         try:
             if result.truncated:
                 raise _Truncated([_truncation(max_tokens)])
-            answer = _checked_core(result.content, config, task_input)
+            answer = _checked_core(result.content, config, task_input, plan.now)
             if rejected_task and isinstance(answer, jobs_pb2.VagueInput):
                 # A model corrected on its task tends to escape into "vague", quoting the
                 # correction (issue 14.5); the sentence was a task, so this is no verdict.
@@ -248,15 +262,37 @@ async def _subtasks(run: _Run, messages: list[ChatCompletionMessageParam]) -> li
     return steps
 
 
-def _first_bound(
-    core_messages: list[ChatCompletionMessageParam],
-    subtasks_messages: list[ChatCompletionMessageParam],
-    config: jobs_pb2.ParseTaskConfig,
-    opts: CallOptions,
-) -> int:
-    return call_bound(
-        core_messages, core_response_schema(config), opts.max_tokens_core
-    ) + call_bound(subtasks_messages, subtasks_response_schema(), opts.max_tokens_subtasks)
+@dataclass(frozen=True, slots=True)
+class ParseTaskPlan:
+    """What a run's first calls are made of, worked out once per job: the effective
+    ``config``, the reference time ``now`` (aware, whole seconds), the ``core_messages`` and
+    ``subtasks_messages``, the core call's ``core_schema``, and ``first_bound``, the most those two concurrent calls can cost
+    (tokens). The worker needs the bound before the run (StartJob admits it, SPEC §8) and the
+    run needs the rest; building them twice was a visible share of the worker's CPU per job
+    (issue 12). Build it with :func:`plan_parse_task`; the lists must not be mutated."""
+
+    config: jobs_pb2.ParseTaskConfig
+    now: datetime
+    core_messages: list[ChatCompletionMessageParam]
+    subtasks_messages: list[ChatCompletionMessageParam]
+    core_schema: ResponseSchema
+    first_bound: int
+
+
+def plan_parse_task(
+    task_input: jobs_pb2.ParseTaskInput, prompt_version: str, options: CallOptions
+) -> ParseTaskPlan:
+    """The :class:`ParseTaskPlan` of a run of ``task_input`` with ``prompt_version`` and
+    ``options``. Raises ``UnknownPromptVersion`` for a version without prompt files."""
+    config = effective_config(task_input.config)
+    now = reference_time(task_input)
+    core_messages = _core_messages(task_input, config, prompt_version, now)
+    subtasks_messages = _subtasks_messages(task_input, prompt_version)
+    core_schema = core_response_schema(config)
+    first_bound = call_bound(core_messages, core_schema, options.max_tokens_core) + call_bound(
+        subtasks_messages, subtasks_response_schema(), options.max_tokens_subtasks
+    )
+    return ParseTaskPlan(config, now, core_messages, subtasks_messages, core_schema, first_bound)
 
 
 def first_calls_bound(
@@ -265,13 +301,7 @@ def first_calls_bound(
     """The most the first, concurrent calls of a run (core + subtasks) can cost, tokens: the
     amount :func:`run_parse_task` passes to ``guard.admit`` first, so a caller can have it
     reserved before the run starts (the worker's StartJob, SPEC §8)."""
-    config = effective_config(task_input.config)
-    return _first_bound(
-        _core_messages(task_input, config, prompt_version),
-        _subtasks_messages(task_input, prompt_version),
-        config,
-        options,
-    )
+    return plan_parse_task(task_input, prompt_version, options).first_bound
 
 
 async def run_parse_task(
@@ -284,6 +314,7 @@ async def run_parse_task(
     guard: CallGuard | None = None,
     meter: UsageMeter | None = None,
     options: CallOptions | None = None,
+    plan: ParseTaskPlan | None = None,
 ) -> ParseTaskResult:
     """Runs one attempt of a parse-task job: the core and subtasks calls concurrently, then at
     most one corrective core call.
@@ -293,7 +324,9 @@ async def run_parse_task(
     ``max_tokens``); ``None`` means no budget check. ``meter`` receives each call's usage as the
     call ends (so a caller that cancels this coroutine still knows what was spent; an abandoned
     call is charged its bound, marked estimated). ``options`` override those attached to
-    ``client`` (:func:`taskmesh.capabilities.llm_client.call_options`).
+    ``client`` (:func:`taskmesh.capabilities.llm_client.call_options`). ``plan``: the run's
+    :func:`plan_parse_task` of the same input, version and options when the caller already
+    made it (the worker, for StartJob's bound); None makes it here.
 
     Returns a :class:`ParseTaskResult` (``output.subtasks`` empty when the task is atomic or
     the subtasks call failed). Raises
@@ -311,6 +344,7 @@ async def run_parse_task(
             guard=guard,
             meter=meter,
             options=options,
+            plan=plan,
         )
         outcome = "vague" if result.vague is not None else "ok"
         result.model, result.prompt_version = model, prompt_version
@@ -344,24 +378,23 @@ async def _run_parse_task(
     guard: CallGuard | None = None,
     meter: UsageMeter | None = None,
     options: CallOptions | None = None,
+    plan: ParseTaskPlan | None = None,
 ) -> ParseTaskResult:
-    config = effective_config(task_input.config)
     meter = meter if meter is not None else UsageMeter()
     opts = options if options is not None else call_options(client)
+    if plan is None:
+        plan = plan_parse_task(task_input, prompt_version, opts)
     run = _Run(LLMCaller(client, model, opts, meter, timeout), guard, opts)
-    core_messages = _core_messages(task_input, config, prompt_version)
-    subtasks_messages = _subtasks_messages(task_input, prompt_version)
-    first_bound = _first_bound(core_messages, subtasks_messages, config, opts)
     try:
-        await run.admit(first_bound)
+        await run.admit(plan.first_bound)
     except BudgetRefused as exc:
         raise BudgetExhaustedError(f"budget refused the first calls: {exc}", meter.usage()) from exc
 
     # Both calls always run to completion, even when the core one fails early: cancelling
     # the other would leave tokens spent but never charged.
     core, steps = await asyncio.gather(
-        _core(run, core_messages, config, task_input),
-        _subtasks(run, subtasks_messages),
+        _core(run, plan, task_input),
+        _subtasks(run, plan.subtasks_messages),
         return_exceptions=True,
     )
     usage = meter.usage()

@@ -381,6 +381,7 @@ def _not_a_description(text: str, what: str, errors: list[str]) -> None:
 #: Due dates a to-do task can have: protobuf Timestamps stop at year 9999, and a model that
 #: answers year 1 or 9999 is not reading the sentence.
 DUE_YEARS = (1970, 9998)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_due_date(value: str | None) -> datetime | None:
@@ -653,7 +654,10 @@ def check_task(answer: TaskAnswer, config: jobs_pb2.ParseTaskConfig) -> jobs_pb2
     assert category is not None and level is not None
     out.title = title
     if due is not None:
-        out.due_time.FromDatetime(due)
+        # What FromDatetime sets, without its round trip through a UTC time tuple.
+        since_epoch = due - _EPOCH
+        out.due_time.seconds = since_epoch.days * 86_400 + since_epoch.seconds
+        out.due_time.nanos = since_epoch.microseconds * 1000
     out.category = category
     out.priority.level = level.name
     out.priority.score = priority.score
