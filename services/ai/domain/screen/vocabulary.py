@@ -316,6 +316,27 @@ def is_suspect(canonical: str) -> bool:
     return False
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@cache
+def word_stems() -> frozenset[str]:
+    """Every word of the cue and family lists in spaced scripts (normalised, three letters or
+    more): what a decoding view counts to tell words from noise (see `views`)."""
+    raw = resources.files(__package__).joinpath("data/vocabulary.json").read_text("utf-8")
+    data = json.loads(raw)
+    lists = list(data["cues"].values())
+    for family in data["families"].values():
+        lists += [family[part] for part in ("act", "object")]
+    words: set[str] = set()
+    for by_language in lists:
+        for term in itertools.chain.from_iterable(by_language.values()):
+            norm = normalize(term)
+            if not _UNSPACED.search(norm):
+                words.update(w for w in _LETTERS.findall(norm) if len(w) >= 3)
+    return frozenset(words)
+
+
 def uncovered_script(text: str) -> bool:
     """Whether `text` has letters of a script the vocabulary does not cover (Thai, Greek, …):
     such sentences go to the model, which reads about 100 languages."""
