@@ -132,19 +132,12 @@ def _rot13(text: str) -> list[str]:
 # `_MAX_REVERSED_WORDS` of them, so the test costs the same on a pasted page.
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _MAX_REVERSED_WORDS = 40
-_MIN_STEM = 4
 
 
 def _plain(word: str) -> str:
     if word.isascii():
         return word
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-
-
-def _known(word: str, stems: frozenset[str]) -> bool:
-    # Vocabulary terms are stems ("instruc", "previo"): a word is known when it or one of its
-    # beginnings of four letters or more is one.
-    return word in stems or any(word[:k] in stems for k in range(_MIN_STEM, len(word)))
 
 
 def _reversed(text: str) -> list[str]:
@@ -155,10 +148,10 @@ def _reversed(text: str) -> list[str]:
     if len(words) < 3:
         return []
     stems = vocabulary.word_stems() | _COMMON
-    backward = sum(_known(w[::-1], stems) for w in words)
+    backward = sum(vocabulary.known_word(w[::-1], stems) for w in words)
     if backward < 3:
         return []
-    forward = sum(_known(w, stems) for w in words)
+    forward = sum(vocabulary.known_word(w, stems) for w in words)
     return [text[::-1]] if backward > 2 * forward else []
 
 
