@@ -20,7 +20,7 @@ from functools import cache
 from . import vocabulary
 
 MIN_LETTERS = 6
-_WORD = re.compile(r"[^\W\d_]{%d,}" % MIN_LETTERS)
+_WORD = re.compile(rf"[^\W\d_]{{{MIN_LETTERS},}}")
 
 
 @cache
