@@ -129,9 +129,9 @@ def _rot13(text: str) -> list[str]:
 
 
 # Words of three letters or more in any spaced script; a reversed text is judged on its first
-# `_MAX_REVERSED_WORDS` of them, so the test costs the same on a pasted page.
+# `_REVERSED_CHARS` characters (about fifty words), so the test costs the same on a pasted page.
 _WORD = re.compile(r"[^\W\d_]{3,}")
-_MAX_REVERSED_WORDS = 40
+_REVERSED_CHARS = 400
 
 
 def _plain(word: str) -> str:
@@ -143,8 +143,7 @@ def _plain(word: str) -> str:
 def _reversed(text: str) -> list[str]:
     """The text read backwards, only when it reads as the vocabulary of an attack backwards
     ("snoitcurtsni suoiverp erongi") and not forwards; in any spaced script, like `_rot13`."""
-    words = [_plain(w) for w in _WORD.findall(text[:MAX_VIEW_CHARS].lower())]
-    words = words[:_MAX_REVERSED_WORDS]
+    words = [_plain(w) for w in _WORD.findall(text[:_REVERSED_CHARS].lower())]
     if len(words) < 3:
         return []
     stems = vocabulary.word_stems() | _COMMON
