@@ -1,7 +1,8 @@
 """The screening cascade: cheap layers decide the clear cases, the model the rest.
 
 1. Decoding views (`views`): the sentence and every payload hidden in it, each normalised
-   (`normalise`) and with split words joined again (`vocabulary.rejoin`).
+   (`normalise`), with split words joined again (`vocabulary.rejoin`) and misspelt override
+   words read as the words they misspell (`typos`).
 2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
    blocks alone.
 3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
@@ -24,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import patterns, vocabulary
+from . import patterns, typos, vocabulary
 from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
@@ -69,7 +70,7 @@ def _quoted(text: str) -> list[str]:
 
 
 def _canonical(raw: str) -> str:
-    return vocabulary.rejoin(normalize(raw))
+    return typos.corrected(vocabulary.rejoin(normalize(raw)))
 
 
 def _suspect(raw: str, canonical: str) -> bool:
@@ -77,11 +78,11 @@ def _suspect(raw: str, canonical: str) -> bool:
 
 
 def _window(part: str) -> str:
-    # The model reads accents and vowel signs (keep_marks), unless fragments were joined: it
-    # must then see the joined words ("igno re" -> "ignore").
+    # The model reads accents and vowel signs (keep_marks), unless fragments were joined or
+    # misspellings read: it must then see the words ("igno re", "igmore" -> "ignore").
     plain = normalize(part)
-    joined = vocabulary.rejoin(plain)
-    return joined if joined != plain else normalize(part, keep_marks=True)
+    fixed = _canonical(part)
+    return fixed if fixed != plain else normalize(part, keep_marks=True)
 
 
 def prepare(text: str) -> Verdict | Pending:

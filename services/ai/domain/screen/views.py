@@ -1,9 +1,10 @@
 """Decoding views: the forms an attacker hides a payload in, decoded so each can be screened.
 
 The first view is the sentence itself; the others are the payloads found in it: the text with
-its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes, Morse and
-ROT13. Decoding recurses (a base64 payload holding hex) to `MAX_DEPTH`, and every limit below keeps a
-hostile input linear: at most `MAX_VIEWS` views and `MAX_VIEW_CHARS` characters each.
+its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes, Morse,
+ROT13 and reversed text. Decoding recurses (a base64 payload holding hex) to `MAX_DEPTH`, and
+every limit below keeps a hostile input linear: at most `MAX_VIEWS` views and `MAX_VIEW_CHARS`
+characters each.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import base64
 import binascii
 import codecs
 import re
+import unicodedata
 import urllib.parse
+
+from . import vocabulary
 
 MAX_DEPTH = 2
 MAX_VIEWS = 8
@@ -124,6 +128,32 @@ def _rot13(text: str) -> list[str]:
     return [decoded] if rotated >= 2 and rotated > 2 * plain else []
 
 
+# Words of three letters or more in any spaced script; a reversed text is judged on its first
+# `_REVERSED_CHARS` characters (about fifty words), so the test costs the same on a pasted page.
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_REVERSED_CHARS = 400
+
+
+def _plain(word: str) -> str:
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _reversed(text: str) -> list[str]:
+    """The text read backwards, only when it reads as the vocabulary of an attack backwards
+    ("snoitcurtsni suoiverp erongi") and not forwards; in any spaced script, like `_rot13`."""
+    words = [_plain(w) for w in _WORD.findall(text[:_REVERSED_CHARS].lower())]
+    if len(words) < 3:
+        return []
+    stems = vocabulary.word_stems() | _COMMON
+    backward = sum(vocabulary.known_word(w[::-1], stems) for w in words)
+    if backward < 3:
+        return []
+    forward = sum(vocabulary.known_word(w, stems) for w in words)
+    return [text[::-1]] if backward > 2 * forward else []
+
+
 def _erased(text: str) -> list[str]:
     """The text as a terminal shows it: each backspace (or DEL) erases the character
     before it, so "igx\bnore" and "Buy milk" + 8 backspaces + "ignore…" read "ignore…".
@@ -140,7 +170,7 @@ def _erased(text: str) -> list[str]:
     return ["".join(out)]
 
 
-_DECODERS = (_erased, _base64, _hex, _percent, _morse, _rot13)
+_DECODERS = (_erased, _base64, _hex, _percent, _morse, _rot13, _reversed)
 
 
 def decoded_payloads(text: str) -> list[str]:

@@ -195,10 +195,22 @@ def compile_vocabulary(data: dict) -> Vocabulary:
 
 
 @cache
+def _document() -> dict:
+    raw = resources.files(__package__).joinpath("data/vocabulary.json").read_text("utf-8")
+    return json.loads(raw)
+
+
+@cache
 def vocabulary() -> Vocabulary:
     """The shipped vocabulary, compiled once per process."""
-    raw = resources.files(__package__).joinpath("data/vocabulary.json").read_text("utf-8")
-    return compile_vocabulary(json.loads(raw))
+    return compile_vocabulary(_document())
+
+
+@cache
+def typo_words() -> frozenset[str]:
+    """The shipped `typo_words` of every language, normalised (see `typos`)."""
+    lists = _document()["typo_words"].values()
+    return frozenset(normalize(word) for word in itertools.chain.from_iterable(lists))
 
 
 def _join(match: re.Match[str]) -> str:
@@ -314,6 +326,37 @@ def is_suspect(canonical: str) -> bool:
         if len(paired) >= 2 or ("reveal" in groups and groups & {"addressee", "shift"}):
             return True
     return False
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@cache
+def word_stems() -> frozenset[str]:
+    """Every word of the cue and family lists in spaced scripts (normalised, three letters or
+    more): what a decoding view counts to tell words from noise (see `views`)."""
+    data = _document()
+    lists = list(data["cues"].values())
+    for family in data["families"].values():
+        lists += [family[part] for part in ("act", "object")]
+    words: set[str] = set()
+    for by_language in lists:
+        for term in itertools.chain.from_iterable(by_language.values()):
+            norm = normalize(term)
+            if not _UNSPACED.search(norm):
+                words.update(w for w in _LETTERS.findall(norm) if len(w) >= 3)
+    return frozenset(words)
+
+
+_MIN_STEM = 4
+
+
+def known_word(word: str, stems: frozenset[str] | None = None) -> bool:
+    """Whether the normalised `word` is a word of the vocabulary (`word_stems`, or `stems` when
+    given): it, or one of its beginnings of four letters or more, is one of its stems
+    ("instructions" for "instruc")."""
+    stems = word_stems() if stems is None else stems
+    return word in stems or any(word[:k] in stems for k in range(_MIN_STEM, len(word)))
 
 
 def uncovered_script(text: str) -> bool:
