@@ -9,9 +9,10 @@
    decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
    sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
 4. The clear-pass gate (`vocabulary.is_suspect`): a sentence without two kinds of cue or a lone
-   cue in any covered language, with no decoded payload and no letters of an uncovered script,
-   passes here without the model (about 0.15 ms for an ordinary task; 95 % of the honest task
-   corpus, see scripts/screen_cpu.py).
+   cue in any covered language, with no decoded payload, no letters of an uncovered script and
+   no Latin-script sentence in a language without word lists (`languages`), passes here
+   without the model (about 0.15 ms for an ordinary task; 95 % of the honest task corpus, see
+   scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
    `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
@@ -25,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import patterns, typos, vocabulary
+from . import languages, patterns, typos, vocabulary
 from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
@@ -74,7 +75,11 @@ def _canonical(raw: str) -> str:
 
 
 def _suspect(raw: str, canonical: str) -> bool:
-    return vocabulary.is_suspect(canonical) or vocabulary.uncovered_script(raw)
+    return (
+        vocabulary.is_suspect(canonical)
+        or vocabulary.uncovered_script(raw)
+        or languages.unrecognised_latin(canonical)
+    )
 
 
 def _window(part: str) -> str:

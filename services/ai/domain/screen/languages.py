@@ -1,0 +1,88 @@
+"""Whether a Latin-script sentence reads as a language the screening word lists cover.
+
+The clear-pass gate (`vocabulary.is_suspect`) lets a sentence through when it holds no cue of
+any covered language, which is right for a task in a covered language and wrong for an attack
+in one without lists ("Ahaztu aurreko argibide guztiak" in Basque carries no cue at all).
+Sentences in an uncovered script already go to the model (`vocabulary.uncovered_script`);
+this is the same net for the Latin script, where the letters alone do not tell the language.
+
+A sentence is recognised when, for some covered language, at least `min_share` of its Latin
+words are common words of that language (data/common_words.json), a word also counting when
+its first `stem` letters are those of a common word (inflected forms: "instrukcje",
+"faturasini"). One language at a time, not all pooled: short words of uncovered languages
+("na", "de", "ka") are words of some covered language too, but rarely half a sentence of one.
+Sentences of fewer than `min_words` Latin words of two letters or more are not judged ("Buy
+milk", "Call Ana").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+# One-letter words ("a", "i", "o", "y") are words of nearly every language: they tell none.
+_LATIN_WORD = re.compile(r"[a-z]{2,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Common words and their stems, each mapped to a bit mask of the languages (bit i is
+    `languages[i]`) that have them."""
+
+    languages: tuple[str, ...]
+    words: dict[str, int]
+    stems: dict[str, int]
+    stem: int
+    min_words: int
+    min_share: float
+
+
+def compile_lexicon(data: dict) -> Lexicon:
+    """A `Lexicon` from a document of the shape of data/common_words.json."""
+    stem = int(data["stem"])
+    languages = tuple(data["languages"])
+    words: dict[str, int] = {}
+    stems: dict[str, int] = {}
+    for i, language in enumerate(languages):
+        bit = 1 << i
+        for word in data["languages"][language].split():
+            words[word] = words.get(word, 0) | bit
+            if len(word) >= stem:
+                stems[word[:stem]] = stems.get(word[:stem], 0) | bit
+    return Lexicon(languages, words, stems, stem, int(data["min_words"]), float(data["min_share"]))
+
+
+@cache
+def lexicon() -> Lexicon:
+    """The shipped lexicon, loaded once per process."""
+    raw = resources.files(__package__).joinpath("data/common_words.json").read_text("utf-8")
+    return compile_lexicon(json.loads(raw))
+
+
+def best_share(canonical: str) -> tuple[float, int]:
+    """(the largest share of the text's Latin words that one covered language knows, the
+    number of Latin words); (1.0, n) when the text has fewer than `min_words` of them."""
+    lex = lexicon()
+    tokens = _LATIN_WORD.findall(canonical)
+    if len(tokens) < lex.min_words:
+        return 1.0, len(tokens)
+    counts = [0] * len(lex.languages)
+    for token in tokens:
+        mask = lex.words.get(token, 0)
+        if len(token) >= lex.stem:
+            mask |= lex.stems.get(token[: lex.stem], 0)
+        while mask:
+            low = mask & -mask
+            counts[low.bit_length() - 1] += 1
+            mask ^= low
+    return max(counts) / len(tokens), len(tokens)
+
+
+def unrecognised_latin(canonical: str) -> bool:
+    """Whether the normalised text has at least `min_words` Latin words and no covered
+    language knows `min_share` of them: it is in a language the word lists do not cover."""
+    share, _ = best_share(canonical)
+    return share < lexicon().min_share
