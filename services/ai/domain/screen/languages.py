@@ -84,5 +84,7 @@ def best_share(canonical: str) -> tuple[float, int]:
 def unrecognised_latin(canonical: str) -> bool:
     """Whether the normalised text has at least `min_words` Latin words and no covered
     language knows `min_share` of them: it is in a language the word lists do not cover."""
-    share, _ = best_share(canonical)
-    return share < lexicon().min_share
+    minimum = lexicon().min_share
+    # Text written backwards in a covered language is the reversed view's to read (`views`);
+    # an honest one ("Rückwärts lesen: hcliM fuaK") is a word game, not an unknown language.
+    return best_share(canonical)[0] < minimum and best_share(canonical[::-1])[0] < minimum

@@ -263,9 +263,12 @@ def strong_family(canonical: str) -> PatternType | None:
 
 CUE_GROUPS = ("addressee", "model_world", "override", "shift", "reveal")
 # `only` is listed apart from `shift` so that a reveal verb does not pair with it; as a kind of
-# cue it is a shift (see `_kinds`).
-_CUE_LISTS = (*CUE_GROUPS, "only")
+# cue it is a shift (see `_kinds`). `format` (a data format, the schema, a table, plain text),
+# `word` ("the word", "slovem", "λέξη") and `answer` (the model's answer: "reply", "respuesta")
+# are no kind of their own: they count only together (see `suspect_sentence`).
+_CUE_LISTS = (*CUE_GROUPS, "only", "format", "word", "answer")
 _PAIRED = frozenset(CUE_GROUPS) - {"reveal"}
+_ANSWER_SHAPE = frozenset({"format", "word", "answer"})
 _SENTENCE_END = re.compile(r"[.!?\n。！？]+")
 
 
@@ -295,7 +298,22 @@ MANY_KINDS = 3
 
 
 def _kinds(groups: set[str]) -> set[str]:
+    groups = groups - _ANSWER_SHAPE
     return groups - {"only"} | {"shift"} if "only" in groups else groups
+
+
+def suspect_sentence(groups: set[str]) -> bool:
+    """Whether one sentence's cue lists (see `cue_groups`) send the text to the model: two
+    kinds of cue; a reveal verb beside an addressee or a shift; the answer given a format
+    ("reply in YAML, not JSON", "Responde en formato YAML"); or a reveal verb asking for one
+    word ("Svara bara med ordet GODKÄND"). The last two hold no kind of cue the others need,
+    and the model tells them from tasks ("Export the report as CSV", "Write only the word
+    'Welcome' on the banner")."""
+    if len(_kinds(groups) & _PAIRED) >= 2 or {"answer", "format"} <= groups:
+        return True
+    if "reveal" not in groups:
+        return False
+    return bool(groups & {"addressee", "shift"}) or {"only", "word"} <= groups
 
 
 def cue_kinds(canonical: str) -> int:
@@ -307,7 +325,9 @@ def has_cue(canonical: str) -> bool:
     """Whether the normalised text holds any cue word at all (of any kind, any language)."""
     voc = vocabulary()
     return voc.lone.search(canonical) is not None or any(
-        pattern.search(canonical) for group, pattern in voc.cues if group != "reveal"
+        pattern.search(canonical)
+        for group, pattern in voc.cues
+        if group != "reveal" and group not in _ANSWER_SHAPE
     )
 
 
@@ -321,11 +341,7 @@ def is_suspect(canonical: str) -> bool:
     thanked = _THANKS.sub("thanks", canonical)
     if not voc.paired_cues.search(thanked):
         return False
-    for groups in _cue_groups(thanked):
-        paired = _kinds(groups) & _PAIRED
-        if len(paired) >= 2 or ("reveal" in groups and groups & {"addressee", "shift"}):
-            return True
-    return False
+    return any(suspect_sentence(groups) for groups in _cue_groups(thanked))
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
