@@ -41,6 +41,13 @@ MIN_BLOCKED_REPORT = 0.93
 MIN_BLOCKED_TUNE = 0.93
 
 
+# Each split test screens its whole split once (about 2,900 samples with their disguises, a
+# third of them through the model): most of this file's minute on a quiet 2-vCPU machine, and
+# past the suite's 120 s default on one half as fast and busy. The bound stays, for a hang.
+_WHOLE_SPLIT_TIMEOUT_S = 600
+
+
+@pytest.mark.timeout(_WHOLE_SPLIT_TIMEOUT_S)
 def test_reserved_split_blocks_attacks_and_refuses_no_honest_task(corpus_report) -> None:
     report = corpus_report("report")
     assert report.refused() == []
@@ -61,6 +68,7 @@ KNOWN_TUNE_REFUSALS = {
 }
 
 
+@pytest.mark.timeout(_WHOLE_SPLIT_TIMEOUT_S)
 def test_tuning_split_blocks_attacks_and_refuses_no_honest_task(corpus_report) -> None:
     report = corpus_report("tune")
     assert {s.text for s in report.refused()} <= KNOWN_TUNE_REFUSALS
