@@ -11,6 +11,7 @@ from services.tasks.domain import models as m
 from services.tasks.domain import webhook_models as wm
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.tasks.v1 import tasks_pb2
+from taskmesh.timestamps import to_timestamp
 
 _STATES = {
     m.JobState.QUEUED: tasks_pb2.JOB_STATE_QUEUED,
@@ -33,17 +34,9 @@ def state_to_proto(state: m.JobState) -> tasks_pb2.JobState:
     return _STATES[state]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ts(value: datetime) -> Timestamp:
-    """``value`` as a Timestamp (what ``Timestamp.FromDatetime`` of it in UTC gives), from
-    its distance to the epoch in whole units: a third of FromDatetime's CPU, and every
-    job answered carries two. A naive ``value`` is taken as local time (``astimezone``)."""
-    if value.tzinfo is None:
-        value = value.astimezone(UTC)
-    delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
+#: ``value`` as a Timestamp (``taskmesh.timestamps.to_timestamp``): every job answered
+#: carries two.
+ts = to_timestamp
 
 
 def from_ts(value: Timestamp) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -29,6 +29,7 @@ from taskmesh.capabilities.errors import (
 from taskmesh.capabilities.llm_calls import CallFailed, LLMCaller, ResponseSchema, call_bound
 from taskmesh.capabilities.llm_client import CallOptions, call_options
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.timestamps import utc_day
 
 from .config import effective_config
 from .dates import check_due_day
@@ -42,9 +43,6 @@ from .schema import (
 )
 
 log = logging.getLogger(__name__)
-
-#: The proleptic Gregorian ordinal of 1970-01-01, the day Timestamp seconds count from.
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 CORE_TEMPERATURE = 0.0
 SUBTASKS_TEMPERATURE = 0.3
@@ -160,12 +158,7 @@ def _check_due(
     resolved by the prompt's own rules against ``now`` (the run's reference time, the one its
     prompt was rendered with). Corrects ``answer`` in place when the sentence names one day;
     raises OutputInvalid when it names several and the model picked none of them."""
-    # The day straight from the whole seconds (ToDatetime builds and converts a datetime).
-    model_due = (
-        date.fromordinal(_EPOCH_ORDINAL + answer.due_time.seconds // 86_400)
-        if answer.HasField("due_time")
-        else None
-    )
+    model_due = utc_day(answer.due_time.seconds) if answer.HasField("due_time") else None
     check = check_due_day(model_due, task_input.natural_language, now.date())
     if check.error is not None:
         raise OutputInvalid([check.error], verdict="task")

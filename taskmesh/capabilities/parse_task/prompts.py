@@ -6,13 +6,14 @@ message, so nothing the user writes can pose as part of the instructions."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
 from string import Template
 from typing import Literal
 
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.timestamps import utc_from_seconds
 
 PromptKind = Literal["core", "subtasks"]
 
@@ -37,21 +38,12 @@ def format_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def reference_time(task_input: jobs_pb2.ParseTaskInput) -> datetime:
     """The instant relative dates resolve against, aware in UTC to the whole second: the
     submission time when known, else now. Raises ``ValueError`` for a time outside
     years 1-9999 (as ``Timestamp.ToDatetime`` does)."""
     if task_input.HasField("reference_time"):
-        # The whole seconds straight from the field: what ``ToDatetime(tzinfo=UTC)`` with
-        # the microseconds dropped gives, at a fraction of its cost (it builds a naive
-        # datetime, then converts it to the zone).
-        try:
-            return _EPOCH + timedelta(seconds=task_input.reference_time.seconds)
-        except OverflowError as exc:
-            raise ValueError("reference_time is outside years 1-9999") from exc
+        return utc_from_seconds(task_input.reference_time.seconds)
     return datetime.now(UTC).replace(microsecond=0)
 
 

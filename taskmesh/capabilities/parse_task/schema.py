@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taskmesh.jobs.v1 import jobs_pb2
+from taskmesh.timestamps import to_timestamp
 
 from ..llm_calls import ResponseSchema, json_schema_format
 from .config import category_by_name, level_by_name
@@ -381,7 +382,6 @@ def _not_a_description(text: str, what: str, errors: list[str]) -> None:
 #: Due dates a to-do task can have: protobuf Timestamps stop at year 9999, and a model that
 #: answers year 1 or 9999 is not reading the sentence.
 DUE_YEARS = (1970, 9998)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_due_date(value: str | None) -> datetime | None:
@@ -654,10 +654,7 @@ def check_task(answer: TaskAnswer, config: jobs_pb2.ParseTaskConfig) -> jobs_pb2
     assert category is not None and level is not None
     out.title = title
     if due is not None:
-        # What FromDatetime sets, without its round trip through a UTC time tuple.
-        since_epoch = due - _EPOCH
-        out.due_time.seconds = since_epoch.days * 86_400 + since_epoch.seconds
-        out.due_time.nanos = since_epoch.microseconds * 1000
+        out.due_time.CopyFrom(to_timestamp(due))
     out.category = category
     out.priority.level = level.name
     out.priority.score = priority.score
