@@ -71,7 +71,12 @@ def _quoted(text: str) -> list[str]:
 
 
 def _canonical(raw: str) -> str:
-    return typos.corrected(vocabulary.rejoin(normalize(raw)))
+    return _read(normalize(raw))
+
+
+def _read(plain: str) -> str:
+    # Split words joined, misspelt override words read as the words they misspell.
+    return typos.corrected(vocabulary.rejoin(plain))
 
 
 def _suspect(raw: str, canonical: str) -> bool:
@@ -86,7 +91,7 @@ def _window(part: str) -> str:
     # The model reads accents and vowel signs (keep_marks), unless fragments were joined or
     # misspellings read: it must then see the words ("igno re", "igmore" -> "ignore").
     plain = normalize(part)
-    fixed = _canonical(part)
+    fixed = _read(plain)
     return fixed if fixed != plain else normalize(part, keep_marks=True)
 
 

@@ -5,8 +5,8 @@ by language. A word of the text of at least `MIN_LETTERS` letters that is not on
 lies one edit from one (a letter added, dropped or changed, or two neighbours swapped), with the
 same first letter, is replaced by it. A word the vocabulary knows is left alone ("sistem",
 "esquema", "regler" are words of other languages one edit from "system", "esqueca", "regles"),
-and so is a word that only adds an ending ("ignored", "instructional"). Six letters or more: at one edit, shorter words reach ordinary
-ones ("neger", "forgo").
+and so is a word that only adds an ending ("ignored", "instructional"). Six letters or more:
+at one edit, shorter words reach ordinary ones ("neger", "forgo").
 
 An index of each listed word with each letter dropped finds the candidates with one dictionary
 look-up per letter of the text's word, so the cost grows linearly with the text.

@@ -277,8 +277,8 @@ _THANKS = re.compile(r"\bthank(?:s| you|-you)\b")
 
 
 def cue_groups(canonical: str) -> list[set[str]]:
-    """The cue lists (`CUE_GROUPS` and "only") present in each sentence of the normalised
-    text, in order."""
+    """The cue lists (`CUE_GROUPS`, "only" and the answer-shape lists "format", "word",
+    "answer") present in each sentence of the normalised text, in order."""
     return _cue_groups(_THANKS.sub("thanks", canonical))
 
 
