@@ -116,7 +116,8 @@ async def _run(args: argparse.Namespace) -> int:
                 return False
 
             seen = await _pass(channel, topology.dlq, show)
-            print(f"{seen} dead-lettered", file=sys.stderr)
+            # The queue follows JOB_QUEUE: name it, so an empty list is never a wrong queue.
+            print(f"{seen} dead-lettered in {topology.dlq}", file=sys.stderr)
             return 0
         if not args.all and not args.ids:
             print("taskmesh: give message ids or --all", file=sys.stderr)
@@ -172,7 +173,10 @@ async def _run(args: argparse.Namespace) -> int:
         missing = sorted(wanted - found)
         for mid in missing:
             print(f"{mid}\tnot found in the dead-letter queue")
-        print(f"replayed {replayed}, kept {kept}", file=sys.stderr)
+        print(
+            f"replayed {replayed} into {topology.queue}, kept {kept} in {topology.dlq}",
+            file=sys.stderr,
+        )
         return 1 if missing or kept else 0
 
 

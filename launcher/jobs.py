@@ -126,8 +126,10 @@ def run_cancel(args: argparse.Namespace) -> int:
     try:
         job = asyncio.run(_cancel(where, args.job_id))
     except grpc.aio.AioRpcError as err:
+        # The service's own words ("The job has already finished."), as HTTP gives them; the
+        # gRPC code name means nothing to an operator here.
         error = from_rpc_error(err)
-        print(f"taskmesh: {err.code().name}: {error.message}", file=sys.stderr)
+        print(f"taskmesh: cannot cancel {args.job_id}: {error.message}", file=sys.stderr)
         return 1
     print(_line(job))
     return 0

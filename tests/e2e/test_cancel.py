@@ -79,6 +79,7 @@ def test_taskmesh_jobs_cancel_cancels_a_running_job(stack_factory):
         assert fields[0] == job_id and fields[2] == "cancelled", done.stdout
         refused = cancel(job_id)
         assert refused.returncode == 1 and "already finished" in refused.stderr
+        assert "FAILED_PRECONDITION" not in refused.stderr  # the operator reads words, not codes
         sim_gate(stack, open=True)
         assert status(http, job_id) == "cancelled"
         wait_until(lambda: http.get("/api/v1/usage").json()["reserved"] == 0, 30, "released")

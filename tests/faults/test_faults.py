@@ -211,6 +211,8 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
     assert all(listed.returncode == 0 for listed in listings), listings[0].stderr
     [line] = [row for row in listings[0].stdout.splitlines() if row.startswith("garbage-1")]
     assert "undecodable" in line
+    # It names the queue it read, so an operator without JOB_QUEUE set sees which one that was.
+    assert f"dead-lettered in {stack.env['JOB_QUEUE']}-dlq" in listings[0].stderr
     # Listing is read-only: the same messages, in the same order, every time.
     assert listings[0].stdout == listings[1].stdout == listings[2].stdout
 
@@ -231,6 +233,7 @@ def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_n
     replayed = taskmesh(env, "dlq", "replay", "garbage-1")
     assert replayed.returncode == 1
     assert "garbage-1\tkept" in replayed.stdout
+    assert f"kept 1 in {stack.env['JOB_QUEUE']}-dlq" in replayed.stderr
     assert "garbage-1" in taskmesh(env, "dlq", "list").stdout
 
 
