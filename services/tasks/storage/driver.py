@@ -14,6 +14,7 @@ PostgreSQL ``timestamptz``), JSON as text on both."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -81,6 +82,15 @@ def id_list(driver: Driver, ids: list[str]) -> Any:
     for any number of ids, where a parameter per id would make (and cache) a statement
     per length, and stay under the drivers' parameter limits."""
     return ids if driver.dialect == "postgresql" else json.dumps(ids)
+
+
+@functools.cache
+def in_id_list(dialect: str, column: str, n: int = 1) -> str:
+    """The SQL condition "``column`` is one of the ids bound as ``$n``" for the value
+    :func:`id_list` binds on ``dialect`` ("sqlite" or "postgresql")."""
+    if dialect == "postgresql":
+        return f"{column} = ANY(${n}::text[])"
+    return f"{column} IN (SELECT value FROM json_each(${n}))"
 
 
 def opt_dt(driver: Driver, value: Any) -> datetime | None:

@@ -18,7 +18,7 @@ from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey
 from services.tasks.storage import tables as t
 from services.tasks.storage import webhooks
-from services.tasks.storage.driver import Driver, id_list, json_in, json_out, opt_dt
+from services.tasks.storage.driver import Driver, id_list, in_id_list, json_in, json_out, opt_dt
 from services.tasks.storage.ids import new_ids
 from services.tasks.storage.tasks import Tasks
 
@@ -102,7 +102,7 @@ class Jobs:
         # A worker's CheckJobs (its whole prefetch): straight to the driver, the ids as
         # one parameter, so the statement's text is the same for any number of them.
         rows = await self._sql.fetchall(
-            _STATES_PG if self._pg else _STATES, id_list(self._sql, job_ids)
+            _STATES + in_id_list(self._sql.dialect, "id"), id_list(self._sql, job_ids)
         )
         return {row[0]: m.JobState(row[1]) for row in rows}
 
@@ -287,8 +287,7 @@ _INSERT_JOB = (
     " VALUES ($1, $2, 'parse_task', $3, $4, $5, $6, 0, 1, $7, $7, $8)"
 )
 _MARK_DISPATCHED = "UPDATE jobs SET dispatched_at = $2 WHERE id = $1"
-_STATES = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each($1))"
-_STATES_PG = "SELECT id, state FROM jobs WHERE id = ANY($1::text[])"
+_STATES = "SELECT id, state FROM jobs WHERE "
 _JOB_BY_ID = f"SELECT {_COLUMNS} FROM jobs WHERE id = $1"
 _JOB_BY_ID_FOR_UPDATE = _JOB_BY_ID + " FOR UPDATE"
 _OPEN_LIST = ", ".join(f"'{state}'" for state in m.OPEN_STATES)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey
 from services.tasks.storage import tables as t
-from services.tasks.storage.driver import Driver, id_list
+from services.tasks.storage.driver import Driver, id_list, in_id_list
 from services.tasks.storage.ids import new_id
 
 USERS = t.User.__table__
@@ -25,8 +25,7 @@ _USER_FOR_KEY = (
 )
 
 
-_EXISTING = "SELECT id FROM users WHERE id IN (SELECT value FROM json_each($1))"
-_EXISTING_PG = "SELECT id FROM users WHERE id = ANY($1::text[])"
+_EXISTING = "SELECT id FROM users WHERE "
 
 
 class Users:
@@ -63,7 +62,7 @@ class Users:
             return set()
         # Every CreateTasks call asks: straight to the driver, the ids as one parameter.
         rows = await self._sql.fetchall(
-            _EXISTING_PG if self._sql.dialect == "postgresql" else _EXISTING,
+            _EXISTING + in_id_list(self._sql.dialect, "id"),
             id_list(self._sql, user_ids),
         )
         return {row[0] for row in rows}
