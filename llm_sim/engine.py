@@ -466,8 +466,10 @@ def answer_subtasks(sentence: str, today: date) -> dict[str, Any]:
     return {"subtasks": subtasks_for(read_sentence(sentence, today))}
 
 
-def answer(kind: str, messages: list[Any]) -> str:
-    """The assistant message's content for one chat request."""
+def answer(kind: str, messages: list[Any], today: date | None = None) -> str:
+    """The assistant message's content for one chat request. ``today``: the date the
+    subtasks prompt's dates resolve against (default: today in UTC); the core prompt
+    carries its own clock."""
     sentence = user_sentence(messages)
     if kind == "core":
         config = read_core_prompt(system_prompt(messages))
@@ -475,7 +477,7 @@ def answer(kind: str, messages: list[Any]) -> str:
             sentence, config.now.date(), tuple(config.categories), tuple(config.levels)
         )
     if kind == "subtasks":
-        return _subtasks_content(sentence, datetime.now(UTC).date())
+        return _subtasks_content(sentence, today or datetime.now(UTC).date())
     return "OK"
 
 
