@@ -10,9 +10,11 @@ prompt, ``scripts/bench_peer/app.py``), one distinct sentence each
 (``scripts/bench_peer/sentences.py``). Then each variant's simulator runs as a child process
 (``python -m llm_sim``, latency 0; ``--variant base=/tmp/base`` puts ``/tmp/base`` first on its
 ``PYTHONPATH``, so ``llm_sim`` is imported from there) and one kind of call at a time is
-replayed to it over keep-alive connections; the child's CPU time (the sum of its threads'
-``/proc/<pid>/task/*/schedstat`` run time, ns) over the burst divided by the calls is the
-figure. Variants take turns within each round; the medians over the rounds are printed.
+replayed to it over keep-alive connections (``job``: each sentence's core then subtasks
+call, as a taskmesh job sends them, figure per job); the child's CPU time (the sum of its
+threads' ``/proc/<pid>/task/*/schedstat`` run time, ns) over the burst divided by the calls
+is the figure. ``--variant`` wants a directory holding only ``llm_sim`` (e.g. ``git archive
+<commit> llm_sim | tar -x -C /tmp/base``): the child runs there. Variants take turns within each round; the medians over the rounds are printed.
 Prints figures; asserts nothing.
 """
 
@@ -38,6 +40,9 @@ import aiohttp  # noqa: E402
 from scripts.bench_peer.sentences import sentence  # noqa: E402
 
 KINDS = ("core", "subtasks", "peer")
+#: A taskmesh job's two calls (core, then subtasks, of each sentence in turn), as the worker
+#: sends them together: the figure is per job (two calls), not per call.
+JOB = "job"
 #: Headers aiohttp sets on its own when replaying (framing, not content).
 _FRAMING = frozenset({"host", "content-length", "connection", "transfer-encoding"})
 
@@ -45,10 +50,10 @@ _FRAMING = frozenset({"host", "content-length", "connection", "transfer-encoding
 async def _capture(calls: int) -> dict[str, list[dict[str, Any]]]:
     """``calls`` bodies (text) and headers of each kind, as the clients send them."""
     import openai
-    from sanic import Request
 
     from llm_sim import SimOptions, SimServer
     from llm_sim.engine import classify_request
+    from llm_sim.http import Request
     from scripts.bench_peer import app as peer
     from taskmesh.capabilities.llm_client import LLMClient
     from taskmesh.capabilities.parse_task import run_parse_task, validate_input
@@ -61,7 +66,11 @@ async def _capture(calls: int) -> dict[str, list[dict[str, Any]]]:
     async def recording(self: SimServer, request: Request) -> Any:
         body = request.body.decode()
         kind = "peer" if peer_call else classify_request(json.loads(body))
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _FRAMING}
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in request.headers
+            if k.decode("latin-1").lower() not in _FRAMING
+        }
         captured[kind].append({"body": body, "headers": headers})
         return await original(self, request)
 
@@ -177,7 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--bodies", type=Path, help="captured bodies: read if present, else written"
     )
-    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--kinds", default=",".join((*KINDS, JOB)), help="bursts, in order")
     args = parser.parse_args()
     if args.bodies and args.bodies.exists():
         captured = json.loads(args.bodies.read_text())
@@ -186,6 +195,9 @@ def main() -> None:
         if args.bodies:
             args.bodies.write_text(json.dumps(captured))
     kinds = args.kinds.split(",")
+    captured[JOB] = [
+        call for pair in zip(captured["core"], captured["subtasks"], strict=True) for call in pair
+    ]
     variants = [v.split("=", 1) for v in args.variant or ["new=."]]
     figures: dict[tuple[str, str], list[float]] = {}
     sims = [_Sim(name, path, args.port + i) for i, (name, path) in enumerate(variants)]
@@ -194,7 +206,9 @@ def main() -> None:
             for kind in kinds:
                 # Alternate which variant goes first, so drift in load favours neither.
                 for sim in sims if r % 2 == 0 else sims[::-1]:
-                    cpu = asyncio.run(_burst(sim, captured[kind][: args.calls], args.concurrency))
+                    calls = captured[kind][: args.calls * (2 if kind == JOB else 1)]
+                    cpu = asyncio.run(_burst(sim, calls, args.concurrency))
+                    cpu *= 2 if kind == JOB else 1
                     figures.setdefault((sim.name, kind), []).append(cpu)
                     print(
                         f"round {r + 1} {sim.name:8} {kind:9} {cpu * 1e6:7.1f} µs/call", flush=True
@@ -202,7 +216,7 @@ def main() -> None:
     finally:
         for sim in sims:
             sim.stop()
-    print("medians, µs of simulator CPU per call:")
+    print(f"medians, µs of simulator CPU per call ({JOB}: per core + subtasks pair):")
     for kind in kinds:
         row = "  ".join(
             f"{name} {statistics.median(figures[(name, kind)]) * 1e6:7.1f}" for name, _ in variants
