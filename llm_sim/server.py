@@ -1,5 +1,6 @@
 """The simulator's HTTP side: an OpenAI chat-completions endpoint that answers with the
-engine's deterministic rules and injects the faults the options ask for."""
+engine's deterministic rules and injects the faults the options ask for, served by the small
+HTTP/1.1 server of :mod:`llm_sim.http`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from .engine import answer, classify_request
-from .http import HttpServer, Request, json_response
-from .http import Response as HTTPResponse
+from .http import HttpServer, Request, Response, json_response
 from .options import SimOptions
 
 MODEL_ID = "taskmesh-sim"
@@ -36,7 +36,7 @@ def _has_type_list(node: object) -> bool:
 
 def _error(
     status: int, message: str, kind: str, code: str | None = None, **headers: str
-) -> HTTPResponse:
+) -> Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return json_response(body, status=status, headers=headers or None)
 
@@ -62,9 +62,7 @@ class SimServer:
         self._rngs: dict[str, random.Random] = {}
         self._server: HttpServer | None = None
         #: Path -> (methods, handler).
-        self._routes: dict[
-            str, tuple[frozenset[str], Callable[[Request], Awaitable[HTTPResponse]]]
-        ] = {
+        self._routes: dict[str, tuple[frozenset[str], Callable[[Request], Awaitable[Response]]]] = {
             "/v1/chat/completions": (frozenset({"POST"}), self._completions),
             "/v1/models": (frozenset({"GET"}), self._models),
             "/sim/gate": (frozenset({"GET", "POST"}), self._gate_route),
@@ -151,7 +149,7 @@ class SimServer:
             _wake(waiter)
         await server.stop()
 
-    async def _route(self, request: Request) -> HTTPResponse:
+    async def _route(self, request: Request) -> Response:
         route = self._routes.get(request.path)
         if route is None:
             return _error(404, f"Requested URL {request.path} not found", "invalid_request_error")
@@ -172,7 +170,7 @@ class SimServer:
     def release(self) -> None:
         self._gate.set()
 
-    async def _gate_route(self, request: Request) -> HTTPResponse:
+    async def _gate_route(self, request: Request) -> Response:
         """``POST /sim/gate {"open": bool}`` holds or releases calls; ``GET`` reads the
         gate and the calls waiting at it. A test control, not part of the OpenAI API."""
         if request.method == "POST":
@@ -255,11 +253,11 @@ class SimServer:
             self._first_call = now
         return max(0.0, self._first_call + window - now)
 
-    async def _models(self, request: Request) -> HTTPResponse:
+    async def _models(self, request: Request) -> Response:
         model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "taskmesh"}
         return json_response({"object": "list", "data": [model]})
 
-    async def _completions(self, request: Request) -> HTTPResponse:
+    async def _completions(self, request: Request) -> Response:
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
@@ -267,7 +265,7 @@ class SimServer:
         finally:
             self._in_flight -= 1
 
-    async def _complete(self, request: Request) -> HTTPResponse:
+    async def _complete(self, request: Request) -> Response:
         try:
             body = request.json()
         except ValueError:
@@ -362,7 +360,7 @@ class SimServer:
             }
         )
 
-    def _refusal(self, body: dict[str, Any], messages: list[Any]) -> HTTPResponse | None:
+    def _refusal(self, body: dict[str, Any], messages: list[Any]) -> Response | None:
         """The refusals of real servers the options ask for, in their own words."""
         o = self.options
         if o.reject_400 is not None:
