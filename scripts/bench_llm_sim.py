@@ -8,7 +8,7 @@ core and subtasks calls (``run_parse_task`` through :class:`LLMClient`, the work
 transport) and the peer's call (the ``openai`` SDK on its aiohttp transport, with the peer's
 prompt, ``scripts/bench_peer/app.py``), one distinct sentence each
 (``scripts/bench_peer/sentences.py``). Then each variant's simulator runs as a child process
-(``python -m llm_sim``, latency 0; ``--variant base=/tmp/base`` puts ``/tmp/base`` first on its
+(``python -m llm_sim``, latency 0 unless ``--latency-ms``; ``--variant base=/tmp/base`` puts ``/tmp/base`` first on its
 ``PYTHONPATH``, so ``llm_sim`` is imported from there) and one kind of call at a time is
 replayed to it over keep-alive connections (``job``: each sentence's core then subtasks
 call, as a taskmesh job sends them, figure per job); the child's CPU time (the sum of its
@@ -121,13 +121,13 @@ def _cpu_ns(pid: int) -> int:
 class _Sim:
     """One simulator child process of a variant, on ``port``."""
 
-    def __init__(self, name: str, path: str, port: int) -> None:
+    def __init__(self, name: str, path: str, port: int, latency_ms: float) -> None:
         env = dict(os.environ)
         if path != ".":
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
         self.name, self.port = name, port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llm_sim", "--port", str(port)],
+            [sys.executable, "-m", "llm_sim", "--port", str(port), "--latency-ms", str(latency_ms)],
             env=env,
             # `-m` puts the working directory first on sys.path.
             cwd=ROOT if path == "." else path,
@@ -148,8 +148,9 @@ class _Sim:
         self.proc.wait(30)
 
 
-async def _burst(sim: _Sim, calls: list[dict[str, Any]], concurrency: int) -> float:
-    """Seconds of the simulator's CPU per call over one burst of ``calls``."""
+async def _burst(sim: _Sim, calls: list[dict[str, Any]], concurrency: int, cold: bool) -> float:
+    """Seconds of the simulator's CPU per call over one burst of ``calls`` (``cold``: the
+    connections are opened within the burst, as in a benchmark's first burst)."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
         queue = iter(calls)
@@ -163,9 +164,10 @@ async def _burst(sim: _Sim, calls: list[dict[str, Any]], concurrency: int) -> fl
             for call in queue:
                 await one(call)
 
-        # Warm-up: open the connections and the simulator's first-call paths.
-        await asyncio.gather(*(one(call) for call in calls[:concurrency]))
-        time.sleep(0.05)
+        if not cold:
+            # Warm-up: open the connections and the simulator's first-call paths.
+            await asyncio.gather(*(one(call) for call in calls[:concurrency]))
+            time.sleep(0.05)
         before = _cpu_ns(sim.proc.pid)
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         return (_cpu_ns(sim.proc.pid) - before) / 1e9 / len(calls)
@@ -176,6 +178,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="calls of each kind per burst")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32, help="connections")
+    parser.add_argument("--latency-ms", type=float, default=0, help="the simulator's latency")
+    parser.add_argument(
+        "--cold", action="store_true", help="open the connections within each measured burst"
+    )
     parser.add_argument("--port", type=int, default=22100, help="first simulator port")
     parser.add_argument(
         "--variant",
@@ -200,14 +206,16 @@ def main() -> None:
     ]
     variants = [v.split("=", 1) for v in args.variant or ["new=."]]
     figures: dict[tuple[str, str], list[float]] = {}
-    sims = [_Sim(name, path, args.port + i) for i, (name, path) in enumerate(variants)]
+    sims = [
+        _Sim(name, path, args.port + i, args.latency_ms) for i, (name, path) in enumerate(variants)
+    ]
     try:
         for r in range(args.rounds):
             for kind in kinds:
                 # Alternate which variant goes first, so drift in load favours neither.
                 for sim in sims if r % 2 == 0 else sims[::-1]:
                     calls = captured[kind][: args.calls * (2 if kind == JOB else 1)]
-                    cpu = asyncio.run(_burst(sim, calls, args.concurrency))
+                    cpu = asyncio.run(_burst(sim, calls, args.concurrency, args.cold))
                     cpu *= 2 if kind == JOB else 1
                     figures.setdefault((sim.name, kind), []).append(cpu)
                     print(
