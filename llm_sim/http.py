@@ -1,9 +1,10 @@
 """The simulator's HTTP/1.1 server: an asyncio protocol on httptools' parser.
 
 The simulator shares a 2-CPU machine with the systems the benchmark measures, so its CPU per
-call counts against them. Sanic, with its lifecycle signals, router, request and response
-objects, spent about 70 µs of CPU per call here; this server answers the simulator's three
-routes with about a third of that (``scripts/bench_llm_sim.py``). It speaks what its clients
+call counts against them. A call that costs the rules almost nothing (the peer's prompt) took
+102 µs of the simulator's CPU on Sanic, with its lifecycle signals, router, request and response
+objects, and takes 39 µs on this server (``scripts/bench_llm_sim.py``, interleaved, medians of
+3 on a 2-CPU machine). It speaks what its clients
 (aiohttp, httpx, the ``openai`` SDK) need: persistent connections (HTTP/1.1 keep-alive, HTTP/1.0
 ``Connection: keep-alive``), pipelined requests answered in order, ``Content-Length`` and
 chunked request bodies, ``Expect: 100-continue``; a request it cannot parse gets ``400`` and
