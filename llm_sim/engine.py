@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import regex
@@ -162,7 +162,24 @@ class PromptConfig:
 
 def read_core_prompt(system: str) -> PromptConfig:
     """What a model would take from the core prompt: the clock and the vocabulary."""
-    now = datetime.now(UTC)
+    clock, categories, levels = _read_core_prompt(system)
+    return PromptConfig(
+        now=clock or datetime.now(UTC), categories=list(categories), levels=list(levels)
+    )
+
+
+#: Distinct core prompts remembered: the prompt carries the submission's second, so a burst's
+#: calls share a few dozen texts (the worker renders it once per second and config, too).
+CORE_PROMPTS_KEPT = 64
+
+
+@lru_cache(maxsize=CORE_PROMPTS_KEPT)
+def _read_core_prompt(
+    system: str,
+) -> tuple[datetime | None, tuple[str, ...], tuple[tuple[str, int, int], ...]]:
+    """The prompt's clock (None without a readable one: the caller takes now), categories
+    and levels."""
+    now = None
     match = _NOW.search(system)
     if match:
         with contextlib.suppress(ValueError):
@@ -170,7 +187,7 @@ def read_core_prompt(system: str) -> PromptConfig:
     # Only the clock changes from job to job; the vocabulary is read once per prompt text.
     start = system.find("\n## ")
     categories, levels = _read_vocabulary(system[start:] if start >= 0 else "")
-    return PromptConfig(now=now, categories=list(categories), levels=list(levels))
+    return now, categories, levels
 
 
 @lru_cache(maxsize=64)
@@ -249,8 +266,11 @@ def _text(content: object) -> str:
 # --- reading the sentence -------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reading:
+    """What the rules take from a sentence. Shared by the answers that read the same
+    sentence on the same day (:func:`read_sentence` caches it): never changed once made."""
+
     due: date | None
     words: list[str]  # the action phrase, dates and fillers removed
     items: list[str]  # parts listed in a "with X, Y, and Z" clause
@@ -260,8 +280,21 @@ class Reading:
     def verb(self) -> str:
         return self.words[0].lower() if self.words else ""
 
+    @cached_property
+    def tokens(self) -> frozenset[str]:
+        """The words of :attr:`text`, and the parts of its hyphenated words."""
+        return frozenset(_tokens(self.text))
 
+
+#: Readings remembered: a job's core and subtasks calls read the same sentence, arriving
+#: together, so the second one finds the first one's reading.
+READINGS_KEPT = 1024
+
+
+@lru_cache(maxsize=READINGS_KEPT)
 def read_sentence(sentence: str, today: date) -> Reading:
+    """The reading of ``sentence`` with its dates resolved against ``today``; cached, so
+    the same object for the same arguments (do not change it)."""
     due = resolve(sentence, today)
     kept, last = [], 0
     for start, end in due.spans:
@@ -339,7 +372,7 @@ def vague_reason(reading: Reading) -> tuple[str, list[str]] | None:
 
 def category_for(reading: Reading, categories: list[str]) -> str:
     by_name = {c.casefold(): c for c in categories}
-    tokens = set(_tokens(reading.text))
+    tokens = reading.tokens
     best, best_score = None, 0
     for name in _CATEGORY_ORDER:
         if name not in by_name:
@@ -364,7 +397,7 @@ def _tokens(text: str) -> list[str]:
 def priority_for(
     reading: Reading, category: str, levels: list[tuple[str, int, int]], today: date
 ) -> dict[str, Any]:
-    tokens = set(_tokens(reading.text))
+    tokens = reading.tokens
     tier = _BASE_TIER.get(category.casefold(), 0)
     if tokens & _HIGH_WORDS:
         tier = max(tier, 2)
@@ -466,16 +499,16 @@ def answer_subtasks(sentence: str, today: date) -> dict[str, Any]:
     return {"subtasks": subtasks_for(read_sentence(sentence, today))}
 
 
-def answer(kind: str, messages: list[Any]) -> str:
-    """The assistant message's content for one chat request."""
+def answer(kind: str, messages: list[Any], today: date | None = None) -> str:
+    """The assistant message's content for one chat request. ``today``: the date the
+    subtasks prompt's dates resolve against (default: today in UTC); the core prompt
+    carries its own clock."""
     sentence = user_sentence(messages)
     if kind == "core":
-        config = read_core_prompt(system_prompt(messages))
-        return _core_content(
-            sentence, config.now.date(), tuple(config.categories), tuple(config.levels)
-        )
+        clock, categories, levels = _read_core_prompt(system_prompt(messages))
+        return _core_content(sentence, (clock or datetime.now(UTC)).date(), categories, levels)
     if kind == "subtasks":
-        return _subtasks_content(sentence, datetime.now(UTC).date())
+        return _subtasks_content(sentence, today or datetime.now(UTC).date())
     return "OK"
 
 

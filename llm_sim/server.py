@@ -1,5 +1,6 @@
 """The simulator's HTTP side: an OpenAI chat-completions endpoint that answers with the
-engine's deterministic rules and injects the faults the options ask for."""
+engine's deterministic rules and injects the faults the options ask for, served by the small
+HTTP/1.1 server of :mod:`llm_sim.http`."""
 
 from __future__ import annotations
 
@@ -8,20 +9,13 @@ import math
 import random
 import socket
 import time
-import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
-from sanic import Request, Sanic
-from sanic.exceptions import BadRequest
-from sanic.response import HTTPResponse
-from sanic.response import json as json_response
-from sanic.server.async_server import AsyncioServer
-
-from gateway.signals import LeanSignalRouter
-
 from .engine import answer, classify_request
+from .http import HttpServer, Request, Response, json_response
 from .options import SimOptions
 
 MODEL_ID = "taskmesh-sim"
@@ -42,7 +36,7 @@ def _has_type_list(node: object) -> bool:
 
 def _error(
     status: int, message: str, kind: str, code: str | None = None, **headers: str
-) -> HTTPResponse:
+) -> Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return json_response(body, status=status, headers=headers or None)
 
@@ -66,8 +60,13 @@ class SimServer:
         self.host = host
         self._port = port
         self._rngs: dict[str, random.Random] = {}
-        self._app: Sanic | None = None
-        self._server: AsyncioServer | None = None
+        self._server: HttpServer | None = None
+        #: Path -> (methods, handler).
+        self._routes: dict[str, tuple[frozenset[str], Callable[[Request], Awaitable[Response]]]] = {
+            "/v1/chat/completions": (frozenset({"POST"}), self._completions),
+            "/v1/models": (frozenset({"GET"}), self._models),
+            "/sim/gate": (frozenset({"GET", "POST"}), self._gate_route),
+        }
         self._stopping = asyncio.Event()
         #: Calls sleeping in :meth:`_sleep`; woken at once by :meth:`stop`.
         self._sleepers: set[asyncio.Future[None]] = set()
@@ -103,6 +102,7 @@ class SimServer:
             "in_flight": self._in_flight,
             "held": self._held,
             "max_in_flight": self._max_in_flight,
+            "connections": len(self._server.connections) if self._server is not None else 0,
         }
 
     def reset_stats(self) -> None:
@@ -130,52 +130,38 @@ class SimServer:
         sock = socket.create_server((self.host, self._port), family=family, backlog=1024)
         self._port = sock.getsockname()[1]
         self._stopping = asyncio.Event()
-        # Sanic keeps a process-wide registry of apps by name.
-        app = Sanic(
-            f"taskmesh_llm_sim_{uuid.uuid4().hex[:12]}",
-            configure_logging=False,
-            signal_router=LeanSignalRouter(),
-        )
-        app.config.ACCESS_LOG = False
-        app.config.MOTD = False
-        # Touch-up rewrites Sanic's shared HTTP classes in place; a second app in the same
-        # process (tests, `taskmesh up`) would fail to rewrite them again.
-        app.config.TOUCHUP = False
-        app.add_route(self._completions, "/v1/chat/completions", methods=["POST"])
-        app.add_route(self._models, "/v1/models", methods=["GET"])
-        app.add_route(self._gate_route, "/sim/gate", methods=["GET", "POST"])
+        server = HttpServer(self._route)
         try:
-            server = await app.create_server(
-                sock=sock, return_asyncio_server=True, access_log=False, backlog=1024
-            )
-            assert server is not None
-            await server.startup()
-            await server.before_start()
-            await server.after_start()
+            await server.start(sock)
         except BaseException:
             sock.close()
-            Sanic.unregister_app(app)
             raise
-        self._app, self._server = app, server
+        self._server = server
 
     async def stop(self) -> None:
-        server, app = self._server, self._app
-        if server is None or app is None:
+        server = self._server
+        if server is None:
             return
-        self._server = self._app = None
+        self._server = None
         # Hanging and delayed calls return at once so their connections can close.
         self._stopping.set()
         for waiter in list(self._sleepers):
             _wake(waiter)
-        await asyncio.sleep(0)
-        await server.before_stop()
-        closing = server.close()
-        for connection in list(server.connections):
-            connection.close(timeout=0)
-        if closing is not None:
-            await closing
-        await server.after_stop()
-        Sanic.unregister_app(app)
+        await server.stop()
+
+    async def _route(self, request: Request) -> Response:
+        route = self._routes.get(request.path)
+        if route is None:
+            return _error(404, f"Requested URL {request.path} not found", "invalid_request_error")
+        methods, handler = route
+        if request.method not in methods:
+            return _error(
+                405,
+                f"Method {request.method} not allowed for URL {request.path}",
+                "invalid_request_error",
+                allow=", ".join(sorted(methods)),
+            )
+        return await handler(request)
 
     def hold(self) -> None:
         """Calls arriving from now on (and those not yet answered) wait until :meth:`release`."""
@@ -184,11 +170,16 @@ class SimServer:
     def release(self) -> None:
         self._gate.set()
 
-    async def _gate_route(self, request: Request) -> HTTPResponse:
+    async def _gate_route(self, request: Request) -> Response:
         """``POST /sim/gate {"open": bool}`` holds or releases calls; ``GET`` reads the
         gate and the calls waiting at it. A test control, not part of the OpenAI API."""
         if request.method == "POST":
-            body = request.json if isinstance(request.json, dict) else {}
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                body = {}
             if not isinstance(body.get("open"), bool):
                 return _error(400, 'expected {"open": true|false}', "invalid_request_error")
             self.release() if body["open"] else self.hold()
@@ -262,11 +253,11 @@ class SimServer:
             self._first_call = now
         return max(0.0, self._first_call + window - now)
 
-    async def _models(self, request: Request) -> HTTPResponse:
+    async def _models(self, request: Request) -> Response:
         model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "taskmesh"}
         return json_response({"object": "list", "data": [model]})
 
-    async def _completions(self, request: Request) -> HTTPResponse:
+    async def _completions(self, request: Request) -> Response:
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
@@ -274,10 +265,10 @@ class SimServer:
         finally:
             self._in_flight -= 1
 
-    async def _complete(self, request: Request) -> HTTPResponse:
+    async def _complete(self, request: Request) -> Response:
         try:
-            body = request.json
-        except BadRequest:
+            body = request.json()
+        except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "expected a JSON body with a messages list", "invalid_request_error")
@@ -369,7 +360,7 @@ class SimServer:
             }
         )
 
-    def _refusal(self, body: dict[str, Any], messages: list[Any]) -> HTTPResponse | None:
+    def _refusal(self, body: dict[str, Any], messages: list[Any]) -> Response | None:
         """The refusals of real servers the options ask for, in their own words."""
         o = self.options
         if o.reject_400 is not None:
