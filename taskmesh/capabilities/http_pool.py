@@ -300,7 +300,7 @@ class HttpPool:
         self._head = "\r\n".join(lines).encode("latin-1")
         self._idle: list[_Connection] = []
         self._open = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
 
     @property
@@ -319,26 +319,22 @@ class HttpPool:
         waiter = conn.send(data, timeout_s)
         if conn.reused and conn.unsent():
             # The server had closed this kept-alive connection and the request never left:
-            # sending it on a fresh one (in the same slot) cannot make it twice.
+            # sending it on a fresh one (in the same room) cannot make it twice.
             conn.abort()
-            self._open -= 1
-            conn = await self._connect(loop, deadline)
+            conn = await self._connect(loop, deadline, counted=True)
             waiter = conn.send(data, timeout_s)
         try:
             await waiter
             response = conn.response()
         except BaseException:
             conn.abort()
-            self._discard()
+            self._hand_on(None)
             raise
-        if conn.end() and not self._closed:
-            self._release(conn, loop)
-        else:
-            self._discard()
+        self._hand_on(conn if conn.end() else None)
         return response
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
-        while True:
+        if not self._waiting:
             now = loop.time()
             while self._idle:
                 conn = self._idle.pop()
@@ -349,20 +345,31 @@ class HttpPool:
                 self._open -= 1
             if self._open < self.limit:
                 return await self._connect(loop, deadline)
-            slot: asyncio.Future[None] = loop.create_future()
-            self._waiting.append(slot)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await slot
-            except BaseException:
-                if slot.done() and not slot.cancelled():
-                    self._wake()  # the slot given to us goes to the next in line
-                else:
-                    slot.cancel()
-                raise
+        # First come, first served: a connection released, or the room of one closed, is
+        # handed to the longest waiting call.
+        turn: asyncio.Future[_Connection | None] = loop.create_future()
+        self._waiting.append(turn)
+        try:
+            async with asyncio.timeout_at(deadline):
+                handed = await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._hand_on(turn.result())
+            else:
+                turn.cancel()
+            raise
+        if handed is None:
+            return await self._connect(loop, deadline, counted=True)
+        handed.reused = True
+        return handed
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
-        self._open += 1
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, *, counted: bool = False
+    ) -> _Connection:
+        """A new connection; ``counted``: its room in the bound is already taken (handed
+        over, or the room of the connection it replaces)."""
+        if not counted:
+            self._open += 1
         conn = _Connection(loop)
         try:
             async with asyncio.timeout_at(deadline):
@@ -374,29 +381,29 @@ class HttpPool:
                     server_hostname=self.origin.host if self._ssl is not None else None,
                 )
         except BaseException as exc:
-            self._open -= 1
-            self._wake()
             conn.abort()
+            self._hand_on(None)
             if isinstance(exc, OSError):  # refused, unreachable, TLS (ssl.SSLError)
                 raise HttpConnectionError(f"cannot connect ({type(exc).__name__})") from exc
             raise
         return conn
 
-    def _release(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
-        conn.idle_since = loop.time()
-        self._idle.append(conn)
-        self._wake()
-
-    def _discard(self) -> None:
-        self._open -= 1
-        self._wake()
-
-    def _wake(self) -> None:
+    def _hand_on(self, conn: _Connection | None) -> None:
+        """Gives ``conn`` (a connection done with an exchange, or None: the room of one that
+        closed) to the longest waiting call, else keeps it idle (or frees the room)."""
+        if conn is not None and (conn.closed or self._closed):
+            conn.abort()
+            conn = None
         while self._waiting:
-            slot = self._waiting.popleft()
-            if not slot.done():
-                slot.set_result(None)
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(conn)
                 return
+        if conn is None:
+            self._open -= 1
+        else:
+            conn.idle_since = conn.loop.time()
+            self._idle.append(conn)
 
     async def close(self) -> None:
         """Closes the idle connections; those in use close when their exchange ends."""

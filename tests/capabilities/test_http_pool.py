@@ -438,3 +438,52 @@ async def test_a_proxied_call_goes_through_the_session() -> None:
 def test_a_pool_needs_room_for_one_connection() -> None:
     with pytest.raises(ValueError, match="limit"):
         HttpPool("http://h/x", {}, limit=0)
+
+
+async def test_waiting_calls_are_served_in_arrival_order() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
+        while (body := await read_request(reader, s)) is not None:
+            if len(s.requests) == 1:
+                await s.release.wait()
+            answer = json.loads(ANSWER)
+            answer["choices"][0]["message"]["content"] = json.loads(body)["messages"][0]["content"]
+            raw = json.dumps(answer).encode()
+            writer.write(ok_head(len(raw)) + raw)
+            await writer.drain()
+
+    async with serve(echo) as server:
+        async with client(server.url, pool_size=1) as c:
+            order: list[str] = []
+
+            async def one(name: str) -> None:
+                body = {**BODY, "messages": [{"role": "user", "content": name}]}
+                order.append((await c.transport.complete(body)).content or "")
+
+            first = asyncio.create_task(one("first"))
+            await wait_until(lambda: len(server.requests) == 1)
+            rest = [asyncio.create_task(one(str(i))) for i in range(5)]
+            server.release.set()
+            await asyncio.gather(first, *rest)
+    assert order == ["first", "0", "1", "2", "3", "4"]
+
+
+async def test_a_connection_in_use_when_the_pool_closes_is_closed_after_its_answer() -> None:
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
+        await read_request(reader, s)
+        await s.release.wait()
+        writer.write(ok_head(len(ANSWER)) + ANSWER)
+        await writer.drain()
+        if await reader.read() == b"":
+            closed.set()  # the client closed its end
+
+    closed = asyncio.Event()
+    async with serve(held) as server:
+        pool = HttpPool(server.url, {}, limit=2)
+        call_ = asyncio.create_task(pool.post(b"{}", 5.0))
+        await wait_until(lambda: len(server.requests) == 1)
+        await pool.close()
+        server.release.set()
+        response = await call_
+        async with asyncio.timeout(10):
+            await closed.wait()
+    assert response.status == 200 and pool.open_connections == 0
