@@ -273,7 +273,9 @@ class HttpPool:
     sent with every request (``Host``, ``Content-Length``, ``Accept-Encoding: identity`` and
     ``Connection: keep-alive`` are added). ``ssl_context``: for https (default: the system
     trust store, host names checked). ``idle_s``: seconds an idle connection is kept. Belongs
-    to the event loop it is first used in; :meth:`close` closes its connections."""
+    to the event loop it is first used in; :meth:`close` closes its connections. Raises
+    ``ValueError`` for a URL that is not http(s), a header that would break the request's
+    framing (line breaks, NUL), or one that is not latin-1 (``UnicodeEncodeError``)."""
 
     def __init__(
         self,
@@ -294,6 +296,8 @@ class HttpPool:
             self._ssl = ssl_context or ssl.create_default_context()
         lines = [f"POST {self.origin.target} HTTP/1.1", f"Host: {self.origin.host_header}"]
         for name, value in headers.items():
+            if any(c in name + value for c in "\r\n\0") or not name or ":" in name:
+                raise ValueError(f"header {name!r} cannot be sent (line breaks, NUL or ':')")
             if name.lower() not in ("host", "content-length", "connection", "accept-encoding"):
                 lines.append(f"{name}: {value}")
         lines += ["Accept-Encoding: identity", "Connection: keep-alive", "Content-Length: "]

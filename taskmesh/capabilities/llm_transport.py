@@ -156,7 +156,8 @@ class ChatTransport:
     every request. ``timeout_s``: seconds, the default per call, applied like the SDK's aiohttp
     transport does (connection from the pool, socket connect, and each socket read; no total).
     ``pool_size``: the most connections open at once (calls beyond it wait for one).
-    ``ssl_context``: for an https endpoint (default: the system trust store).
+    ``ssl_context``: for an https endpoint (default: the system trust store). Raises
+    ``ValueError`` for headers that cannot be sent (see :class:`HttpPool`).
 
     The pool (or session) is opened on the first call (it belongs to the running event loop)
     and closed by :meth:`close`."""
@@ -182,6 +183,8 @@ class ChatTransport:
         self._session: aiohttp.ClientSession | None = None
         self._ssl_context = ssl_context
         self._pool: HttpPool | None = None
+        # Built now, so a header that cannot be sent stops the process at start, not a job.
+        self._pool = self._pool_now()
 
     def _pool_now(self) -> HttpPool:
         if self._pool is None:
