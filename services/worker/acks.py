@@ -101,6 +101,10 @@ class Acks:
 
     def _flush(self) -> None:
         asked, self._asked = self._asked, []
+        if len(self._channels) > 1:
+            # Channels replaced after a reconnect: their tags ended with them.
+            for channel in [c for c in self._channels if getattr(c, "is_closed", False)]:
+                del self._channels[channel]
         # A task of its own: a caller cancelled meanwhile must not stop the others' acks.
         task = asyncio.get_running_loop().create_task(self._send(asked))
         self._sending.add(task)
