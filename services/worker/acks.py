@@ -127,14 +127,14 @@ class Acks:
             if tag in tags:
                 top = tag
             tag += 1
-        covered = [t for t in tags if t <= top]
+        covered = {t for t in tags if t <= top}
         if len(covered) > 1:
             message, _ = tags[top]
             await self._write(channel, [tags[t][1] for t in covered], message.ack(multiple=True))
             for t in covered:
                 state.settled(t)
         else:
-            covered = []
+            covered = set()
         for t, (message, waiter) in tags.items():
             if t in covered:
                 continue
