@@ -5,7 +5,7 @@ The ``openai`` SDK spends about 3 ms of client CPU per call on machinery taskmes
 response); a POST of a pre-encoded body through a pool of kept-alive connections
 (:mod:`.http_pool`) costs a small part of that (``scripts/bench_llm_client.py``), and so does,
 at about three times the POST's CPU, one pooled aiohttp session, which serves endpoints
-reached through a proxy from the environment. This module makes that POST and keeps the SDK's
+reached through a proxy from the environment and processes that trace. This module makes that POST and keeps the SDK's
 wire semantics: the URL is the SDK's own join of the base URL, the headers are the SDK client's
 defaults, the timeout is applied to the same phases as the SDK's aiohttp transport, and every
 failure is raised as the exception the SDK raises for it (built only on the error path), so the
@@ -24,6 +24,8 @@ from urllib.request import getproxies_environment
 import aiohttp
 import httpx2
 import openai
+
+from taskmesh import tracing
 
 from .http_pool import HttpConnectionError, HttpPool, HttpResponse
 
@@ -149,7 +151,8 @@ def _bypassed(host: str, no_proxy: str) -> bool:
 
 class ChatTransport:
     """POSTs chat-completions bodies to one endpoint through an :class:`HttpPool`, or through
-    one shared aiohttp session when the environment names a proxy for it (:func:`env_proxy`).
+    one shared aiohttp session when the environment names a proxy for it (:func:`env_proxy`) or
+    tracing is on (:func:`taskmesh.tracing.active`; build the client after configuring it).
 
     ``errors``: the SDK client whose exception classes (and status → class mapping) the
     transport raises with. ``url``: the full ``…/chat/completions`` URL. ``headers``: sent on
@@ -177,8 +180,10 @@ class ChatTransport:
         self.timeout_s = timeout_s
         self.pool_size = pool_size
         self.proxy = env_proxy(url)
-        #: Whether calls go through the aiohttp session (what a proxy needs) instead of the pool.
-        self.via_session = self.proxy is not None
+        #: Whether calls go through the aiohttp session instead of the pool: behind a proxy, and
+        #: while tracing is on (the maintained aiohttp-client instrumentation makes each call's
+        #: client span and carries the trace context; the pool does neither).
+        self.via_session = self.proxy is not None or tracing.active()
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
         self._ssl_context = ssl_context

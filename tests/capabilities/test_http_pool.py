@@ -490,3 +490,18 @@ async def test_a_connection_in_use_when_the_pool_closes_is_closed_after_its_answ
 def test_a_header_that_would_break_the_request_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match="cannot be sent"):
         HttpPool("http://h/x", {"Authorization": value}, limit=1)
+
+
+def test_a_traced_process_keeps_the_aiohttp_session_for_its_spans() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from taskmesh import tracing
+
+    assert not client("http://llm:8000/v1").transport.via_session
+    provider = tracing.configure("worker", exporter=InMemorySpanExporter())
+    assert provider is not None
+    try:
+        assert client("http://llm:8000/v1").transport.via_session
+    finally:
+        tracing.shutdown()
+        provider.shutdown()
