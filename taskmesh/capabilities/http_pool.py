@@ -120,8 +120,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:
+        if self._waiter is None or self._done:
             # Bytes nobody asked for: the connection's framing can no longer be trusted.
+            self._keep_alive = False
             self._close()
             return
         self._last_read = self.loop.time()
@@ -148,20 +149,32 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._done:
+            # A second answer to one request: the connection is not to be trusted again.
+            self._keep_alive = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._done:
+            return
         lowered = name.lower()
         if lowered == b"content-length" or lowered == b"transfer-encoding":
             self._framed = True
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        if self._done:
+            return
         self.status = self.parser.get_status_code()
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if not self._done:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._done:
+            return
         if 100 <= self.status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the real one follows.
             self.headers = []

@@ -505,3 +505,18 @@ def test_a_traced_process_keeps_the_aiohttp_session_for_its_spans() -> None:
     finally:
         tracing.shutdown()
         provider.shutdown()
+
+
+async def test_bytes_after_the_answer_end_the_connection_not_the_answer() -> None:
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
+        while await read_request(reader, s) is not None:
+            extra = ok_head(2) + b"{}"
+            writer.write(ok_head(len(ANSWER)) + ANSWER + extra)
+            await writer.drain()
+
+    async with serve(chatty) as server:
+        async with client(server.url) as c:
+            first = await c.transport.complete(BODY)
+            second = await c.transport.complete(BODY)
+    assert first.content == second.content == '{"ok": true}'
+    assert server.connections == 2  # the first connection was not used again
