@@ -1,14 +1,16 @@
 """Client CPU per LLM call: the SDK's chat-completions path against the lean transport.
 
-    .venv/bin/python scripts/bench_llm_client.py [--runs 400] [--concurrency 32]
+    .venv/bin/python scripts/bench_llm_client.py [--runs 400] [--concurrency 32] [--rounds 1]
 
 The simulator runs in a child process (latency 0), so this process's CPU time is the client's
 alone: building the request, the HTTP exchange, reading the answer, and the parse-task
 capability's own prompt rendering and validation (the same in both variants, so the difference
 is the transport's). Each variant runs the same parse-task jobs (two calls each) through
 ``run_parse_task`` after a warm-up; ``sdk`` is ``openai.AsyncOpenAI`` on the SDK's aiohttp
-transport (how the worker called before), ``lean`` is :class:`LLMClient`. Prints figures;
-asserts nothing.
+transport (how the worker called before), ``session`` is :class:`LLMClient` through its aiohttp
+session (what it uses behind a proxy), ``lean`` is :class:`LLMClient` through its own connection
+pool. ``--rounds`` runs the variants in turns that many times and prints each variant's median.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -30,6 +33,8 @@ import openai  # noqa: E402
 from taskmesh.capabilities.llm_client import LLMClient  # noqa: E402
 from taskmesh.capabilities.parse_task import run_parse_task, validate_input  # noqa: E402
 from taskmesh.jobs.v1 import jobs_pb2  # noqa: E402
+
+VARIANTS = ("sdk", "session", "lean")
 
 SENTENCES = (
     "Submit Q2 report by next Friday",
@@ -77,7 +82,7 @@ async def _measure(client: openai.AsyncOpenAI, runs: int, concurrency: int) -> t
     return time.process_time() - started, calls
 
 
-async def _variant(name: str, base_url: str, runs: int, concurrency: int) -> None:
+async def _variant(name: str, base_url: str, runs: int, concurrency: int) -> float:
     client: openai.AsyncOpenAI
     if name == "sdk":
         client = openai.AsyncOpenAI(
@@ -91,19 +96,23 @@ async def _variant(name: str, base_url: str, runs: int, concurrency: int) -> Non
         client = LLMClient(
             api_key="bench", base_url=base_url, timeout_s=30, pool_size=2 * concurrency
         )
+        client.transport.via_session = name == "session"
     async with client:
         cpu, calls = await _measure(client, runs, concurrency)
     print(
-        f"{name:5} jobs={runs} calls={calls}  client CPU {1000 * cpu / calls:6.3f} ms/call"
-        f"  {1000 * cpu / runs:6.3f} ms/job"
+        f"{name:7} jobs={runs} calls={calls}  client CPU {1000 * cpu / calls:6.3f} ms/call"
+        f"  {1000 * cpu / runs:6.3f} ms/job",
+        flush=True,
     )
+    return 1000 * cpu / calls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=400, help="parse-task jobs per variant")
     parser.add_argument("--concurrency", type=int, default=32, help="jobs in flight")
-    parser.add_argument("--only", choices=("sdk", "lean"), help="one variant")
+    parser.add_argument("--only", choices=VARIANTS, action="append", help="a variant (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1, help="turns of every variant")
     args = parser.parse_args()
     ours, theirs = multiprocessing.Pipe()
     sim = multiprocessing.get_context("spawn").Process(target=_serve, args=(theirs,))
@@ -116,8 +125,14 @@ def main() -> None:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        for name in (args.only,) if args.only else ("sdk", "lean"):
-            runner(_variant(name, base_url, args.runs, args.concurrency))
+        figures: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for name in args.only or VARIANTS:
+                cpu = runner(_variant(name, base_url, args.runs, args.concurrency))
+                figures.setdefault(name, []).append(cpu)
+        if args.rounds > 1:
+            for name, values in figures.items():
+                print(f"{name:7} median of {len(values)}: {statistics.median(values):6.3f} ms/call")
     finally:
         ours.send("stop")
         sim.join(30)

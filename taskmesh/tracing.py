@@ -51,6 +51,11 @@ def enabled(env: Mapping[str, str] = os.environ) -> bool:
     )
 
 
+def active() -> bool:
+    """Whether :func:`configure` turned tracing on in this process."""
+    return _tracer is not None
+
+
 def _exporter(env: Mapping[str, str]) -> SpanExporter:
     kind = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
     if kind == "console":

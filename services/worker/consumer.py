@@ -23,6 +23,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from services.worker.acks import Acks
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Crashed,
@@ -96,6 +97,8 @@ class JobConsumer:
         self._consumer_tag: str | None = None
         self._queue: AbstractQueue | None = None
         self._in_flight = InFlight("job")
+        #: Acks of this consumer's deliveries, several in one frame where safe (acks.py).
+        self.acks = Acks()
         #: job id → the task handling its delivery in this process.
         self._running: dict[str, asyncio.Task[None]] = {}
         #: job id → the task running its capability (what a cancellation stops).
@@ -164,6 +167,7 @@ class JobConsumer:
             self.tasks,
             self.hooks,
             publish_timeout_s=self.publish_timeout_s,
+            acks=self.acks,
         )
 
     async def stop_consuming(self) -> None:
@@ -265,3 +269,5 @@ class JobConsumer:
                 await message.reject(requeue=False)
             except CONNECTION_ERRORS:
                 log.warning("broker connection lost before the reject")
+            else:
+                self.acks.settled_otherwise(message)

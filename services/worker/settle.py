@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError
 from aiormq.exceptions import ChannelInvalidStateError
 
+from services.worker.acks import Acks
 from services.worker.completion import TasksCallback
 from services.worker.decisions import (
     Complete,
@@ -41,6 +42,9 @@ CONNECTION_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 
 
 class Settler:
+    """Carries out decisions on ``channel`` (publisher confirms) and Tasks, then acks through
+    ``acks`` (a fresh :class:`Acks` when None; the consumer shares its own)."""
+
     def __init__(
         self,
         channel: AbstractChannel,
@@ -50,8 +54,10 @@ class Settler:
         hooks: WorkerHooks,
         *,
         publish_timeout_s: float = default("worker_publish_timeout_s"),
+        acks: Acks | None = None,
     ) -> None:
         self.publish_timeout_s = publish_timeout_s
+        self.acks = acks if acks is not None else Acks()
         self._channel = channel
         self.topology = topology
         self.policy = policy
@@ -78,7 +84,7 @@ class Settler:
         elif isinstance(decision, Skip):
             log.info("job not runnable; skipping", extra={"reason": decision.reason.value})
         self.hooks.settled(decision)
-        await ack(message)
+        await ack(message, self.acks)
         return decision
 
     async def _complete(
@@ -147,10 +153,14 @@ class Settler:
         log.warning("dead-lettered", extra={"reason": reason.value, "attempts": attempts})
 
 
-async def ack(message: AbstractIncomingMessage) -> None:
-    """Acks; a channel that died meanwhile is not an error (redelivery follows)."""
+async def ack(message: AbstractIncomingMessage, acks: Acks | None = None) -> None:
+    """Acks (through ``acks`` when given, see :class:`Acks`); a channel that died meanwhile is
+    not an error (redelivery follows)."""
     try:
-        await message.ack()
+        if acks is not None:
+            await acks.ack(message)
+        else:
+            await message.ack()
     except CONNECTION_ERRORS as exc:
         log.warning("connection lost before the ack (%s); redelivery follows", type(exc).__name__)
 

@@ -2,9 +2,11 @@
 
 The ``openai`` SDK spends about 3 ms of client CPU per call on machinery taskmesh does not use
 (parameter transforms over TypedDicts, option copies, httpx request building, a pydantic
-response); a POST of a pre-encoded body through one pooled aiohttp session costs about a sixth
-of that (``scripts/bench_llm_client.py``). This module makes that POST and keeps the SDK's wire
-semantics: the URL is the SDK's own join of the base URL, the headers are the SDK client's
+response); a POST of a pre-encoded body through a pool of kept-alive connections
+(:mod:`.http_pool`) costs a small part of that (``scripts/bench_llm_client.py``), and so does,
+at about three times the POST's CPU, one pooled aiohttp session, which serves endpoints
+reached through a proxy from the environment and processes that trace. This module makes that POST and keeps the SDK's
+wire semantics: the URL is the SDK's own join of the base URL, the headers are the SDK client's
 defaults, the timeout is applied to the same phases as the SDK's aiohttp transport, and every
 failure is raised as the exception the SDK raises for it (built only on the error path), so the
 classification in :mod:`taskmesh.capabilities.llm_calls` sees exactly what it saw before.
@@ -13,6 +15,7 @@ classification in :mod:`taskmesh.capabilities.llm_calls` sees exactly what it sa
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +24,10 @@ from urllib.request import getproxies_environment
 import aiohttp
 import httpx2
 import openai
+
+from taskmesh import tracing
+
+from .http_pool import HttpConnectionError, HttpPool, HttpResponse
 
 #: The SDK client's default headers that describe the client library rather than the request;
 #: servers ignore them, and leaving them out keeps each request small.
@@ -143,16 +150,20 @@ def _bypassed(host: str, no_proxy: str) -> bool:
 
 
 class ChatTransport:
-    """POSTs chat-completions bodies to one endpoint through one shared aiohttp session.
+    """POSTs chat-completions bodies to one endpoint through an :class:`HttpPool`, or through
+    one shared aiohttp session when the environment names a proxy for it (:func:`env_proxy`) or
+    tracing is on (:func:`taskmesh.tracing.active`; build the client after configuring it).
 
     ``errors``: the SDK client whose exception classes (and status → class mapping) the
     transport raises with. ``url``: the full ``…/chat/completions`` URL. ``headers``: sent on
     every request. ``timeout_s``: seconds, the default per call, applied like the SDK's aiohttp
     transport does (connection from the pool, socket connect, and each socket read; no total).
     ``pool_size``: the most connections open at once (calls beyond it wait for one).
+    ``ssl_context``: for an https endpoint (default: the system trust store). Raises
+    ``ValueError`` for headers that cannot be sent (see :class:`HttpPool`).
 
-    The session is opened on the first call (it belongs to the running event loop) and closed
-    by :meth:`close`."""
+    The pool (or session) is opened on the first call (it belongs to the running event loop)
+    and closed by :meth:`close`."""
 
     def __init__(
         self,
@@ -161,6 +172,7 @@ class ChatTransport:
         headers: dict[str, str],
         timeout_s: float,
         pool_size: int,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._errors = errors
         self.url = url
@@ -168,8 +180,23 @@ class ChatTransport:
         self.timeout_s = timeout_s
         self.pool_size = pool_size
         self.proxy = env_proxy(url)
+        #: Whether calls go through the aiohttp session instead of the pool: behind a proxy, and
+        #: while tracing is on (the maintained aiohttp-client instrumentation makes each call's
+        #: client span and carries the trace context; the pool does neither).
+        self.via_session = self.proxy is not None or tracing.active()
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._ssl_context = ssl_context
+        self._pool: HttpPool | None = None
+        # Built now, so a header that cannot be sent stops the process at start, not a job.
+        self._pool = self._pool_now()
+
+    def _pool_now(self) -> HttpPool:
+        if self._pool is None:
+            self._pool = HttpPool(
+                self.url, self.headers, limit=self.pool_size, ssl_context=self._ssl_context
+            )
+        return self._pool
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -205,6 +232,8 @@ class ChatTransport:
         ``APITimeoutError``, ``APIConnectionError``, the ``APIStatusError`` subclass of a
         non-2xx status, or ``APIResponseValidationError`` for a 2xx body that is not a chat
         completion."""
+        if not self.via_session:
+            return await self._post_direct(data, self.timeout_s if timeout_s is None else timeout_s)
         timeout = self._timeout(self.timeout_s if timeout_s is None else timeout_s)
         try:
             async with self._session_now().post(
@@ -220,6 +249,22 @@ class ChatTransport:
             raise openai.APIConnectionError(
                 message=f"Connection error: {type(exc).__name__}", request=self._request()
             ) from exc
+        return self._answer(status, raw)
+
+    async def _post_direct(self, data: bytes, timeout_s: float) -> Answer:
+        try:
+            response: HttpResponse = await self._pool_now().post(data, timeout_s)
+        except TimeoutError:
+            raise openai.APITimeoutError(request=self._request()) from None
+        except HttpConnectionError as exc:
+            raise openai.APIConnectionError(
+                message=f"Connection error: {exc}", request=self._request()
+            ) from exc
+        if response.status >= 400:
+            raise self._status_error(response.status, response.headers, response.body)
+        return self._answer(response.status, response.body)
+
+    def _answer(self, status: int, raw: bytes) -> Answer:
         try:
             return parse_answer(raw)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -232,9 +277,9 @@ class ChatTransport:
         return httpx2.Request("POST", self.url)
 
     def _response(self, status: int, headers: Any, raw: bytes) -> httpx2.Response:
-        # aiohttp has already undone any content encoding; the rebuilt response must not
-        # claim it again.
-        kept = [(k, v) for k, v in headers.items() if k.lower() not in _DECODED_HEADERS]
+        # Any content encoding is already undone; the rebuilt response must not claim it again.
+        pairs = headers.items() if hasattr(headers, "items") else headers
+        kept = [(k, v) for k, v in pairs if k.lower() not in _DECODED_HEADERS]
         return httpx2.Response(status, headers=kept, content=raw, request=self._request())
 
     def _status_error(self, status: int, headers: Any, raw: bytes) -> openai.APIStatusError:
@@ -242,7 +287,11 @@ class ChatTransport:
         return self._errors._make_status_error_from_response(self._response(status, headers, raw))
 
     async def close(self) -> None:
-        """Closes the session (open connections included); a later call opens a new one."""
+        """Closes the pool or session (open connections included); a later call opens a new
+        one."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
