@@ -36,7 +36,7 @@ MAX_BATCH = 128
 #: it the faster the hops behind the gateway answer, the fewer clients are back when the
 #: next batch leaves, and every submission pays a larger share of the call and of Tasks'
 #: transaction (issue #12). A lone submission never waits.
-LINGER_S = 0.005
+LINGER_S = 0.002
 
 _ORDER_BY = {
     "createdAt": tasks_pb2.TASK_ORDER_BY_CREATE_TIME,
