@@ -147,3 +147,42 @@ async def test_max_in_flight_lets_that_many_batches_go_at_once() -> None:
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError):
         Coalescer(GatedSend(), max_batch=0)
+
+
+async def test_a_batch_after_a_batch_of_several_waits_for_as_many_callers() -> None:
+    send = GatedSend()
+    coalescer: Coalescer[int, int] = Coalescer(send, linger_s=60)
+    first = [asyncio.ensure_future(coalescer.submit(i)) for i in (0, 2)]
+    await send.wait_batches(1)
+    assert send.batches == [[0, 2]]  # nothing was in flight: no wait
+    third = asyncio.ensure_future(coalescer.submit(4))
+    send.gates[0].set()
+    # Once its callers hear their results the batch has returned; without the wait the
+    # item queued meanwhile would already have left alone.
+    assert await asyncio.gather(*first) == [0, 20]
+    fourth = asyncio.ensure_future(coalescer.submit(6))
+    await send.wait_batches(2)
+    assert send.batches[1] == [4, 6]  # as many as the batch before: it left at once
+    send.gates[1].set()
+    assert (await third, await fourth) == (40, 60)
+
+
+async def test_a_lingering_batch_leaves_once_no_caller_comes_back() -> None:
+    send = GatedSend()
+    coalescer: Coalescer[int, int] = Coalescer(send, linger_s=60)
+    first = [asyncio.ensure_future(coalescer.submit(i)) for i in (0, 2)]
+    await send.wait_batches(1)
+    alone = asyncio.ensure_future(coalescer.submit(4))
+    send.gates[0].set()
+    await send.wait_batches(2)  # a tick without a new item, far from the 60 s
+    assert send.batches[1] == [4]
+    send.gates[1].set()
+    assert await alone == 40
+    assert await asyncio.gather(*first) == [0, 20]
+
+
+def test_linger_needs_one_batch_in_flight() -> None:
+    with pytest.raises(ValueError):
+        Coalescer(GatedSend(), max_in_flight=2, linger_s=0.01)
+    with pytest.raises(ValueError):
+        Coalescer(GatedSend(), linger_s=-1)

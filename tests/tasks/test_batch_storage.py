@@ -114,3 +114,74 @@ async def test_states_and_existing_users_answer_for_the_known_ids_only(env):
         ids[2]: m.JobState.QUEUED,
     }
     assert users == {user, other} and none == {}
+
+
+class _CountingDriver:
+    """The transaction's real driver, counting the window moves it is given (statements
+    and rows of ``UPDATE token_windows SET reserved = reserved + …``)."""
+
+    def __init__(self, driver) -> None:
+        self._driver = driver
+        self.statements = 0
+        self.rows = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._driver, name)
+
+    async def execute(self, sql: str, *args):
+        if sql.startswith("UPDATE token_windows SET reserved = reserved + $3, used"):
+            self.statements += 1
+            self.rows += 1
+        return await self._driver.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows):
+        if sql.startswith("UPDATE token_windows SET reserved = reserved + $3, used"):
+            self.statements += 1
+            self.rows += len(rows)
+        return await self._driver.executemany(sql, rows)
+
+
+async def test_settlements_in_one_transaction_move_each_window_once(env):
+    service, user, other, _, _ = env
+    jobs = await service.create_many(
+        [Submission(user, f"Errand {n}") for n in range(3)] + [Submission(other, "Walk the dog")]
+    )
+    assert all(isinstance(job, m.Job) for job in jobs)
+    async with service.store.write() as tx:
+        counting = _CountingDriver(tx.ledger._sql)
+        tx.ledger._sql = counting
+        for n, job in enumerate(jobs):
+            assert await tx.ledger.settle(job.id, 100 * (n + 1), NOW) == ESTIMATE
+    # One statement for the two windows (alice's three jobs, bob's one), at the commit.
+    assert (counting.statements, counting.rows) == (1, 2)
+    async with service.store.read() as tx:
+        assert await tx.ledger.window(user, WINDOW) == (600, 0)
+        assert await tx.ledger.window(other, WINDOW) == (400, 0)
+    assert_balanced(await ledger(service))
+
+
+async def test_a_reservation_after_a_settlement_in_its_transaction_sees_the_room(env):
+    service, user, _, _, _ = env
+    limit = service.policy.budget.limit // ESTIMATE
+    jobs = await service.create_many([Submission(user, f"Errand {n}") for n in range(limit)])
+    assert all(isinstance(job, m.Job) for job in jobs)
+    async with service.store.write() as tx:
+        assert await tx.ledger.settle(jobs[0].id, 0, NOW) == ESTIMATE
+        # The released estimate makes room for exactly one more.
+        budget = service.policy.budget
+        assert await tx.ledger.reserve(user, WINDOW, ESTIMATE, budget.limit)
+        assert not await tx.ledger.reserve(user, WINDOW, ESTIMATE, budget.limit)
+        assert await tx.ledger.window(user, WINDOW) == (0, limit * ESTIMATE)
+
+
+async def test_a_rolled_back_settlement_moves_no_window(env):
+    service, user, _, _, _ = env
+    (job,) = await service.create_many([Submission(user, "Errand")])
+    assert isinstance(job, m.Job)
+    with pytest.raises(RuntimeError):
+        async with service.store.write() as tx:
+            assert await tx.ledger.settle(job.id, 50, NOW) == ESTIMATE
+            raise RuntimeError("abandoned")
+    async with service.store.read() as tx:
+        assert await tx.ledger.window(user, WINDOW) == (0, ESTIMATE)
+    assert_balanced(await ledger(service))

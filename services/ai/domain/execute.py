@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import openai
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -30,6 +30,16 @@ class Publisher(Protocol):
     async def publish(self, job: jobs_pb2.CapabilityJob, timeout: float) -> None:
         """Returns once the broker confirmed ``job``; raises ``errors.Unavailable`` when it
         did not within ``timeout`` seconds (nack, returned, connection lost)."""
+        ...
+
+
+@runtime_checkable
+class BatchPublisher(Publisher, Protocol):
+    async def publish_many(
+        self, jobs: Sequence[jobs_pb2.CapabilityJob], timeout: float
+    ) -> list[errors.Unavailable | None]:
+        """``publish`` of each job, together (one write, one wait for the confirms): per
+        job, in order, None once confirmed or the Unavailable ``publish`` would raise."""
         ...
 
 
@@ -174,6 +184,16 @@ class CapabilityExecutor:
             # Alone (the unary call, a lone dispatch): no task to gather.
             i, job = publishing[0]
             outcomes[i] = await self._publish(items[i], job, timeout)
+        elif isinstance(self.publisher, BatchPublisher) and not any(
+            items[i].trace_context for i, _ in publishing
+        ):
+            # One write for every message, one wait for their confirms. Items carrying a
+            # trace are published one by one below, each under its own span.
+            published_many = await self.publisher.publish_many(
+                [job for _, job in publishing], timeout
+            )
+            for (i, _), outcome in zip(publishing, published_many, strict=True):
+                outcomes[i] = outcome
         elif publishing:
             # Every message's frames go out before the first confirm is awaited: the confirms
             # of the batch arrive together (one wait), not one round trip after another.

@@ -2,7 +2,13 @@
 runs' charges and per-call usage, with their statements beside the methods.
 
 Every change to a window is one conditional UPDATE, so concurrent reservations
-cannot overshoot the limit on either database."""
+cannot overshoot the limit on either database.
+
+What settles a reservation (a terminal transition, a late charge) only moves counters
+down or into ``used`` and checks nothing, so those moves are summed per window and
+written once per window, by :meth:`Ledger.flush`, before the transaction commits or a
+statement reads or checks a window: a batch of CompleteJobs of one user pays one window
+UPDATE, not one per job (issue #12)."""
 
 from __future__ import annotations
 
@@ -31,12 +37,33 @@ class Ledger:
         self.c = c
         self._sql = driver
         self._pg = driver.dialect == "postgresql"
+        # (user id, window start) -> [reserved delta, used delta], not written yet.
+        self._moves: dict[tuple[str, int], list[int]] = {}
+
+    async def flush(self) -> None:
+        """Writes the window moves this transaction has summed: one UPDATE per window, in
+        (user, window) order (writers that lock several windows take them in one order,
+        so they cannot deadlock on PostgreSQL). The store calls it before COMMIT; every
+        statement here that reads or checks a window calls it first."""
+        if not self._moves:
+            return
+        moves = sorted(self._moves.items())
+        self._moves = {}
+        if len(moves) == 1:
+            (user_id, window_start), (reserved, used) = moves[0]
+            await self._sql.execute(_SHIFT, user_id, window_start, reserved, used)
+        else:
+            await self._sql.executemany(
+                _SHIFT,
+                [(user, window, reserved, used) for (user, window), (reserved, used) in moves],
+            )
 
     async def reserve(self, user_id: str, window_start: int, tokens: int, limit: int) -> bool:
         """One statement: an upsert whose update is conditional (``used + reserved +
         tokens <= limit``), so the window's first reservation needs no second round."""
         if tokens > limit:
             return False
+        await self.flush()
         return await self._sql.execute(_RESERVE, user_id, window_start, tokens, limit) == 1
 
     async def open(self, job_id: str, user_id: str, reservation: m.ReservationInfo) -> None:
@@ -55,6 +82,7 @@ class Ledger:
             )
 
     async def window(self, user_id: str, window_start: int) -> tuple[int, int]:
+        await self.flush()
         row = (
             await self.c.execute(
                 select(WINDOWS.c.used, WINDOWS.c.reserved).where(
@@ -69,7 +97,7 @@ class Ledger:
         if res is None:
             return None
         user_id, window_start, tokens = res
-        await self._shift(user_id, window_start, reserved=-tokens, used=actual or 0)
+        self._shift(user_id, window_start, reserved=-tokens, used=actual or 0)
         return int(tokens)
 
     async def charge_late(self, job_id: str, actual: int) -> bool:
@@ -87,7 +115,7 @@ class Ledger:
         ).first()
         if res is None:
             return False
-        await self._shift(res.user_id, res.window_start, reserved=0, used=actual)
+        self._shift(res.user_id, res.window_start, reserved=0, used=actual)
         return True
 
     async def top_up(self, job_id: str, needed: int, limit: int) -> m.Admission:
@@ -103,6 +131,7 @@ class Ledger:
         delta = needed - held
         if delta <= 0:
             return m.Admission(True, held)
+        await self.flush()
         if await self._sql.execute(_ADD_IF_FITS, user_id, window_start, delta, limit) != 1:
             return m.Admission(False, held)
         await self._sql.execute(_RESIZE, job_id, needed)
@@ -162,12 +191,16 @@ class Ledger:
         )
         return True
 
-    async def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
-        """Moves a window's counters; the window is the reservation's own, never "now"."""
-        await self._sql.execute(_SHIFT, user_id, window_start, reserved, used)
+    def _shift(self, user_id: str, window_start: int, *, reserved: int, used: int) -> None:
+        """Moves a window's counters (written by :meth:`flush`); the window is the
+        reservation's own, never "now"."""
+        move = self._moves.setdefault((user_id, int(window_start)), [0, 0])
+        move[0] += reserved
+        move[1] += used
 
     async def rows(self) -> list[tuple[str, int, int, int, int, int]]:
         """Charged counts the current runs' reservations and earlier runs' charges."""
+        await self.flush()
         entries = union_all(
             select(
                 RESERVATIONS.c.user_id.label("user_id"),

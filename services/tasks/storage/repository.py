@@ -28,7 +28,8 @@ from services.tasks.storage.webhooks import Webhooks
 class Tx:
     """One transaction (``ports.Tx``). ``c`` is its SQLAlchemy connection (cold
     statements, the outbox relay, tests that read tables directly) and ``driver`` the
-    same connection's driver (the hot statements, ``driver.py``)."""
+    same connection's driver (the hot statements, ``driver.py``). A write transaction
+    calls :meth:`flush` before it commits."""
 
     def __init__(self, connection: AsyncConnection, driver: Driver) -> None:
         self.c = connection
@@ -38,6 +39,10 @@ class Tx:
         self.tasks = Tasks(connection, driver)
         self.jobs = Jobs(connection, driver, self.tasks)
         self.webhooks = Webhooks(connection)
+
+    async def flush(self) -> None:
+        """Writes what the areas hold back until the commit (the ledger's window moves)."""
+        await self.ledger.flush()
 
 
 class Store:
@@ -113,7 +118,7 @@ class _SqliteWrite:
     released. Written out as a class rather than as two nested generator-based context
     managers (the lock's and the transaction's): every batch of every RPC opens one."""
 
-    __slots__ = ("_connection", "_sqlite", "_store")
+    __slots__ = ("_connection", "_sqlite", "_store", "_tx")
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -127,12 +132,14 @@ class _SqliteWrite:
         except BaseException:
             lock.release()
             raise
-        return Tx(self._connection, SqliteDriver(self._sqlite))
+        self._tx = Tx(self._connection, SqliteDriver(self._sqlite))
+        return self._tx
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             if exc_type is None:
                 try:
+                    await self._tx.flush()
                     await _sqlite_end(self._connection, self._sqlite, commit=True)
                 except BaseException:
                     await _sqlite_end(self._connection, self._sqlite, commit=False)
@@ -189,7 +196,10 @@ async def _pg_transaction(connection: AsyncConnection, *, write: bool) -> AsyncI
     pg = raw.transaction(isolation="read_committed", readonly=not write)
     await pg.start()
     try:
-        yield Tx(connection, PgDriver(raw))
+        tx = Tx(connection, PgDriver(raw))
+        yield tx
+        if write:
+            await tx.flush()
         if connection.in_transaction():
             await connection.commit()
     except BaseException:
