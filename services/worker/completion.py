@@ -43,6 +43,10 @@ RETRY_TIMEOUT_S = 30.0
 #: Starts (and completions) per StartJobs (CompleteJobs) call at most: a burst's worth
 #: (the worker's prefetch is WORKER_CONCURRENCY); Tasks takes up to 1,000.
 MAX_BATCH = 128
+#: Seconds a start or completion batch may wait under load for as many items as the batch
+#: before it (``Coalescer(linger_s)``): as the worker's LLM calls got cheaper, its batches
+#: to Tasks shrank and Tasks paid each batch's fixed cost more often.
+LINGER_S = 0.002
 
 Response = TypeVar("Response")
 #: (the request, its request id, its caller's trace context): what one start or completion
@@ -99,6 +103,7 @@ class TasksCallback:
                 tasks_pb2.StartJobsItem,
             ),
             max_batch=max_batch,
+            linger_s=LINGER_S,
         )
         self._completions: Coalescer[_Completion, tasks_pb2.CompleteJobResponse] = Coalescer(
             partial(
@@ -109,6 +114,7 @@ class TasksCallback:
                 tasks_pb2.CompleteJobsItem,
             ),
             max_batch=max_batch,
+            linger_s=LINGER_S,
         )
 
     async def start_job(
