@@ -4,6 +4,10 @@ blocked and refused, with the misses and refusals listed.
     .venv/bin/python scripts/screen_corpus.py --source v5
     .venv/bin/python scripts/screen_corpus.py --split report
     .venv/bin/python scripts/screen_corpus.py --source v7 --by lang --by kind
+    .venv/bin/python scripts/screen_corpus.py --batch data/screening/v11
+
+`--batch` reads a held-out batch kept in a folder of its own (`attacks.jsonl`, `benign.jsonl`):
+rows outside both splits, which neither the head nor the tests have seen.
 
 `--source` picks rows written in one batch (a held-out set screened before any change made for
 it); `--split` picks tune or report; `--by` adds a table of blocked attacks and refused honest
@@ -27,8 +31,8 @@ from services.ai.domain.screening import default_screener  # noqa: E402
 DATA = ROOT / "data" / "screening"
 
 
-def rows(name: str, split: str | None, source: str | None) -> list[dict]:
-    out = [json.loads(line) for line in (DATA / name).read_text("utf-8").splitlines() if line]
+def rows(name: str, split: str | None, source: str | None, folder: Path = DATA) -> list[dict]:
+    out = [json.loads(line) for line in (folder / name).read_text("utf-8").splitlines() if line]
     return [
         r
         for r in out
@@ -54,11 +58,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["tune", "report"])
     parser.add_argument("--source", help='rows of one batch, e.g. "v5"')
+    parser.add_argument("--batch", type=Path, help="a held-out batch's folder")
     parser.add_argument("--by", action="append", default=[], choices=["lang", "kind"])
     args = parser.parse_args()
     screener = default_screener()
-    attacks = rows("attacks.jsonl", args.split, args.source)
-    honest = rows("benign.jsonl", args.split, args.source)
+    folder = args.batch or DATA
+    attacks = rows("attacks.jsonl", args.split, args.source, folder)
+    honest = rows("benign.jsonl", args.split, args.source, folder)
     missed = [r for r in attacks if not screener.screen(r["text"]).blocked]
     refused = [r for r in honest if screener.screen(r["text"]).blocked]
     blocked = len(attacks) - len(missed)
