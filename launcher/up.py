@@ -183,6 +183,16 @@ def up() -> int:
     if not settings.openai_api_key and not settings.openai_base_url:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{settings.llm_sim_port}/v1"
         names.insert(0, "llm-sim")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Installed before the first child starts: a Ctrl-C while they start (or just after the
+    # warning below) must stop them, not end this process and leave them running without it.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     others = other_consumers(settings.rabbitmq_url, settings.job_queue)
     if others:
         # Issue 11 item 12: two stacks on one queue take each other's jobs.
@@ -193,16 +203,10 @@ def up() -> int:
             f"your own to keep them apart.",
             file=sys.stderr,
         )
+    if stopping:
+        return 1
     stack = LocalStack(env, names)
     stack.start()
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     base = client_url(settings.gateway_host, settings.gateway_port)
     print(banner(base, env, settings, token_note, _cli()), file=sys.stderr, flush=True)
     code = 0

@@ -6,6 +6,7 @@ when the system is ready, and a second consumer on the queue is warned about."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import re
@@ -87,6 +88,7 @@ def _up_env(queue_name: str, rabbitmq_url: str) -> dict[str, str]:
 @pytest.fixture
 def start_up(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> Iterator:
     started: list[Up] = []
+    orphaned: list[Up] = []
 
     def start() -> tuple[Up, dict[str, str]]:
         env = _up_env(queue_name, rabbitmq_url)
@@ -98,6 +100,8 @@ def start_up(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> Iterator:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own process group, so that services it left behind can be found and stopped.
+            start_new_session=True,
         )
         lines: queue.Queue[str] = queue.Queue()
 
@@ -124,10 +128,18 @@ def start_up(tmp_path: Path, rabbitmq_url: str, queue_name: str) -> Iterator:
                     up.process.kill()
                     up.process.wait()
             up.pump.join(10)
+            if up.pump.is_alive():
+                # Services outlived `taskmesh up` and still hold its stderr open: closing the
+                # pipe under the reading thread would block for good, so stop them first.
+                orphaned.append(up)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(up.process.pid, signal.SIGKILL)
+                up.pump.join(10)
             assert up.process.stderr is not None
             up.process.stderr.close()
 
         asyncio.run(delete_queues(rabbitmq_url, queue_name))
+    assert not orphaned, "taskmesh up stopped and left its services running"
 
 
 @pytest.mark.e2e
