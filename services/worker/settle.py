@@ -153,14 +153,11 @@ class Settler:
         log.warning("dead-lettered", extra={"reason": reason.value, "attempts": attempts})
 
 
-async def ack(message: AbstractIncomingMessage, acks: Acks | None = None) -> None:
-    """Acks (through ``acks`` when given, see :class:`Acks`); a channel that died meanwhile is
-    not an error (redelivery follows)."""
+async def ack(message: AbstractIncomingMessage, acks: Acks) -> None:
+    """Acks through ``acks`` (see :class:`Acks`); a channel that died meanwhile is not an
+    error (redelivery follows)."""
     try:
-        if acks is not None:
-            await acks.ack(message)
-        else:
-            await message.ack()
+        await acks.ack(message)
     except CONNECTION_ERRORS as exc:
         log.warning("connection lost before the ack (%s); redelivery follows", type(exc).__name__)
 

@@ -5,11 +5,12 @@ The ``openai`` SDK spends about 3 ms of client CPU per call on machinery taskmes
 response); a POST of a pre-encoded body through a pool of kept-alive connections
 (:mod:`.http_pool`) costs a small part of that (``scripts/bench_llm_client.py``), and so does,
 at about three times the POST's CPU, one pooled aiohttp session, which serves endpoints
-reached through a proxy from the environment and processes that trace. This module makes that POST and keeps the SDK's
-wire semantics: the URL is the SDK's own join of the base URL, the headers are the SDK client's
-defaults, the timeout is applied to the same phases as the SDK's aiohttp transport, and every
-failure is raised as the exception the SDK raises for it (built only on the error path), so the
-classification in :mod:`taskmesh.capabilities.llm_calls` sees exactly what it saw before.
+reached through a proxy from the environment and processes that trace. This module makes that
+POST and keeps the SDK's wire semantics: the URL is the SDK's own join of the base URL, the
+headers are the SDK client's defaults, the timeout is applied to the same phases as the SDK's
+aiohttp transport, and every failure is raised as the exception the SDK raises for it (built
+only on the error path), so the classification in :mod:`taskmesh.capabilities.llm_calls` sees
+exactly what it saw before.
 """
 
 from __future__ import annotations
