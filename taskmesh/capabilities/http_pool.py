@@ -72,6 +72,8 @@ class Origin:
 
     @classmethod
     def of(cls, url: str) -> Origin:
+        """The origin of an ``http``/``https`` URL (port defaulting to 80/443, the request
+        target as path plus query); raises ``ValueError`` for any other URL."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -251,6 +253,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
+        """Drops the connection at once (no graceful close), its exchange's timer with it."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

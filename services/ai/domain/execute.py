@@ -35,6 +35,9 @@ class Publisher(Protocol):
 
 @runtime_checkable
 class BatchPublisher(Publisher, Protocol):
+    """A :class:`Publisher` that can also publish several jobs together (one socket write,
+    one wait for their confirms): ``messaging.publisher.JobPublisher``."""
+
     async def publish_many(
         self, jobs: Sequence[jobs_pb2.CapabilityJob], timeout: float
     ) -> list[errors.Unavailable | None]:
