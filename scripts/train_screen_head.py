@@ -20,7 +20,10 @@ window):
 - `agree_threshold` (the model agrees with a vocabulary hit): above the highest out-of-fold
   score of those honest rows with a family hit, plus the margin;
 - `cue_threshold` (one sentence holds three kinds of cue): above the highest out-of-fold score
-  of those honest rows with three kinds, plus the margin.
+  of those honest rows with three kinds, plus the margin;
+- `confirm_threshold` (a confirm pattern or pair fired: an answer's shape, a "system:" label):
+  above the highest out-of-fold score of those honest rows with such a match, plus the margin,
+  and at least `CONFIRM_FLOOR`.
 
 Embeddings are cached per text in $SCREEN_EMBED_CACHE (default /tmp), so a rerun after a data
 change encodes only the new texts.
@@ -48,13 +51,17 @@ from services.ai.domain.screen.vocabulary import MANY_KINDS  # noqa: E402
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
-VERSION = "2026-12-01.4"
+VERSION = "2026-12-01.5"
 UNITS = 64
 STEPS = 400
 LEARNING_RATE = 0.05
 L2 = 1e-3
 MARGIN = 0.05
 MAX_THRESHOLD = 0.95
+# A confirm match blocks only where the model leans to an attack: honest tasks of an answer's
+# shape outside the corpus ("answer Grandma's text with the word yes") can score well above the
+# corpus's highest.
+CONFIRM_FLOOR = 0.5
 FOLDS = 5
 # Out-of-fold scores averaged over several random fold splits: one split's highest honest score
 # moves with which rows share a fold, and the thresholds are set from it.
@@ -203,13 +210,21 @@ def main() -> None:
     many = np.array([isinstance(p, cascade.Pending) and p.kinds >= MANY_KINDS for p in pending])
     honest_many = oof[honest_shown & many]
     cue = float(min(threshold, honest_many.max() + MARGIN)) if honest_many.size else threshold
+    confirmed = np.array([isinstance(p, cascade.Pending) and p.confirm is not None for p in pending])
+    honest_confirmed = oof[honest_shown & confirmed]
+    confirm = min(threshold, max(CONFIRM_FLOOR, float(honest_confirmed.max(initial=0)) + MARGIN))
     attack_shown = (label == 1) & shown
-    caught = (oof >= threshold) | (hit & (oof >= agree)) | (many & (oof >= cue))
+    caught = (
+        (oof >= threshold)
+        | (hit & (oof >= agree))
+        | (many & (oof >= cue))
+        | (confirmed & (oof >= confirm))
+    )
     print(f"examples: {len(x)} ({len(rows)} rows and their windows)")
     print(f"honest shown to the model: {honest.size}/{int((label == 0).sum())}")
     print(
         f"out-of-fold: highest honest {honest.max():.3f}, threshold {threshold:.3f}, "
-        f"agree {agree:.3f}, cue {cue:.3f}; attacks shown to the model {int(attack_shown.sum())}, "
+        f"agree {agree:.3f}, cue {cue:.3f}, confirm {confirm:.3f}; attacks shown to the model {int(attack_shown.sum())}, "
         f"blocked by it {float(caught[attack_shown].mean()):.1%}"
     )
     for i in np.argsort(-oof * honest_shown)[:6]:
@@ -228,6 +243,7 @@ def main() -> None:
         "threshold": round(threshold, 4),
         "agree_threshold": round(agree, 4),
         "cue_threshold": round(cue, 4),
+        "confirm_threshold": round(confirm, 4),
         "hidden": {
             "weights": [[round(float(v), 6) for v in row] for row in hidden],
             "bias": [round(float(v), 6) for v in hidden_bias],
@@ -249,6 +265,7 @@ def main() -> None:
             "out_of_fold_attacks_shown_blocked": round(float(caught[attack_shown].mean()), 4),
             "honest_shown_to_the_model": int(honest.size),
             "honest_with_three_cue_kinds": int(honest_many.size),
+            "honest_with_a_confirm_match": int(honest_confirmed.size),
             "trainer": "scripts/train_screen_head.py",
         },
     }

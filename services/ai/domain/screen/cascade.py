@@ -4,7 +4,11 @@
    (`normalise`), with split words joined again (`vocabulary.rejoin`) and misspelt override
    words read as the words they misspell (`typos`).
 2. English patterns (`patterns`) and the strong multilingual vocabulary on each view: a match
-   blocks alone.
+   blocks alone, except the confirm patterns and pairs (an answer's shape: "reply with a single
+   word", "plain text instead of JSON"; a "system:" label), which honest tasks also hold ("reply
+   to the landlord with a single word", a pasted ticket's "System: Outlook"): in the sentence
+   itself such a match sends the text to the model, which must score `confirm_threshold`; in
+   a decoded payload it blocks alone.
 3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
    decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
    sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
@@ -60,6 +64,7 @@ class Pending:
     windows: list[str] = field(default_factory=list)
     families: list[PatternType] = field(default_factory=list)
     kinds: int = 0  # the most cue kinds in one sentence (vocabulary.cue_kinds)
+    confirm: PatternType | None = None  # the family of a `confirm` pair in the sentence
 
 
 def _sentences(text: str) -> list[str]:
@@ -87,6 +92,26 @@ def _suspect(raw: str, canonical: str) -> bool:
     )
 
 
+def _strong(canonical: str) -> tuple[PatternType | None, bool]:
+    """(family, needs the model) of the first pattern or strong list in the text that blocks
+    alone, else of the first that blocks with the model's agreement; (None, False) if none."""
+    family = patterns.match_family(canonical)
+    if family is not None:
+        return family, False
+    match = vocabulary.strong_match(canonical)
+    if match is not None and not match[1]:
+        return match
+    family = patterns.confirm_family(canonical) or (match[0] if match is not None else None)
+    return family, family is not None
+
+
+def _suspect_part(part: str, confirm: PatternType | None) -> bool:
+    canonical = _canonical(part)
+    if _suspect(part, canonical):
+        return True
+    return confirm is not None and _strong(canonical)[0] is not None
+
+
 def _window(part: str) -> str:
     # The model reads accents and vowel signs (keep_marks), unless fragments were joined or
     # misspellings read: it must then see the words ("igno re", "igmore" -> "ignore").
@@ -100,11 +125,15 @@ def prepare(text: str) -> Verdict | Pending:
     pending = Pending()
     for depth, raw in enumerate(views(text)):
         canonical = _canonical(raw)
-        family = patterns.match_family(canonical) or vocabulary.strong_family(canonical)
-        if family is not None:
-            return Verdict(blocked=True, pattern=family)
         decoded = depth > 0
-        if not decoded and not _suspect(raw, canonical):
+        family, confirm = _strong(canonical)
+        if confirm and not decoded:
+            # An answer's shape or a speaker label in the sentence itself: the model must
+            # agree (decide).
+            pending.confirm = pending.confirm or family
+        elif family is not None:
+            return Verdict(blocked=True, pattern=family)
+        if not decoded and pending.confirm is None and not _suspect(raw, canonical):
             continue
         hits = vocabulary.families_hit(canonical)
         if decoded and (hits or vocabulary.has_cue(canonical)):
@@ -124,7 +153,7 @@ def prepare(text: str) -> Verdict | Pending:
         # the attack, and the encoder's cost grows faster than the length (a 300-character
         # window costs about five short ones), so a pasted page costs a few short windows.
         parts = _sentences(raw) + _quoted(raw)
-        suspect = [p for p in parts if len(parts) > 1 and _suspect(p, _canonical(p))]
+        suspect = [p for p in parts if len(parts) > 1 and _suspect_part(p, pending.confirm)]
         for part in suspect or [raw]:
             pending.windows.append(_window(part))
     if not pending.windows:
@@ -139,10 +168,14 @@ def decide(
     threshold: float,
     agree: float,
     cue: float | None = None,
+    confirm: float | None = None,
 ) -> Verdict:
-    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), or when
-    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`."""
+    """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), when
+    one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`, or
+    when a `confirm` pair fired and the model scores `confirm` (`agree` if None)."""
     top = max(scores, default=0.0)
+    if pending.confirm is not None and top >= (agree if confirm is None else confirm):
+        return Verdict(blocked=True, pattern=pending.confirm)
     many = cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue
     if top >= threshold or (pending.families and top >= agree) or many:
         family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
@@ -158,7 +191,14 @@ class Screener:
 
     def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
         head = self.model.head
-        return decide(pending, scores, head.threshold, head.agree_threshold, head.cue_threshold)
+        return decide(
+            pending,
+            scores,
+            head.threshold,
+            head.agree_threshold,
+            head.cue_threshold,
+            head.confirm_threshold,
+        )
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""

@@ -45,9 +45,10 @@ class Head:
 
     `threshold` blocks on the model alone; `agree_threshold` blocks when a vocabulary pattern
     also fires; `cue_threshold` when one sentence holds three kinds of cue (the model
-    addressed, its world named, something asked or overridden). All were chosen by the training
+    addressed, its world named, something asked or overridden); `confirm_threshold` when a
+    `confirm` pair of the vocabulary (an answer's shape) fires. All were chosen by the training
     script on the tune split (see `provenance`); a head without `cue_threshold` uses
-    `threshold` there.
+    `threshold` there, one without `confirm_threshold` uses `agree_threshold`.
     """
 
     version: str
@@ -58,6 +59,7 @@ class Head:
     agree_threshold: float
     provenance: dict
     cue_threshold: float | None = None
+    confirm_threshold: float | None = None
     hidden: np.ndarray | None = None  # (dim, units), float32
     hidden_bias: np.ndarray | None = None  # (units,), float32
 
@@ -75,6 +77,9 @@ class Head:
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
             cue_threshold=float(document.get("cue_threshold", document["threshold"])),
+            confirm_threshold=float(
+                document.get("confirm_threshold", document["agree_threshold"])
+            ),
             hidden=None if hidden is None else np.asarray(hidden["weights"], dtype=np.float32),
             hidden_bias=None if hidden is None else np.asarray(hidden["bias"], dtype=np.float32),
         )

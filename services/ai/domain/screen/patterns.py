@@ -133,10 +133,6 @@ _FORMAT = _compile(
     + _alt("im start", "im end", "im sep", "endoftext", "eot id", "start header id",
            "end header id", "system", "sys", "inst", "assistant", "developer")
     + r"\b",
-    # A "system:" speaker label opening a line or a sentence.
-    r"(?:^|\n|(?<=[.!?]) )[^\w\n]{0,4}" + _word("system")
-    + r"(?:[^\w:\n]*+" + _alt("prompt", "message", "instructions?", "override") + r")?"
-    + r"[^\w:\n]*+:",
     r"\b" + _alt("begin", "end", "start") + _GAP + _opt("of") + _opt("the")
     + _alt("system prompt", "system message", "system instructions?", "new instructions?")
     + _ARTEFACT,
@@ -290,8 +286,6 @@ _OUTPUT = _compile(
     + _alt("task", "input", "request", "text", "sentence", "message", "above")
     + _GAP + _opt("and") + _opt("just", "only", "instead", "simply")
     + _alt("return", "output", "respond", "reply", "print", "say", "set", "assign", "give"),
-    r"\b" + _alt("respond", "reply", "answer", "output") + _GAP + _opt("only") + _word("with")
-    + _GAP + _opt("only") + _opt("the") + _alt("word", "phrase", "string") + r"\b",
     r"\b" + _alt("always", "only", "just") + _GAP + _alt("return", "output", "respond with",
                                                           "reply with")
     + _LITERAL,
@@ -305,6 +299,29 @@ _OUTPUT = _compile(
     + r"\b",
     r"\bno" + _GAP + "matter" + _GAP + "what" + _GAP + _opt("the")
     + _alt("input", "task", "text", "content", "user", "instructions?", "request") + r"\b",
+)  # fmt: skip
+
+# Patterns of an answer's shape or a speaker label, which honest text also holds ("ask Bob to
+# answer with the word yes or no", a pasted ticket's "System: Outlook" line): they block only
+# where the model agrees (see `confirm_family` and cascade.decide).
+_CONFIRM = (
+    (
+        PatternType.FORMAT_MANIPULATION,
+        # A "system:" speaker label opening a line or a sentence.
+        _compile(
+            r"(?:^|\n|(?<=[.!?]) )[^\w\n]{0,4}" + _word("system")
+            + r"(?:[^\w:\n]*+" + _alt("prompt", "message", "instructions?", "override") + r")?"
+            + r"[^\w:\n]*+:",
+        ),
+    ),
+    (
+        PatternType.OUTPUT_OVERRIDE,
+        _compile(
+            r"\b" + _alt("respond", "reply", "answer", "output") + _GAP + _opt("only")
+            + _word("with") + _GAP + _opt("only") + _opt("the") + _alt("word", "phrase", "string")
+            + r"\b",
+        ),
+    ),
 )  # fmt: skip
 
 _CLAUSE_BREAKS = ".!?\n"
@@ -392,4 +409,13 @@ def match_family(canonical: str) -> PatternType | None:
         return PatternType.PROMPT_EXTRACTION
     if _is_output_override(canonical) or _dictates_json(canonical):
         return PatternType.OUTPUT_OVERRIDE
+    return None
+
+
+def confirm_family(canonical: str) -> PatternType | None:
+    """The family of the first English pattern that blocks only with the model's agreement (an
+    answer's shape, a "system:" label) found in the normalised text; else None."""
+    for family, pattern in _CONFIRM:
+        if pattern.search(canonical):
+            return family
     return None
