@@ -12,10 +12,11 @@
 3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
    decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
    sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
-4. The clear-pass gate (`vocabulary.is_suspect`): a sentence without two kinds of cue or a lone
-   cue in any covered language, with no decoded payload, no letters of an uncovered script and
-   no Latin-script sentence in a language without word lists (`languages`), passes here
-   without the model (about 0.15 ms for an ordinary task; 95 % of the honest task corpus, see
+4. The clear-pass gates: a sentence without two kinds of cue or a lone cue in any covered
+   language (`vocabulary.is_suspect`), with no decoded payload, no letters of an uncovered
+   script, no Latin-script sentence in a language without word lists (`languages`), and which
+   the lexical gate (`lexical`: character n-grams) does not flag, passes here without the model
+   (about 0.15 ms for an ordinary task; 87 % of the honest task corpus, see
    scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import languages, patterns, typos, vocabulary
+from .lexical import lexical
 from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
@@ -84,12 +86,18 @@ def _read(plain: str) -> str:
     return typos.corrected(vocabulary.rejoin(plain))
 
 
-def _suspect(raw: str, canonical: str) -> bool:
+def listed_suspect(raw: str, canonical: str) -> bool:
+    """The word-list gate: cues of the vocabulary, a script it does not cover, or a Latin-script
+    language without word lists (`raw` as written, `canonical` normalised and read)."""
     return (
         vocabulary.is_suspect(canonical)
         or vocabulary.uncovered_script(raw)
         or languages.unrecognised_latin(canonical)
     )
+
+
+def _suspect(raw: str, canonical: str) -> bool:
+    return listed_suspect(raw, canonical) or lexical().flags(canonical)
 
 
 def _strong(canonical: str) -> tuple[PatternType | None, bool]:

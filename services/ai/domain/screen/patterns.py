@@ -218,11 +218,6 @@ _EXTRACTION = _compile(
     + _opt("all", "everything", "each")
     + _opt("of", "in") + _opt("the") + _YOUR + _GAP + _rep(0, 3, *_REVEAL_MOD) + _FREE_WORDS
     + _PROMPT_NOUN + _ARTEFACT,
-    # reveal the system prompt
-    r"\b" + _REVEAL_VERB + _GAP + _opt("me", "us") + _opt("back", "out")
-    + _opt("all", "everything") + _opt("of")
-    + _opt("the") + _rep(0, 2, "full", "exact", "entire", "complete", "whole", "verbatim")
-    + _alt(*_HIDDEN) + _GAP + _rep(0, 2, *_REVEAL_MOD) + _PROMPT_NOUN + _ARTEFACT,
     # repeat the text above / print everything before this line
     r"\b" + _REVEAL_VERB + _GAP + _opt("me", "us") + _opt("back", "out")
     + _opt("the", "all", "all the")
@@ -301,9 +296,10 @@ _OUTPUT = _compile(
     + _alt("input", "task", "text", "content", "user", "instructions?", "request") + r"\b",
 )  # fmt: skip
 
-# Patterns of an answer's shape or a speaker label, which honest text also holds ("ask Bob to
-# answer with the word yes or no", a pasted ticket's "System: Outlook" line): they block only
-# where the model agrees (see `confirm_family` and cascade.decide).
+# Patterns of an answer's shape, a speaker label or a prompt named without its owner, which
+# honest text also holds ("ask Bob to answer with the word yes or no", a pasted ticket's
+# "System: Outlook" line, "print the developer instructions for the coffee machine"): they
+# block only where the model agrees (see `confirm_family` and cascade.decide).
 _CONFIRM = (
     (
         PatternType.FORMAT_MANIPULATION,
@@ -312,6 +308,17 @@ _CONFIRM = (
             r"(?:^|\n|(?<=[.!?]) )[^\w\n]{0,4}" + _word("system")
             + r"(?:[^\w:\n]*+" + _alt("prompt", "message", "instructions?", "override") + r")?"
             + r"[^\w:\n]*+:",
+        ),
+    ),
+    (
+        PatternType.PROMPT_EXTRACTION,
+        # reveal the system prompt; but "print the developer instructions for the coffee
+        # machine" names a document, and nobody's prompt.
+        _compile(
+            r"\b" + _REVEAL_VERB + _GAP + _opt("me", "us") + _opt("back", "out")
+            + _opt("all", "everything") + _opt("of")
+            + _opt("the") + _rep(0, 2, "full", "exact", "entire", "complete", "whole", "verbatim")
+            + _alt(*_HIDDEN) + _GAP + _rep(0, 2, *_REVEAL_MOD) + _PROMPT_NOUN + _ARTEFACT,
         ),
     ),
     (
