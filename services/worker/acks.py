@@ -12,6 +12,11 @@ turn that extend that settled prefix go as one ``multiple`` ack at the highest o
 other goes alone. A delivery not settled yet, or settled behind :class:`Acks`' back, stops the
 prefix, so it is never covered. A channel that is lost takes its unacked deliveries with it as
 before: the broker redelivers them, and an ack that fails says so to every delivery it covered.
+
+The frames of one turn on one aiormq channel (the ``multiple`` ack and the single ones) leave in
+one write, as one payload (:func:`write_acks`): deliveries finish out of order, so most acks of a
+turn are single, and each written alone cost a write system call, a drain and a pass of aiormq's
+writer task. The broker reads the frames of a payload in order, as if written one by one.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import aiormq
+from aiormq.abc import ChannelFrame
+from aiormq.exceptions import ChannelInvalidStateError
+from pamqp import commands as spec
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +138,22 @@ class Acks:
                 top = tag
             tag += 1
         covered = {t for t in tags if t <= top}
-        if len(covered) > 1:
+        if len(covered) < 2:
+            covered = set()
+        if isinstance(channel, aiormq.Channel) and len(tags) - len(covered) + bool(covered) > 1:
+            frames = [(top, True)] if covered else []
+            frames += [(t, False) for t in tags if t not in covered]
+            if await self._write(
+                channel, [w for _, w in tags.values()], write_acks(channel, frames)
+            ):
+                for t in tags:
+                    state.settled(t)
+            return
+        if covered:
             message, _ = tags[top]
             await self._write(channel, [tags[t][1] for t in covered], message.ack(multiple=True))
             for t in covered:
                 state.settled(t)
-        else:
-            covered = set()
         for t, (message, waiter) in tags.items():
             if t in covered:
                 continue
@@ -156,3 +175,21 @@ class Acks:
             if not waiter.done():
                 waiter.set_result(None)
         return True
+
+
+async def write_acks(channel: aiormq.Channel, acks: list[tuple[int, bool]]) -> None:
+    """Writes the ``basic.ack`` frames ``acks`` ((delivery tag, multiple) each, in order) on
+    ``channel`` as one payload, and waits until it is handed to the socket, as aiormq's own
+    ``basic_ack`` waits for its one frame. Raises ChannelInvalidStateError on a closed channel;
+    the channel's closing fails the wait (the future is the channel's)."""
+    if channel.is_closed:
+        raise ChannelInvalidStateError(f"{channel!r} closed")
+    drained = channel.create_future()
+    await channel.write_queue.put(
+        ChannelFrame.marshall(
+            channel_number=channel.number,
+            frames=[spec.Basic.Ack(delivery_tag=tag, multiple=multiple) for tag, multiple in acks],
+            drain_future=drained,
+        )
+    )
+    await drained

@@ -364,9 +364,28 @@ _TRAITS: dict[str, EndpointTraits] = {}
 _TRAITS_LOCK = threading.Lock()
 
 
+#: (id of a client's base URL object, model) -> (that URL object, its endpoint key): rendering
+#: the URL (httpx's ``URL.__str__``) cost ~6 µs per job, a caller being made per job. The URL
+#: object is kept with its key, so its id cannot be reused while the entry lives. Bounded by
+#: ENDPOINT_KEYS_KEPT (clients live as long as the process; tests make many).
+_ENDPOINT_KEYS: dict[tuple[int, str], tuple[object, str]] = {}
+ENDPOINT_KEYS_KEPT = 64
+
+
 def endpoint_key(client: openai.AsyncOpenAI, model: str) -> str:
-    """An endpoint is a base URL and a model: a proxy may route models to different servers."""
-    return f"{getattr(client, 'base_url', id(client))}|{model}"
+    """An endpoint is a base URL and a model: a proxy may route models to different servers.
+    ``"<base URL>|<model>"`` (a client without a base URL: its id in place of it)."""
+    base = getattr(client, "base_url", None)
+    if base is None:
+        return f"{id(client)}|{model}"
+    known = _ENDPOINT_KEYS.get((id(base), model))
+    if known is not None and known[0] is base:
+        return known[1]
+    key = f"{base}|{model}"
+    if len(_ENDPOINT_KEYS) >= ENDPOINT_KEYS_KEPT:
+        _ENDPOINT_KEYS.clear()
+    _ENDPOINT_KEYS[(id(base), model)] = (base, key)
+    return key
 
 
 def traits(key: str) -> EndpointTraits:

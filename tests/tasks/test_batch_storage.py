@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.tasks.domain import models as m
-from services.tasks.domain.jobs import Submission
+from services.tasks.domain.jobs import CompleteItem, Submission
 from services.tasks.domain.ports import DuplicateKey
-from tests.tasks.conftest import ESTIMATE, assert_balanced, ledger
+from tests.tasks.conftest import DRAFT, ESTIMATE, assert_balanced, ledger
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -185,3 +185,91 @@ async def test_a_rolled_back_settlement_moves_no_window(env):
     async with service.store.read() as tx:
         assert await tx.ledger.window(user, WINDOW) == (0, ESTIMATE)
     assert_balanced(await ledger(service))
+
+
+class _RowCounter:
+    """The transaction's real driver, counting the statements and rows that insert
+    subtasks and recorded LLM calls."""
+
+    def __init__(self, driver) -> None:
+        self._driver = driver
+        self.seen: dict[str, list[int]] = {"subtasks": [], "llm_call_usage": []}
+
+    def __getattr__(self, name: str):
+        return getattr(self._driver, name)
+
+    def _count(self, sql: str, rows: int) -> None:
+        for table, counts in self.seen.items():
+            if sql.startswith(f"INSERT INTO {table} "):
+                counts.append(rows)
+
+    async def execute(self, sql: str, *args):
+        self._count(sql, 1)
+        return await self._driver.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows):
+        self._count(sql, len(rows))
+        return await self._driver.executemany(sql, rows)
+
+
+async def test_a_batch_of_completions_writes_its_subtasks_and_calls_once(env):
+    service, user, _, _, _ = env
+    jobs = await service.create_many([Submission(user, f"Errand {n}") for n in range(3)])
+    assert all(isinstance(job, m.Job) for job in jobs)
+    calls = [m.CallUsage("core", 400, 100), m.CallUsage("subtasks", 300, 50)]
+    counter: _RowCounter | None = None
+    real_write = service.store.write
+
+    def counted_write():
+        # Every write transaction's driver is watched; the completions' is the last.
+        nonlocal counter
+        manager = real_write()
+
+        class Watched:
+            async def __aenter__(self):
+                nonlocal counter
+                tx = await manager.__aenter__()
+                counter = _RowCounter(tx.driver)
+                tx.tasks._sql = tx.ledger._sql = counter
+                return tx
+
+            async def __aexit__(self, *exc):
+                return await manager.__aexit__(*exc)
+
+        return Watched()
+
+    service.store.write = counted_write  # type: ignore[method-assign]
+    try:
+        results = await service.complete_many(
+            [CompleteItem(job.id, DRAFT, 850, calls) for job in jobs if isinstance(job, m.Job)]
+        )
+    finally:
+        del service.store.write
+    assert all(not isinstance(r, Exception) and r[1] for r in results)
+    # Nine subtasks and six calls, each kind in one statement written before the commit.
+    assert counter is not None
+    assert counter.seen == {"subtasks": [9], "llm_call_usage": [6]}
+    async with service.store.read() as tx:
+        for job in jobs:
+            assert isinstance(job, m.Job)
+            task = await tx.tasks.of_job(job.id)
+            assert task is not None
+            assert [s.title for s in task.subtasks] == DRAFT.subtasks
+            assert [s.order for s in task.subtasks] == [1, 2, 3]
+    assert await _mismatches(service) == []
+
+
+async def test_subtasks_inserted_in_a_transaction_are_read_back_in_it(env):
+    service, user, _, _, _ = env
+    (job,) = await service.create_many([Submission(user, "Errand")])
+    assert isinstance(job, m.Job)
+    async with service.store.write() as tx:
+        task = await tx.tasks.insert(job, DRAFT, NOW)
+        # Held back until the commit, yet a read in the same transaction sees them.
+        seen = await tx.tasks.of_job(job.id)
+    assert seen is not None and seen.subtasks == task.subtasks
+
+
+async def _mismatches(service) -> list[tuple[str, int, int]]:
+    async with service.store.read() as tx:
+        return await tx.ledger.job_mismatches()

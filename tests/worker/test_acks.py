@@ -13,7 +13,8 @@ from aiormq.exceptions import ChannelInvalidStateError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.worker.acks import Acks
+from services.worker import acks as acks_module
+from services.worker.acks import Acks, write_acks
 
 
 class Broker:
@@ -120,7 +121,7 @@ def test_no_frame_ever_covers_an_unsettled_delivery(data: st.DataObject) -> None
 
 
 async def test_on_the_broker_a_lost_channel_redelivers_exactly_the_unsettled(
-    rabbitmq_url: str, queue_name: str
+    rabbitmq_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = await aio_pika.connect(rabbitmq_url, timeout=10)
     async with connection:
@@ -140,21 +141,32 @@ async def test_on_the_broker_a_lost_channel_redelivers_exactly_the_unsettled(
             for _ in range(6):
                 message = await got.get()
                 messages[int(message.body)] = message
-            frames: list[tuple[int, bool]] = []
+            # Every write of ack frames, each a list of (tag, multiple): aiormq's basic_ack
+            # writes one frame, acks.write_acks several in one payload.
+            writes: list[list[tuple[int, bool]]] = []
             raw = messages[1].channel
             basic_ack = raw.basic_ack
 
             async def counted(delivery_tag: int, multiple: bool = False, **kw: Any) -> None:
-                frames.append((delivery_tag, multiple))
+                writes.append([(delivery_tag, multiple)])
                 await basic_ack(delivery_tag=delivery_tag, multiple=multiple, **kw)
 
+            async def counted_many(channel: Any, frames: list[tuple[int, bool]]) -> None:
+                writes.append(list(frames))
+                await write_acks(channel, frames)
+
             raw.basic_ack = counted  # type: ignore[method-assign]  # counts real frames
+            monkeypatch.setattr(acks_module, "write_acks", counted_many)
             acks = Acks()
             await asyncio.gather(*(acks.ack(messages[i]) for i in (2, 3, 4)))
             await asyncio.gather(*(acks.ack(messages[i]) for i in (1, 5)))
             by_tag = {m.delivery_tag: int(m.body) for m in messages.values()}
-            assert [(by_tag[t], multiple) for t, multiple in frames[-1:]] == [(5, True)]
-            assert len(frames) == 4
+            # The three single acks of the first turn in one write; then 1 completes the
+            # prefix: one multiple ack up to 5.
+            assert [[(by_tag[t], multiple) for t, multiple in w] for w in writes] == [
+                [(2, False), (3, False), (4, False)],
+                [(5, True)],
+            ]
             await consumer.close()  # 6 was never settled
 
             again = await channel.get_queue(queue_name)

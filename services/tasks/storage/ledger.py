@@ -13,6 +13,7 @@ UPDATE, not one per job (issue #12)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, case, func, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,12 +40,19 @@ class Ledger:
         self._pg = driver.dialect == "postgresql"
         # (user id, window start) -> [reserved delta, used delta], not written yet.
         self._moves: dict[tuple[str, int], list[int]] = {}
+        # llm_call_usage rows recorded, not written yet (written by flush).
+        self._calls: list[tuple[Any, ...]] = []
 
     async def flush(self) -> None:
         """Writes the window moves this transaction has summed: one UPDATE per window, in
         (user, window) order (writers that lock several windows take them in one order,
-        so they cannot deadlock on PostgreSQL). The store calls it before COMMIT; every
-        statement here that reads or checks a window calls it first."""
+        so they cannot deadlock on PostgreSQL); and the recorded calls, one ``executemany``
+        for the transaction's (a CompleteJobs batch's) jobs. The store calls it before
+        COMMIT; every statement here that reads or checks a window or the calls calls it
+        first."""
+        if self._calls:
+            calls, self._calls = self._calls, []
+            await self._sql.executemany(_INSERT_CALLS, calls)
         if not self._moves:
             return
         moves = sorted(self._moves.items())
@@ -142,23 +150,20 @@ class Ledger:
         return int(res[2]) if res is not None else 0
 
     async def record_calls(self, job_id: str, calls: list[m.CallUsage], now: datetime) -> None:
-        """One ``executemany``."""
+        """Holds the rows back for :meth:`flush` (before the commit)."""
         if not calls:
             return
         at = self._sql.ts(now)
-        await self._sql.executemany(
-            _INSERT_CALLS,
-            [
-                (
-                    job_id,
-                    call.operation[:_OPERATION_CHARS],
-                    call.input_tokens,
-                    call.output_tokens,
-                    call.estimated,
-                    at,
-                )
-                for call in calls
-            ],
+        self._calls.extend(
+            (
+                job_id,
+                call.operation[:_OPERATION_CHARS],
+                call.input_tokens,
+                call.output_tokens,
+                call.estimated,
+                at,
+            )
+            for call in calls
         )
 
     async def renew(self, job_id: str, window_start: int, tokens: int, limit: int) -> bool:
@@ -264,6 +269,7 @@ class Ledger:
         ).subquery()
         charged = func.coalesce(func.sum(entries.c.charged), 0)
         recorded = func.coalesce(func.sum(entries.c.recorded), 0)
+        await self.flush()
         rows = await self.c.execute(
             select(entries.c.job_id, charged, recorded)
             .group_by(entries.c.job_id)

@@ -41,7 +41,9 @@ class Tx:
         self.webhooks = Webhooks(connection)
 
     async def flush(self) -> None:
-        """Writes what the areas hold back until the commit (the ledger's window moves)."""
+        """Writes what the areas hold back until the commit (the ledger's window moves and
+        recorded calls, the tasks' subtasks)."""
+        await self.tasks.flush()
         await self.ledger.flush()
 
 
