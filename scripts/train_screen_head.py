@@ -103,6 +103,22 @@ def sample_weights(y: np.ndarray, hard: np.ndarray) -> np.ndarray:
     return np.where(y == 1, 0.5 * sw / sw[y == 1].sum(), 0.5 * sw / sw[y == 0].sum())
 
 
+def adam_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    first: list[np.ndarray],
+    second: list[np.ndarray],
+    step: int,
+) -> None:
+    """One Adam update (Kingma & Ba 2015; β1 0.9, β2 0.999) of `params` in place, with the
+    moment estimates `first` and `second` (one array per parameter) updated too."""
+    for i, grad in enumerate(grads):
+        first[i] = 0.9 * first[i] + 0.1 * grad
+        second[i] = 0.999 * second[i] + 0.001 * grad * grad
+        corrected = first[i] / (1 - 0.9**step)
+        params[i] -= LEARNING_RATE * corrected / (np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8)
+
+
 def fit_lexical(bags: list[np.ndarray], y: np.ndarray, hard: np.ndarray) -> lexical.Lexical:
     """The lexical gate fitted to the n-gram bags (`lexical.features` of each text) and labels
     `y` in {0, 1}: a sparse logistic regression, each bag scaled by 1/sqrt(its size)."""
@@ -122,11 +138,7 @@ def fit_lexical(bags: list[np.ndarray], y: np.ndarray, hard: np.ndarray) -> lexi
             np.bincount(cols, weights=g[rows] * values, minlength=size) + LEXICAL_L2 * params[0],
             g.sum(keepdims=True),
         ]
-        for i, grad in enumerate(grads):
-            first[i] = 0.9 * first[i] + 0.1 * grad
-            second[i] = 0.999 * second[i] + 0.001 * grad * grad
-            corrected = first[i] / (1 - 0.9**step)
-            params[i] -= LEARNING_RATE * corrected / (np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8)
+        adam_step(params, grads, first, second, step)
     return lexical.Lexical(params[0].astype(np.float32), float(params[1][0]), LEXICAL_GATE)
 
 
@@ -200,11 +212,7 @@ def fit_one(x: np.ndarray, y: np.ndarray, hard: np.ndarray, seed: int) -> list[n
             h.T @ g + L2 * params[2],
             g.sum(keepdims=True),
         ]
-        for i, grad in enumerate(grads):
-            first[i] = 0.9 * first[i] + 0.1 * grad
-            second[i] = 0.999 * second[i] + 0.001 * grad * grad
-            corrected = first[i] / (1 - 0.9**step)
-            params[i] -= LEARNING_RATE * corrected / (np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8)
+        adam_step(params, grads, first, second, step)
     return [p.astype(np.float64) for p in params]
 
 
@@ -288,7 +296,9 @@ def main() -> None:
     many = np.array([isinstance(p, cascade.Pending) and p.kinds >= MANY_KINDS for p in pending])
     honest_many = oof[honest_shown & many]
     cue = float(min(threshold, honest_many.max() + MARGIN)) if honest_many.size else threshold
-    confirmed = np.array([isinstance(p, cascade.Pending) and p.confirm is not None for p in pending])
+    confirmed = np.array(
+        [isinstance(p, cascade.Pending) and p.confirm is not None for p in pending]
+    )
     honest_confirmed = oof[honest_shown & confirmed]
     confirm = min(threshold, max(CONFIRM_FLOOR, float(honest_confirmed.max(initial=0)) + MARGIN))
     attack_shown = (label == 1) & shown

@@ -77,9 +77,7 @@ class Head:
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
             cue_threshold=float(document.get("cue_threshold", document["threshold"])),
-            confirm_threshold=float(
-                document.get("confirm_threshold", document["agree_threshold"])
-            ),
+            confirm_threshold=float(document.get("confirm_threshold", document["agree_threshold"])),
             hidden=None if hidden is None else np.asarray(hidden["weights"], dtype=np.float32),
             hidden_bias=None if hidden is None else np.asarray(hidden["bias"], dtype=np.float32),
         )
