@@ -126,7 +126,7 @@ async def test_on_the_broker_a_lost_channel_redelivers_exactly_the_unsettled(
     connection = await aio_pika.connect(rabbitmq_url, timeout=10)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, auto_delete=False)
+        await channel.declare_queue(queue_name, auto_delete=False)
         try:
             for i in range(1, 7):
                 await channel.default_exchange.publish(

@@ -16,7 +16,7 @@
    language (`vocabulary.is_suspect`), with no decoded payload, no letters of an uncovered
    script, no Latin-script sentence in a language without word lists (`languages`), and which
    the lexical gate (`lexical`: character n-grams) does not flag, passes here without the model
-   (about 0.15 ms for an ordinary task; 87 % of the honest task corpus, see
+   (about 0.15 ms for an ordinary task; 80 % of the honest task corpus, see
    scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
