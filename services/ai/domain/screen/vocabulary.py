@@ -249,6 +249,29 @@ def role_markup(canonical: str) -> bool:
     )
 
 
+# A tool call written into the task: a JSON object naming a function and its arguments, the
+# shape of OpenAI's `tool_calls`, Hermes' `<tool_call>` and Mistral's `[TOOL_CALLS]` payloads
+# ({"name": "send_email", "arguments": {...}}). The key names are the formats' own, so they are
+# English in every language; a to-do sentence carries none (the honest corpus has none).
+_TOOL_CALL = re.compile(
+    r"""\{\s*"name"\s*:\s*"[^"\n]{1,80}"\s*,\s*"(?:arguments|args|parameters|input)"\s*:\s*[{\[]"""
+)
+
+
+def tool_call(canonical: str) -> bool:
+    """Whether the normalised text holds a tool call's JSON object (`_TOOL_CALL`): a name and
+    its arguments, which asks the model to act rather than describes a task."""
+    return _TOOL_CALL.search(canonical) is not None
+
+
+def markup_family(canonical: str) -> PatternType | None:
+    """Format manipulation where the text holds a chat message (`role_markup`) or a tool call
+    (`tool_call`) written into it; None otherwise. Both block alone."""
+    if role_markup(canonical) or tool_call(canonical):
+        return PatternType.FORMAT_MANIPULATION
+    return None
+
+
 def families_hit(canonical: str) -> list[PatternType]:
     """Families whose multilingual vocabulary occurs in the normalised text."""
     return [family for family, pattern in vocabulary().families if pattern.search(canonical)]
@@ -256,7 +279,7 @@ def families_hit(canonical: str) -> list[PatternType]:
 
 def strong_family(canonical: str) -> PatternType | None:
     """The first family whose `strong` vocabulary (blocks alone) occurs in the text, or
-    format manipulation for chat-message markup (see `role_markup`)."""
+    format manipulation for chat-message or tool-call markup (see `markup_family`)."""
     match = strong_match(canonical)
     return match[0] if match is not None and not match[1] else None
 
@@ -271,8 +294,9 @@ def strong_match(canonical: str) -> tuple[PatternType, bool] | None:
         for family, pattern in voc.strong:
             if pattern.search(canonical):
                 return family, False
-    if role_markup(canonical):
-        return PatternType.FORMAT_MANIPULATION, False
+    markup = markup_family(canonical)
+    if markup is not None:
+        return markup, False
     if needed:
         for family, pattern in voc.confirmed:
             if pattern.search(canonical):
