@@ -11,8 +11,9 @@ rows outside both splits, which neither the head nor the tests have seen.
 
 `--source` picks rows written in one batch (a held-out set screened before any change made for
 it); `--split` picks tune or report; `--by` adds a table of blocked attacks and refused honest
-rows by `lang` or `kind` (attack rows from v7 on carry a kind too). Prints figures; asserts
-nothing.
+rows by `lang` or `kind` (attack rows from v7 on carry a kind too); `--paths` counts them by
+the rule that blocked them ("rule": the cheap layers; "alone", "agree", "cue", "confirm": the
+model, see `cascade.reason`). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def main() -> None:
     parser.add_argument("--source", help='rows of one batch, e.g. "v5"')
     parser.add_argument("--batch", type=Path, help="a held-out batch's folder")
     parser.add_argument("--by", action="append", default=[], choices=["lang", "kind"])
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="count blocked attacks and refused honest rows by the rule that blocked them",
+    )
     args = parser.parse_args()
     screener = default_screener()
     folder = args.batch or DATA
@@ -79,6 +85,12 @@ def main() -> None:
     for key in args.by:
         print(f"by {key}: blocked attacks, refused honest rows")
         _table(key, attacks, missed, honest, refused)
+    if args.paths:
+        # Counts only: printing which rule blocked each row would read a held-out batch.
+        for label, group in (("blocked attacks", attacks), ("refused honest rows", refused)):
+            paths = Counter(screener.explain(r["text"]) for r in group)
+            paths.pop("passed", None)
+            print(f"{label} by rule: " + ", ".join(f"{k} {n}" for k, n in paths.most_common()))
     for r in missed:
         print(f"  missed  [{r['lang']}] {r['text']!r}")
     for r in refused:

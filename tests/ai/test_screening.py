@@ -752,6 +752,25 @@ def test_cue_threshold_needs_three_kinds_of_cue_in_one_sentence() -> None:
     assert vocabulary.cue_kinds(normalize(text)) >= vocabulary.MANY_KINDS
 
 
+def test_reason_names_the_rule_that_blocks_and_agrees_with_decide() -> None:
+    plain = cascade.Pending(windows=["x"])
+    listed = cascade.Pending(windows=["x"], families=[PatternType.PROMPT_EXTRACTION])
+    shaped = cascade.Pending(windows=["x"], confirm=PatternType.OUTPUT_OVERRIDE)
+    cued = cascade.Pending(windows=["x"], kinds=vocabulary.MANY_KINDS)
+    cases = [
+        (plain, 0.96, "alone"),
+        (plain, 0.85, None),
+        (listed, 0.85, "agree"),
+        (shaped, 0.6, "confirm"),
+        (cued, 0.75, "cue"),
+        (cued, 0.65, None),
+    ]
+    for pending, score, expected in cases:
+        args = (pending, [score], 0.95, 0.8, 0.7, 0.5)
+        assert cascade.reason(*args) == expected
+        assert cascade.decide(*args).blocked == (expected is not None)
+
+
 def test_a_confirm_rule_blocks_at_the_confirm_threshold_with_its_family() -> None:
     shaped = cascade.Pending(windows=["x"], confirm=PatternType.OUTPUT_OVERRIDE)
     assert cascade.decide(shaped, [0.6], threshold=0.9, agree=0.8, confirm=0.5) == Verdict(

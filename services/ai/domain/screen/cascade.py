@@ -180,15 +180,39 @@ def decide(
 ) -> Verdict:
     """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), when
     one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`, or
-    when a `confirm` pair fired and the model scores `confirm` (`agree` if None)."""
+    when a `confirm` pair fired and the model scores `confirm` (`agree` if None); see
+    `reason` for which of them blocks."""
+    why = reason(pending, scores, threshold, agree, cue, confirm)
+    if why is None:
+        return PASSED
+    if why == "confirm":
+        return Verdict(blocked=True, pattern=pending.confirm)
+    family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
+    return Verdict(blocked=True, pattern=family)
+
+
+def reason(
+    pending: Pending,
+    scores: list[float],
+    threshold: float,
+    agree: float,
+    cue: float | None = None,
+    confirm: float | None = None,
+) -> str | None:
+    """Which rule of `decide` blocks, the first that holds: "confirm" (a confirm pair and the
+    model at `confirm`), "alone" (the model at `threshold`), "agree" (a vocabulary family and the
+    model at `agree`), "cue" (`vocabulary.MANY_KINDS` kinds of cue and the model at `cue`);
+    None when the text passes."""
     top = max(scores, default=0.0)
     if pending.confirm is not None and top >= (agree if confirm is None else confirm):
-        return Verdict(blocked=True, pattern=pending.confirm)
-    many = cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue
-    if top >= threshold or (pending.families and top >= agree) or many:
-        family = pending.families[0] if pending.families else PatternType.INSTRUCTION_OVERRIDE
-        return Verdict(blocked=True, pattern=family)
-    return PASSED
+        return "confirm"
+    if top >= threshold:
+        return "alone"
+    if pending.families and top >= agree:
+        return "agree"
+    if cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue:
+        return "cue"
+    return None
 
 
 class Screener:
@@ -207,6 +231,24 @@ class Screener:
             head.cue_threshold,
             head.confirm_threshold,
         )
+
+    def explain(self, text: str) -> str:
+        """Blocking: how `text` is decided, for reports: "rule" (the cheap layers block),
+        "passed" (it passes, with or without the model), or the model's `reason`."""
+        first = prepare(text)
+        if isinstance(first, Verdict):
+            return "rule" if first.blocked else "passed"
+        head = self.model.head
+        scores = self.model.scores(first.windows)
+        why = reason(
+            first,
+            scores,
+            head.threshold,
+            head.agree_threshold,
+            head.cue_threshold,
+            head.confirm_threshold,
+        )
+        return why or "passed"
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
