@@ -116,3 +116,63 @@ def test_attacks_the_word_gate_passes_are_screened(attack: str, screener: Screen
 )
 def test_ordinary_tasks_pass(task: str, screener: Screener) -> None:
     assert not screener.screen(task).blocked
+
+
+def test_wording_counts_letters_and_dense_scripts_three_each() -> None:
+    assert lexical.wording("Buy milk!") == 7
+    assert lexical.wording("牛乳を買う", enough=100) == 15
+    assert lexical.wording("우유 사기", enough=100) == 12
+    assert lexical.wording("x" * 500) == lexical.MIN_WORDING  # counting stops at enough
+
+
+def test_a_submission_too_short_to_judge_is_not_sent_by_the_gate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = lexical.lexical()
+    # A gate that flags everything still lets a whole submission of too few letters through.
+    eager = lexical.Lexical(gate.weights, bias=50.0, threshold=gate.threshold)
+    monkeypatch.setattr(cascade, "lexical", lambda: eager)
+    short = "Fix bike now"  # 10 letters
+    assert lexical.wording(short) < lexical.MIN_WORDING
+    assert cascade.prepare(short) == cascade.PASSED
+    assert isinstance(cascade.prepare(short + " before Friday"), cascade.Pending)
+
+
+# Short everyday tasks in many languages and scripts. Their few n-grams score near the gate's
+# prior (about 0.5), and the encoder scores short texts without context as attacks (0.97-0.999):
+# before MIN_WORDING, "Buy milk", "Taxes" and "Dentist" were refused.
+SHORT_TASKS = [
+    "Buy milk",
+    "Buy milk.",
+    "Get milk",
+    "milk",
+    "Taxes",
+    "Dentist",
+    "Buy cheese",
+    "Buy toothpaste",
+    "Book flights",
+    "Fix bike",
+    "Sayi burodi",
+    "Nunua maziwa",
+    "Mua sữa",
+    "Kjøp melk",
+    "Taksit öde",
+    "Купить молоко",
+    "شراء حليب",
+    "ซื้อนม",
+    "牛乳を買う",
+    "우유 사기",
+    "买牛奶",
+    "Doodh lana",
+    "Buy toothpaste and soap",
+    "Prompt payment",
+    "System update",
+    "Act as chair",
+    "Only buy milk",
+    "Nothing else today",
+]
+
+
+@pytest.mark.parametrize("text", SHORT_TASKS)
+def test_short_everyday_tasks_pass(text: str, screener: Screener) -> None:
+    assert not screener.screen(text).blocked

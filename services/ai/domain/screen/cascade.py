@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import languages, patterns, typos, vocabulary
-from .lexical import lexical
+from .lexical import MIN_WORDING, lexical, wording
 from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
@@ -96,8 +96,9 @@ def listed_suspect(raw: str, canonical: str) -> bool:
     )
 
 
-def _suspect(raw: str, canonical: str) -> bool:
-    return listed_suspect(raw, canonical) or lexical().flags(canonical)
+def _suspect(raw: str, canonical: str, judged: bool = True) -> bool:
+    # `judged`: the lexical gate is asked (not for a whole submission under MIN_WORDING).
+    return listed_suspect(raw, canonical) or (judged and lexical().flags(canonical))
 
 
 def _strong(canonical: str) -> tuple[PatternType | None, bool]:
@@ -131,6 +132,7 @@ def _window(part: str) -> str:
 def prepare(text: str) -> Verdict | Pending:
     """The verdict of the cheap layers, or what the model must score to decide."""
     pending = Pending()
+    judged = wording(text) >= MIN_WORDING
     for depth, raw in enumerate(views(text)):
         canonical = _canonical(raw)
         decoded = depth > 0
@@ -141,7 +143,7 @@ def prepare(text: str) -> Verdict | Pending:
             pending.confirm = pending.confirm or family
         elif family is not None:
             return Verdict(blocked=True, pattern=family)
-        if not decoded and pending.confirm is None and not _suspect(raw, canonical):
+        if not decoded and pending.confirm is None and not _suspect(raw, canonical, judged):
             continue
         hits = vocabulary.families_hit(canonical)
         if decoded and (hits or vocabulary.has_cue(canonical)):
