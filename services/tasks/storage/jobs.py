@@ -149,8 +149,8 @@ class Jobs:
         )
         if row is None or (user_id is not None and row[1] != user_id):
             return None
-        if user_id is not None and not m.JobState(row[2]).visible:
-            return None  # a withdrawn job was never accepted: its user cannot see it
+        if user_id is not None and (not m.JobState(row[2]).visible or row[7] == _REFUSED):
+            return None  # a withdrawn or refused job was never accepted: its user cannot see it
         task = None
         if row[2] == m.JobState.SUCCEEDED.value:
             task = await self._tasks.of_job(row[0])
@@ -253,9 +253,13 @@ class Jobs:
         where: list[str] = []
         args: list[Any] = []
         if query.user_id is not None:
-            # A withdrawn job was answered 503: it never existed for its user (SPEC §8).
+            # A withdrawn job was answered 503 and a refused one 400: neither existed for its
+            # user (SPEC §5, §8); the row stays for the Idempotency-Key replay and the ledger.
             args.append(query.user_id)
-            where.append(f"user_id = ${len(args)} AND state != 'withdrawn'")
+            where.append(
+                f"user_id = ${len(args)} AND state != 'withdrawn'"
+                f" AND coalesce(error_type, '') != '{_REFUSED}'"
+            )
         if query.state is not None:
             args.append(query.state.value)
             where.append(f"state = ${len(args)}")
@@ -274,6 +278,10 @@ class Jobs:
         )
         return [self._job(row, tasks.get(row[0])) for row in rows], int(count[0] if count else 0)
 
+
+# The error of a submission the AI service refused on the request path (answered 400 with no
+# job id): only that path records it (domain/jobs.py).
+_REFUSED = m.ErrorType.INVALID_INPUT.value
 
 # The statements every job runs, straight to the driver (driver.py); the columns are
 # in the order Jobs._job reads them.
