@@ -255,6 +255,10 @@ def role_markup(canonical: str) -> bool:
 # English in every language; a to-do sentence carries none (the honest corpus has none).
 _TOOL_CALL = re.compile(
     r"""\{\s*"name"\s*:\s*"[^"\n]{1,80}"\s*,\s*"(?:arguments|args|parameters|input)"\s*:\s*[{\[]"""
+    # A tool-call tag opening a payload, whatever the payload holds (normalised: no "_"):
+    # <tool_call>{…}, [TOOL_CALLS][{…}], <|python_tag|>{…}, <function_calls><invoke …>.
+    r"""|(?:<\|?(?:toolcalls?|functioncalls?|tooluse|pythontag)\|?>|\[toolcalls\])\s*\[?\s*\{"""
+    r"""|<functioncalls>\s*<invoke\b"""
 )
 
 
