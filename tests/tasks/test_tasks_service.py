@@ -118,6 +118,10 @@ async def test_complete_job_is_idempotent_and_scoped_reads_are_not_found(tasks):
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     usage = await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id=alice), metadata=AUTH, timeout=5)
     assert (usage.used, usage.reserved) == (1000, 0)
+    # An unknown user has no budget to report (as CreateTask for one), not a full one.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id="zzz"), metadata=AUTH, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_watch_job_streams_until_terminal(tasks):

@@ -417,7 +417,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
     async def GetUsage(self, request, context):  # noqa: N802
-        usage = await self.queries.usage(_require(request.user_id, "user_id"))
+        user_id = _require(request.user_id, "user_id")
+        # As CreateTask: an unknown user has no budget to report, not a full one.
+        if not await self.users.existing([user_id]):
+            raise errors.NotFound("user not found")
+        usage = await self.queries.usage(user_id)
         return tasks_pb2.GetUsageResponse(
             window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
             window_end=convert.ts(datetime.fromtimestamp(usage.window_end, UTC)),
