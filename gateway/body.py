@@ -22,13 +22,32 @@ from gateway.schemas import FieldError
 
 M = TypeVar("M", bound=BaseModel)
 
+#: Each pydantic error type a request model can raise, in the API's own words (pydantic's
+#: "Input should be greater than or equal to 1" is the library's): a template over the
+#: error's context. A ValueError raised by a model's validator is already worded for the
+#: client and keeps its message; any other type reads as ``_UNKNOWN``.
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "is not a known field",
     "string_type": "must be a string",
     "int_parsing": "must be an integer",
     "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "list_type": "must be a list",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be greater than {gt}",
+    "less_than": "must be less than {lt}",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "string_pattern_mismatch": "is not in the documented format",
 }
+_UNKNOWN = "is not a valid value"
+_OWN = frozenset({"value_error", "assertion_error"})
 
 
 class _NotJson(ValueError):
@@ -129,7 +148,14 @@ def json_object(request: Request) -> dict[str, Any]:
 
 def _field_error(error: ErrorDetails) -> FieldError:
     field = ".".join(str(part) for part in error["loc"]) or "body"
-    message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+    kind = error["type"]
+    if kind in _OWN:
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    else:
+        try:
+            message = _MESSAGES[kind].format_map(error.get("ctx") or {})
+        except (KeyError, ValueError):
+            message = _UNKNOWN
     return FieldError(field=field, message=message)
 
 
