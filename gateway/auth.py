@@ -6,7 +6,8 @@ checks it and takes the rate token before doing anything else: one hop per
 request, and a revoked key is refused on the very next one. A request that fails
 before any call carried the key has it checked by Authenticate first, so a bad
 key is still answered 401 (and a spent bucket 429) ahead of any other error. A
-header that cannot hold a key is refused here without a round trip."""
+header that cannot hold a key is refused here without a round trip, and so is a request
+with two of them (400: RFC 9110 §5.3)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
+from gateway.body import field_problem
 from gateway.clients import User, acting_for
 from gateway.request_ids import request_id_of
+from gateway.schemas import FieldError
 from gateway.state import state
 from taskmesh import errors
 
@@ -30,7 +33,16 @@ Handler = Callable[..., Coroutine[Any, Any, HTTPResponse | None]]
 
 
 def bearer_key(request: Request) -> str:
-    match = _BEARER.match(request.headers.get("Authorization", ""))
+    """The API key of the one ``Authorization`` header. Raises ProblemError (400) when the
+    header is repeated, Unauthenticated when it is missing or cannot hold a key."""
+    values: list[str] = request.headers.getall("Authorization", [])
+    if len(values) > 1:
+        # RFC 9110 §5.3: a field that is not a list must not repeat. Which of the two a
+        # server, a proxy or a log reads differs between them, so neither is looked up.
+        raise field_problem(
+            [FieldError(field="Authorization", message="must be given at most once")], "headers"
+        )
+    match = _BEARER.match(values[0] if values else "")
     if match is None:
         raise errors.Unauthenticated("Missing or malformed Authorization header.")
     return match.group(1)

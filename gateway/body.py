@@ -22,13 +22,32 @@ from gateway.schemas import FieldError
 
 M = TypeVar("M", bound=BaseModel)
 
+#: Each pydantic error type a request model can raise, in the API's own words (pydantic's
+#: "Input should be greater than or equal to 1" is the library's): a template over the
+#: error's context. A ValueError raised by a model's validator is already worded for the
+#: client and keeps its message; any other type reads as ``_UNKNOWN``.
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "is not a known field",
     "string_type": "must be a string",
     "int_parsing": "must be an integer",
     "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "list_type": "must be a list",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be greater than {gt}",
+    "less_than": "must be less than {lt}",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "string_pattern_mismatch": "is not in the documented format",
 }
+_UNKNOWN = "is not a valid value"
+_OWN = frozenset({"value_error", "assertion_error"})
 
 
 class _NotJson(ValueError):
@@ -54,6 +73,36 @@ def _bounded_int(digits: str) -> int:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int)
 
 
+#: U+FEFF at the start of a text: a byte order mark, not part of the JSON (RFC 8259 §8.1).
+BOM = "\ufeff"
+
+#: Whitespace as the JSON grammar has it (RFC 8259 §2).
+_JSON_SPACE = " \t\r\n"
+
+#: What went wrong, in the project's words, by the start of the parser's message. The
+#: parser's own message never reaches a client: its wording ("Expecting ',' delimiter: line 1
+#: column 31 (char 30)") is Python's, not the API's, and changes between versions.
+_SYNTAX = (
+    ("Expecting value", "a value is missing or is not a JSON value"),
+    ("Unterminated string", "a string is not closed"),
+    ("Invalid control character", "a string holds an unescaped control character"),
+    ("Invalid \\", "a string holds an invalid escape"),
+    ("Extra data", "something follows the JSON value"),
+    ("Expecting property name", "an object member's name is not a double-quoted string"),
+    ("Expecting ':'", "an object member's name is not followed by a colon"),
+    ("Expecting ','", "an object or array is not closed, or lacks a comma"),
+)
+
+
+def _syntax_detail(exc: json.JSONDecodeError) -> str:
+    """``The request body is not valid JSON: <what> (at line L, character C).``"""
+    what = next((words for start, words in _SYNTAX if exc.msg.startswith(start)), None)
+    where = f"line {exc.lineno}, character {exc.colno}"
+    if what is None:
+        return f"The request body is not valid JSON (at {where})."
+    return f"The request body is not valid JSON: {what} (at {where})."
+
+
 def _is_json(content_type: str) -> bool:
     media, *params = (part.strip().lower() for part in content_type.split(";"))
     if media != "application/json":
@@ -66,28 +115,26 @@ def _is_json(content_type: str) -> bool:
 
 
 def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object: UTF-8, strict JSON (no NaN), an object at the top."""
+    """The body as a JSON object: UTF-8 (a leading byte order mark ignored), strict JSON
+    (no NaN), an object at the top. Every refusal's detail is the gateway's own wording."""
     if not _is_json(request.headers.get("Content-Type", "")):
         raise ProblemError(
             UNSUPPORTED_MEDIA_TYPE, "Send the body as JSON with Content-Type: application/json."
         )
     raw = request.body or b""
-    if not raw.strip():
-        raise ProblemError(MALFORMED, "The request body is empty; expected a JSON object.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ProblemError(MALFORMED, "The request body is not valid UTF-8.") from None
+    # RFC 8259 §8.1: a parser may ignore a leading byte order mark, and clients that
+    # write UTF-8 "with signature" (.NET, Notepad) send one; the JSON after it is judged.
+    text = text.removeprefix(BOM)
+    if not text.strip(_JSON_SPACE):
+        raise ProblemError(MALFORMED, "The request body is empty; expected a JSON object.")
     try:
-        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
         data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise ProblemError(
-            MALFORMED,
-            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, "
-            f"column {exc.colno}).",
-        ) from None
+        raise ProblemError(MALFORMED, _syntax_detail(exc)) from None
     except _NotJson as exc:
         raise ProblemError(MALFORMED, f"The request body is not valid JSON: {exc}.") from None
     except ValueError:
@@ -101,7 +148,14 @@ def json_object(request: Request) -> dict[str, Any]:
 
 def _field_error(error: ErrorDetails) -> FieldError:
     field = ".".join(str(part) for part in error["loc"]) or "body"
-    message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+    kind = error["type"]
+    if kind in _OWN:
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    else:
+        try:
+            message = _MESSAGES[kind].format_map(error.get("ctx") or {})
+        except (KeyError, ValueError):
+            message = _UNKNOWN
     return FieldError(field=field, message=message)
 
 

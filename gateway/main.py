@@ -16,6 +16,7 @@ from sanic.server.async_server import AsyncioServer
 
 from gateway.app import build_app
 from gateway.clients import DependencyHealth, TasksClient
+from gateway.http1 import GatewayProtocol
 from gateway.middleware import route_label
 from gateway.state import GatewayApp, GatewayState
 from taskmesh import tracing
@@ -118,6 +119,7 @@ async def start(settings: GatewaySettings) -> RunningGateway:
             sock=sock,
             return_asyncio_server=True,
             access_log=False,
+            protocol=GatewayProtocol,
             # Accept nothing until the app's startup (router finalisation) is done.
             asyncio_server_kwargs={"start_serving": False},
         )

@@ -79,7 +79,8 @@ _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
 }
 
 _PROBLEM_TEXT = {
-    400: "Validation failed (field named), malformed JSON or non-UTF-8 body, or input refused.",
+    400: "Validation failed (field named), malformed JSON or non-UTF-8 body, a repeated "
+    "header, or input refused.",
     401: "Missing or invalid API key.",
     404: "No such resource for this user (malformed ids included).",
     405: "Method not allowed on this path.",
@@ -93,7 +94,8 @@ _PROBLEM_TEXT = {
 }
 _PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 429: ("Retry-After",)}
 _PROBLEM_HEADERS[503] = ("Retry-After",)
-_AUTH_PROBLEMS = (401, 429, 503)
+#: Every authenticated route: a repeated Authorization header (400), a bad key, the rate.
+_AUTH_PROBLEMS = (400, 401, 429, 503)
 
 #: One server-sent event, as OpenAPI 3.2 and tools validating streams read an
 #: event-stream schema: each event's fields, the data being a Job in JSON.

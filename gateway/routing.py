@@ -39,7 +39,7 @@ class Reply:
 class Operation:
     """One HTTP operation as the OpenAPI document states it. ``path`` is the
     OpenAPI path (``/api/v1/jobs/{jobId}``); ``problems`` lists the statuses of
-    its problem documents beyond 500 (and 401/429/503 when authenticated)."""
+    its problem documents beyond 500 (and 400/401/429/503 when authenticated)."""
 
     method: str
     path: str

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from taskmesh import job_states
+from taskmesh.capabilities.task_vocabulary import DEFAULT_CATEGORIES, DEFAULT_LEVELS
 from taskmesh.capabilities.text_limits import MAX_TEXT_CHARS, MIN_TEXT_CHARS
 from taskmesh.tasks.v1 import tasks_pb2
 
@@ -101,6 +104,38 @@ class CreateTaskBody(BaseModel):
         return text
 
 
+def one_of(values: Sequence[str]) -> str:
+    """``'a', 'b' or 'c'``: the values a parameter takes, worded as for a Literal's
+    (``gateway.body``), so every "must be one of" reads the same."""
+    quoted = [f"'{value}'" for value in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _member_of(values: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"must be one of {one_of(values)}")
+        return value
+
+    return check
+
+
+#: A task's category and priority level hold the parse-task config's values (SPEC §10; every
+#: job runs with the defaults), so a filter on any other value is a client's mistake: a 400
+#: naming it, as for ``orderBy``, not a silently empty page. Compared exactly, as stored.
+CATEGORIES = DEFAULT_CATEGORIES
+PRIORITY_LEVELS = tuple(name for name, _, _ in DEFAULT_LEVELS)
+Category = Annotated[
+    str,
+    AfterValidator(_member_of(CATEGORIES)),
+    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
+]
+PriorityLevel = Annotated[
+    str,
+    AfterValidator(_member_of(PRIORITY_LEVELS)),
+    WithJsonSchema({"type": "string", "enum": list(PRIORITY_LEVELS)}),
+]
+
 OrderBy = Literal["dueDate", "priorityScore", "createdAt"]
 OrderDirection = Literal["asc", "desc"]
 
@@ -114,8 +149,8 @@ class ListTasksQuery(BaseModel):
     take: int = Field(10, ge=1, le=100)
     order_by: OrderBy = Field("createdAt", alias="orderBy")
     order_direction: OrderDirection = Field("desc", alias="orderDirection")
-    category: str | None = Field(None, min_length=1, max_length=100)
-    priority_level: str | None = Field(None, alias="priorityLevel", min_length=1, max_length=100)
+    category: Category | None = None
+    priority_level: PriorityLevel | None = Field(None, alias="priorityLevel")
 
 
 class ListJobsQuery(BaseModel):

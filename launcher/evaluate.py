@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from launcher.arguments import positive_int, positive_seconds
+
 
 def register(sub: Any) -> None:
     """Adds the ``eval`` command to the CLI's subparsers."""
@@ -29,8 +31,12 @@ def register(sub: Any) -> None:
         choices=["auto", "json_schema", "json_object", "none"],
         help="structured-output mode (default OPENAI_RESPONSE_FORMAT)",
     )
-    parser.add_argument("--timeout", type=float, help="seconds per call (default OPENAI_TIMEOUT_S)")
-    parser.add_argument("--concurrency", type=int, default=2, help="cases at once (default 2)")
+    parser.add_argument(
+        "--timeout", type=positive_seconds, help="seconds per call (default OPENAI_TIMEOUT_S)"
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=2, help="cases at once (default 2)"
+    )
     parser.add_argument("--cases", help="comma-separated case ids (default all)")
     parser.add_argument("--out", help="write the JSON report here")
     parser.add_argument(

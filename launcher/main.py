@@ -8,6 +8,8 @@ import argparse
 import importlib
 from collections.abc import Callable
 
+from launcher.arguments import positive_seconds
+
 _MAINS = {
     "gateway": "gateway.main",
     "tasks": "services.tasks.main",
@@ -128,8 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="submit a sentence and follow the job")
     submit.add_argument("text")
-    submit.add_argument("--json", action="store_true", help="print the job as JSON")
-    submit.add_argument("--timeout", type=float, default=120.0, help="seconds to follow the job")
+    submit.add_argument(
+        "--json",
+        action="store_true",
+        help="print the job as JSON on stdout; an error too, as one JSON object "
+        '(the problem document, or {"error": ...})',
+    )
+    submit.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=120.0,
+        help="seconds to follow the job, above 0 (120)",
+    )
     submit.set_defaults(func=_submit)
     __import__("launcher.evaluate", fromlist=["register"]).register(sub)
     return parser

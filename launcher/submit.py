@@ -6,7 +6,11 @@ is its first user.
 The job is followed through its server-sent event stream, resumed with
 ``Last-Event-ID`` when the connection drops; a gateway without the stream (or
 one that keeps failing) is polled instead. Progress goes to stderr, the result
-to stdout (``--json``: the final job document alone, for scripts).
+to stdout (``--json``: the final job document alone, for scripts). With ``--json`` an
+error is one JSON object on stdout too, where a script already reads a failed job: the
+gateway's problem document as sent, or ``{"error": "..."}`` for one found here (no key,
+no answer, the follow's deadline), and nothing goes to stderr (argparse's own usage
+errors, found before ``--json`` is read, stay text there).
 
 Exit codes: 0 the job succeeded, 1 it failed or the request was refused or
 could not be made, 2 usage (no API key, a malformed TASKMESH_URL)."""
@@ -207,28 +211,60 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    as_json = bool(getattr(args, "json", False))
     base = os.environ.get("TASKMESH_URL", DEFAULT_URL).strip().rstrip("/") or DEFAULT_URL
     key = os.environ.get("TASKMESH_API_KEY", "").strip()
     if not key:
-        print(
-            "taskmesh: set TASKMESH_API_KEY to your API key "
+        report_error(
+            "set TASKMESH_API_KEY to your API key "
             "(taskmesh up prints one; taskmesh users create NAME makes one)",
-            file=sys.stderr,
+            as_json=as_json,
         )
         return 2
     timeout = float(getattr(args, "timeout", 120.0))
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "taskmesh-cli"}
-    progress = _Progress(sys.stderr, enabled=not args.json)
+    progress = _Progress(sys.stderr, enabled=not as_json)
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=10.0) as http:
             client = TaskmeshClient(api_key=key, http=http, user_agent="taskmesh-cli")
-            return _submit(client, args.text, timeout, progress, as_json=args.json)
+            return _submit(client, args.text, timeout, progress, as_json=as_json)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
-        print(f"taskmesh: TASKMESH_URL is not an http(s) URL: {base!r}", file=sys.stderr)
+        report_error(f"TASKMESH_URL is not an http(s) URL: {base!r}", as_json=as_json)
         return 2
     except httpx.HTTPError as exc:
-        print(f"taskmesh: cannot reach {base} ({type(exc).__name__})", file=sys.stderr)
+        report_error(f"cannot reach {base} ({type(exc).__name__})", as_json=as_json)
         return 1
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def report_error(message: str, *, as_json: bool, **fields: Any) -> None:
+    """An error found by the CLI itself: ``taskmesh: message`` on stderr, or with
+    ``--json`` ``{"error": message, ...fields}`` on stdout."""
+    if as_json:
+        _print_json({"error": message, **fields})
+    else:
+        print(f"taskmesh: {message}", file=sys.stderr)
+
+
+def report_problem(response: httpx.Response, *, as_json: bool) -> None:
+    """The gateway's refusal: readable lines on stderr, or with ``--json`` its problem
+    document as sent (``{"error", "status"}`` when the answer was no JSON object)."""
+    if not as_json:
+        print_problem(response, sys.stderr)
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {
+            "error": f"HTTP {response.status_code} from {response.request.url}",
+            "status": response.status_code,
+        }
+    _print_json(body)
 
 
 def _submit(
@@ -237,7 +273,7 @@ def _submit(
     try:
         accepted: Job = client.submit(text)
     except ApiError as refused:
-        print_problem(refused.response, sys.stderr)
+        report_problem(refused.response, as_json=as_json)
         return 1
     job_id = str(accepted["jobId"])
     follower = Follower(client.http, job_id, time.monotonic() + timeout, progress.show)
@@ -250,21 +286,24 @@ def _submit(
             follower.seen(accepted)
             job = follower.run()
     except Refused as refused:
-        print_problem(refused.response, sys.stderr)
+        report_problem(refused.response, as_json=as_json)
         return 1
     except FollowTimeout as timed_out:
         status = (timed_out.job or accepted).get("status", "unknown")
-        print(
-            f"taskmesh: job {job_id} still {status} after {timeout:g} s; "
+        report_error(
+            f"job {job_id} still {status} after {timeout:g} s; "
             f"it goes on: GET /api/v1/jobs/{job_id}",
-            file=sys.stderr,
+            as_json=as_json,
+            jobId=job_id,
         )
         return 1
     except KeyboardInterrupt:
-        print(f"\ntaskmesh: stopped following; job {job_id} goes on", file=sys.stderr)
+        if not as_json:
+            print(file=sys.stderr)  # past the ^C the terminal echoed
+        report_error(f"stopped following; job {job_id} goes on", as_json=as_json, jobId=job_id)
         return 1
     if as_json:
-        print(json.dumps(job, indent=2))
+        _print_json(job)
     elif job.get("status") == "succeeded":
         print_task(job, sys.stdout)
     else:

@@ -5,6 +5,7 @@ and a bad key still outranks every other error."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from taskmesh import errors
 from tests.gateway.fakes import ALICE_KEY, BOB_KEY, USERS, FakeTasks
@@ -76,3 +77,24 @@ async def test_the_request_rate_outranks_a_bad_body(
     response = await client.post("/api/v1/tasks", json={})
     assert_problem(response, 429)
     assert "retry-after" in response.headers
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [(ALICE_KEY, BOB_KEY), (ALICE_KEY, ALICE_KEY), ("not-a-real-key-at-all", ALICE_KEY)],
+    ids=["two-users", "same-key-twice", "bad-then-good"],
+)
+async def test_two_authorization_headers_are_400_before_any_key_lookup(
+    anon: httpx.AsyncClient, fake: FakeTasks, keys: tuple[str, str]
+) -> None:
+    # RFC 9110 §5.3: Authorization is not a list; acting as either key would be a guess.
+    headers = [("Authorization", f"Bearer {key}") for key in keys]
+    for response in (
+        await anon.get("/api/v1/usage", headers=headers),
+        await anon.post("/api/v1/tasks", json=CREATE, headers=headers),
+    ):
+        body = assert_problem(response, 400, "validation")
+        assert body["errors"] == [
+            {"field": "Authorization", "message": "must be given at most once"}
+        ]
+    assert sum(fake.calls.values()) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -157,3 +158,35 @@ def test_a_route_cannot_be_declared_twice() -> None:
     assert [op.sanic_uri for op in table.operations] == ["/api/v1/things/<thing_id:str>"]
     with pytest.raises(ValueError, match="declared twice"):
         table.route("GET", "/api/v1/things/{thingId}", "again", "Again.", "things", {})
+
+
+async def test_no_response_carries_an_empty_alt_svc_header(
+    client: httpx.AsyncClient, gateway: RunningGateway
+) -> None:
+    # Sanic's placeholder for its start-time rewrite (off here) went out on every response;
+    # an empty Alt-Svc is no valid value (RFC 7838 §3) and no alternative service exists.
+    responses = [
+        await client.get("/healthz"),
+        await client.get("/api/v1/usage"),
+        await client.get("/api/v1/tasks", params={"take": "0"}),
+        await client.get("/no/such/path"),
+        await client.delete("/api/v1/usage"),
+        await client.get("/openapi.json"),
+    ]
+    for response in responses:
+        assert "alt-svc" not in response.headers, (response.request.url, response.status_code)
+
+    # Protocol-level answers (no route ran: Sanic's own error path) are no exception.
+    for raw in (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 4"), head
+        assert b"alt-svc" not in head.lower(), head

@@ -81,6 +81,11 @@ async def test_query_is_passed_through_with_defaults(
         ({"orderBy": "title"}, "orderBy"),
         ({"orderDirection": "up"}, "orderDirection"),
         ({"order_by": "dueDate"}, "order_by"),
+        ({"priorityLevel": "urgent"}, "priorityLevel"),
+        ({"priorityLevel": "High"}, "priorityLevel"),
+        ({"priorityLevel": ""}, "priorityLevel"),
+        ({"category": "shopping"}, "category"),
+        ({"category": ""}, "category"),
         ([("take", "5"), ("take", "6")], "take"),
     ],
 )
@@ -91,6 +96,50 @@ async def test_bad_query_is_400_naming_the_parameter(
     body = assert_problem(response, 400, "validation")
     assert [e["field"] for e in body["errors"]] == [field]
     assert fake.calls["ListTasks"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "message"),
+    [
+        ("/api/v1/tasks", {"take": "0"}, "take", "must be at least 1"),
+        ("/api/v1/tasks", {"take": "101"}, "take", "must be at most 100"),
+        ("/api/v1/tasks", {"skip": "-1"}, "skip", "must be at least 0"),
+        ("/api/v1/tasks", {"take": "ten"}, "take", "must be an integer"),
+        (
+            "/api/v1/tasks",
+            {"orderBy": "title"},
+            "orderBy",
+            "must be one of 'dueDate', 'priorityScore' or 'createdAt'",
+        ),
+        (
+            "/api/v1/tasks",
+            {"priorityLevel": "urgent"},
+            "priorityLevel",
+            "must be one of 'low', 'medium', 'high' or 'critical'",
+        ),
+        (
+            "/api/v1/tasks",
+            {"category": "shopping"},
+            "category",
+            "must be one of 'work', 'personal', 'health', 'finance' or 'errand'",
+        ),
+        (
+            "/api/v1/jobs",
+            {"status": "bogus"},
+            "status",
+            "must be one of 'queued', 'running', 'succeeded', 'failed' or 'cancelled'",
+        ),
+        ("/api/v1/jobs", {"take": "0"}, "take", "must be at least 1"),
+    ],
+)
+async def test_query_errors_are_worded_by_the_api_not_the_validation_library(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], field: str, message: str
+) -> None:
+    response = await client.get(path, params=params)
+    body = assert_problem(response, 400, "validation")
+    assert body["errors"] == [{"field": field, "message": message}]
+    assert body["detail"] == f"Invalid query parameters: {field}: {message}."
+    assert "Input should" not in response.text and "Value error" not in response.text
 
 
 async def test_get_task(client: httpx.AsyncClient, fake: FakeTasks) -> None:

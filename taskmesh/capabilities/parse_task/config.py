@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from taskmesh.capabilities.task_vocabulary import DEFAULT_CATEGORIES as DEFAULT_CATEGORIES
+from taskmesh.capabilities.task_vocabulary import DEFAULT_LEVELS as DEFAULT_LEVELS
 from taskmesh.jobs.v1 import jobs_pb2
 
 #: Scores live on one scale whatever the level names are, so clients can compare tasks.
 SCORE_MIN = 0
 SCORE_MAX = 10
-
-DEFAULT_CATEGORIES: tuple[str, ...] = ("work", "personal", "health", "finance", "errand")
-DEFAULT_LEVELS: tuple[tuple[str, int, int], ...] = (
-    ("low", 0, 3),
-    ("medium", 4, 6),
-    ("high", 7, 8),
-    ("critical", 9, 10),
-)
 
 
 def default_config() -> jobs_pb2.ParseTaskConfig:
