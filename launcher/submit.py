@@ -210,9 +210,22 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return default
 
 
+API_PREFIX = "/api/v1"
+
+
+def gateway_base(url: str) -> str:
+    """The gateway's base URL from ``TASKMESH_URL``: ``DEFAULT_URL`` when blank, without a
+    trailing slash, and without a trailing ``/api/v1``, the API prefix ``taskmesh up`` prints
+    beside the gateway's address (the client adds it to every path)."""
+    base = url.strip().rstrip("/")
+    if base.lower().endswith(API_PREFIX):
+        base = base[: -len(API_PREFIX)].rstrip("/")
+    return base or DEFAULT_URL
+
+
 def run(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    base = os.environ.get("TASKMESH_URL", DEFAULT_URL).strip().rstrip("/") or DEFAULT_URL
+    base = gateway_base(os.environ.get("TASKMESH_URL", ""))
     key = os.environ.get("TASKMESH_API_KEY", "").strip()
     if not key:
         report_error(

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from launcher.submit import gateway_base
+from taskmesh.client import DEFAULT_URL
 from tests.support.stack import Stack
 
 TEXT = (
@@ -232,3 +234,18 @@ def test_refusals_and_failures_exit_1_with_the_reason(running_stack: Stack) -> N
     wrong_key = submit(TEXT, url=running_stack.url, key="tm_not-a-key")
     assert wrong_key.returncode == 1
     assert "(401)" in wrong_key.stderr and "TASKMESH_API_KEY" in wrong_key.stderr
+
+
+def test_the_api_url_taskmesh_up_prints_works_as_taskmesh_url(refusing_gateway: str) -> None:
+    # `taskmesh up` prints "HTTP API http://host:port/api/v1": that URL must work too.
+    for url in (f"{refusing_gateway}/api/v1", f"{refusing_gateway}/API/v1/", refusing_gateway):
+        answer = submit("--json", "proxy", url=url, key=SOME_KEY)
+        assert (
+            json.loads(answer.stdout)["error"] == f"HTTP 502 from {refusing_gateway}/api/v1/tasks"
+        )
+
+
+def test_gateway_base_keeps_other_paths_and_defaults_when_blank() -> None:
+    assert gateway_base("  ") == DEFAULT_URL
+    assert gateway_base("https://tm.example/proxy/") == "https://tm.example/proxy"
+    assert gateway_base("https://tm.example/proxy/api/v1") == "https://tm.example/proxy"
