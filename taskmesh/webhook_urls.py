@@ -9,6 +9,12 @@ registration and again before every delivery; a delivery connects to the
 address that was checked (``Target.address``), never resolves the name a
 second time, so a DNS answer that changes in between (rebinding) cannot
 lead it elsewhere.
+
+A URL is also shown back to its owner (the listing, the console), so it must
+read as what it is: no hidden characters (Unicode TR #36 §2.2: bidi controls
+and invisible characters reorder or conceal what is displayed) and no host
+label mixing scripts in a confusable way (UTS #39 §5.1, mixed-script
+confusables: "exаmple.com" with a Cyrillic "а").
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
+
+from confusable_homoglyphs import categories, confusables
 
 from taskmesh.settings import default
 
@@ -27,6 +36,22 @@ MAX_URL_CHARS = 2000
 #: OpenAPI document shows: http or https, then no whitespace or control character. Whether
 #: the host is acceptable (public addresses only) is :func:`resolve`'s business.
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
+
+#: Unicode categories no URL character may have: controls (Cc), format characters (Cf: the
+#: bidi embeddings, overrides and isolates, zero-width spaces and joiners, the soft hyphen, the
+#: byte order mark) and the line and paragraph separators (Zl, Zp). Whitespace is refused too.
+#: RFC 3986 §2 allows none of them unencoded; percent-encoded they show as what they are.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: Scripts that may share one host label, as UTS #39 §5.2 "Highly Restrictive" allows (what
+#: browsers require before they show a name in Unicode): Japanese mixes Han, Hiragana and
+#: Katakana, Chinese Han and Bopomofo, Korean Han and Hangul, each also with Latin.
+#: Common (digits, hyphen) and Inherited (combining marks) characters belong to any script.
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+_ANY_SCRIPT = frozenset({"COMMON", "INHERITED"})
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -68,8 +93,9 @@ def parse(url: str) -> SplitResult:
     """Checks the URL's form. Raises RefusedUrl naming what is wrong."""
     if len(url) > MAX_URL_CHARS:
         raise RefusedUrl(f"must be at most {MAX_URL_CHARS} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
-        raise RefusedUrl("must not contain whitespace or control characters")
+    if any(ch.isspace() or unicodedata.category(ch) in HIDDEN_CATEGORIES for ch in url):
+        # The message names the kind, never the character: the answer stays plain text.
+        raise RefusedUrl("must not contain whitespace, control or invisible formatting characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -83,7 +109,33 @@ def parse(url: str) -> SplitResult:
         raise RefusedUrl("must not contain credentials")
     if parts.fragment:
         raise RefusedUrl("must not contain a fragment")
+    if any(_spoofable(label) for label in _labels(parts.hostname)):
+        raise RefusedUrl("host must not mix look-alike letters of different scripts")
     return parts
+
+
+def _labels(host: str) -> list[str]:
+    """The host's labels as displayed: an IDNA A-label ("xn--…") is read as the Unicode
+    label a browser shows for it, so the encoded form cannot hide a mixed label."""
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label.encode("ascii").decode("idna")
+            except UnicodeError:
+                pass  # not a valid A-label: shown (and resolved) as the ASCII it is
+        labels.append(label)
+    return labels
+
+
+def _spoofable(label: str) -> bool:
+    """A label mixing scripts outside :data:`_SCRIPT_SETS` with a letter that passes for
+    another script's (UTS #39 confusables data). One script alone, such as an all-Cyrillic
+    "пример" or an all-Greek label, is a name in its own language and stays allowed."""
+    scripts = {categories.alias(ch) for ch in label} - _ANY_SCRIPT
+    if len(scripts) < 2 or any(scripts <= allowed for allowed in _SCRIPT_SETS):
+        return False
+    return bool(confusables.is_confusable(label))
 
 
 def allowed(address: IpAddress, allow_private: bool) -> bool:

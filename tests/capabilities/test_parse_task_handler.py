@@ -266,3 +266,27 @@ async def test_sentence_travels_alone_in_the_user_message(make_input: MakeInput)
         if r["response_format"]["json_schema"]["name"] == "parse_task_core"
     )
     assert "Current UTC time: 2024-01-15T12:00:00Z" in core["messages"][0]["content"].splitlines()
+
+
+async def test_invisible_characters_never_reach_the_task(make_input: MakeInput) -> None:
+    """What the worker stores (and the API shows) is the title without hidden characters; a
+    title of hidden characters alone is refused like an empty one and asked for again."""
+    hidden = json.loads(json.dumps(GOOD))
+    hidden["task"]["title"] = "\u200b\u2066\u2069\ufeff"
+    padded = json.loads(json.dumps(GOOD))
+    padded["task"]["title"] = "\u200d Pay Electricity Bill\u202c" + "\u200b" * 32
+    padded["task"]["priority"]["reason"] = "Late fees.\u2060\u200b"
+    client = _ScriptedClient([json.dumps(hidden), json.dumps(padded)])
+    text = "Pay electricity bill tomorrow"
+    result = await run_parse_task(client, _model(), make_input(text))  # type: ignore[arg-type]
+
+    assert result.output is not None
+    assert result.output.title == "Pay Electricity Bill"
+    assert result.output.priority.reason == "Late fees."
+    assert result.usage.llm_calls == 3  # the invisible title was a failed attempt
+    retry = [
+        r
+        for r in client.completions.requests
+        if r["response_format"]["json_schema"]["name"] == "parse_task_core"
+    ][1]
+    assert "title must have 2-8 words (got 0" in retry["messages"][3]["content"]

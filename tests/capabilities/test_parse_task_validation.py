@@ -24,6 +24,7 @@ from taskmesh.capabilities.parse_task.schema import (
     parse_subtasks,
     subtasks_response_format,
     title_case,
+    visible_text,
 )
 from taskmesh.capabilities.parse_task.validation import MAX_TEXT_CHARS, validate_input
 from taskmesh.errors import InvalidInput
@@ -281,6 +282,71 @@ def test_title_word_count(title: str) -> None:
     assert any("title must have 2-8 words" in e for e in _core_errors(_task(title=title)))
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Renew Passport" + "\u200b" * 32, "Renew Passport"),
+        ("\u200d \u200d Family Dinner", "Family Dinner"),
+        ("Pay Rent Yadot\u202c", "Pay Rent Yadot"),  # an orphan pop-directional-formatting
+        ("\u202eRenew\u202c Passport", "Renew Passport"),
+        ("\u2066Call\u2069 \u2067Mom\u2069 \u2068Today\u2069", "Call Mom Today"),
+        ("\ufeffBook Dentist\u2060 Appointment", "Book Dentist Appointment"),
+        ("Re\u00adnew Pass\u00adport", "Renew Passport"),
+        ("Water \u200b\u200b\u200b Plants", "Water Plants"),
+        ("\u200d\u200cWash\u200d Car\u200c", "Wash Car"),
+        ('"\u200dWash Car\u200c."', "Wash Car"),
+    ],
+)
+def test_invisible_characters_are_dropped_from_the_title(title: str, expected: str) -> None:
+    out = _core(_task(title=title))
+    assert isinstance(out, jobs_pb2.ParseTaskOutput)
+    assert out.title == expected
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        # Persian "I want to buy a book": the non-joiner keeps "می" and "خواهم" apart in one word.
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u06a9\u062a\u0627\u0628 "
+        "\u0628\u062e\u0631\u0645",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 Picnic",  # an emoji ZWJ family
+        "\u0915\u094d\u200d\u0937 \u0905\u092d\u094d\u092f\u093e\u0938",  # Devanagari half form
+        "Hike in \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    ],
+)
+def test_joiners_and_tag_sequences_of_real_text_are_kept(title: str) -> None:
+    out = _core(_task(title=title))
+    assert isinstance(out, jobs_pb2.ParseTaskOutput)
+    assert out.title == title
+
+
+def test_joiners_are_kept_only_between_two_visible_characters() -> None:
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert visible_text(persian) == persian
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 picnic"
+    assert visible_text(family) == family
+    assert visible_text("\u200dpicnic\u200c") == "picnic"
+    assert visible_text("\U0001f468\u200d \u200c picnic").split() == ["\U0001f468", "picnic"]
+    # A run of joiners hides length: one is enough to join.
+    assert visible_text("\U0001f468" + "\u200d" * 30 + "\U0001f469") == "\U0001f468\u200d\U0001f469"
+
+
+@pytest.mark.parametrize(
+    "title", ["\u200b" * 12, "\u200d \u200c \u2066\u2069", "\ufeff\u00ad\u202e"]
+)
+def test_a_title_of_invisible_characters_alone_is_an_empty_title(title: str) -> None:
+    assert _core_errors(_task(title=title)) == _core_errors(_task(title=""))
+
+
+def test_invisible_characters_are_dropped_from_the_priority_reason() -> None:
+    out = _core(_task(reason="\u200b\u202eLate fees\u202c add up.\u2060 "))
+    assert isinstance(out, jobs_pb2.ParseTaskOutput)
+    assert out.priority.reason == "Late fees add up."
+    assert any(
+        "priority.reason must not be empty" in e for e in _core_errors(_task(reason="\u200b\ufeff"))
+    )
+
+
 def test_category_and_level_must_come_from_the_config() -> None:
     errors = _core_errors(_task(category="shopping", level="urgent"))
     assert any("category must be one of: work, personal" in e for e in errors)
@@ -406,6 +472,28 @@ def test_subtasks_valid_and_normalised() -> None:
         "Review Draft",
         "Submit Report",
     ]
+
+
+def test_invisible_characters_are_dropped_from_subtasks() -> None:
+    content = json.dumps(
+        {
+            "subtasks": [
+                "Gather Data" + "\u200b" * 20,
+                "\u200d \u200d Write the Draft",
+                "Review Draft\u202c",
+                "\U0001f468\u200d\U0001f469\u200d\U0001f467 Plan Picnic",
+            ]
+        }
+    )
+    assert parse_subtasks(content) == [
+        "Gather Data",
+        "Write the Draft",
+        "Review Draft",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 Plan Picnic",
+    ]
+    with pytest.raises(OutputInvalid) as info:
+        parse_subtasks(json.dumps({"subtasks": ["Gather Data", "\u200b\u2060", "Review Draft"]}))
+    assert any("subtasks[1] must have 2-8 words (got 0" in e for e in info.value.errors)
 
 
 @pytest.mark.parametrize("value", [None, []])

@@ -169,6 +169,37 @@ async def test_registration_refuses_private_and_non_http_urls(service: Service, 
     assert list(listed.endpoints) == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://93.184.215.14/h\u202e/moc.live",
+        "https://93.184.215.14/h\u200b",
+        "https://93.184.215.14/h\tx",
+        "https://ex\u0430mple.com/h",
+    ],
+)
+async def test_registration_refuses_urls_that_display_as_something_else(
+    service: Service, url: str
+) -> None:
+    """The gRPC API refuses what the gateway does: the check is the Tasks service's own."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await service.stub.CreateWebhookEndpoint(
+            tasks_pb2.CreateWebhookEndpointRequest(user_id=service.alice, url=url),
+            metadata=AUTH,
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details if d.Is(bad.DESCRIPTOR))
+    assert [v.field for v in bad.field_violations] == ["url"]
+    listed = await service.stub.ListWebhookEndpoints(
+        tasks_pb2.ListWebhookEndpointsRequest(user_id=service.alice), metadata=AUTH, timeout=5
+    )
+    assert list(listed.endpoints) == []
+
+
 async def test_unknown_event_types_are_refused(service: Service) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await service.stub.CreateWebhookEndpoint(

@@ -22,6 +22,7 @@ from taskmesh.rpc import server
 from taskmesh.settings import Settings
 from tests.support.gateway import assert_problem
 from tests.tasks.conftest import FakeDispatcher
+from tests.webhooks.test_urls import SPOOFING_URLS
 
 TOKEN = "internal-test-token"
 PUBLIC_URL = "https://93.184.215.14/hooks/taskmesh"
@@ -125,6 +126,37 @@ async def test_private_and_non_http_urls_are_refused_with_the_field_named(api, u
     body = assert_problem(response, 400)
     assert [e["field"] for e in body["errors"]] == ["url"]
     assert (await alice.get("/api/v1/webhooks")).json() == {"webhooks": []}
+
+
+@pytest.mark.parametrize("url", SPOOFING_URLS)
+async def test_urls_that_display_as_something_else_are_refused_with_the_field_named(
+    api, url: str
+) -> None:
+    """Hidden characters (bidi controls, zero-width and other format characters, separators,
+    whitespace) and host labels mixing look-alike scripts: a clean problem naming the field,
+    without the URL or its characters, and nothing registered."""
+    alice, _ = api
+    response = await alice.post("/api/v1/webhooks", json={"url": url})
+    body = assert_problem(response, 400)
+    assert [e["field"] for e in body["errors"]] == ["url"]
+    assert response.text.isascii()
+    assert "example" not in response.text and "ypal" not in response.text
+    assert (await alice.get("/api/v1/webhooks")).json() == {"webhooks": []}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{PUBLIC_URL}/with%20space?name=a%20b",
+        "https://\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444/hooks/taskmesh",
+    ],
+)
+async def test_honest_urls_are_registered_and_listed_as_sent(api, url: str) -> None:
+    alice, _ = api
+    created = await alice.post("/api/v1/webhooks", json={"url": url})
+    assert created.status_code == 201, created.text
+    assert created.json()["url"] == url
+    assert [w["url"] for w in (await alice.get("/api/v1/webhooks")).json()["webhooks"]] == [url]
 
 
 async def test_a_name_that_does_not_resolve_yet_is_accepted(api) -> None:

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, resolve
+from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, parse, resolve
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,62 @@ from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, resolve
 async def test_malformed_or_non_http_urls_are_refused(url: str) -> None:
     with pytest.raises(RefusedUrl):
         await resolve(url, allow_private=True)
+
+
+#: URLs that would display as something else: hidden characters reorder or hide part of the
+#: address, a host label mixing scripts passes for another name. Shared with the HTTP and
+#: gRPC tests, which expect the same refusal there.
+SPOOFING_URLS = [
+    "https://example.com/h\u202e/moc.live",  # right-to-left override: shows ".../evil.com"
+    "https://example.com/h\u202a/x",  # left-to-right embedding
+    "https://example.com/h\u202c",  # pop directional formatting
+    "https://example.com/h\u2066x\u2069",  # left-to-right isolate ... pop isolate
+    "https://example.com/h\u2067x",  # right-to-left isolate
+    "https://example.com/h\u2068x",  # first strong isolate
+    "https://example.com/h\u200b",  # zero-width space
+    "https://exa\u200dmple.com/h",  # zero-width joiner in the host
+    "https://example.com/h\u2060",  # word joiner
+    "https://\ufeffexample.com/h",  # byte order mark
+    "https://exam\u00adple.com/h",  # soft hyphen
+    "https://example.com/h\u2028x",  # line separator
+    "https://example.com/h\u2029x",  # paragraph separator
+    "https://example.com/h\u00a0x",  # no-break space
+    "https://example.com/h\tx",  # tab
+    "https://example.com/h\x85x",  # next line (C1 control)
+    "https://ex\u0430mple.com/h",  # Cyrillic "а" among Latin letters
+    "https://\u0440\u0430ypal.com/h",  # "раypal": Cyrillic "ра" then Latin
+    "https://pay.\u0440\u0430ypal.com/h",  # the same in a subdomain
+    "https://xn--ypal-43d9g.com/h",  # "раypal" as its IDNA A-label
+    "https://\u03bfpenai.com/h",  # Greek omicron for "o"
+]
+
+
+@pytest.mark.parametrize("url", SPOOFING_URLS)
+async def test_hidden_characters_and_mixed_script_look_alikes_are_refused(url: str) -> None:
+    with pytest.raises(RefusedUrl) as caught:
+        await resolve(url, allow_private=True)
+    # Refused for its form, before any DNS lookup (not "does not resolve", which registration
+    # accepts), in words that never repeat the character itself.
+    assert not isinstance(caught.value, Unresolvable)
+    assert str(caught.value).isascii() and str(caught.value).isprintable()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/hooks/taskmesh",
+        "https://example.com/hooks/my%20hook?x=%E2%80%AE",  # encoded, so shown as it is
+        "https://\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444/hook",  # пример.рф
+        "https://xn--e1afmkfd.xn--p1ai/hook",  # the same as A-labels
+        "https://\u03c0\u03b1\u03c1\u03ac\u03b4\u03b5\u03b9\u03b3\u03bc\u03b1.gr/hook",
+        "https://\u65e5\u672c\u8a9e\u30c9\u30e1\u30a4\u30f3.jp/hook",  # Han with Katakana
+        "https://m\u00fcnchen.de/hook",
+        "https://caf\u00e9-2.example.com:8443/hook",
+        "http://[2606:4700:4700::1111]/hook",
+    ],
+)
+def test_honest_urls_in_any_script_keep_their_form(url: str) -> None:
+    assert parse(url).hostname
 
 
 @pytest.mark.parametrize(

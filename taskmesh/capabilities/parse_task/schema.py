@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -258,6 +259,56 @@ def _capitalise(word: str) -> str:
     return word
 
 
+#: The zero-width non-joiner and joiner: real text between two visible characters (Unicode
+#: §23.2 "Layout Controls": Persian "می‌خواهم", Indic conjuncts and half forms, emoji ZWJ
+#: sequences such as 👨‍👩‍👧), and nothing anywhere else.
+_JOINER_RUN = re.compile("[\u200c\u200d]+")
+#: An emoji tag sequence (UTS #51 §2.3: a black flag, tag characters, a cancel tag, as in the
+#: flag of Scotland): the one other place format characters are text (SPEC §5 lists flag tag
+#: sequences as ordinary text).
+_TAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def visible_text(text: str) -> str:
+    """``text`` without the format characters (Unicode category Cf) that only hide or reorder
+    it: the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), zero-width
+    space, word joiner, byte order mark, soft hyphen and the rest. A model's answer is shown to
+    users as it is (Unicode TR #36 §2.2: such characters make a string read as another, or
+    pad a title that looks short). The joiners stay where they join two letters, marks,
+    digits or symbols, once (a run of them only hides length); emoji tag sequences stay
+    whole."""
+    if text.isascii():
+        return text  # ASCII holds no format character
+    kept: list[str] = []
+    start = 0
+    for flag in _TAG_SEQUENCE.finditer(text):
+        kept.append(_without_format(text[start : flag.start()]))
+        kept.append(flag.group())
+        start = flag.end()
+    kept.append(_without_format(text[start:]))
+    return _JOINER_RUN.sub(_joiner_between_characters, "".join(kept))
+
+
+def _without_format(text: str) -> str:
+    return "".join(c for c in text if c in "\u200c\u200d" or unicodedata.category(c) != "Cf")
+
+
+def _joiner_between_characters(run: re.Match[str]) -> str:
+    text = run.string
+    before = text[run.start() - 1] if run.start() > 0 else " "
+    after = text[run.end()] if run.end() < len(text) else " "
+    # A joiner at an end of the text or beside a space joins nothing ("\u200d Family Dinner"),
+    # nor beside punctuation, which the title rules may strip next ('"\u200dPay Rent"').
+    # Letters, marks (a virama, the emoji presentation selector), digits and symbols (emoji)
+    # are what joiners join.
+    joins = _joinable(before) and _joinable(after)
+    return run.group()[0] if joins else ""
+
+
+def _joinable(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LMNS"
+
+
 def clean_phrase(text: str) -> str:
     """Whitespace collapsed, list markers, wrapping quotes and end punctuation dropped."""
     phrase = " ".join(_LIST_MARKER.sub("", text).split())
@@ -311,7 +362,9 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def _phrase(value: str, what: str, words: tuple[int, int], errors: list[str]) -> str:
-    phrase = clean_phrase(value)
+    # Invisible characters go before the rules count words: a title of hidden characters
+    # alone is an empty title.
+    phrase = clean_phrase(visible_text(value))
     if is_unspaced(phrase):
         # Count characters, not spaces: "准备季度销售报告" is one "word" but a fine title.
         count = len("".join(phrase.split()))
@@ -335,7 +388,7 @@ def _phrase(value: str, what: str, words: tuple[int, int], errors: list[str]) ->
 
 
 def _sentence(value: str, what: str, errors: list[str]) -> str:
-    sentence = " ".join(value.split())
+    sentence = " ".join(visible_text(value).split())
     if not sentence:
         errors.append(f"{what} must not be empty")
     elif len(sentence) > MAX_SENTENCE_CHARS:
