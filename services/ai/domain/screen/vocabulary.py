@@ -249,14 +249,16 @@ def role_markup(canonical: str) -> bool:
     )
 
 
-# A tool call written into the task: a JSON object naming a function and its arguments, the
-# shape of OpenAI's `tool_calls`, Hermes' `<tool_call>` and Mistral's `[TOOL_CALLS]` payloads
-# ({"name": "send_email", "arguments": {...}}). The key names are the formats' own, so they are
-# English in every language; a to-do sentence carries none (the honest corpus has none).
+# A tool call written into the task: a JSON object naming a function and its `arguments` (an
+# object, or the JSON-encoded string OpenAI's `tool_calls` carry: {"name": "send_email",
+# "arguments": "{…}"}), a `tool_calls` list, or a tool-call tag opening a payload, whatever the
+# payload holds (normalised: no "_"): <tool_call>{…}, [TOOL_CALLS][{…}], <|python_tag|>{…},
+# <function_calls><invoke …>. The names are the formats' own, so they are English in every
+# language. Only `arguments` marks a call: `args`, `parameters` and `input` beside a `name`
+# are everyday configuration ({"name": "prod", "parameters": {"replicas": 3}}).
 _TOOL_CALL = re.compile(
-    r"""\{\s*"name"\s*:\s*"[^"\n]{1,80}"\s*,\s*"(?:arguments|args|parameters|input)"\s*:\s*[{\[]"""
-    # A tool-call tag opening a payload, whatever the payload holds (normalised: no "_"):
-    # <tool_call>{…}, [TOOL_CALLS][{…}], <|python_tag|>{…}, <function_calls><invoke …>.
+    r"""\{\s*"name"\s*:\s*"[^"\n]{1,80}"\s*,\s*"arguments"\s*:\s*[{\["]"""
+    r"""|"toolcalls"\s*:\s*\[\s*\{"""
     r"""|(?:<\|?(?:toolcalls?|functioncalls?|tooluse|pythontag)\|?>|\[toolcalls\])\s*\[?\s*\{"""
     r"""|<functioncalls>\s*<invoke\b"""
 )
