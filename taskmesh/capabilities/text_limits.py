@@ -7,6 +7,8 @@ Source: SPEC §5 (``naturalLanguage``: trimmed, 1–2000 characters, any script)
 
 from __future__ import annotations
 
+import unicodedata
+
 #: Characters of the trimmed sentence, at most.
 MAX_TEXT_CHARS = 2000
 #: Characters of the trimmed sentence, at least.
@@ -14,3 +16,18 @@ MIN_TEXT_CHARS = 1
 #: The only control characters a sentence may contain once CRLF and CR are read as LF:
 #: line breaks and tab.
 ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` holds nothing a person could read: only whitespace and format characters
+    (zero-width space, word joiner, byte order mark, direction marks, the Mongolian vowel
+    separator). Tag characters (U+E0000-U+E007F) are not blank: they can spell ASCII text no one
+    sees, which the injection screen reads. Control characters are not either: the capability
+    refuses them by name (``parse_task.validation``)."""
+    for char in text:
+        if char.isspace():
+            continue
+        if unicodedata.category(char) == "Cf" and not 0xE0000 <= ord(char) <= 0xE007F:
+            continue
+        return False
+    return True

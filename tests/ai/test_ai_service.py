@@ -126,10 +126,13 @@ async def test_injection_is_refused_with_nothing_queued(ai):
     assert await (await channel.get_queue(topology.queue)).get(fail=False, timeout=5) is None
 
 
-async def test_invalid_text_names_the_field(ai):
+# Too long, and invisible characters alone: no sentence, never queued (nor charged an LLM call
+# that could only come back "vague").
+@pytest.mark.parametrize("text", ["x" * 2001, "\u200b", "\ufeff \u2060\u180e"])
+async def test_invalid_text_names_the_field(ai, text):
     stub, _, _ = ai
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.ExecuteCapability(request("x" * 2001), metadata=AUTH, timeout=10)
+        await stub.ExecuteCapability(request(text), metadata=AUTH, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     status = rpc_status.from_call(caught.value)
     bad = error_details_pb2.BadRequest()

@@ -67,12 +67,26 @@ def test_reference_time_is_kept_when_set() -> None:
     assert validate_input(msg).reference_time.ToDatetime(tzinfo=UTC) == NOW
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n"])
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n", "\u200b", "\ufeff\u2060 \u180e"])
 def test_empty_text_is_rejected(text: str) -> None:
     with pytest.raises(InvalidInput) as info:
         validate_input(_input(text))
     assert _violation_fields(info.value) == ["natural_language"]
     assert "empty" in info.value.violations[0].description
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U000e0069\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065",  # tag characters: "ignore"
+        "\u200d\U0001f600",  # a joiner and an emoji
+        "\u0645\u06cc\u200c",  # Persian with its non-joiner
+    ],
+)
+def test_text_of_tag_characters_or_with_one_visible_character_is_not_empty(text: str) -> None:
+    # Tag characters spell text no one sees: the injection screen reads it, so it is no
+    # "empty" for this rule to name.
+    assert validate_input(_input(text)).natural_language == text
 
 
 def test_length_limit() -> None:

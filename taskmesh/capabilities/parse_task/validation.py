@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from taskmesh.capabilities.text_limits import ALLOWED_CONTROLS, MAX_TEXT_CHARS
+from taskmesh.capabilities.text_limits import ALLOWED_CONTROLS, MAX_TEXT_CHARS, is_blank
 from taskmesh.errors import FieldViolation, InvalidInput
 from taskmesh.jobs.v1 import jobs_pb2
 
@@ -55,7 +55,7 @@ def validate_input(msg: jobs_pb2.ParseTaskInput) -> jobs_pb2.ParseTaskInput:
 
 def _normalise_text(raw: str) -> tuple[str, str | None]:
     text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
+    if not text or is_blank(text):
         return text, "must not be empty or only whitespace"
     if len(text) > MAX_TEXT_CHARS:
         return text, f"must be at most {MAX_TEXT_CHARS} characters (got {len(text)})"
