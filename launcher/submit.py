@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from taskmesh.client import DEFAULT_URL, TERMINAL, ApiError, TaskmeshClient
+from taskmesh.client import TERMINAL, ApiError, TaskmeshClient, gateway_base
 
 #: The gateway sends a keep-alive comment every 15 s; silence for longer means a dead stream.
 STREAM_READ_TIMEOUT_S = 35.0
@@ -210,17 +211,7 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return default
 
 
-API_PREFIX = "/api/v1"
-
-
-def gateway_base(url: str) -> str:
-    """The gateway's base URL from ``TASKMESH_URL``: ``DEFAULT_URL`` when blank, without a
-    trailing slash, and without a trailing ``/api/v1``, the API prefix ``taskmesh up`` prints
-    beside the gateway's address (the client adds it to every path)."""
-    base = url.strip().rstrip("/")
-    if base.lower().endswith(API_PREFIX):
-        base = base[: -len(API_PREFIX)].rstrip("/")
-    return base or DEFAULT_URL
+_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,6 +222,14 @@ def run(args: argparse.Namespace) -> int:
         report_error(
             "set TASKMESH_API_KEY to your API key "
             "(taskmesh up prints one; taskmesh users create NAME makes one)",
+            as_json=as_json,
+        )
+        return 2
+    if not _KEY.fullmatch(key):
+        # An HTTP header value is visible ASCII (RFC 9110 §5.5); anything else is no key of
+        # ours (they are URL-safe base64) and would fail inside the HTTP library.
+        report_error(
+            "TASKMESH_API_KEY must be visible ASCII without spaces, as taskmesh keys are",
             as_json=as_json,
         )
         return 2
@@ -245,8 +244,19 @@ def run(args: argparse.Namespace) -> int:
         report_error(f"TASKMESH_URL is not an http(s) URL: {base!r}", as_json=as_json)
         return 2
     except httpx.HTTPError as exc:
-        report_error(f"cannot reach {base} ({type(exc).__name__})", as_json=as_json)
+        report_error(f"cannot reach {base} ({_failure(exc)})", as_json=as_json)
         return 1
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    """What went wrong on the way to the gateway, in words, not the HTTP library's class."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or no route"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server broke the HTTP exchange"
+    return "network error"
 
 
 def _print_json(document: dict[str, Any]) -> None:

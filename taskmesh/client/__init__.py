@@ -19,6 +19,7 @@ from taskmesh.client.client import (
     JobEvent,
     TaskmeshClient,
     WaitTimeout,
+    gateway_base,
 )
 from taskmesh.client.webhooks import InvalidSignature, verify_webhook
 
@@ -30,5 +31,6 @@ __all__ = [
     "JobEvent",
     "TaskmeshClient",
     "WaitTimeout",
+    "gateway_base",
     "verify_webhook",
 ]

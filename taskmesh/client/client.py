@@ -19,6 +19,20 @@ from httpx_sse import connect_sse
 from taskmesh import job_states
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: The HTTP API's path prefix (SPEC §5); the client adds it to every path.
+API_PREFIX = "/api/v1"
+
+
+def gateway_base(url: str) -> str:
+    """The gateway's base URL: ``DEFAULT_URL`` when blank, without a trailing slash, and without
+    a trailing ``/api/v1``, the API URL ``taskmesh up`` prints beside the gateway's address
+    (``http://127.0.0.1:8080/api/v1`` → ``http://127.0.0.1:8080``)."""
+    base = url.strip().rstrip("/")
+    if base.lower().endswith(API_PREFIX):
+        base = base[: -len(API_PREFIX)].rstrip("/")
+    return base or DEFAULT_URL
+
+
 #: Job states after which nothing changes (SPEC §5).
 TERMINAL = job_states.TERMINAL
 #: SPEC §5: the server waits at most 30 s for ``Prefer: wait``.
@@ -91,7 +105,7 @@ class TaskmeshClient:
     ) -> None:
         self._auth = {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent}
         self._owned = http is None
-        self.http = http or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+        self.http = http or httpx.Client(base_url=gateway_base(base_url), timeout=timeout_s)
         self._sleep = sleep
 
     def __enter__(self) -> TaskmeshClient:

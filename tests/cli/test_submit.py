@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from launcher.submit import gateway_base
-from taskmesh.client import DEFAULT_URL
+from taskmesh.client import DEFAULT_URL, gateway_base
 from tests.support.stack import Stack
 
 TEXT = (
@@ -60,6 +59,14 @@ def test_a_missing_key_is_a_usage_error() -> None:
     assert "TASKMESH_API_KEY" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize("key", ["bad key with \u00fcmlaut", "tm_abc\ndef", "tm_\u00e9t\u00e9"])
+def test_a_key_no_header_can_carry_is_a_usage_error_not_a_traceback(key: str) -> None:
+    result = submit("--json", TEXT, url="http://127.0.0.1:9", key=key)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "" and "Traceback" not in result.stdout
+    assert "TASKMESH_API_KEY" in json.loads(result.stdout)["error"]
+
+
 #: Nothing listens on the discard port: a submission that gets this far cannot connect.
 NOWHERE = "http://127.0.0.1:9"
 SOME_KEY = "k" * 20
@@ -89,7 +96,10 @@ def test_with_json_a_local_error_is_one_json_object_on_stdout() -> None:
     unreachable = submit("--json", TEXT, url=NOWHERE, key=SOME_KEY)
     assert unreachable.returncode == 1
     assert unreachable.stderr == ""
-    assert json.loads(unreachable.stdout) == {"error": f"cannot reach {NOWHERE} (ConnectError)"}
+    # In words, not the HTTP library's exception class.
+    assert json.loads(unreachable.stdout) == {
+        "error": f"cannot reach {NOWHERE} (connection refused or no route)"
+    }
 
     bad_url = submit("--json", TEXT, url="ftp://example.com", key=SOME_KEY)
     assert bad_url.returncode == 2 and bad_url.stderr == ""

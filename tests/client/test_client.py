@@ -133,3 +133,15 @@ def test_cancel_refused_is_an_api_error(status: int) -> None:
     with pytest.raises(ApiError) as caught:
         tm.cancel("0b7c6f2e-3c1d-4d1e-9a57-5d0f1c2b3a4e")
     assert caught.value.status == status and "terminal" in str(caught.value)
+
+
+def test_the_api_url_taskmesh_up_prints_works_as_the_base_url() -> None:
+    # `taskmesh up` prints "HTTP API http://host:port/api/v1"; the client adds /api/v1 itself.
+    for url in (
+        "http://127.0.0.1:8080/api/v1",
+        "http://127.0.0.1:8080/API/v1/",
+        "http://127.0.0.1:8080/",
+    ):
+        client = TaskmeshClient(api_key="k", base_url=url)
+        assert str(client.http.base_url) == "http://127.0.0.1:8080"
+        client.http.close()
