@@ -79,6 +79,24 @@ async def test_revoke_takes_a_unique_prefix_and_refuses_short_unknown_or_ambiguo
     assert erin.HasField("revoke_time")
 
 
+@pytest.mark.parametrize("name", ["bob\tsmith", "eve\nmallory", "dev\u2028x", "ma\u200bx"])
+async def test_a_user_name_that_would_forge_a_column_or_row_is_refused(admin, name) -> None:
+    # `taskmesh users list` prints one tab-separated line per key, and scripts read it.
+    stub, _ = admin
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.CreateUser(admin_pb2.CreateUserRequest(name=name), metadata=AUTH)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    listed = await stub.ListUsers(admin_pb2.ListUsersRequest(), metadata=AUTH)
+    assert all(k.user_name != name for k in listed.keys)
+
+
+async def test_names_in_any_script_with_their_joiners_are_kept(admin) -> None:
+    stub, _ = admin
+    for name in ("\u0645\u0647\u200c\u0633\u0627", "Zoë Müller", "李小龍"):
+        created = await stub.CreateUser(admin_pb2.CreateUserRequest(name=name), metadata=AUTH)
+        assert created.name == name
+
+
 async def test_a_prefix_shared_by_two_live_keys_is_ambiguous(admin) -> None:
     stub, _ = admin
     # Configured keys may share a beginning (SPEC §4: any 16-200 printable characters).

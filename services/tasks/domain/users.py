@@ -7,6 +7,7 @@ usable key. The prefix kept beside the hash lets operators name a key."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import UTC, datetime
 
 from services.tasks.domain import models as m
@@ -39,6 +40,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+#: Unicode categories a user name may not hold: controls (tab, line breaks), format characters
+#: (invisible), line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: The format characters that are part of how names are spelt (Persian, Indic scripts).
+_JOINERS = frozenset("\u200c\u200d")
+
+
 class UserService:
     """Users and keys on ``store`` (``ports.Store``); ``limiter`` (``ports.RateLimiter``),
     when given, takes one request token per authentication (SPEC §9)."""
@@ -51,6 +59,12 @@ class UserService:
         name = name.strip()
         if not name or len(name) > 100:
             raise errors.InvalidInput("user name must be 1-100 characters")
+        if any(unicodedata.category(c) in _UNPRINTABLE and c not in _JOINERS for c in name):
+            # `taskmesh users list` prints one tab-separated line per key: a tab or a line
+            # break in a name would forge a column or a row (a wrong user id to a script).
+            raise errors.InvalidInput(
+                "user name must not contain tabs, line breaks, control or invisible characters"
+            )
         key = key or new_api_key()
         if not valid_key(key):
             raise errors.InvalidInput(
