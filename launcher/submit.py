@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from taskmesh.api_keys import printable_ascii
 from taskmesh.client import TERMINAL, ApiError, TaskmeshClient, gateway_base
 
 #: The gateway sends a keep-alive comment every 15 s; silence for longer means a dead stream.
@@ -211,9 +211,6 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return default
 
 
-_KEY = re.compile(r"[\x21-\x7e]+")
-
-
 def run(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     base = gateway_base(os.environ.get("TASKMESH_URL", ""))
@@ -225,12 +222,11 @@ def run(args: argparse.Namespace) -> int:
             as_json=as_json,
         )
         return 2
-    if not _KEY.fullmatch(key):
-        # An HTTP header value is visible ASCII (RFC 9110 §5.5); anything else is no key of
-        # ours (they are URL-safe base64) and would fail inside the HTTP library.
+    if not printable_ascii(key):
+        # No key of SPEC §4, and no header value the HTTP library would send: a usage error,
+        # not its traceback. (Length is the gateway's to judge: 401.)
         report_error(
-            "TASKMESH_API_KEY must be visible ASCII without spaces, as taskmesh keys are",
-            as_json=as_json,
+            "TASKMESH_API_KEY must be printable ASCII characters (SPEC §4)", as_json=as_json
         )
         return 2
     timeout = float(getattr(args, "timeout", 120.0))

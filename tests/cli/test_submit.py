@@ -67,6 +67,12 @@ def test_a_key_no_header_can_carry_is_a_usage_error_not_a_traceback(key: str) ->
     assert "TASKMESH_API_KEY" in json.loads(result.stdout)["error"]
 
 
+def test_a_configured_key_with_inner_spaces_is_sent(refusing_gateway: str) -> None:
+    # SPEC §4: a configured key is any 16-200 printable ASCII characters, spaces included.
+    scripted = submit("--json", TEXT, url=refusing_gateway, key="our shared dev key 2026")
+    assert scripted.returncode == 1 and json.loads(scripted.stdout) == PROBLEM
+
+
 #: Nothing listens on the discard port: a submission that gets this far cannot connect.
 NOWHERE = "http://127.0.0.1:9"
 SOME_KEY = "k" * 20

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.tasks.domain.users import UserService, valid_key
+from services.tasks.domain.users import UserService
 from services.tasks.storage.repository import Store
 from taskmesh import errors
+from taskmesh.api_keys import valid_key
 from taskmesh.settings import Settings
 
 CONFIGURED_KEYS = {

@@ -13,20 +13,11 @@ from datetime import UTC, datetime
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey, RateLimiter, Store
 from taskmesh import errors
-from taskmesh.api_keys import new_api_key
+from taskmesh.api_keys import MAX_KEY_LENGTH, MIN_KEY_LENGTH, new_api_key, valid_key
 
 #: Characters of a key stored in clear to identify it (``users list``).
 SHOWN_PREFIX = 12
 MIN_REVOKE_PREFIX = 8
-#: SPEC §4: any key of 16-200 printable ASCII characters is valid; the ``tm_``
-#: prefix is only what taskmesh generates, never required of a configured key.
-MIN_KEY_LENGTH = 16
-MAX_KEY_LENGTH = 200
-
-
-def valid_key(key: str) -> bool:
-    """True for 16-200 printable ASCII characters (space included), SPEC §4."""
-    return MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in key)
 
 
 def shown_prefix(key: str) -> str:
