@@ -184,7 +184,11 @@ def decide(
     one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`, or
     when a `confirm` pair fired and the model scores `confirm` (`agree` if None); see
     `reason` for which of them blocks."""
-    why = reason(pending, scores, threshold, agree, cue, confirm)
+    return _verdict(pending, reason(pending, scores, threshold, agree, cue, confirm))
+
+
+def _verdict(pending: Pending, why: str | None) -> Verdict:
+    # A confirm rule names its own family; the others the first family the vocabulary saw.
     if why is None:
         return PASSED
     if why == "confirm":
@@ -223,9 +227,9 @@ class Screener:
     def __init__(self, model: ScreenModel) -> None:
         self.model = model
 
-    def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
+    def _reason(self, pending: Pending, scores: list[float]) -> str | None:
         head = self.model.head
-        return decide(
+        return reason(
             pending,
             scores,
             head.threshold,
@@ -234,23 +238,16 @@ class Screener:
             head.confirm_threshold,
         )
 
+    def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
+        return _verdict(pending, self._reason(pending, scores))
+
     def explain(self, text: str) -> str:
         """Blocking: how `text` is decided, for reports: "rule" (the cheap layers block),
         "passed" (it passes, with or without the model), or the model's `reason`."""
         first = prepare(text)
         if isinstance(first, Verdict):
             return "rule" if first.blocked else "passed"
-        head = self.model.head
-        scores = self.model.scores(first.windows)
-        why = reason(
-            first,
-            scores,
-            head.threshold,
-            head.agree_threshold,
-            head.cue_threshold,
-            head.confirm_threshold,
-        )
-        return why or "passed"
+        return self._reason(first, self.model.scores(first.windows)) or "passed"
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
