@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from confusable_homoglyphs import categories, confusables
 
+from taskmesh.hidden_chars import hidden
 from taskmesh.settings import default
 
 #: Longest URL accepted, characters (what browsers and proxies reliably carry).
@@ -37,11 +37,6 @@ MAX_URL_CHARS = 2000
 #: the host is acceptable (public addresses only) is :func:`resolve`'s business.
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
 
-#: Unicode categories no URL character may have: controls (Cc), format characters (Cf: the
-#: bidi embeddings, overrides and isolates, zero-width spaces and joiners, the soft hyphen, the
-#: byte order mark) and the line and paragraph separators (Zl, Zp). Whitespace is refused too.
-#: RFC 3986 §2 allows none of them unencoded; percent-encoded they show as what they are.
-HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 #: Scripts that may share one host label, as UTS #39 §5.2 "Highly Restrictive" allows (what
 #: browsers require before they show a name in Unicode): Japanese mixes Han, Hiragana and
 #: Katakana, Chinese Han and Bopomofo, Korean Han and Hangul, each also with Latin.
@@ -93,7 +88,9 @@ def parse(url: str) -> SplitResult:
     """Checks the URL's form. Raises RefusedUrl naming what is wrong."""
     if len(url) > MAX_URL_CHARS:
         raise RefusedUrl(f"must be at most {MAX_URL_CHARS} characters")
-    if any(ch.isspace() or unicodedata.category(ch) in HIDDEN_CATEGORIES for ch in url):
+    # No hidden character (`hidden_chars.hidden`) nor whitespace: RFC 3986 §2 allows none of
+    # them unencoded; percent-encoded they show as what they are.
+    if any(ch.isspace() or hidden(ch) for ch in url):
         # The message names the kind, never the character: the answer stays plain text.
         raise RefusedUrl("must not contain whitespace, control or invisible formatting characters")
     try:

@@ -7,7 +7,7 @@ Source: SPEC §5 (``naturalLanguage``: trimmed, 1–2000 characters, any script)
 
 from __future__ import annotations
 
-import unicodedata
+from taskmesh.hidden_chars import TAG_CHARACTERS, is_format
 
 #: Characters of the trimmed sentence, at most.
 MAX_TEXT_CHARS = 2000
@@ -27,7 +27,7 @@ def is_blank(text: str) -> bool:
     for char in text:
         if char.isspace():
             continue
-        if unicodedata.category(char) == "Cf" and not 0xE0000 <= ord(char) <= 0xE007F:
+        if is_format(char) and ord(char) not in TAG_CHARACTERS:
             continue
         return False
     return True

@@ -7,13 +7,13 @@ usable key. The prefix kept beside the hash lets operators name a key."""
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from datetime import UTC, datetime
 
 from services.tasks.domain import models as m
 from services.tasks.domain.ports import DuplicateKey, RateLimiter, Store
 from taskmesh import errors
 from taskmesh.api_keys import MAX_KEY_LENGTH, MIN_KEY_LENGTH, new_api_key, valid_key
+from taskmesh.hidden_chars import JOINERS, hidden
 
 #: Characters of a key stored in clear to identify it (``users list``).
 SHOWN_PREFIX = 12
@@ -31,13 +31,6 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-#: Unicode categories a user name may not hold: controls (tab, line breaks), format characters
-#: (invisible), line and paragraph separators.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-#: The format characters that are part of how names are spelt (Persian, Indic scripts).
-_JOINERS = frozenset("\u200c\u200d")
-
-
 class UserService:
     """Users and keys on ``store`` (``ports.Store``); ``limiter`` (``ports.RateLimiter``),
     when given, takes one request token per authentication (SPEC §9)."""
@@ -50,7 +43,8 @@ class UserService:
         name = name.strip()
         if not name or len(name) > 100:
             raise errors.InvalidInput("user name must be 1-100 characters")
-        if any(unicodedata.category(c) in _UNPRINTABLE and c not in _JOINERS for c in name):
+        # Joiners are part of how Persian and Indic names are spelt.
+        if any(hidden(c) and c not in JOINERS for c in name):
             # `taskmesh users list` prints one tab-separated line per key: a tab or a line
             # break in a name would forge a column or a row (a wrong user id to a script).
             raise errors.InvalidInput(

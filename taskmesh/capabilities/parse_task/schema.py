@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from taskmesh.hidden_chars import JOINERS, is_format
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.timestamps import to_timestamp
 
@@ -259,10 +260,9 @@ def _capitalise(word: str) -> str:
     return word
 
 
-#: The zero-width non-joiner and joiner: real text between two visible characters (Unicode
-#: §23.2 "Layout Controls": Persian "می‌خواهم", Indic conjuncts and half forms, emoji ZWJ
-#: sequences such as 👨‍👩‍👧), and nothing anywhere else.
-_JOINER_RUN = re.compile("[\u200c\u200d]+")
+#: A run of joiners (`hidden_chars.JOINERS`): real text between two visible characters (emoji
+#: ZWJ sequences such as 👨‍👩‍👧 too), and nothing anywhere else.
+_JOINER_RUN = re.compile("[" + "".join(sorted(JOINERS)) + "]+")
 #: An emoji tag sequence (UTS #51 §2.3: a black flag, tag characters, a cancel tag, as in the
 #: flag of Scotland): the one other place format characters are text (SPEC §5 lists flag tag
 #: sequences as ordinary text).
@@ -290,7 +290,7 @@ def visible_text(text: str) -> str:
 
 
 def _without_format(text: str) -> str:
-    return "".join(c for c in text if c in "\u200c\u200d" or unicodedata.category(c) != "Cf")
+    return "".join(c for c in text if c in JOINERS or not is_format(c))
 
 
 def _joiner_between_characters(run: re.Match[str]) -> str:
