@@ -71,8 +71,10 @@ def main() -> None:
     folder = args.batch or DATA
     attacks = rows("attacks.jsonl", args.split, args.source, folder)
     honest = rows("benign.jsonl", args.split, args.source, folder)
-    missed = [r for r in attacks if not screener.screen(r["text"]).blocked]
-    refused = [r for r in honest if screener.screen(r["text"]).blocked]
+    # Each row screened once: `explain` names the rule that blocked it, "passed" when none did.
+    how = {r["text"]: screener.explain(r["text"]) for r in attacks + honest}
+    missed = [r for r in attacks if how[r["text"]] == "passed"]
+    refused = [r for r in honest if how[r["text"]] != "passed"]
     blocked = len(attacks) - len(missed)
     print(
         f"attacks blocked {blocked}/{len(attacks)} ({100 * blocked / max(1, len(attacks)):.1f} %)"
@@ -88,7 +90,7 @@ def main() -> None:
     if args.paths:
         # Counts only: printing which rule blocked each row would read a held-out batch.
         for label, group in (("blocked attacks", attacks), ("refused honest rows", refused)):
-            paths = Counter(screener.explain(r["text"]) for r in group)
+            paths = Counter(how[r["text"]] for r in group)
             paths.pop("passed", None)
             print(f"{label} by rule: " + ", ".join(f"{k} {n}" for k, n in paths.most_common()))
     for r in missed:
