@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts import import_external_screening
 from services.ai.domain.screen import (
     cascade,
     languages,
@@ -826,6 +827,20 @@ def test_shipped_head_is_versioned_with_thresholds_and_provenance() -> None:
     assert head.hidden.shape == (384, *head.weights.shape)
     assert set(head.provenance["sha256"]) == {"attacks.jsonl", "benign.jsonl"}
     assert (DATA / "attacks.jsonl").exists()
+
+
+def test_public_corpora_batches_are_what_their_originals_give() -> None:
+    # data/screening/external/*/ (the batch folders) are generated from the vendored originals
+    # (scripts/import_external_screening.py): regenerated, never edited by hand.
+    expected = import_external_screening.batches()
+    assert expected
+    for path, content in expected.items():
+        assert path.read_text("utf-8") == content, path
+        for line in content.splitlines():
+            row = json.loads(line)
+            assert row["text"] == row["text"].strip() and row["text"]
+            # Report sets: the head's training reads split "tune" only.
+            assert row["split"] == "external-report"
 
 
 def _head_document(**layers: object) -> dict:

@@ -1,0 +1,79 @@
+"""Turn the public corpora kept in data/screening/external/ (see its SOURCES.md) into batch
+folders of the project's row format, beside them:
+
+    .venv/bin/python scripts/import_external_screening.py
+
+writes data/screening/external/{s-labs-test,yanismiraoui-report}/{attacks,benign}.jsonl, each
+row {"text", "family": "external" (attacks), "lang", "kind", "source", "split": "external-report"}:
+report sets, which no training step reads. Texts are stripped of surrounding whitespace and of
+the quotes some CSV rows keep around a whole text; empty rows and repeats within a folder are
+dropped. Deterministic: a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTERNAL = ROOT / "data" / "screening" / "external"
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].strip()
+    return text
+
+
+def _rows(rows: list[tuple[str, int]], source: str, lang: str, split: str) -> dict[str, str]:
+    """The batch folder's two files (name -> content) for labelled `rows` (text, 1 attack)."""
+    seen: set[str] = set()
+    out: dict[str, list[str]] = {"attacks.jsonl": [], "benign.jsonl": []}
+    for raw, label in rows:
+        text = _clean(raw)
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        row = {"text": text, "family": "external", "lang": lang, "kind": "external"}
+        if not label:
+            del row["family"]
+        row |= {"source": source, "split": split}
+        out["attacks.jsonl" if label else "benign.jsonl"].append(
+            json.dumps(row, ensure_ascii=False)
+        )
+    return {name: "".join(line + "\n" for line in lines) for name, lines in out.items()}
+
+
+def _labelled(path: Path) -> list[tuple[str, int]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(r["text"], int(r["label"])) for r in csv.DictReader(f)]
+
+
+def batches() -> dict[Path, str]:
+    """Every file the import writes (path -> content), from the vendored originals."""
+    slabs = EXTERNAL / "s-labs"
+    with (EXTERNAL / "yanismiraoui" / "prompt_injections.csv").open(encoding="utf-8") as f:
+        injections = [(r["prompt_injections"], 1) for r in csv.DictReader(f)]
+    folders = {
+        "s-labs-test": _rows(_labelled(slabs / "test.csv"), "s-labs", "en", "external-report"),
+        "yanismiraoui-report": _rows(injections, "yanismiraoui", "mixed", "external-report"),
+    }
+    return {
+        EXTERNAL / folder / name: content
+        for folder, files in folders.items()
+        for name, content in files.items()
+    }
+
+
+def main() -> None:
+    for path, content in batches().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, "utf-8")
+        print(f"{path.relative_to(ROOT)}: {content.count(chr(10))} rows")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
