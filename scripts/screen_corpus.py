@@ -6,8 +6,9 @@ blocked and refused, with the misses and refusals listed.
     .venv/bin/python scripts/screen_corpus.py --source v7 --by lang --by kind
     .venv/bin/python scripts/screen_corpus.py --batch data/screening/v11
 
-`--batch` reads a held-out batch kept in a folder of its own (`attacks.jsonl`, `benign.jsonl`):
-rows outside both splits, which neither the head nor the tests have seen.
+`--batch` reads a batch kept in a folder of its own (`attacks.jsonl`, `benign.jsonl`): rows
+outside both splits, which the head never trained on (the held-out batches v10 and on, and the
+public report sets under data/screening/external/, whose rows carry split "external-report").
 
 `--source` picks rows written in one batch (a held-out set screened before any change made for
 it); `--split` picks tune or report; `--by` adds a table of blocked attacks and refused honest
@@ -67,8 +68,11 @@ def main() -> None:
         help="count blocked attacks and refused honest rows by the rule that blocked them",
     )
     args = parser.parse_args()
-    screener = default_screener()
     folder = args.batch or DATA
+    if not (folder / "attacks.jsonl").is_file() or not (folder / "benign.jsonl").is_file():
+        # Before the screener loads: a mistyped folder is told in one line, at once.
+        parser.error(f"{folder} holds no attacks.jsonl and benign.jsonl (a batch folder does)")
+    screener = default_screener()
     attacks = rows("attacks.jsonl", args.split, args.source, folder)
     honest = rows("benign.jsonl", args.split, args.source, folder)
     # Each row screened once: `explain` names the rule that blocked it, "passed" when none did.
