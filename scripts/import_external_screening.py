@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT / "data" / "screening" / "external"
+#: Every row's split: a report set (the head's training reads split "tune" only).
+SPLIT = "external-report"
 
 
 def _clean(text: str) -> str:
@@ -28,7 +29,7 @@ def _clean(text: str) -> str:
     return text
 
 
-def _rows(rows: list[tuple[str, int]], source: str, lang: str, split: str) -> dict[str, str]:
+def _rows(rows: list[tuple[str, int]], source: str, lang: str) -> dict[str, str]:
     """The batch folder's two files (name -> content) for labelled `rows` (text, 1 attack)."""
     seen: set[str] = set()
     out: dict[str, list[str]] = {"attacks.jsonl": [], "benign.jsonl": []}
@@ -37,10 +38,9 @@ def _rows(rows: list[tuple[str, int]], source: str, lang: str, split: str) -> di
         if not text or text in seen:
             continue
         seen.add(text)
-        row = {"text": text, "family": "external", "lang": lang, "kind": "external"}
-        if not label:
-            del row["family"]
-        row |= {"source": source, "split": split}
+        family = {"family": "external"} if label else {}
+        row = {"text": text, **family, "lang": lang, "kind": "external"}
+        row |= {"source": source, "split": SPLIT}
         out["attacks.jsonl" if label else "benign.jsonl"].append(
             json.dumps(row, ensure_ascii=False)
         )
@@ -53,13 +53,14 @@ def _labelled(path: Path) -> list[tuple[str, int]]:
 
 
 def batches() -> dict[Path, str]:
-    """Every file the import writes (path -> content), from the vendored originals."""
+    """Every file the import writes (path -> its whole UTF-8 text), from the vendored originals.
+    Raises FileNotFoundError when an original is missing, KeyError when a CSV lacks its column."""
     slabs = EXTERNAL / "s-labs"
     with (EXTERNAL / "yanismiraoui" / "prompt_injections.csv").open(encoding="utf-8") as f:
         injections = [(r["prompt_injections"], 1) for r in csv.DictReader(f)]
     folders = {
-        "s-labs-test": _rows(_labelled(slabs / "test.csv"), "s-labs", "en", "external-report"),
-        "yanismiraoui-report": _rows(injections, "yanismiraoui", "mixed", "external-report"),
+        "s-labs-test": _rows(_labelled(slabs / "test.csv"), "s-labs", "en"),
+        "yanismiraoui-report": _rows(injections, "yanismiraoui", "mixed"),
     }
     return {
         EXTERNAL / folder / name: content
@@ -76,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -840,7 +840,7 @@ def test_public_corpora_batches_are_what_their_originals_give() -> None:
             row = json.loads(line)
             assert row["text"] == row["text"].strip() and row["text"]
             # Report sets: the head's training reads split "tune" only.
-            assert row["split"] == "external-report"
+            assert row["split"] == import_external_screening.SPLIT == "external-report"
 
 
 def _head_document(**layers: object) -> dict:
