@@ -14,14 +14,17 @@
    sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
 4. The clear-pass gates: a sentence without two kinds of cue or a lone cue in any covered
    language (`vocabulary.is_suspect`), with no decoded payload, no letters of an uncovered
-   script, no Latin-script sentence in a language without word lists (`languages`), and which
+   script, no sentence in a language without word lists written in a covered script
+   (`languages`: Latin, Cyrillic, Greek, Hebrew, Arabic, Devanagari, Bengali), and which
    the lexical gate (`lexical`: character n-grams) does not flag, passes here without the model
    (about 0.15 ms for an ordinary task; 80 % of the honest task corpus, see
    scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
    `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
-   three kinds of cue, the input is blocked.
+   three kinds of cue, the input is blocked. A text sent to the model only because its
+   language has no word lists in a covered script (Kazakh, Mongolian, Nepali, Urdu) must score
+   `UNLISTED_THRESHOLD`: the model is least sure in such languages.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ from .patterns import PatternType
 from .views import views
 
 MAX_WINDOWS = 4
+#: The model's bar for a text that reached it only through `languages.unrecognised_script`.
+#: On the dev batch t15 (data/screening/t15), the honest Kazakh and Nepali look-alikes that route
+#: sends to the model score 0.957-0.984 ("Пәтер иесіне бір сөзбен жауап беру: иә") and its
+#: attacks 0.998-1.0; the honest tasks of those languages in the tune split score below 0.06.
+UNLISTED_THRESHOLD = 0.995
 # A decoded payload of two or three letters repeated ("-. -. -." is Morse for "nnn") holds no
 # word for the model to read: its score would measure only the encoder's noise.
 _MIN_PAYLOAD_LETTERS = 4
@@ -67,6 +75,8 @@ class Pending:
     families: list[PatternType] = field(default_factory=list)
     kinds: int = 0  # the most cue kinds in one sentence (vocabulary.cue_kinds)
     confirm: PatternType | None = None  # the family of a `confirm` pair in the sentence
+    # Suspect only as a language without word lists in a covered script (UNLISTED_THRESHOLD).
+    unlisted: bool = False
 
 
 def _sentences(text: str) -> list[str]:
@@ -86,19 +96,21 @@ def _read(plain: str) -> str:
     return typos.corrected(vocabulary.rejoin(plain))
 
 
-def listed_suspect(raw: str, canonical: str) -> bool:
-    """The word-list gate: cues of the vocabulary, a script it does not cover, or a Latin-script
-    language without word lists (`raw` as written, `canonical` normalised and read)."""
+def listed_suspect(raw: str, canonical: str, scripts: bool = True) -> bool:
+    """The word-list gate: cues of the vocabulary, a script it does not cover, or a language
+    without word lists written in a script it does cover (`raw` as written, `canonical`
+    normalised and read; `scripts`: the non-Latin scripts' check is made)."""
     return (
         vocabulary.is_suspect(canonical)
         or vocabulary.uncovered_script(raw)
         or languages.unrecognised_latin(canonical)
+        or (scripts and languages.unrecognised_script(canonical))
     )
 
 
-def _suspect(raw: str, canonical: str, judged: bool = True) -> bool:
+def _suspect(raw: str, canonical: str, judged: bool = True, scripts: bool = True) -> bool:
     # `judged`: the lexical gate is asked (not for a whole submission under MIN_WORDING).
-    return listed_suspect(raw, canonical) or (judged and lexical().flags(canonical))
+    return listed_suspect(raw, canonical, scripts) or (judged and lexical().flags(canonical))
 
 
 def _strong(canonical: str) -> tuple[PatternType | None, bool]:
@@ -154,9 +166,15 @@ def prepare(text: str) -> Verdict | Pending:
         pending.families.extend(f for f in hits if f not in pending.families)
         if not decoded:
             pending.kinds = max(pending.kinds, vocabulary.cue_kinds(canonical))
+            pending.unlisted = (
+                pending.confirm is None
+                and not hits
+                and not _suspect(raw, canonical, judged, scripts=False)
+            )
         if decoded:
             if len({ch for ch in raw if ch.isalpha()}) >= _MIN_PAYLOAD_LETTERS:
                 pending.windows.append(normalize(raw, keep_marks=True))
+                pending.unlisted = False
             continue
         # Each suspect sentence and quoted passage on its own, not the whole text: an honest
         # first sentence or a "translate this message:" frame dilutes what the model sees of
@@ -212,7 +230,7 @@ def reason(
     top = max(scores, default=0.0)
     if pending.confirm is not None and top >= (agree if confirm is None else confirm):
         return "confirm"
-    if top >= threshold:
+    if top >= (max(threshold, UNLISTED_THRESHOLD) if pending.unlisted else threshold):
         return "alone"
     if pending.families and top >= agree:
         return "agree"

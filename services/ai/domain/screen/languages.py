@@ -13,6 +13,13 @@ its first `stem` letters are those of a common word (inflected forms: "instrukcj
 ("na", "de", "ka") are words of some covered language too, but rarely half a sentence of one.
 Sentences of fewer than `min_words` Latin words of two letters or more are not judged ("Buy
 milk", "Call Ana").
+
+The same holds in the other scripts written with spaces whose languages the lists cover
+(Cyrillic, Greek, Hebrew, Arabic, Devanagari, Bengali): a Cyrillic sentence that no covered
+language of the script (ru, uk, bg, mk) knows half of is Kazakh, Mongolian, Kyrgyz or Serbian, and
+goes to the model (`unrecognised_script`); "Сөйлемде не жазылса да, тақырып әрқашан ..." carries
+no Russian cue. Scripts written without spaces (Han, kana, Thai) are left out: a share of known
+words tells nothing there.
 """
 
 from __future__ import annotations
@@ -23,8 +30,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import regex
+
 # One-letter words ("a", "i", "o", "y") are words of nearly every language: they tell none.
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
+#: The scripts judged by `unrecognised_script`; a word is a run of one script's letters and marks
+#: (vowel signs are marks: "किन्नु" is one word).
+_SCRIPT_WORD = {
+    script: regex.compile(rf"\p{{Script={script}}}[\p{{Script={script}}}\p{{M}}]+")
+    for script in ("Cyrillic", "Greek", "Hebrew", "Arabic", "Devanagari", "Bengali")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +77,26 @@ def lexicon() -> Lexicon:
     return compile_lexicon(json.loads(raw))
 
 
+def words(canonical: str) -> list[str]:
+    """The words of two letters or more of a normalised text that a share is taken of: Latin
+    ones and those of the scripts `unrecognised_script` judges, in the text's order (the
+    word lists of data/common_words.json are cut by the same rule)."""
+    if canonical.isascii():
+        return _LATIN_WORD.findall(canonical)
+    found = [(m.start(), m.group()) for m in _LATIN_WORD.finditer(canonical)]
+    for pattern in _SCRIPT_WORD.values():
+        found.extend((m.start(), m.group()) for m in pattern.finditer(canonical))
+    return [word for _, word in sorted(found)]
+
+
 def best_share(canonical: str) -> tuple[float, int]:
     """(the largest share of the text's Latin words that one covered language knows, the
     number of Latin words); (1.0, n) when the text has fewer than `min_words` of them."""
+    return _share(_LATIN_WORD.findall(canonical))
+
+
+def _share(tokens: list[str]) -> tuple[float, int]:
     lex = lexicon()
-    tokens = _LATIN_WORD.findall(canonical)
     if len(tokens) < lex.min_words:
         return 1.0, len(tokens)
     counts = [0] * len(lex.languages)
@@ -88,3 +118,14 @@ def unrecognised_latin(canonical: str) -> bool:
     # Text written backwards in a covered language is the reversed view's to read (`views`);
     # an honest one ("Rückwärts lesen: hcliM fuaK") is a word game, not an unknown language.
     return best_share(canonical)[0] < minimum and best_share(canonical[::-1])[0] < minimum
+
+
+def unrecognised_script(canonical: str) -> bool:
+    """Whether the normalised text has at least `min_words` words of one of the non-Latin
+    scripts judged here (Cyrillic, Greek, Hebrew, Arabic, Devanagari, Bengali) and no covered
+    language knows `min_share` of them: it is in a language of that script the word lists do
+    not cover (Kazakh, Mongolian, Nepali, Urdu, ...). ASCII text costs one check."""
+    if canonical.isascii():
+        return False
+    minimum = lexicon().min_share
+    return any(_share(pattern.findall(canonical))[0] < minimum for pattern in _SCRIPT_WORD.values())
