@@ -258,11 +258,12 @@ async def test_the_relay_publishes_each_event_once_with_the_job_as_the_api_shows
     topology = webhook_topology(queue_name)
     relay = WebhookRelay(service.store, rabbitmq_url, topology)
     stop = asyncio.Event()
-    running = asyncio.create_task(relay.run(stop))
     connection = await aio_pika.connect(rabbitmq_url, timeout=10)
+    # The queue declared before the relay starts: two connections declaring one new quorum
+    # queue at once can leave a basic.get on it answered "noproc" (a connection error).
+    queue = await topology.declare(await connection.channel())
+    running = asyncio.create_task(relay.run(stop))
     try:
-        channel = await connection.channel()
-        queue = await topology.declare(channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         message = None
