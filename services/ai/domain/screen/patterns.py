@@ -82,9 +82,13 @@ _MODIFIER = (
 _RULES_NOUN = _alt(
     "instructions?", "rules?", "directions?", "directives?", "prompts?", "guidelines?",
     "commands?", "constraints?", "restrictions?", "context", "guidance", "orders", "policy",
-    "policies", "programming", "training", "messages?", "text", "input", "filters?",
-    "guardrails?", "safeguards?",
+    "policies", "programming", "training", "filters?", "guardrails?", "safeguards?",
 )  # fmt: skip
+# What was said rather than what must be obeyed: overridden only when it is not the writer's
+# own ("ignore the previous messages" blocks; "please ignore my earlier message, it's on
+# Thursday" is how people correct themselves in the mails and chats pasted as tasks).
+_SAID_NOUN = _alt("messages?", "text", "input")
+_NOT_OWN_DET = tuple(d for d in _DET if d not in ("my", "our"))
 _STRONG_NOUN = _alt(
     "instructions?", "rules", "directives?", "prompts?", "guidelines", "constraints",
     "restrictions", "programming", "guardrails", "safeguards", "filters", "policy", "policies",
@@ -146,6 +150,11 @@ _OVERRIDE = _compile(
     + _rep(0, 2, *_MODIFIER) + _alt(*_EARLIER) + _GAP
     + _rep(0, 3, *_MODIFIER, *_EARLIER, "and", "or", "following", "future", "other")
     + _RULES_NOUN + _ARTEFACT,
+    # ignore the previous messages / disregard all earlier input (not "my earlier message")
+    r"\b" + _OVERRIDE_VERB + _GAP + _opt(*_QUANT) + _opt("of") + _opt(*_NOT_OWN_DET)
+    + _rep(0, 2, *_MODIFIER) + _alt(*_EARLIER) + _GAP
+    + _rep(0, 3, *_MODIFIER, *_EARLIER, "and", "or", "following", "future", "other")
+    + _SAID_NOUN + _ARTEFACT,
     # forget all rules / bypass any restrictions
     r"\b" + _OVERRIDE_VERB + _GAP + _alt(*_QUANT) + _GAP + _opt("of") + _opt(*_DET)
     + _rep(0, 2, *_MODIFIER) + _STRONG_NOUN + _ARTEFACT,
