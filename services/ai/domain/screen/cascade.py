@@ -24,7 +24,10 @@
    `agree_threshold` with a vocabulary hit, or above `cue_threshold` where one sentence holds
    three kinds of cue, the input is blocked. A text sent to the model only because its
    language has no word lists in a covered script (Kazakh, Mongolian, Nepali, Urdu) must score
-   `UNLISTED_THRESHOLD`: the model is least sure in such languages.
+   `UNLISTED_THRESHOLD`: the model is least sure in such languages. Where the model alone
+   would block a text from one of its sentences or quoted passages, the whole text must score
+   `CONTEXT_THRESHOLD` too: a sentence read without the mail it came from ("The nurse gave him
+   new instructions for his insulin", "it stays open.") can look like an order to the model.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ MAX_WINDOWS = 4
 #: sends to the model score 0.957-0.984 ("Пәтер иесіне бір сөзбен жауап беру: иә") and its
 #: attacks 0.998-1.0; the honest tasks of those languages in the tune split score below 0.06.
 UNLISTED_THRESHOLD = 0.995
+#: The whole text's score a block by the model alone on one of its parts needs (see `reason`).
+#: On the dev batches t15 and t17 (data/screening/), of the texts the model alone blocked from
+#: their parts, those whose whole text scored under 0.3 were 18 honest rows (long pastes, a
+#: note with a "confirmed" line) and 1 attack; on the tune split, none.
+CONTEXT_THRESHOLD = 0.3
 # A decoded payload of two or three letters repeated ("-. -. -." is Morse for "nnn") holds no
 # word for the model to read: its score would measure only the encoder's noise.
 _MIN_PAYLOAD_LETTERS = 4
@@ -77,6 +85,12 @@ class Pending:
     confirm: PatternType | None = None  # the family of a `confirm` pair in the sentence
     # Suspect only as a language without word lists in a covered script (UNLISTED_THRESHOLD).
     unlisted: bool = False
+    # The whole text's window, when the windows are some of its parts (CONTEXT_THRESHOLD).
+    whole: str | None = None
+
+    def scored(self) -> list[str]:
+        """What the model scores: the windows, then the whole text's when there is one."""
+        return [*self.windows, self.whole] if self.whole is not None else self.windows
 
 
 def _sentences(text: str) -> list[str]:
@@ -184,6 +198,8 @@ def prepare(text: str) -> Verdict | Pending:
         suspect = [p for p in parts if len(parts) > 1 and _suspect_part(p, pending.confirm)]
         for part in suspect or [raw]:
             pending.windows.append(_window(part))
+        if suspect:
+            pending.whole = _window(raw)
     if not pending.windows:
         return PASSED
     pending.windows = list(dict.fromkeys(pending.windows))[:MAX_WINDOWS]
@@ -197,12 +213,13 @@ def decide(
     agree: float,
     cue: float | None = None,
     confirm: float | None = None,
+    whole: float | None = None,
 ) -> Verdict:
     """Block when the model is sure, when it agrees with a vocabulary hit (`agree`), when
     one sentence holds `vocabulary.MANY_KINDS` kinds of cue and the model scores `cue`, or
     when a `confirm` pair fired and the model scores `confirm` (`agree` if None); see
     `reason` for which of them blocks."""
-    return _verdict(pending, reason(pending, scores, threshold, agree, cue, confirm))
+    return _verdict(pending, reason(pending, scores, threshold, agree, cue, confirm, whole))
 
 
 def _verdict(pending: Pending, why: str | None) -> Verdict:
@@ -222,16 +239,18 @@ def reason(
     agree: float,
     cue: float | None = None,
     confirm: float | None = None,
+    whole: float | None = None,
 ) -> str | None:
     """Which rule of `decide` blocks, the first that holds: "confirm" (a confirm pair and the
-    model at `confirm`), "alone" (the model at `threshold`), "agree" (a vocabulary family and the
-    model at `agree`), "cue" (`vocabulary.MANY_KINDS` kinds of cue and the model at `cue`);
-    None when the text passes."""
+    model at `confirm`), "alone" (the model at `threshold`, and `whole`, the whole text's score
+    when the windows are its parts, at CONTEXT_THRESHOLD: below it the text passes), "agree" (a
+    vocabulary family and the model at `agree`), "cue" (`vocabulary.MANY_KINDS` kinds of cue
+    and the model at `cue`); None when the text passes."""
     top = max(scores, default=0.0)
     if pending.confirm is not None and top >= (agree if confirm is None else confirm):
         return "confirm"
     if top >= (max(threshold, UNLISTED_THRESHOLD) if pending.unlisted else threshold):
-        return "alone"
+        return "alone" if whole is None or whole >= CONTEXT_THRESHOLD else None
     if pending.families and top >= agree:
         return "agree"
     if cue is not None and pending.kinds >= vocabulary.MANY_KINDS and top >= cue:
@@ -245,19 +264,22 @@ class Screener:
     def __init__(self, model: ScreenModel) -> None:
         self.model = model
 
-    def _reason(self, pending: Pending, scores: list[float]) -> str | None:
+    def _reason(self, pending: Pending, scored: list[float]) -> str | None:
+        """`reason` over the scores of `pending.scored()` (the windows', then the whole text's)."""
         head = self.model.head
+        count = len(pending.windows)
         return reason(
             pending,
-            scores,
+            scored[:count],
             head.threshold,
             head.agree_threshold,
             head.cue_threshold,
             head.confirm_threshold,
+            scored[count] if len(scored) > count else None,
         )
 
-    def _decide(self, pending: Pending, scores: list[float]) -> Verdict:
-        return _verdict(pending, self._reason(pending, scores))
+    def _decide(self, pending: Pending, scored: list[float]) -> Verdict:
+        return _verdict(pending, self._reason(pending, scored))
 
     def explain(self, text: str) -> str:
         """Blocking: how `text` is decided, for reports: "rule" (the cheap layers block),
@@ -265,14 +287,14 @@ class Screener:
         first = prepare(text)
         if isinstance(first, Verdict):
             return "rule" if first.blocked else "passed"
-        return self._reason(first, self.model.scores(first.windows)) or "passed"
+        return self._reason(first, self.model.scores(first.scored())) or "passed"
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
         first = prepare(text)
         if isinstance(first, Verdict):
             return first
-        return self._decide(first, self.model.scores(first.windows))
+        return self._decide(first, self.model.scores(first.scored()))
 
     async def screen_async(self, text: str) -> Verdict:
         """The verdict on `text`; the model, when needed, runs in a worker thread so the event
@@ -280,7 +302,7 @@ class Screener:
         first = prepare(text)
         if isinstance(first, Verdict):
             return first
-        scores = await asyncio.to_thread(self.model.scores, first.windows)
+        scores = await asyncio.to_thread(self.model.scores, first.scored())
         return self._decide(first, scores)
 
     async def screen_many_async(self, texts: Sequence[str]) -> list[Verdict]:
@@ -288,7 +310,7 @@ class Screener:
         windows of every text the cheap layers could not decide (a batch's texts wait for one
         thread hop, not one each). Each verdict is decided on its own text's scores alone."""
         firsts = [prepare(text) for text in texts]
-        windows = [w for first in firsts if isinstance(first, Pending) for w in first.windows]
+        windows = [w for first in firsts if isinstance(first, Pending) for w in first.scored()]
         if not windows:
             return [first if isinstance(first, Verdict) else PASSED for first in firsts]
         scores = await asyncio.to_thread(self.model.scores, windows)
@@ -298,6 +320,7 @@ class Screener:
             if isinstance(first, Verdict):
                 verdicts.append(first)
             else:
-                verdicts.append(self._decide(first, scores[at : at + len(first.windows)]))
-                at += len(first.windows)
+                count = len(first.scored())
+                verdicts.append(self._decide(first, scores[at : at + count]))
+                at += count
         return verdicts
