@@ -1,9 +1,9 @@
 """Screen corpus rows (data/screening/) as written, no disguises added, and print what was
-blocked and refused, with the misses and refusals listed.
+blocked and refused (counts; `--list` lists the misses and refusals too).
 
     .venv/bin/python scripts/screen_corpus.py --source v5
     .venv/bin/python scripts/screen_corpus.py --split report
-    .venv/bin/python scripts/screen_corpus.py --source v7 --by lang --by kind
+    .venv/bin/python scripts/screen_corpus.py --source v7 --by lang --by kind --list
     .venv/bin/python scripts/screen_corpus.py --batch data/screening/v11
 
 `--batch` reads a batch kept in a folder of its own (`attacks.jsonl`, `benign.jsonl`): rows
@@ -14,7 +14,9 @@ public report sets under data/screening/external/, whose rows carry split "exter
 it); `--split` picks tune or report; `--by` adds a table of blocked attacks and refused honest
 rows by `lang` or `kind` (attack rows from v7 on carry a kind too); `--paths` counts them by
 the rule that blocked them ("rule": the cheap layers; "alone", "agree", "cue", "confirm": the
-model, see `cascade.reason`). Prints figures; asserts nothing.
+model, see `cascade.reason`); `--list` prints each missed attack and refused honest row,
+which reads them: never on a held-out batch whose rows are to stay unread. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def main() -> None:
     parser.add_argument("--batch", type=Path, help="a held-out batch's folder")
     parser.add_argument("--by", action="append", default=[], choices=["lang", "kind"])
     parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list each missed attack and refused honest row (reads them: not for held-out batches)",
+    )
+    parser.add_argument(
         "--paths",
         action="store_true",
         help="count blocked attacks and refused honest rows by the rule that blocked them",
@@ -97,10 +104,11 @@ def main() -> None:
             paths = Counter(how[r["text"]] for r in group)
             paths.pop("passed", None)
             print(f"{label} by rule: " + ", ".join(f"{k} {n}" for k, n in paths.most_common()))
-    for r in missed:
-        print(f"  missed  [{r['lang']}] {r['text']!r}")
-    for r in refused:
-        print(f"  refused [{r['lang']}] {r['text']!r}")
+    if args.list:
+        for r in missed:
+            print(f"  missed  [{r['lang']}] {r['text']!r}")
+        for r in refused:
+            print(f"  refused [{r['lang']}] {r['text']!r}")
 
 
 if __name__ == "__main__":
