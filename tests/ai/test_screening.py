@@ -760,7 +760,6 @@ def test_tasks_in_covered_languages_of_other_scripts_are_recognised(text: str) -
 
 def test_a_block_on_a_part_by_the_model_alone_needs_the_whole_text_too() -> None:
     split = cascade.Pending(windows=["part one", "part two"], whole="the whole text")
-    assert split.scored() == ["part one", "part two", "the whole text"]
     below = cascade.CONTEXT_THRESHOLD - 0.01
     assert not cascade.decide(split, [0.99, 0.1], threshold=0.9, agree=0.6, whole=below).blocked
     assert cascade.decide(

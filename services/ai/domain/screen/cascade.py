@@ -85,12 +85,9 @@ class Pending:
     confirm: PatternType | None = None  # the family of a `confirm` pair in the sentence
     # Suspect only as a language without word lists in a covered script (UNLISTED_THRESHOLD).
     unlisted: bool = False
-    # The whole text's window, when the windows are some of its parts (CONTEXT_THRESHOLD).
+    # The whole text's window, when the windows are some of its parts (CONTEXT_THRESHOLD): scored
+    # only when the model alone would block on a part.
     whole: str | None = None
-
-    def scored(self) -> list[str]:
-        """What the model scores: the windows, then the whole text's when there is one."""
-        return [*self.windows, self.whole] if self.whole is not None else self.windows
 
 
 def _sentences(text: str) -> list[str]:
@@ -264,22 +261,32 @@ class Screener:
     def __init__(self, model: ScreenModel) -> None:
         self.model = model
 
-    def _reason(self, pending: Pending, scored: list[float]) -> str | None:
-        """`reason` over the scores of `pending.scored()` (the windows', then the whole text's)."""
+    def _reason(
+        self, pending: Pending, scores: list[float], whole: float | None = None
+    ) -> str | None:
         head = self.model.head
-        count = len(pending.windows)
         return reason(
             pending,
-            scored[:count],
+            scores,
             head.threshold,
             head.agree_threshold,
             head.cue_threshold,
             head.confirm_threshold,
-            scored[count] if len(scored) > count else None,
+            whole,
         )
 
-    def _decide(self, pending: Pending, scored: list[float]) -> Verdict:
-        return _verdict(pending, self._reason(pending, scored))
+    @staticmethod
+    def _needs_whole(pending: Pending, why: str | None) -> bool:
+        # The whole text is scored only where the model alone would block on a part.
+        return why == "alone" and pending.whole is not None
+
+    def _judge(self, pending: Pending, scores: list[float]) -> str | None:
+        """Blocking: `reason`, scoring the whole text here when it is needed."""
+        why = self._reason(pending, scores)
+        if self._needs_whole(pending, why):
+            assert pending.whole is not None
+            why = self._reason(pending, scores, self.model.scores([pending.whole])[0])
+        return why
 
     def explain(self, text: str) -> str:
         """Blocking: how `text` is decided, for reports: "rule" (the cheap layers block),
@@ -287,40 +294,42 @@ class Screener:
         first = prepare(text)
         if isinstance(first, Verdict):
             return "rule" if first.blocked else "passed"
-        return self._reason(first, self.model.scores(first.scored())) or "passed"
+        return self._judge(first, self.model.scores(first.windows)) or "passed"
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
         first = prepare(text)
         if isinstance(first, Verdict):
             return first
-        return self._decide(first, self.model.scores(first.scored()))
+        return _verdict(first, self._judge(first, self.model.scores(first.windows)))
 
     async def screen_async(self, text: str) -> Verdict:
         """The verdict on `text`; the model, when needed, runs in a worker thread so the event
         loop keeps serving."""
-        first = prepare(text)
-        if isinstance(first, Verdict):
-            return first
-        scores = await asyncio.to_thread(self.model.scores, first.scored())
-        return self._decide(first, scores)
+        return (await self.screen_many_async([text]))[0]
 
     async def screen_many_async(self, texts: Sequence[str]) -> list[Verdict]:
         """``screen_async`` of each text, in order, with one worker-thread call that scores the
         windows of every text the cheap layers could not decide (a batch's texts wait for one
-        thread hop, not one each). Each verdict is decided on its own text's scores alone."""
+        thread hop, not one each), and one more for the whole texts `reason` needs. Each verdict
+        is decided on its own text's scores alone."""
         firsts = [prepare(text) for text in texts]
-        windows = [w for first in firsts if isinstance(first, Pending) for w in first.scored()]
+        pending = [first for first in firsts if isinstance(first, Pending)]
+        windows = [w for first in pending for w in first.windows]
         if not windows:
             return [first if isinstance(first, Verdict) else PASSED for first in firsts]
         scores = await asyncio.to_thread(self.model.scores, windows)
-        verdicts: list[Verdict] = []
+        by_text: list[list[float]] = []
         at = 0
-        for first in firsts:
-            if isinstance(first, Verdict):
-                verdicts.append(first)
-            else:
-                count = len(first.scored())
-                verdicts.append(self._decide(first, scores[at : at + count]))
-                at += count
-        return verdicts
+        for first in pending:
+            by_text.append(scores[at : at + len(first.windows)])
+            at += len(first.windows)
+        why = [self._reason(first, own) for first, own in zip(pending, by_text, strict=True)]
+        again = [i for i, first in enumerate(pending) if self._needs_whole(first, why[i])]
+        if again:
+            wholes = [pending[i].whole or "" for i in again]
+            whole_scores = await asyncio.to_thread(self.model.scores, wholes)
+            for i, whole in zip(again, whole_scores, strict=True):
+                why[i] = self._reason(pending[i], by_text[i], whole)
+        decided = iter(_verdict(first, w) for first, w in zip(pending, why, strict=True))
+        return [first if isinstance(first, Verdict) else next(decided) for first in firsts]
