@@ -17,7 +17,7 @@
    script, no sentence in a language without word lists written in a covered script
    (`languages`: Latin, Cyrillic, Greek, Hebrew, Arabic, Devanagari, Bengali), and which
    the lexical gate (`lexical`: character n-grams) does not flag, passes here without the model
-   (about 0.15 ms for an ordinary task; 80 % of the honest task corpus, see
+   (about 0.15 ms for an ordinary task; 77 % of the honest task corpus, see
    scripts/screen_cpu.py).
 5. The model (`model`) scores the suspect sentences (each cut to a window, at most
    `MAX_WINDOWS`, so the worst case is bounded): at or above the head's threshold, above
