@@ -166,8 +166,14 @@ def prepare(text: str) -> Verdict | Pending:
             pending.confirm = pending.confirm or family
         elif family is not None:
             return Verdict(blocked=True, pattern=family)
-        if not decoded and pending.confirm is None and not _suspect(raw, canonical, judged):
-            continue
+        # Suspect only as a language without word lists in a covered script (UNLISTED_THRESHOLD):
+        # the other gates are asked first, so that check is made only when they all pass.
+        unlisted = False
+        if not decoded and pending.confirm is None:
+            if not _suspect(raw, canonical, judged, scripts=False):
+                if not languages.unrecognised_script(canonical):
+                    continue
+                unlisted = True
         hits = vocabulary.families_hit(canonical)
         if decoded and (hits or vocabulary.has_cue(canonical)):
             # Honest tasks do not hide words about the model in base64, hex or Morse: one cue
@@ -177,11 +183,7 @@ def prepare(text: str) -> Verdict | Pending:
         pending.families.extend(f for f in hits if f not in pending.families)
         if not decoded:
             pending.kinds = max(pending.kinds, vocabulary.cue_kinds(canonical))
-            pending.unlisted = (
-                pending.confirm is None
-                and not hits
-                and not _suspect(raw, canonical, judged, scripts=False)
-            )
+            pending.unlisted = unlisted and not hits
         if decoded:
             if len({ch for ch in raw if ch.isalpha()}) >= _MIN_PAYLOAD_LETTERS:
                 pending.windows.append(normalize(raw, keep_marks=True))

@@ -144,17 +144,22 @@ _FORMAT = _compile(
     + _ARTEFACT,
 )  # fmt: skip
 
+
+def _override_earlier(determiners: tuple[str, ...], noun: str) -> str:
+    """An override verb, then earlier `noun`s: "ignore all (of) (`determiners`) previous …"."""
+    return (
+        r"\b" + _OVERRIDE_VERB + _GAP + _opt(*_QUANT) + _opt("of") + _opt(*determiners)
+        + _rep(0, 2, *_MODIFIER) + _alt(*_EARLIER) + _GAP
+        + _rep(0, 3, *_MODIFIER, *_EARLIER, "and", "or", "following", "future", "other")
+        + noun + _ARTEFACT
+    )  # fmt: skip
+
+
 _OVERRIDE = _compile(
     # ignore all previous instructions / disregard the above rules / skip your system prompt
-    r"\b" + _OVERRIDE_VERB + _GAP + _opt(*_QUANT) + _opt("of") + _opt(*_DET)
-    + _rep(0, 2, *_MODIFIER) + _alt(*_EARLIER) + _GAP
-    + _rep(0, 3, *_MODIFIER, *_EARLIER, "and", "or", "following", "future", "other")
-    + _RULES_NOUN + _ARTEFACT,
+    _override_earlier(_DET, _RULES_NOUN),
     # ignore the previous messages / disregard all earlier input (not "my earlier message")
-    r"\b" + _OVERRIDE_VERB + _GAP + _opt(*_QUANT) + _opt("of") + _opt(*_NOT_OWN_DET)
-    + _rep(0, 2, *_MODIFIER) + _alt(*_EARLIER) + _GAP
-    + _rep(0, 3, *_MODIFIER, *_EARLIER, "and", "or", "following", "future", "other")
-    + _SAID_NOUN + _ARTEFACT,
+    _override_earlier(_NOT_OWN_DET, _SAID_NOUN),
     # forget all rules / bypass any restrictions
     r"\b" + _OVERRIDE_VERB + _GAP + _alt(*_QUANT) + _GAP + _opt("of") + _opt(*_DET)
     + _rep(0, 2, *_MODIFIER) + _STRONG_NOUN + _ARTEFACT,
