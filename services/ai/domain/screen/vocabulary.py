@@ -219,12 +219,19 @@ def typo_words() -> frozenset[str]:
     return frozenset(normalize(word) for word in itertools.chain.from_iterable(lists))
 
 
+_WORD_REST = re.compile(r"\w*")
+
+
 def _join(match: re.Match[str]) -> str:
     found = match.group(0)
     pieces = re.split(r"[ .]", found)
+    # The match may end inside a word (a stem: "ign or|ing"); that piece is measured as the
+    # whole word it begins, so "vasta a|inult" (Estonian "answer only") stays two words.
+    tail = _WORD_REST.match(match.string, match.end())
+    whole = [*pieces[:-1], pieces[-1] + (tail.group(0) if tail else "")]
     # A split word has a short fragment ("igno re", "gui dan ce"); two whole words that happen
     # to spell a longer one ("every thing") are left alone.
-    if len(pieces) == 1 or min(len(p) for p in pieces) > 4:
+    if len(pieces) == 1 or min(len(p) for p in whole) > 4:
         return found
     return "".join(pieces)
 
