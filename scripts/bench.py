@@ -9,7 +9,9 @@ local RabbitMQ and a fresh SQLite database, once per scenario and run. Sections
 
 - ``storage``: CPU per Tasks operation, domain and storage only;
 - ``accept``: 64 concurrent keep-alive clients POST /api/v1/tasks for a fixed
-  time (worker stopped); 202s per second and p50/p99 latency;
+  time (worker stopped), first each as fast as it is answered, then
+  ``--accept-rate`` (1,000) per second offered on a schedule; 202s per second
+  and p50/p99 latency of each;
 - ``zero``: end to end with the simulator at 0 ms: a burst of N jobs, jobs per
   second until the last one settled, CPU per job by process;
 - ``compare``: end to end at ``--latency-ms`` (200) per LLM call, taskmesh and
@@ -192,6 +194,39 @@ async def accept_load(port: int, key: str, clients: int, seconds: float) -> tupl
     return accepted, latencies
 
 
+async def paced_load(
+    port: int, key: str, clients: int, rate: float, seconds: float
+) -> tuple[int, list[float]]:
+    """``rate`` submissions per second in all, offered on a fixed schedule by ``clients``
+    keep-alive connections (one request at a time each), for ``seconds``. Returns the 202s
+    and each request's latency counted from the time it was due, not the time it left, so a
+    request delayed by a slow one before it counts its wait (no coordinated omission, as
+    wrk2 measures)."""
+    latencies: list[float] = []
+    accepted = 0
+    total = round(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    async def client(i: int) -> None:
+        nonlocal accepted
+        http = Http(port, key)
+        await http.open()
+        # Request n of the whole schedule is due at n / rate; client i sends every
+        # clients-th of them.
+        for n in range(i, total, clients):
+            due = start + n / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            status, _ = await http.request("POST", "/api/v1/tasks", submission())
+            latencies.append(time.perf_counter() - due)
+            accepted += status == 202
+        await http.close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return accepted, latencies
+
+
 #: Seconds between two looks at whether a burst has settled, for taskmesh and the
 #: peer alike. Each look costs the system CPU (for taskmesh an authenticated
 #: request through gateway and Tasks, about 1.5 ms), which counts in its figures:
@@ -242,22 +277,33 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def bench_accept(seconds: float, runs: int) -> None:
-    rates, p50s, p99s = [], [], []
+def bench_accept(seconds: float, runs: int, rate: float) -> None:
+    """The accept path two ways (SPEC §13: ≥ 1,000 202s per second at 64 clients, p99 ≤
+    50 ms): 64 clients each sending as soon as the last answer came (the most it takes; with
+    a closed loop the latency is 64 / rate, whatever the service), then ``rate`` per second
+    offered on a schedule by 64 clients (the latency at that load)."""
+    flat: list[tuple[float, float, float]] = []
+    paced: list[tuple[float, float, float]] = []
     for _ in range(runs):
         with Scenario(0) as sc:
             # Accept path only: the worker would compete for the same two cores.
             sc.stack.signal("worker#0", 19)  # SIGSTOP
-            accepted, lat = asyncio.run(accept_load(sc.port, sc.key, 64, seconds))
+            for load, into in (
+                (accept_load(sc.port, sc.key, 64, seconds), flat),
+                (paced_load(sc.port, sc.key, 64, rate, seconds), paced),
+            ):
+                accepted, lat = asyncio.run(load)
+                into.append((accepted / seconds, pct(lat, 0.5), pct(lat, 0.99)))
             sc.stack.signal("worker#0", 18)  # SIGCONT
-            rates.append(accepted / seconds)
-            p50s.append(pct(lat, 0.5))
-            p99s.append(pct(lat, 0.99))
-    print(
-        f"accept path (64 clients, {seconds:.0f} s, median of {runs}): "
-        f"{statistics.median(rates):,.0f} 202/s, p50 {statistics.median(p50s):.1f} ms, "
-        f"p99 {statistics.median(p99s):.1f} ms"
-    )
+    for label, figures in (
+        ("as fast as answered", flat),
+        (f"{rate:,.0f}/s offered", paced),
+    ):
+        got, p50, p99 = (statistics.median(f[i] for f in figures) for i in range(3))
+        print(
+            f"accept path, 64 clients, {label} ({seconds:.0f} s, median of {runs}): "
+            f"{got:,.0f} 202/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
 
 
 #: Processes outside both systems' totals: the simulator stands for the LLM provider.
@@ -602,6 +648,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--accept-seconds", type=float, default=10)
     parser.add_argument(
+        "--accept-rate",
+        type=float,
+        default=1000,
+        help="submissions per second offered in the accept section's paced phase (%(default)s)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(s for s in SECTIONS if s != "profile"),
         help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but profile)",
@@ -656,7 +708,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             bench_storage(f"sqlite+aiosqlite:///{tmp}/storage.db")
     if "accept" in sections:
-        bench_accept(args.accept_seconds, args.runs)
+        bench_accept(args.accept_seconds, args.runs, args.accept_rate)
     if "zero" in sections:
         bench_end_to_end(0, args.jobs, args.runs, args.clients, args.warmup)
     if "compare" in sections:
