@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_snake
 from sanic import Sanic
 
+from gateway import sse
+
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 #: ``{name}`` path parameters, as OpenAPI writes them.
@@ -112,12 +114,19 @@ class RouteTable:
         return tuple(r.operation for r in self._routes)
 
     def add_to(self, app: Sanic[Any, Any]) -> None:
-        """Serves every declared route on ``app``."""
+        """Serves every declared route on ``app``; a GET route answers HEAD too (RFC 9110
+        §9.3.2: the same status and headers, no content), except an event stream, which
+        has no end to measure."""
         for r in self._routes:
             op = r.operation
-            app.add_route(
-                r.handler, op.sanic_uri, methods=[op.method.upper()], name=r.handler.__name__
-            )
+            methods = [op.method.upper()]
+            if methods == ["GET"] and not _streams(op):
+                methods.append("HEAD")
+            app.add_route(r.handler, op.sanic_uri, methods=methods, name=r.handler.__name__)
+
+
+def _streams(op: Operation) -> bool:
+    return any(reply.content_type == sse.CONTENT_TYPE for reply in op.replies.values())
 
 
 #: The gateway's routes; ``gateway.routes`` imports every module declaring one.

@@ -55,7 +55,7 @@ async def test_unknown_route_is_a_404_problem(anon: httpx.AsyncClient) -> None:
 async def test_wrong_method_is_a_405_problem_with_allow(client: httpx.AsyncClient) -> None:
     response = await client.delete("/api/v1/tasks")
     assert_problem(response, 405, "method-not-allowed")
-    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/jobs/not-a-uuid", "/api/v1/tasks/1%27%20OR%201=1"])
@@ -189,3 +189,26 @@ async def test_errors_carry_a_request_id_too(anon: httpx.AsyncClient) -> None:
     response = await anon.get("/nope", headers={"X-Request-Id": "client-req-0002"})
     body = assert_problem(response, 404)
     assert body["requestId"] == "client-req-0002"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/usage", "/api/v1/tasks", "/healthz", "/openapi.json"])
+async def test_head_answers_as_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    # RFC 9110 §9.3.2: HEAD is GET without the content; every GET resource answers it.
+    got = await client.get(path)
+    head = await client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+async def test_head_on_an_event_stream_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.head("/api/v1/jobs/00000000-0000-4000-8000-000000000000/events")
+    assert response.status_code == 405
+    assert response.content == b""
+
+
+async def test_head_without_a_key_is_401_without_a_body(anon: httpx.AsyncClient) -> None:
+    response = await anon.head("/api/v1/usage")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.content == b""

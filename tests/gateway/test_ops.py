@@ -69,13 +69,15 @@ def undocumented_and_unserved(
     app: Sanic[Any, Any], doc: dict[str, Any]
 ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(served but not documented, documented but not served), as (METHOD, path)
-    with path parameters blanked: Sanic's router against the OpenAPI document."""
+    with path parameters blanked: Sanic's router against the OpenAPI document. A
+    documented GET documents its HEAD (RFC 9110 §9.3.2)."""
     documented = {
         (method.upper(), normalise(path)) for path, ops in doc["paths"].items() for method in ops
     }
     served = {
         (method, normalise(route.uri)) for route in app.router.routes for method in route.methods
     }
+    served -= {("HEAD", path) for method, path in documented if method == "GET"}
     return served - documented, documented - served
 
 
