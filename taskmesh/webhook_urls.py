@@ -33,9 +33,10 @@ from taskmesh.settings import default
 #: Longest URL accepted, characters (what browsers and proxies reliably carry).
 MAX_URL_CHARS = 2000
 #: The form a webhook URL must have, as a JSON Schema pattern the gateway enforces and its
-#: OpenAPI document shows: http or https, then no whitespace or control character. Whether
-#: the host is acceptable (public addresses only) is :func:`resolve`'s business.
-URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
+#: OpenAPI document shows: http or https in any case (RFC 3986 §3.1; ECMA-262 patterns have
+#: no case flag), then no whitespace or control character. Whether the host is acceptable
+#: (public addresses only) is :func:`resolve`'s business.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+$"
 
 #: Scripts that may share one host label, as UTS #39 §5.2 "Highly Restrictive" allows (what
 #: browsers require before they show a name in Unicode): Japanese mixes Han, Hiragana and

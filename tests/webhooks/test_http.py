@@ -148,6 +148,8 @@ async def test_urls_that_display_as_something_else_are_refused_with_the_field_na
     "url",
     [
         f"{PUBLIC_URL}/with%20space?name=a%20b",
+        # RFC 3986 §3.1: the scheme is case-insensitive.
+        PUBLIC_URL.replace("https://", "HTTPS://").replace("http://", "Http://"),
         "https://\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444/hooks/taskmesh",
     ],
 )
