@@ -114,10 +114,36 @@ def _is_json(content_type: str) -> bool:
     return True
 
 
+def _content_codings(request: Request) -> list[str]:
+    """The codings of every Content-Encoding field line, lower case, ``identity`` left out."""
+    return [
+        coding
+        for line in request.headers.getall("Content-Encoding", [])
+        for coding in (part.strip().lower() for part in line.split(","))
+        if coding and coding != "identity"
+    ]
+
+
 def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object: UTF-8 (a leading byte order mark ignored), strict JSON
-    (no NaN), an object at the top. Every refusal's detail is the gateway's own wording."""
-    if not _is_json(request.headers.get("Content-Type", "")):
+    (no NaN), an object at the top. Every refusal's detail is the gateway's own wording.
+
+    A body sent with a content coding (gzip, br, …) is a 415 that says so, with
+    ``Accept-Encoding: identity`` (RFC 9110 §15.5.16, §12.5.3): the gateway reads bodies
+    as sent, and a compressed one would otherwise read as text that is not UTF-8. Two
+    Content-Type field lines are a 400: the field takes one value (RFC 9110 §8.3), and which
+    of the two a proxy acted on cannot be known."""
+    codings = _content_codings(request)
+    if codings:
+        raise ProblemError(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Encoding {', '.join(codings)} is not supported; send the body as is.",
+            headers={"Accept-Encoding": "identity"},
+        )
+    content_types = request.headers.getall("Content-Type", [])
+    if len(content_types) > 1:
+        raise ProblemError(MALFORMED, "The request has more than one Content-Type header.")
+    if not _is_json(content_types[0] if content_types else ""):
         raise ProblemError(
             UNSUPPORTED_MEDIA_TYPE, "Send the body as JSON with Content-Type: application/json."
         )

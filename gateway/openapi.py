@@ -34,6 +34,11 @@ _HEADERS: dict[str, dict[str, Any]] = {
     },
     "WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}},
     "Allow": {"description": "The methods this path accepts.", "schema": {"type": "string"}},
+    "Accept-Encoding": {
+        "description": "The content codings a request body may have: only `identity` "
+        "(an uncompressed body), sent when a body came compressed.",
+        "schema": {"type": "string"},
+    },
 }
 
 _REQUEST_HEADERS: dict[str, dict[str, Any]] = {
@@ -92,7 +97,12 @@ _PROBLEM_TEXT = {
     500: "Unexpected error; the detail is generic, quote the requestId.",
     503: "A dependency is down; see Retry-After.",
 }
-_PROBLEM_HEADERS = {401: ("WWW-Authenticate",), 405: ("Allow",), 429: ("Retry-After",)}
+_PROBLEM_HEADERS = {
+    401: ("WWW-Authenticate",),
+    405: ("Allow",),
+    415: ("Accept-Encoding",),
+    429: ("Retry-After",),
+}
 _PROBLEM_HEADERS[503] = ("Retry-After",)
 #: Every authenticated route: a repeated Authorization header (400), a bad key, the rate.
 _AUTH_PROBLEMS = (400, 401, 429, 503)

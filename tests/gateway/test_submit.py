@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import uuid
 
@@ -193,6 +194,43 @@ async def test_non_json_content_type_is_415(client: httpx.AsyncClient, content_t
         headers={"Content-Type": content_type},
     )
     assert_problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "gzip, identity", "GZIP"])
+async def test_a_compressed_body_is_415_naming_the_coding_and_nothing_is_queued(
+    client: httpx.AsyncClient, fake: FakeTasks, coding: str
+) -> None:
+    body = gzip.compress(b'{"naturalLanguage": "Pay rent"}')
+    response = await client.post(
+        "/api/v1/tasks",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": coding},
+    )
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert coding.split(",")[0].lower() in problem["detail"]
+    assert "UTF-8" not in problem["detail"]
+    assert response.headers["accept-encoding"] == "identity"
+    assert fake.calls["CreateTask"] == 0
+
+
+async def test_an_identity_coding_is_the_body_as_sent(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay rent"}',
+        headers={"Content-Type": "application/json", "Content-Encoding": "identity"},
+    )
+    assert response.status_code == 202
+
+
+async def test_two_content_types_are_a_400(client: httpx.AsyncClient, fake: FakeTasks) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay rent"}',
+        headers=[("Content-Type", "application/json"), ("Content-Type", "text/plain")],
+    )
+    problem = assert_problem(response, 400, "malformed-request")
+    assert "Content-Type" in problem["detail"]
+    assert fake.calls["CreateTask"] == 0
 
 
 async def test_same_idempotency_key_and_body_returns_the_same_job(
