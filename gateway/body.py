@@ -137,7 +137,7 @@ def json_object(request: Request) -> dict[str, Any]:
     if codings:
         raise ProblemError(
             UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Encoding {', '.join(codings)} is not supported; send the body as is.",
+            f"Content-Encoding {', '.join(codings)} is not supported; send it uncompressed.",
             headers={"Accept-Encoding": "identity"},
         )
     content_types = request.headers.getall("Content-Type", [])
