@@ -161,13 +161,27 @@ async def test_watch_job_streams_until_terminal(tasks):
     assert [seq for seq, _ in seen] == sorted({seq for seq, _ in seen})
 
 
-async def test_list_tasks_refuses_a_bad_page(tasks):
+@pytest.mark.parametrize(
+    ("page", "named"),
+    [
+        ({"take": 101}, ["take"]),
+        ({"take": -1}, ["take"]),
+        ({"skip": -5}, ["skip"]),
+        ({"take": 500, "skip": -1}, ["take", "skip"]),
+    ],
+)
+@pytest.mark.parametrize("rpc", ["ListTasks", "ListJobs"])
+async def test_a_bad_page_is_refused_naming_the_fields_out_of_range(
+    tasks, rpc: str, page: dict[str, int], named: list[str]
+) -> None:
     stub, alice, _, _ = tasks
+    request = getattr(tasks_pb2, f"{rpc}Request")(user_id=alice, **page)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.ListTasks(
-            tasks_pb2.ListTasksRequest(user_id=alice, take=101), metadata=AUTH, timeout=5
-        )
+        await getattr(stub, rpc)(request, metadata=AUTH, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = details(caught.value, error_details_pb2.BadRequest).field_violations
+    assert [v.field for v in violations] == named
+    assert all(name in caught.value.details() for name in named)
 
 
 async def test_atomic_task_has_no_subtasks_on_grpc(tasks):

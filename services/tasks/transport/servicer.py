@@ -53,16 +53,16 @@ ResultT = TypeVar("ResultT", tasks_pb2.StartJobsResult, tasks_pb2.CompleteJobsRe
 
 def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) -> int:
     """``take`` of a paged request (0 means the default, 10); raises InvalidInput naming
-    ``take`` and ``skip`` outside 1-MAX_TAKE and >= 0 (SPEC §5)."""
+    each field out of its range: ``take`` outside 1-MAX_TAKE, ``skip`` below 0 (SPEC §5)."""
     take: int = request.take or 10
-    if not 1 <= take <= MAX_TAKE or request.skip < 0:
-        raise errors.InvalidInput(
-            "invalid page",
-            [
-                errors.FieldViolation("take", f"1-{MAX_TAKE}"),
-                errors.FieldViolation("skip", ">= 0"),
-            ],
-        )
+    violations = []
+    if not 1 <= take <= MAX_TAKE:
+        violations.append(errors.FieldViolation("take", f"must be 1-{MAX_TAKE}"))
+    if request.skip < 0:
+        violations.append(errors.FieldViolation("skip", "must be at least 0"))
+    if violations:
+        names = " and ".join(v.field for v in violations)
+        raise errors.InvalidInput(f"invalid page: {names} out of range", violations)
     return take
 
 
