@@ -135,9 +135,13 @@ def json_object(request: Request) -> dict[str, Any]:
     of the two a proxy acted on cannot be known."""
     codings = _content_codings(request)
     if codings:
+        # Only a short token is echoed: the header may hold anything, undecodable bytes too.
+        named = ", ".join(codings)
+        if not (named.isascii() and named.isprintable() and len(named) <= 40):
+            named = "other than identity"
         raise ProblemError(
             UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Encoding {', '.join(codings)} is not supported; send it uncompressed.",
+            f"Content-Encoding {named} is not supported; send it uncompressed.",
             headers={"Accept-Encoding": "identity"},
         )
     content_types = request.headers.getall("Content-Type", [])

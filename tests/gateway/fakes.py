@@ -284,7 +284,7 @@ class FakeTasks(tasks_pb2_grpc.TasksServiceServicer):
     # --- webhook endpoints (the URL rules are the real service's; tested there) ----------
     async def CreateWebhookEndpoint(self, request, context):
         self._enter("CreateWebhookEndpoint", context)
-        if not request.url.startswith(("http://", "https://")):
+        if not request.url.lower().startswith(("http://", "https://")):
             raise errors.InvalidInput(
                 "url must be an http or https URL",
                 [errors.FieldViolation("url", "must be an http or https URL")],

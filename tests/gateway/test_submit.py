@@ -213,6 +213,19 @@ async def test_a_compressed_body_is_415_naming_the_coding_and_nothing_is_queued(
     assert fake.calls["CreateTask"] == 0
 
 
+@pytest.mark.parametrize("coding", [b"g\xe9zip", b"x" * 300])
+async def test_an_odd_coding_is_415_without_echoing_it(
+    client: httpx.AsyncClient, coding: bytes
+) -> None:
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"naturalLanguage": "Pay rent"}',
+        headers=[(b"Content-Type", b"application/json"), (b"Content-Encoding", coding)],
+    )
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert "xxxx" not in problem["detail"]
+
+
 async def test_an_identity_coding_is_the_body_as_sent(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/api/v1/tasks",
