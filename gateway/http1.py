@@ -1,4 +1,5 @@
-"""The gateway's HTTP/1.1 protocol: Sanic's, without the empty ``alt-svc`` header.
+"""The gateway's HTTP/1.1 protocol: Sanic's, without the empty ``alt-svc`` header, and
+with a stalled request body answered ``408`` rather than ``503``.
 
 Sanic writes ``alt-svc: ""`` into every response head as a placeholder for its TouchUp
 pass, which at start either removes that line of code (one HTTP version served) or fills
@@ -6,14 +7,23 @@ in the HTTP/3 port. TouchUp rewrites methods of Sanic's shared classes in place,
 gateway runs without it (``gateway.app``: several apps share a process), and the
 placeholder went out on every response as an empty header. An empty ``Alt-Svc`` is no
 valid field value (RFC 7838 §3: ``clear`` or at least one alternative) and the gateway
-offers no alternative service, so it sends none; a value a handler sets is kept."""
+offers no alternative service, so it sends none; a value a handler sets is kept.
+
+Sanic reads a request's body in its handler stage, where only the response timeout
+applies: a client that sent its head and then stopped sending the body it announced got
+``503 Service Unavailable`` after ``RESPONSE_TIMEOUT``, telling it to retry a request
+that was its own to finish. A request still incomplete after ``REQUEST_TIMEOUT`` without
+a byte is the client's delay, ``408 Request Timeout`` (RFC 9110 §15.5.9), wherever the
+wait happens."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sanic.compat import Header
-from sanic.http import Http
+from sanic.exceptions import RequestTimeout
+from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 ALT_SVC = "alt-svc"
@@ -41,6 +51,24 @@ class _Http(Http):
 
 
 class GatewayProtocol(HttpProtocol):
-    """Sanic's HTTP/1.1 protocol with ``_Http`` (``app.create_server(protocol=...)``)."""
+    """Sanic's HTTP/1.1 protocol with ``_Http`` (``app.create_server(protocol=...)``) and
+    the stalled body's ``408``."""
 
     HTTP_CLASS = _Http
+
+    def check_timeouts(self) -> None:
+        http = self._http
+        if (
+            self._task is not None
+            and http is not None
+            and http.stage is Stage.HANDLER
+            and http.request_body  # announced body not all received yet
+            # time.monotonic is the clock Sanic stamps _time with on every byte received.
+            and time.monotonic() - self._time > self.request_timeout
+        ):
+            http.exception = RequestTimeout("Request Timeout")
+            # The rest of the body will not come: answer and close instead of reading on.
+            http.request_body = None
+            self._task.cancel()
+            return
+        super().check_timeouts()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
 import pytest
 
 from gateway import RunningGateway
 from taskmesh import errors
-from tests.gateway.fakes import FakeTasks
+from tests.gateway.fakes import ALICE_KEY, FakeTasks
 from tests.support.gateway import GatewayFactory, assert_problem
 from tests.support.machine import unused_addr
 
@@ -212,3 +215,44 @@ async def test_head_without_a_key_is_401_without_a_body(anon: httpx.AsyncClient)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        # The head itself never ends.
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\n",
+        # The head is complete; the body announced by Content-Length stops short.
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ALICE_KEY.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        + b'{"naturalLanguage": ',
+        # A chunked body that never sends its last chunk.
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ALICE_KEY.encode()
+        + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b'5\r\n{"nat\r\n',
+    ],
+    ids=["head", "content-length-body", "chunked-body"],
+)
+async def test_a_request_the_client_stops_sending_is_408(
+    gateway: RunningGateway, client: httpx.AsyncClient, fake: FakeTasks, sent: bytes
+) -> None:
+    # The client's own delay (RFC 9110 §15.5.9), not "service unavailable, retry": the
+    # answer comes once REQUEST_TIMEOUT passes without a byte, long before RESPONSE_TIMEOUT.
+    gateway.app.config.REQUEST_TIMEOUT = 0.5
+    assert gateway.app.config.RESPONSE_TIMEOUT >= 30
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        writer.write(sent)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert b"application/problem+json" in head.lower(), head
+    assert json.loads(body)["status"] == 408
+    assert fake.calls["CreateTask"] == 0
+    # The gateway keeps serving.
+    assert (await client.get("/api/v1/usage")).status_code == 200
