@@ -136,6 +136,32 @@ def _spoofable(label: str) -> bool:
     return bool(confusables.is_confusable(label))
 
 
+def _literal(host: str) -> IpAddress | None:
+    """The address a host written as a number stands for, or None for a name.
+
+    Besides the dotted quad and IPv6, the shorthand IPv4 forms that URL parsers and the C
+    resolver read as addresses ("127.1", "0x7f.1", "2130706433", octal "0177.0.0.1";
+    WHATWG URL Standard §3.5, IPv4 parser) are read here, so whether they are loopback is
+    decided without asking a resolver that might not know them."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if host.isascii() and host.rstrip(".").replace(".", "").isalnum():
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def _is_localhost(host: str) -> bool:
+    """True for ``localhost`` and the names under it, in any case, with or without the
+    root's trailing dot (RFC 6761 §6.3)."""
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
+
+
 def allowed(address: IpAddress, allow_private: bool) -> bool:
     """True for a public unicast address (or any address when ``allow_private``)."""
     if allow_private:
@@ -167,12 +193,14 @@ async def resolve(
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    try:
-        literal: IpAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = _literal(host)
     if literal is not None:
         addresses: list[IpAddress] = [literal]
+    elif _is_localhost(host):
+        # RFC 6761 §6.3: "localhost." and every name under it are the loopback address,
+        # answered without asking DNS, which may not know them ("localhost.",
+        # "hooks.localhost") and so must not decide that they are fine.
+        addresses = [ipaddress.IPv4Address("127.0.0.1")]
     else:
         loop = asyncio.get_running_loop()
         try:

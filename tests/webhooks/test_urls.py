@@ -110,6 +110,20 @@ def test_honest_urls_in_any_script_keep_their_form(url: str) -> None:
         "http://[::ffff:10.0.0.1]/hook",
         "http://[64:ff9b::a9fe:a9fe]/hook",
         "https://198.18.0.1/hook",
+        # Loopback by name, whatever a resolver says of it (RFC 6761 §6.3).
+        "http://localhost./hook",
+        "http://LocalHost/hook",
+        "https://hooks.localhost/in",
+        "http://a.b.LOCALHOST.:8080/hook",
+        # Loopback and private addresses in the shorthand forms URL parsers accept.
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://0x7f000001/hook",
+        "http://0x7f.0.0.1/hook",
+        "http://0177.0.0.1/hook",
+        "http://127.0.0.1./hook",
+        "http://10.1/hook",
+        "http://0/hook",
     ],
 )
 async def test_loopback_private_link_local_and_reserved_targets_are_refused(url: str) -> None:
