@@ -93,7 +93,8 @@ _PROBLEM_TEXT = {
     415: "Body is not `application/json`.",
     409: "The request conflicts with the resource's state (e.g. cancelling a finished job).",
     422: "Idempotency key reused with a different body.",
-    429: "Request rate or token budget exhausted; see Retry-After.",
+    429: "Request rate (type rate-limited) or token budget (type token-budget-exhausted) "
+    "exhausted; see Retry-After.",
     500: "Unexpected error; the detail is generic, quote the requestId.",
     503: "A dependency is down; see Retry-After.",
 }

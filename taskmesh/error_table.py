@@ -42,6 +42,10 @@ NOT_FOUND = ProblemType("not-found", "Not found", 404)
 CONFLICT = ProblemType("conflict", "Conflict", 409)
 IDEMPOTENCY_CONFLICT = ProblemType("idempotency-conflict", "Idempotency key reused", 422)
 RATE_LIMITED = ProblemType("rate-limited", "Too many requests", 429)
+#: The other 429 (SPEC §9): the user's LLM token budget for the window is spent. A client
+#: reads it apart from the request rate by its type: waiting out Retry-After is the same
+#: move, but slowing down does not help, and the wait may be hours rather than seconds.
+TOKEN_BUDGET_EXHAUSTED = ProblemType("token-budget-exhausted", "Token budget exhausted", 429)
 INTERNAL = ProblemType("internal", "Internal server error", 500)
 UNAVAILABLE = ProblemType("unavailable", "Service unavailable", 503)
 
@@ -200,6 +204,18 @@ def kind_for(code: grpc.StatusCode | None, reason: str) -> ErrorKind:
     return _BY_CODE.get(code, KINDS[-1]) if code is not None else KINDS[-1]
 
 
+#: Problem types narrower than their row's, by the error's ``reason`` (a
+#: ``ResourceExhausted`` names its limit).
+_PROBLEM_BY_REASON = {errors.TOKEN_BUDGET_EXHAUSTED: TOKEN_BUDGET_EXHAUSTED}
+
+
+def problem_of(exc: errors.TaskmeshError) -> ProblemType:
+    """The problem type a client reads for an error: its row's, or the narrower one its
+    ``reason`` names (the token budget's 429 apart from the request rate's)."""
+    return _PROBLEM_BY_REASON.get(exc.reason, kind_of(exc).problem)
+
+
 def problem_types() -> tuple[ProblemType, ...]:
     """The problem types the table answers with, each once, in table order."""
-    return tuple(dict.fromkeys(kind.problem for kind in KINDS))
+    rows = [kind.problem for kind in KINDS]
+    return tuple(dict.fromkeys([*rows, *_PROBLEM_BY_REASON.values()]))

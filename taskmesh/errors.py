@@ -64,8 +64,15 @@ class IdempotencyKeyInFlight(FailedPrecondition):
     reason = "IDEMPOTENCY_KEY_IN_FLIGHT"
 
 
+#: ``ResourceExhausted.reason`` of the per-user request rate (SPEC §9).
+RATE_LIMITED = "RATE_LIMITED"
+#: ``ResourceExhausted.reason`` of the per-user LLM token budget (SPEC §9).
+TOKEN_BUDGET_EXHAUSTED = "TOKEN_BUDGET_EXHAUSTED"
+
+
 class ResourceExhausted(TaskmeshError):
-    """Rate limit or token budget; ``retry_after_s`` says when to come back."""
+    """Rate limit or token budget; ``retry_after_s`` says when to come back, ``reason``
+    which limit (:data:`RATE_LIMITED`, :data:`TOKEN_BUDGET_EXHAUSTED`)."""
 
     #: Each instance names its limit; this one only when none was given.
     reason = "RESOURCE_EXHAUSTED"

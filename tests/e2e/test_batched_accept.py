@@ -61,6 +61,7 @@ def test_a_burst_of_every_kind_gets_each_its_own_answer(stack_factory):
     for kind, response in answers:
         if kind == "plain" and response.status_code == 429:
             assert response.json()["detail"].startswith("Token budget exhausted"), response.text
+            assert response.json()["type"].endswith("/token-budget-exhausted"), response.text
             assert int(response.headers["retry-after"]) > 0
     by_kind = {kind: response for kind, response in answers if kind != "plain"}
     assert by_kind["attack"].status_code == 400

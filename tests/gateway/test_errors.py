@@ -69,16 +69,29 @@ async def test_malformed_ids_are_404(client: httpx.AsyncClient, fake: FakeTasks,
 
 
 @pytest.mark.parametrize(
-    ("rpc", "error", "status", "retry_after"),
+    ("rpc", "error", "status", "slug", "retry_after"),
     [
-        ("Authenticate", errors.ResourceExhausted("Slow down.", 2.2, "RATE_LIMITED"), 429, "3"),
+        (
+            "Authenticate",
+            errors.ResourceExhausted("Slow down.", 2.2, errors.RATE_LIMITED),
+            429,
+            "rate-limited",
+            "3",
+        ),
         (
             "CreateTask",
-            errors.ResourceExhausted("Budget spent.", 3600, "TOKEN_BUDGET"),
+            errors.ResourceExhausted("Budget spent.", 3600, errors.TOKEN_BUDGET_EXHAUSTED),
             429,
+            "token-budget-exhausted",
             "3600",
         ),
-        ("CreateTask", errors.Unavailable("broker down", retry_after_s=4), 503, "4"),
+        (
+            "CreateTask",
+            errors.Unavailable("broker down", retry_after_s=4),
+            503,
+            "unavailable",
+            "4",
+        ),
     ],
     ids=["request-rate", "token-budget", "dependency-down"],
 )
@@ -88,11 +101,14 @@ async def test_limits_and_outages_carry_retry_after(
     rpc: str,
     error: Exception,
     status: int,
+    slug: str,
     retry_after: str,
 ) -> None:
+    # The two 429s are told apart by type: the request rate (slow down) and the token
+    # budget (nothing more until the window ends).
     fake.failures[rpc] = error
     response = await client.post("/api/v1/tasks", json=CREATE)
-    body = assert_problem(response, status)
+    body = assert_problem(response, status, slug)
     assert response.headers["retry-after"] == retry_after
     assert "broker" not in body["detail"]
 

@@ -211,7 +211,7 @@ class JobService:
         return errors.ResourceExhausted(
             "Token budget exhausted for this window.",
             retry_after_s=self.policy.budget.seconds_to_window_end(now.timestamp()),
-            reason="TOKEN_BUDGET_EXHAUSTED",
+            reason=errors.TOKEN_BUDGET_EXHAUSTED,
         )
 
     async def _reserve(self, tx: Tx, user_id: str, reservation: m.ReservationInfo) -> bool:
@@ -702,7 +702,7 @@ class JobService:
                 raise errors.ResourceExhausted(
                     "token budget exhausted for this window",
                     retry_after_s=budget.seconds_to_window_end(now.timestamp()),
-                    reason="TOKEN_BUDGET_EXHAUSTED",
+                    reason=errors.TOKEN_BUDGET_EXHAUSTED,
                 )
             await tx.jobs.requeue(job_id, now, deadline)
             reopened = await tx.jobs.get(job_id)

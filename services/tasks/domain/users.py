@@ -103,7 +103,7 @@ class UserService:
             if wait > 0:
                 answers.append(
                     errors.ResourceExhausted(
-                        "Too many requests.", retry_after_s=wait, reason="RATE_LIMITED"
+                        "Too many requests.", retry_after_s=wait, reason=errors.RATE_LIMITED
                     )
                 )
             else:
