@@ -126,21 +126,25 @@ async def test_operators_list_every_users_jobs_only_when_they_ask(listing) -> No
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "says"),
     [
-        {},  # neither a user nor all users: never "everyone" by omission
-        {"user_id": "someone", "all_users": True},
-        {"user_id": "someone", "take": 101},
-        {"user_id": "someone", "skip": -1},
-        {"user_id": "someone", "state": 99},
+        # Neither a user nor all users: never "everyone" by omission.
+        ({}, "user_id is required unless all_users"),
+        ({"user_id": "someone", "all_users": True}, "not both"),
+        ({"user_id": "someone", "take": 101}, "take"),
+        ({"user_id": "someone", "skip": -1}, "skip"),
+        ({"user_id": "someone", "state": 99}, "state"),
     ],
     ids=["no-user", "both", "take-too-big", "negative-skip", "unknown-state"],
 )
-async def test_a_bad_request_is_invalid_argument(listing, fields: dict) -> None:
+async def test_a_bad_request_is_invalid_argument_saying_what_is_wrong(
+    listing, fields: dict, says: str
+) -> None:
     stub, _, _, _ = listing
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _list(stub, **fields)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert says in (caught.value.details() or "")
 
 
 async def test_listing_needs_the_internal_token(listing) -> None:

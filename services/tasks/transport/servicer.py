@@ -69,9 +69,17 @@ def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) 
 def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest) -> None:
     """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
     one of them: an empty user_id must never silently mean "everyone"."""
-    if request.all_users == bool(request.user_id):
+    if request.all_users and request.user_id:
         raise errors.InvalidInput(
             "give user_id or all_users, not both",
+            [
+                errors.FieldViolation("user_id", "not allowed with all_users"),
+                errors.FieldViolation("all_users", "not allowed with user_id"),
+            ],
+        )
+    if not request.all_users and not request.user_id:
+        raise errors.InvalidInput(
+            "user_id is required unless all_users is set",
             [errors.FieldViolation("user_id", "required unless all_users")],
         )
 
