@@ -43,6 +43,25 @@ def test_features_count_every_slice_and_stay_in_range() -> None:
     assert lexical.features("").size == sum(max(0, 2 - n + 1) for n in lexical.SIZES)
 
 
+@pytest.mark.parametrize(
+    "text", ["", "a", "ab", "Buy milk", "Zahlen Sie die Miete 💸 bis Freitag", "日本語のテキスト"]
+)
+def test_features_hash_each_slice_as_written_in_the_docstring(text: str) -> None:
+    # Slice by slice in plain integers: the vectorised passes must give the same buckets
+    # (the shipped weights were trained on them).
+    points = [ord(ch) for ch in f" {text} "]
+    mask = (1 << 64) - 1
+    expected = []
+    for size in lexical.SIZES:
+        for start in range(len(points) - size + 1):
+            value = 0
+            for point in points[start : start + size]:
+                value = (value * int(lexical._BASE) + point) & mask
+            hashed = (value * size & mask) * int(lexical._MULTIPLIER) & mask
+            expected.append(hashed >> int(lexical._SHIFT))
+    assert lexical.features(text).tolist() == expected
+
+
 def test_cost_is_bounded_by_the_cut() -> None:
     assert lexical.features("a" * 50_000).size == lexical.features("a" * 2_000).size
 

@@ -794,6 +794,22 @@ def test_the_model_must_be_surer_of_a_text_it_reads_only_as_an_unlisted_language
     assert cascade.decide(cascade.Pending(windows=["x"]), [below], threshold=0.9, agree=0.6).blocked
 
 
+def test_the_lexicon_remembers_a_bounded_number_of_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lexicon = languages.compile_lexicon(
+        json.loads((Path(languages.__file__).parent / "data/common_words.json").read_text())
+    )
+    monkeypatch.setattr(languages, "MEMO_MAX", 50)
+    english = lexicon.languages.index("en")
+    assert english in lexicon.languages_of("the")
+    for n in range(200):  # made-up words, as a hostile stream would send
+        assert lexicon.languages_of(f"zq{n}x") == ()
+        assert len(lexicon.memo) <= 50
+    # Forgetting changes no answer.
+    assert english in lexicon.languages_of("the")
+
+
 def test_common_words_of_other_scripts_are_what_their_script_writes() -> None:
     lexicon = languages.compile_lexicon(
         json.loads((Path(languages.__file__).parent / "data/common_words.json").read_text())

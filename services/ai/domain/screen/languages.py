@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import chain
 
 import regex
 
@@ -42,6 +44,11 @@ _SCRIPT_WORD = {
 }
 
 
+#: Tokens whose languages a `Lexicon` remembers; past this many it forgets them all, so a
+#: stream of made-up words cannot grow it without bound.
+MEMO_MAX = 1 << 16
+
+
 @dataclass(frozen=True, slots=True)
 class Lexicon:
     """Common words and their stems, each mapped to a bit mask of the languages (bit i is
@@ -53,6 +60,22 @@ class Lexicon:
     stem: int
     min_words: int
     min_share: float
+    #: token -> the indices of the languages that know it (as a word or by its stem): task
+    #: text repeats its words, and this turns each repeat into one lookup.
+    memo: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def languages_of(self, token: str) -> tuple[int, ...]:
+        """The indices into `languages` of those that know ``token``."""
+        found = self.memo.get(token)
+        if found is None:
+            mask = self.words.get(token, 0)
+            if len(token) >= self.stem:
+                mask |= self.stems.get(token[: self.stem], 0)
+            found = tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+            if len(self.memo) >= MEMO_MAX:
+                self.memo.clear()
+            self.memo[token] = found
+        return found
 
 
 def compile_lexicon(data: dict) -> Lexicon:
@@ -99,16 +122,9 @@ def _share(tokens: list[str]) -> tuple[float, int]:
     lex = lexicon()
     if len(tokens) < lex.min_words:
         return 1.0, len(tokens)
-    counts = [0] * len(lex.languages)
-    for token in tokens:
-        mask = lex.words.get(token, 0)
-        if len(token) >= lex.stem:
-            mask |= lex.stems.get(token[: lex.stem], 0)
-        while mask:
-            low = mask & -mask
-            counts[low.bit_length() - 1] += 1
-            mask ^= low
-    return max(counts) / len(tokens), len(tokens)
+    # Per language, how many tokens it knows; counted in C (Counter over the chained tuples).
+    counts = Counter(chain.from_iterable(map(lex.languages_of, tokens)))
+    return max(counts.values(), default=0) / len(tokens), len(tokens)
 
 
 def unrecognised_latin(canonical: str) -> bool:

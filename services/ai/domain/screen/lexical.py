@@ -40,6 +40,7 @@ MIN_LETTERS = 4
 MIN_WORDING = 14
 # Ideographs, kana and hangul: (first, last) code points.
 _DENSE = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
+_DENSE_FROM = _DENSE[0][0]
 # Texts are cut to this many characters: a pasted page's first part holds the task, and the
 # cost stays bounded.
 MAX_CHARS = 2_000
@@ -51,15 +52,19 @@ def features(canonical: str) -> np.ndarray:
     padded = f" {canonical[:MAX_CHARS]} "
     points = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     parts = []
-    for size in SIZES:
-        if len(points) < size:
-            continue
+    # rolling[i] = Σ_j points[i + j] · BASE^(size-1-j) mod 2**64; each size's from the last
+    # one's (one multiply-add per size, not one per letter of the slice).
+    rolling = points
+    for size in range(1, SIZES[-1] + 1):
         count = len(points) - size + 1
-        rolling = points[:count].copy()
-        for k in range(1, size):
-            rolling = rolling * _BASE + points[k : k + count]
-        rolling = rolling * np.uint64(size)  # the same letters as a 3-gram and a 4-gram differ
-        parts.append(((rolling * _MULTIPLIER) >> _SHIFT).astype(np.int64))
+        if count <= 0:
+            break
+        if size > 1:
+            rolling = rolling[:count] * _BASE + points[size - 1 :]
+        if size in SIZES:
+            # The same letters as a 3-gram and a 4-gram differ.
+            hashed = (rolling * np.uint64(size)) * _MULTIPLIER
+            parts.append((hashed >> _SHIFT).astype(np.int64))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
@@ -70,7 +75,8 @@ def wording(text: str, enough: int = MIN_WORDING) -> int:
     for ch in text:
         if ch.isalpha():
             point = ord(ch)
-            total += 3 if any(low <= point <= high for low, high in _DENSE) else 1
+            dense = point >= _DENSE_FROM and any(low <= point <= high for low, high in _DENSE)
+            total += 3 if dense else 1
             if total >= enough:
                 break
     return total
