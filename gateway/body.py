@@ -176,8 +176,20 @@ def json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+#: Characters of a client's field or parameter name shown back to it: a name is the client's own
+#: text, and a 60 KiB key must not come back twice (detail and ``errors``) in the answer.
+MAX_NAME_CHARS = 64
+#: Field errors listed at most in one answer; the detail counts the rest.
+MAX_FIELD_ERRORS = 20
+
+
+def shown_name(name: str) -> str:
+    """``name`` as an answer names it: cut to MAX_NAME_CHARS, an ellipsis marking a cut."""
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+
+
 def _field_error(error: ErrorDetails) -> FieldError:
-    field = ".".join(str(part) for part in error["loc"]) or "body"
+    field = shown_name(".".join(str(part) for part in error["loc"])) or "body"
     kind = error["type"]
     if kind in _OWN:
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -191,8 +203,12 @@ def _field_error(error: ErrorDetails) -> FieldError:
 
 def field_problem(errors: Sequence[FieldError], what: str) -> ProblemError:
     """The 400 validation problem naming each field of ``errors`` (``what``: "request
-    body", "query"…)."""
-    return ProblemError(VALIDATION, field_detail(errors, what), field_errors=errors)
+    body", "query"…), the first MAX_FIELD_ERRORS of them, the detail counting the rest."""
+    listed = list(errors[:MAX_FIELD_ERRORS])
+    detail = field_detail(listed, what)
+    if len(errors) > len(listed):
+        detail = f"{detail[:-1]}; and {len(errors) - len(listed)} more."
+    return ProblemError(VALIDATION, detail, field_errors=listed)
 
 
 def validate(model: type[M], data: Mapping[str, Any], what: str = "request body") -> M:
@@ -209,7 +225,7 @@ def query(request: Request, model: type[M]) -> M:
     # as the OpenAPI document says, not parameters silently dropped.
     for key, items in request.get_args(keep_blank_values=True).items():
         if len(items) > 1:
-            repeated.append(FieldError(field=key, message="must be given at most once"))
+            repeated.append(FieldError(field=shown_name(key), message="must be given at most once"))
         values[key] = items[0]
     if repeated:
         raise field_problem(repeated, "query parameters")

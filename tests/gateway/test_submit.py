@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import uuid
 
 import httpx
@@ -144,6 +145,36 @@ async def test_invalid_fields_are_400_naming_the_field(
     assert [e["field"] for e in body["errors"]] == [field]
     assert fragment in body["errors"][0]["message"]
     assert field in body["detail"]
+    assert fake.calls["CreateTask"] == 0
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda c: c.post("/api/v1/tasks", json={"naturalLanguage": "Pay rent", "k" * 60_000: 1}),
+        lambda c: c.post(
+            "/api/v1/tasks",
+            json={"naturalLanguage": "Pay rent", **{f"f{n}": 1 for n in range(900)}},
+        ),
+        lambda c: c.get("/api/v1/tasks", params={"q" * 6_000: "1"}),
+        lambda c: c.get("/api/v1/tasks", params=[("t" * 3_000, "1"), ("t" * 3_000, "2")]),
+        lambda c: c.get("/api/v1/tasks", params={f"p{n}": "1" for n in range(300)}),
+    ],
+    ids=["huge-key", "many-keys", "huge-query-name", "repeated-huge-query-name", "many-params"],
+)
+async def test_the_answer_to_unknown_names_stays_small(
+    client: httpx.AsyncClient, fake: FakeTasks, send
+) -> None:
+    # A client's names are shown back cut short, and a few of them: the answer to a 60 KiB
+    # key or 900 unknown fields is not an echo of the request.
+    response = await send(client)
+    body = assert_problem(response, 400, "validation")
+    assert len(response.content) < 4_000
+    assert 1 <= len(body["errors"]) <= 20
+    for error in body["errors"]:
+        assert len(error["field"]) <= 64
+    if len(body["errors"]) == 20:
+        assert re.search(r"and \d+ more\.$", body["detail"]), body["detail"]
     assert fake.calls["CreateTask"] == 0
 
 
