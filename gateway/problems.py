@@ -39,6 +39,10 @@ CONFLICT = error_table.CONFLICT
 PAYLOAD_TOO_LARGE = Kind("payload-too-large", "Payload too large", 413)
 HEADERS_TOO_LARGE = Kind("headers-too-large", "Request header fields too large", 431)
 UNSUPPORTED_MEDIA_TYPE = Kind("unsupported-media-type", "Unsupported media type", 415)
+#: The client stopped sending its request (head or body) for REQUEST_TIMEOUT (gateway.http1).
+REQUEST_TIMEOUT = Kind("request-timeout", "Request timeout", 408)
+#: An ``Expect`` header other than ``100-continue`` (RFC 9110 §10.1.1).
+EXPECTATION_FAILED = Kind("expectation-failed", "Expectation failed", 417)
 IDEMPOTENCY_CONFLICT = error_table.IDEMPOTENCY_CONFLICT
 RATE_LIMITED = error_table.RATE_LIMITED
 INTERNAL = error_table.INTERNAL
@@ -57,6 +61,8 @@ ALL_KINDS: tuple[Kind, ...] = tuple(
             PAYLOAD_TOO_LARGE,
             HEADERS_TOO_LARGE,
             UNSUPPORTED_MEDIA_TYPE,
+            REQUEST_TIMEOUT,
+            EXPECTATION_FAILED,
         )
     )
 )
@@ -205,6 +211,17 @@ def _sanic(request: Request, exc: sanic_errors.SanicException) -> HTTPResponse:
         limit_kib = request.app.config.REQUEST_MAX_SIZE // 1024
         return problem_response(
             request, PAYLOAD_TOO_LARGE, f"The request exceeds the {limit_kib} KiB limit."
+        )
+    if isinstance(exc, sanic_errors.RequestTimeout):
+        return problem_response(
+            request,
+            REQUEST_TIMEOUT,
+            "The request was not received in time; send it again whole.",
+            headers=headers,
+        )
+    if isinstance(exc, sanic_errors.ExpectationFailed):
+        return problem_response(
+            request, EXPECTATION_FAILED, "Only Expect: 100-continue is supported.", headers=headers
         )
     status = exc.status_code
     if status >= 500:

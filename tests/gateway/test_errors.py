@@ -268,7 +268,32 @@ async def test_a_request_the_client_stops_sending_is_408(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), head
     assert b"application/problem+json" in head.lower(), head
-    assert json.loads(body)["status"] == 408
+    problem = json.loads(body)
+    assert problem["status"] == 408
+    assert problem["type"] == "https://taskmesh.dev/problems/request-timeout"
     assert fake.calls["CreateTask"] == 0
     # The gateway keeps serving.
     assert (await client.get("/api/v1/usage")).status_code == 200
+
+
+async def test_an_expectation_other_than_100_continue_is_a_417_problem(
+    gateway: RunningGateway, fake: FakeTasks
+) -> None:
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        writer.write(
+            b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + ALICE_KEY.encode()
+            + b"\r\nContent-Type: application/json\r\nExpect: 200-ok\r\n"
+            + b"Content-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 417 "), head
+    problem = json.loads(body)
+    assert problem["status"] == 417
+    assert problem["type"] == "https://taskmesh.dev/problems/expectation-failed"
+    assert fake.calls["CreateTask"] == 0
