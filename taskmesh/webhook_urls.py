@@ -103,6 +103,11 @@ def parse(url: str) -> SplitResult:
         raise RefusedUrl("must be an http or https URL")
     if not parts.hostname:
         raise RefusedUrl("must name a host")
+    if "%" in parts.hostname:
+        # Percent-escapes in a host (RFC 3986 §3.2.2 allows them in a reg-name) are decoded by
+        # browsers and URL libraries ("%6c%6f%63%61%6c%68%6f%73%74" is "localhost") but not by
+        # the resolver: refused, so the name checked is the name every reader sees.
+        raise RefusedUrl("host must not contain percent-escapes")
     if parts.username is not None or parts.password is not None:
         raise RefusedUrl("must not contain credentials")
     if parts.fragment:

@@ -24,6 +24,9 @@ from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, parse, reso
         "http://example.com:99999/hook",
         "http://example.com/ho ok",
         "http://example.com/hook#frag",
+        "http://%6c%6f%63%61%6c%68%6f%73%74/hook",  # "localhost", percent-encoded
+        "http://localhost%2e/hook",
+        "http://exa%6dple.com/hook",
         "https://example.com/" + "a" * 2001,
     ],
 )
