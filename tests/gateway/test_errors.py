@@ -233,6 +233,24 @@ async def test_head_without_a_key_is_401_without_a_body(anon: httpx.AsyncClient)
     assert response.content == b""
 
 
+async def _raw_problem(gateway: RunningGateway, sent: bytes, status: int) -> dict:
+    """Sends ``sent`` as is, reads until the gateway closes the connection, and returns the
+    problem document of its answer, checked to carry ``status``."""
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        writer.write(sent)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert b"application/problem+json" in head.lower(), head
+    problem = json.loads(body)
+    assert problem["status"] == status
+    return problem
+
+
 @pytest.mark.parametrize(
     "sent",
     [
@@ -258,18 +276,7 @@ async def test_a_request_the_client_stops_sending_is_408(
     # answer comes once REQUEST_TIMEOUT passes without a byte, long before RESPONSE_TIMEOUT.
     gateway.app.config.REQUEST_TIMEOUT = 0.5
     assert gateway.app.config.RESPONSE_TIMEOUT >= 30
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    try:
-        writer.write(sent)
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 408 "), head
-    assert b"application/problem+json" in head.lower(), head
-    problem = json.loads(body)
-    assert problem["status"] == 408
+    problem = await _raw_problem(gateway, sent, 408)
     assert problem["type"] == "https://taskmesh.dev/problems/request-timeout"
     assert fake.calls["CreateTask"] == 0
     # The gateway keeps serving.
@@ -279,21 +286,12 @@ async def test_a_request_the_client_stops_sending_is_408(
 async def test_an_expectation_other_than_100_continue_is_a_417_problem(
     gateway: RunningGateway, fake: FakeTasks
 ) -> None:
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    try:
-        writer.write(
-            b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-            + ALICE_KEY.encode()
-            + b"\r\nContent-Type: application/json\r\nExpect: 200-ok\r\n"
-            + b"Content-Length: 2\r\n\r\n{}"
-        )
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 417 "), head
-    problem = json.loads(body)
-    assert problem["status"] == 417
+    sent = (
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ALICE_KEY.encode()
+        + b"\r\nContent-Type: application/json\r\nExpect: 200-ok\r\n"
+        + b"Content-Length: 2\r\n\r\n{}"
+    )
+    problem = await _raw_problem(gateway, sent, 417)
     assert problem["type"] == "https://taskmesh.dev/problems/expectation-failed"
     assert fake.calls["CreateTask"] == 0
