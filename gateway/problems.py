@@ -148,7 +148,7 @@ def _domain(request: Request, exc: errors.TaskmeshError) -> HTTPResponse:
     kind = error_table.kind_of(exc)
     if kind.problem is INTERNAL:
         return _internal(request, exc)
-    problem = error_table.problem_of(exc)
+    problem = kind.problem_for(exc)
     detail = kind.detail or exc.message or kind.fallback_detail
     field_errors = [
         FieldError(field=_field_name(v.field), message=v.description)

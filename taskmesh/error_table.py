@@ -87,6 +87,12 @@ class ErrorKind:
         """The ``ErrorInfo.reason``: the error type's own (``errors.*.reason``)."""
         return self.error.reason
 
+    def problem_for(self, exc: errors.TaskmeshError) -> ProblemType:
+        """The problem type a client reads for ``exc``, an error of this row: the row's, or
+        the narrower one its ``reason`` names (the token budget's 429 apart from the request
+        rate's)."""
+        return _PROBLEM_BY_REASON.get(exc.reason, self.problem)
+
 
 def _retry(received: Received) -> float:
     # A missing RetryInfo still must not invite a tight retry loop.
@@ -207,12 +213,6 @@ def kind_for(code: grpc.StatusCode | None, reason: str) -> ErrorKind:
 #: Problem types narrower than their row's, by the error's ``reason`` (a
 #: ``ResourceExhausted`` names its limit).
 _PROBLEM_BY_REASON = {errors.TOKEN_BUDGET_EXHAUSTED: TOKEN_BUDGET_EXHAUSTED}
-
-
-def problem_of(exc: errors.TaskmeshError) -> ProblemType:
-    """The problem type a client reads for an error: its row's, or the narrower one its
-    ``reason`` names (the token budget's 429 apart from the request rate's)."""
-    return _PROBLEM_BY_REASON.get(exc.reason, kind_of(exc).problem)
 
 
 def problem_types() -> tuple[ProblemType, ...]:
