@@ -14,7 +14,16 @@ applies: a client that sent its head and then stopped sending the body it announ
 ``503 Service Unavailable`` after ``RESPONSE_TIMEOUT``, telling it to retry a request
 that was its own to finish. A request still incomplete after ``REQUEST_TIMEOUT`` without
 a byte is the client's delay, ``408 Request Timeout`` (RFC 9110 §15.5.9), wherever the
-wait happens."""
+wait happens.
+
+Sanic restarts that clock on every byte received, so a client trickling a byte every few
+seconds held a connection and a handler forever (slowloris). ``REQUEST_TIMEOUT`` also bounds
+the whole request: its head and body must arrive within it, counted from the request's first
+byte (not from the connection's opening, so an idle keep-alive connection's next request gets
+the whole bound). Bodies are at most 64 KiB, so Sanic's 60 s asks no honest client for more
+than about 1 KiB/s. Past it the answer is the same ``408``, and the connection closes; a body
+still arriving after the answer went out (an early ``404``, which Sanic then reads to the end
+to keep the connection) is cut off too."""
 
 from __future__ import annotations
 
@@ -39,7 +48,18 @@ class _Headers(Header):
 
 
 class _Http(Http):
-    __slots__ = ()
+    # When the current request's first byte arrived (time.monotonic), None until it has.
+    __slots__ = ("request_began",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request_began: float | None = None
+
+    def init_for_request(self) -> None:
+        super().init_for_request()
+        # A pipelined request's bytes are already here: its clock starts now. Otherwise it
+        # starts when its first byte arrives (GatewayProtocol.data_received).
+        self.request_began = time.monotonic() if self.recv_buffer else None
 
     async def http1_response_header(self, data: bytes, end_stream: bool) -> None:
         response = self.response
@@ -52,22 +72,39 @@ class _Http(Http):
 
 class GatewayProtocol(HttpProtocol):
     """Sanic's HTTP/1.1 protocol with ``_Http`` (``app.create_server(protocol=...)``) and
-    the stalled body's ``408``."""
+    the incomplete request's ``408``: stalled, or still arriving ``REQUEST_TIMEOUT`` after
+    its first byte."""
 
     HTTP_CLASS = _Http
+
+    def data_received(self, data: bytes) -> None:
+        http = self.http
+        if data and isinstance(http, _Http) and http.request_began is None:
+            http.request_began = time.monotonic()
+        super().data_received(data)
 
     def check_timeouts(self) -> None:
         http = self._http
         if (
             self._task is not None
-            and http is not None
-            and http.stage is Stage.HANDLER
-            and http.request_body  # announced body not all received yet
-            # time.monotonic is the clock Sanic stamps _time with on every byte received.
-            and time.monotonic() - self._time > self.request_timeout
+            and isinstance(http, _Http)
+            and http.request_began is not None
+            and (
+                http.stage is Stage.REQUEST  # the head is not all received yet
+                # or an announced body, before the answer (HANDLER) or while Sanic reads
+                # the rest of it after an early answer (IDLE); a streaming answer
+                # (RESPONSE) is left to Sanic's RESPONSE_TIMEOUT.
+                or (http.stage in (Stage.HANDLER, Stage.IDLE) and http.request_body)
+            )
+            # time.monotonic is the clock Sanic stamps _time with on every byte received;
+            # the request's first byte came no later than its last, so this bound also
+            # covers a body that stopped arriving.
+            and time.monotonic() - http.request_began > self.request_timeout
         ):
-            http.exception = RequestTimeout("Request Timeout")
-            # The rest of the body will not come: answer and close instead of reading on.
+            if http.stage is not Stage.IDLE:
+                # Not answered yet: the answer is the 408 (error_response), then close.
+                http.exception = RequestTimeout("Request Timeout")
+            # The rest of the request will not come: close instead of reading on.
             http.request_body = None
             self._task.cancel()
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -281,6 +282,146 @@ async def test_a_request_the_client_stops_sending_is_408(
     assert fake.calls["CreateTask"] == 0
     # The gateway keeps serving.
     assert (await client.get("/api/v1/usage")).status_code == 200
+
+
+#: How often the trickling client below sends a byte: far more often than REQUEST_TIMEOUT,
+#: so the per-byte (stalled request) timeout never fires.
+TRICKLE_S = 0.05
+#: REQUEST_TIMEOUT in the slow-request tests (seconds).
+REQUEST_BOUND_S = 1.0
+
+
+async def _trickle(writer: asyncio.StreamWriter, data: bytes, every_s: float) -> None:
+    """Sends ``data`` one byte at a time, ``every_s`` apart: a slow client's pacing (the
+    behaviour under test), until it is all sent or the gateway closes the connection."""
+    try:
+        for i in range(len(data)):
+            writer.write(data[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(every_s)
+    except ConnectionError:
+        return
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 answer with a Content-Length body: its head and its body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await reader.readexactly(length)
+
+
+@pytest.mark.parametrize(
+    ("sent", "trickled"),
+    [
+        # The head arrives a byte at a time and is never complete in time.
+        (b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a" * 2000),
+        # The head is complete; the announced body arrives a byte at a time.
+        (
+            b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + ALICE_KEY.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n",
+            b" " * 2000,
+        ),
+    ],
+    ids=["head", "body"],
+)
+async def test_a_request_trickling_in_is_408_once_the_whole_request_is_overdue(
+    gateway: RunningGateway,
+    client: httpx.AsyncClient,
+    fake: FakeTasks,
+    sent: bytes,
+    trickled: bytes,
+) -> None:
+    # Sanic restarts REQUEST_TIMEOUT's clock on every byte: a byte every TRICKLE_S would keep
+    # the connection (and, for a body, a handler) forever. The whole request gets
+    # REQUEST_TIMEOUT from its first byte.
+    gateway.app.config.REQUEST_TIMEOUT = REQUEST_BOUND_S
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        first_byte = time.monotonic()
+        writer.write(sent)
+        sender = asyncio.create_task(_trickle(writer, trickled, TRICKLE_S))
+        try:
+            answer = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
+            answered_after = time.monotonic() - first_byte
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert b"application/problem+json" in head.lower(), head
+    problem = json.loads(body)
+    assert problem["status"] == 408
+    assert problem["type"] == "https://taskmesh.dev/problems/request-timeout"
+    assert answered_after >= REQUEST_BOUND_S
+    assert fake.calls["CreateTask"] == 0
+    # The gateway keeps serving.
+    assert (await client.get("/api/v1/usage")).status_code == 200
+
+
+async def test_a_body_still_trickling_after_an_early_answer_is_cut_off(
+    gateway: RunningGateway,
+) -> None:
+    # An unknown route is answered 404 from the head alone; Sanic then reads the body to its
+    # end to keep the connection. That reading is bounded from the first byte too.
+    gateway.app.config.REQUEST_TIMEOUT = REQUEST_BOUND_S
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        first_byte = time.monotonic()
+        writer.write(
+            b"POST /api/v1/nothing-here HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n"
+        )
+        sender = asyncio.create_task(_trickle(writer, b" " * 2000, TRICKLE_S))
+        try:
+            head, _ = await asyncio.wait_for(_read_answer(reader), 5 * REQUEST_BOUND_S)
+            rest = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
+            closed_after = time.monotonic() - first_byte
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 404 "), head
+    assert rest == b""
+    assert closed_after >= REQUEST_BOUND_S
+
+
+async def test_the_request_bound_starts_at_each_requests_first_byte(
+    gateway: RunningGateway,
+) -> None:
+    # Two requests on one keep-alive connection, each arriving over about 0.6 of the bound:
+    # together they take longer than the bound, and neither is refused.
+    gateway.app.config.REQUEST_TIMEOUT = REQUEST_BOUND_S
+    request = (
+        b"GET /api/v1/usage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ALICE_KEY.encode()
+        + b"\r\n\r\n"
+    )
+    chunks = [
+        request[i : i + len(request) // 5 + 1]
+        for i in range(0, len(request), len(request) // 5 + 1)
+    ]
+    every_s = 0.6 * REQUEST_BOUND_S / len(chunks)
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        opened = time.monotonic()
+        for _ in range(2):
+            for chunk in chunks:
+                writer.write(chunk)
+                await writer.drain()
+                await asyncio.sleep(every_s)  # the client's pacing, as in _trickle
+            head, body = await asyncio.wait_for(_read_answer(reader), 5 * REQUEST_BOUND_S)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert json.loads(body)["limit"] > 0
+        assert time.monotonic() - opened > REQUEST_BOUND_S
+    finally:
+        writer.close()
 
 
 async def test_an_expectation_other_than_100_continue_is_a_417_problem(
