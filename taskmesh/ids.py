@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 
 #: The variant nibble of RFC 9562 (``10xx``) for each random hex digit: the two low bits
 #: kept, the two high ones set to ``10``, as ``uuid.UUID(version=4)`` sets them.
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+#: A UUID's 36-character text form, any version, either case (RFC 9562 §4).
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID in its 36-character text form (the form of every id
+    taskmesh makes; compare it lowercased, as they are stored)."""
+    return _UUID_TEXT.fullmatch(value) is not None
 
 
 def new_uuid4() -> str:

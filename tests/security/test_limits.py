@@ -22,6 +22,8 @@ from tests.support.stack import Stack
 
 TASKS = "/api/v1/tasks"
 JSON = {"Content-Type": "application/json"}
+#: A well-formed user id no user has.
+NOBODY = "00000000-0000-4000-8000-000000000000"
 
 
 async def _still_serving(client: httpx.AsyncClient) -> None:
@@ -212,7 +214,7 @@ async def test_an_oversized_head_is_431_not_a_body_limit(client: httpx.AsyncClie
 async def test_an_oversized_grpc_request_is_refused_and_tasks_keeps_serving(stack: Stack) -> None:
     metadata = [("authorization", f"Bearer {stack.token}")]
     huge = tasks_pb2.CreateTaskRequest(
-        user_id="someone", natural_language="a" * (MAX_MESSAGE_BYTES + 1024)
+        user_id=NOBODY, natural_language="a" * (MAX_MESSAGE_BYTES + 1024)
     )
     async with grpc.aio.insecure_channel(stack.tasks_addr) as channel:
         tasks = tasks_pb2_grpc.TasksServiceStub(channel)
@@ -225,7 +227,7 @@ async def test_an_oversized_grpc_request_is_refused_and_tasks_keeps_serving(stac
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         capped = await tasks.ListTasks(
-            tasks_pb2.ListTasksRequest(user_id="someone", take=1), metadata=metadata, timeout=10
+            tasks_pb2.ListTasksRequest(user_id=NOBODY, take=1), metadata=metadata, timeout=10
         )
         assert capped.total_count == 0
     with stack.http(stack.api_key) as http:

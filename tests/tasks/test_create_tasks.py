@@ -144,8 +144,9 @@ SCENARIO = [
     Item("rate", "Plan the offsite"),  # the user's request bucket is empty
     Item("rate", "Plan the offsite", key="unknown"),
     Item("main", "No user named", key="nobody"),
-    # An internal caller naming a user that does not exist (a well-formed id, then junk):
-    # that item's NOT_FOUND, not a failed insert that takes the batch down with it.
+    # An internal caller naming a user that does not exist (a well-formed id): that item's
+    # NOT_FOUND, not a failed insert that takes the batch down with it; junk for an id
+    # (no UUID) is that item's INVALID_ARGUMENT naming user_id.
     Item("main", "Feed the ghost's cat", key="ghost"),
     Item("main", "Feed the junk's cat", key="junk"),
 ]
@@ -268,8 +269,8 @@ async def test_each_item_of_a_batch_is_answered_as_its_own_create_task_would_be(
         "FAILED_PRECONDITION",  # in flight
         "INVALID_ARGUMENT",  # the injection
         "INVALID_ARGUMENT",  # no user named
+        "INVALID_ARGUMENT",  # junk for a user's id
         "NOT_FOUND",  # an unknown user's id
-        "NOT_FOUND",  # junk for a user's id
         "RESOURCE_EXHAUSTED",  # the budget
         "RESOURCE_EXHAUSTED",  # the request rate
         "UNAUTHENTICATED",

@@ -21,6 +21,8 @@ from tests.tasks.conftest import DRAFT, Clock, FakeDispatcher
 
 TOKEN = "test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
+#: A well-formed user id no user has.
+SOMEONE = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture
@@ -130,12 +132,14 @@ async def test_operators_list_every_users_jobs_only_when_they_ask(listing) -> No
     [
         # Neither a user nor all users: never "everyone" by omission.
         ({}, "user_id is required unless all_users"),
-        ({"user_id": "someone", "all_users": True}, "not both"),
-        ({"user_id": "someone", "take": 101}, "take"),
-        ({"user_id": "someone", "skip": -1}, "skip"),
-        ({"user_id": "someone", "state": 99}, "state"),
+        ({"user_id": SOMEONE, "all_users": True}, "not both"),
+        # Every user id is a UUID: anything else names nobody, and is no empty list.
+        ({"user_id": "someone"}, "user_id must be a UUID"),
+        ({"user_id": SOMEONE, "take": 101}, "take"),
+        ({"user_id": SOMEONE, "skip": -1}, "skip"),
+        ({"user_id": SOMEONE, "state": 99}, "state"),
     ],
-    ids=["no-user", "both", "take-too-big", "negative-skip", "unknown-state"],
+    ids=["no-user", "both", "not-a-uuid", "take-too-big", "negative-skip", "unknown-state"],
 )
 async def test_a_bad_request_is_invalid_argument_saying_what_is_wrong(
     listing, fields: dict, says: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.tasks.domain.budget import BudgetPolicy
@@ -21,6 +21,10 @@ from tests.tasks.conftest import FakeDispatcher
 
 TOKEN = "test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
+#: A well-formed user id no user has.
+NOBODY = "00000000-0000-4000-8000-000000000000"
+#: Ids of no well-formed kind: every user id is a UUID in its 36-character text form.
+NOT_UUIDS = ["zzz", "alice", "' OR 1=1 --", f"{NOBODY}\n", NOBODY.replace("-", "")]
 
 
 @pytest.fixture
@@ -120,7 +124,7 @@ async def test_complete_job_is_idempotent_and_scoped_reads_are_not_found(tasks):
     assert (usage.used, usage.reserved) == (1000, 0)
     # An unknown user has no budget to report (as CreateTask for one), not a full one.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id="zzz"), metadata=AUTH, timeout=5)
+        await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id=NOBODY), metadata=AUTH, timeout=5)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -275,3 +279,86 @@ async def test_start_job_admits_the_first_calls_and_reserve_tokens_answers_grant
     assert done.applied and done.job.error.type == tasks_pb2.JOB_ERROR_TYPE_BUDGET_EXHAUSTED
     usage = await stub.GetUsage(tasks_pb2.GetUsageRequest(user_id=alice), metadata=AUTH, timeout=5)
     assert (usage.used, usage.reserved) == (2350, 0)
+
+
+#: Every TasksService RPC that acts for a user, with the rest of a valid request.
+USER_RPCS = {
+    "CreateTask": {"natural_language": "Pay bill"},
+    "GetJob": {"job_id": NOBODY},
+    "ListJobs": {},
+    "CancelJob": {"job_id": NOBODY},
+    "WatchJob": {"job_id": NOBODY},
+    "ListTasks": {},
+    "GetTask": {"task_id": NOBODY},
+    "GetUsage": {},
+    "CreateWebhookEndpoint": {"url": "https://example.com/hooks"},
+    "ListWebhookEndpoints": {},
+    "DeleteWebhookEndpoint": {"endpoint_id": NOBODY},
+}
+
+
+def _assert_names_user_id(status: status_pb2.Status) -> None:
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "user_id" in status.message
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details if d.Is(bad.DESCRIPTOR))
+    assert [v.field for v in bad.field_violations] == ["user_id"]
+
+
+@pytest.mark.parametrize("user_id", NOT_UUIDS)
+@pytest.mark.parametrize("rpc", list(USER_RPCS))
+async def test_a_user_id_that_is_no_uuid_is_invalid_argument_naming_it(
+    tasks, rpc: str, user_id: str
+) -> None:
+    # Not an empty answer (no jobs, no tasks, no endpoints): the id names nobody at all.
+    stub, _, _, _ = tasks
+    request = getattr(tasks_pb2, f"{rpc}Request")(user_id=user_id, **USER_RPCS[rpc])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        call = getattr(stub, rpc)(request, metadata=AUTH, timeout=5)
+        if rpc == "WatchJob":
+            async for _ in call:
+                pass
+        else:
+            await call
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    _assert_names_user_id(status)
+
+
+async def test_a_create_tasks_item_whose_user_id_is_no_uuid_fails_alone(tasks) -> None:
+    stub, alice, _, _ = tasks
+    answer = await stub.CreateTasks(
+        tasks_pb2.CreateTasksRequest(
+            items=[
+                tasks_pb2.CreateTasksItem(
+                    request=tasks_pb2.CreateTaskRequest(user_id="zzz", natural_language="Pay bill")
+                ),
+                tasks_pb2.CreateTasksItem(
+                    request=tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Pay rent")
+                ),
+            ]
+        ),
+        metadata=AUTH,
+        timeout=5,
+    )
+    refused, accepted = answer.results
+    assert refused.WhichOneof("result") == "error"
+    _assert_names_user_id(refused.error)
+    assert accepted.WhichOneof("result") == "response"
+
+
+@pytest.mark.parametrize("rpc", ["ListJobs", "ListTasks", "ListWebhookEndpoints", "GetUsage"])
+async def test_a_user_id_in_capitals_names_the_same_user(tasks, rpc: str) -> None:
+    # UUID text is case-insensitive (RFC 9562 §4); ids are stored lowercased.
+    stub, alice, _, _ = tasks
+    await stub.CreateTask(
+        tasks_pb2.CreateTaskRequest(user_id=alice, natural_language="Pay bill"),
+        metadata=AUTH,
+        timeout=5,
+    )
+    ask = getattr(stub, rpc)
+    lower = await ask(getattr(tasks_pb2, f"{rpc}Request")(user_id=alice), metadata=AUTH, timeout=5)
+    upper = await ask(
+        getattr(tasks_pb2, f"{rpc}Request")(user_id=alice.upper()), metadata=AUTH, timeout=5
+    )
+    assert upper == lower

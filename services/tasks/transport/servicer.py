@@ -21,6 +21,7 @@ from services.tasks.domain.users import UserService
 from services.tasks.domain.webhooks import WebhookService
 from services.tasks.transport import convert
 from taskmesh import errors, metrics
+from taskmesh.ids import is_uuid
 from taskmesh.logs import bind, request_id_var
 from taskmesh.rpc import status
 from taskmesh.rpc.client import remaining, valid_request_id
@@ -66,9 +67,12 @@ def _page_size(request: tasks_pb2.ListJobsRequest | tasks_pb2.ListTasksRequest) 
     return take
 
 
-def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest) -> None:
-    """One user's (``user_id``) or, for operators, every user's (``all_users``) — exactly
-    one of them: an empty user_id must never silently mean "everyone"."""
+def _require_scope(
+    request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobRequest,
+) -> str | None:
+    """One user's (``user_id``, returned as :func:`_user_id` gives it) or, for operators,
+    every user's (``all_users``: None) — exactly one of them: an empty user_id must never
+    silently mean "everyone"."""
     if request.all_users and request.user_id:
         raise errors.InvalidInput(
             "give user_id or all_users, not both",
@@ -82,6 +86,7 @@ def _require_scope(request: tasks_pb2.ListJobsRequest | tasks_pb2.CancelJobReque
             "user_id is required unless all_users is set",
             [errors.FieldViolation("user_id", "required unless all_users")],
         )
+    return None if request.all_users else _user_id(request.user_id)
 
 
 def _require(value: str, field: str) -> str:
@@ -90,6 +95,17 @@ def _require(value: str, field: str) -> str:
             f"{field} is required", [errors.FieldViolation(field, "required")]
         )
     return value
+
+
+def _user_id(value: str) -> str:
+    """The ``user_id`` a request acts for, lowercased as ids are stored. Every user id is
+    a UUID, so anything else is the caller's mistake (InvalidInput naming ``user_id``), not
+    a user with nothing to list."""
+    if not is_uuid(_require(value, "user_id")):
+        raise errors.InvalidInput(
+            "user_id must be a UUID", [errors.FieldViolation("user_id", "must be a UUID")]
+        )
+    return value.lower()
 
 
 def _submission(
@@ -269,7 +285,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CreateTaskRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateTaskResponse:
-        user_id = _require(request.user_id, "user_id")
+        user_id = _user_id(request.user_id)
         if not await self.users.existing([user_id]):
             raise errors.NotFound("user not found")
         submission = _submission(
@@ -322,7 +338,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             )
         )
         named = [
-            item.request.user_id for item in items if not item.api_key and item.request.user_id
+            item.request.user_id.lower()
+            for item in items
+            if not item.api_key and is_uuid(item.request.user_id)
         ]
         known = await self.users.existing(named) if named else set()
         submissions: list[Submission] = []
@@ -336,7 +354,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                     results[i].user_id, results[i].user_name = user.id, user.name
                     user_id = user.id
                 else:
-                    user_id = _require(item.request.user_id, "user_id")
+                    user_id = _user_id(item.request.user_id)
                     if user_id not in known:
                         raise errors.NotFound("user not found")
                 limit = self.dispatch_timeout_s
@@ -365,7 +383,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         return results
 
     async def GetJob(self, request, context):  # noqa: N802
-        job = await self.queries.get(_require(request.user_id, "user_id"), request.job_id)
+        job = await self.queries.get(_user_id(request.user_id), request.job_id)
         return tasks_pb2.GetJobResponse(job=convert.job_to_proto(job))
 
     async def ListJobs(  # noqa: N802
@@ -374,14 +392,14 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ListJobsResponse:
         take = _page_size(request)
-        _require_scope(request)
+        user_id = _require_scope(request)
         state = convert.state_from_proto(request.state)
         if state is None and request.state != tasks_pb2.JOB_STATE_UNSPECIFIED:
             raise errors.InvalidInput(
                 "unknown state", [errors.FieldViolation("state", "a JobState value")]
             )
         query = m.JobQuery(
-            user_id=None if request.all_users else request.user_id,
+            user_id=user_id,
             state=state,
             skip=request.skip,
             take=take,
@@ -396,7 +414,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.WatchJobRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[tasks_pb2.WatchJobResponse]:
-        user_id = _require(request.user_id, "user_id")
+        user_id = _user_id(request.user_id)
         async for job in self.queries.watch(user_id, request.job_id):
             yield tasks_pb2.WatchJobResponse(job=convert.job_to_proto(job), sequence=job.version)
 
@@ -407,7 +425,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.ListTasksResponse:
         take = _page_size(request)
         query = m.TaskQuery(
-            user_id=_require(request.user_id, "user_id"),
+            user_id=_user_id(request.user_id),
             skip=request.skip,
             take=take,
             order_by=_ORDER.get(request.order_by, m.TaskOrder.CREATED_AT),
@@ -421,11 +439,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         )
 
     async def GetTask(self, request, context):  # noqa: N802
-        task = await self.queries.get_task(_require(request.user_id, "user_id"), request.task_id)
+        task = await self.queries.get_task(_user_id(request.user_id), request.task_id)
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
     async def GetUsage(self, request, context):  # noqa: N802
-        user_id = _require(request.user_id, "user_id")
+        user_id = _user_id(request.user_id)
         # As CreateTask: an unknown user has no budget to report, not a full one.
         if not await self.users.existing([user_id]):
             raise errors.NotFound("user not found")
@@ -444,12 +462,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CancelJobRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CancelJobResponse:
-        _require_scope(request)
+        user_id = _require_scope(request)
         with bind(job_id=request.job_id):
-            job = await self.jobs.cancel(
-                None if request.all_users else request.user_id,
-                _require(request.job_id, "job_id"),
-            )
+            job = await self.jobs.cancel(user_id, _require(request.job_id, "job_id"))
             return tasks_pb2.CancelJobResponse(job=convert.job_to_proto(job))
 
     async def CheckJobs(  # noqa: N802
@@ -540,7 +555,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateWebhookEndpointResponse:
         endpoint, secret = await self.webhooks.register(
-            _require(request.user_id, "user_id"), _require(request.url, "url"), list(request.events)
+            _user_id(request.user_id), _require(request.url, "url"), list(request.events)
         )
         return tasks_pb2.CreateWebhookEndpointResponse(
             endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
@@ -551,7 +566,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.ListWebhookEndpointsRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.ListWebhookEndpointsResponse:
-        endpoints = await self.webhooks.list(_require(request.user_id, "user_id"))
+        endpoints = await self.webhooks.list(_user_id(request.user_id))
         return tasks_pb2.ListWebhookEndpointsResponse(
             endpoints=[convert.webhook_endpoint_to_proto(e) for e in endpoints]
         )
@@ -561,7 +576,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.DeleteWebhookEndpointRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.DeleteWebhookEndpointResponse:
-        await self.webhooks.delete(_require(request.user_id, "user_id"), request.endpoint_id)
+        await self.webhooks.delete(_user_id(request.user_id), request.endpoint_id)
         return tasks_pb2.DeleteWebhookEndpointResponse()
 
     async def GetWebhookTarget(  # noqa: N802
