@@ -91,7 +91,9 @@ _PROBLEM_TEXT = {
     405: "Method not allowed on this path.",
     413: "Body over 64 KiB.",
     415: "Body is not `application/json`.",
-    409: "The request conflicts with the resource's state (e.g. cancelling a finished job).",
+    409: "The request conflicts with the resource's state (type conflict: e.g. cancelling a "
+    "finished job; type webhook-limit-reached: the caller has the most webhook endpoints "
+    "allowed, delete one first).",
     422: "Idempotency key reused with a different body.",
     429: "Request rate (type rate-limited) or token budget (type token-budget-exhausted) "
     "exhausted; see Retry-After.",

@@ -41,6 +41,9 @@ UNAUTHENTICATED = ProblemType("unauthenticated", "Authentication required", 401)
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 CONFLICT = ProblemType("conflict", "Conflict", 409)
 IDEMPOTENCY_CONFLICT = ProblemType("idempotency-conflict", "Idempotency key reused", 422)
+#: The 409 of a full collection: the caller has the most webhook endpoints allowed, and
+#: registers another only after deleting one (the URL itself was fine).
+WEBHOOK_LIMIT_REACHED = ProblemType("webhook-limit-reached", "Webhook endpoint limit reached", 409)
 RATE_LIMITED = ProblemType("rate-limited", "Too many requests", 429)
 #: The other 429 (SPEC §9): the user's LLM token budget for the window is spent. A client
 #: reads it apart from the request rate by its type: waiting out Retry-After is the same
@@ -145,6 +148,13 @@ KINDS: tuple[ErrorKind, ...] = (
         fallback_detail="Conflict.",
         # The first request with this key is still being processed: the answer is coming.
         retry_after_s=1.0,
+    ),
+    ErrorKind(
+        errors.WebhookLimitReached,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        WEBHOOK_LIMIT_REACHED,
+        lambda r: errors.WebhookLimitReached(r.message),
+        fallback_detail="Too many webhook endpoints; delete one first.",
     ),
     ErrorKind(
         errors.FailedPrecondition,

@@ -64,6 +64,13 @@ class IdempotencyKeyInFlight(FailedPrecondition):
     reason = "IDEMPOTENCY_KEY_IN_FLIGHT"
 
 
+class WebhookLimitReached(FailedPrecondition):
+    """A user who already has the most webhook endpoints allowed registers another: the
+    URL is fine, the collection is full (409; delete an endpoint first)."""
+
+    reason = "WEBHOOK_LIMIT_REACHED"
+
+
 #: ``ResourceExhausted.reason`` of the per-user request rate (SPEC §9).
 RATE_LIMITED = "RATE_LIMITED"
 #: ``ResourceExhausted.reason`` of the per-user LLM token budget (SPEC §9).

@@ -22,6 +22,7 @@ SAMPLES: list[errors.TaskmeshError] = [
     errors.Unauthenticated("Invalid API key."),
     errors.IdempotencyConflict("Another body."),
     errors.IdempotencyKeyInFlight("Still being processed."),
+    errors.WebhookLimitReached("At most 10 webhook endpoints per user."),
     errors.FailedPrecondition("The job has already finished."),
     errors.ResourceExhausted("Token budget exhausted.", 42.5, "TOKEN_BUDGET_EXHAUSTED"),
     errors.Unavailable(retry_after_s=3.0),

@@ -39,7 +39,8 @@ from gateway.webhook_schemas import (
         )
     },
     body=CreateWebhookBody,
-    problems=(400, 413, 415),
+    # 409: the caller's endpoints are at the limit (webhook-limit-reached).
+    problems=(400, 409, 413, 415),
 )
 @authenticated
 async def create_webhook(request: Request, user: User) -> HTTPResponse:

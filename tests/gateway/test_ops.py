@@ -102,6 +102,13 @@ async def test_openapi_document_carries_the_models_and_problems(anon: httpx.Asyn
     assert "naturalLanguage" in schemas["CreateTaskBody"]["properties"]
 
 
+async def test_openapi_document_lists_the_webhook_limits_409(anon: httpx.AsyncClient) -> None:
+    doc = (await anon.get("/openapi.json")).json()
+    create = doc["paths"]["/api/v1/webhooks"]["post"]["responses"]
+    assert "webhook-limit-reached" in create["409"]["description"]
+    assert "https://taskmesh.dev/problems/webhook-limit-reached" in doc["info"]["description"]
+
+
 async def test_docs_page_is_swagger_ui_served_from_here(anon: httpx.AsyncClient) -> None:
     response = await anon.get("/docs")
     assert response.status_code == 200

@@ -24,7 +24,11 @@ from services.tasks.domain.budget import BudgetPolicy
 from services.tasks.domain.jobs import JobPolicy, JobService
 from services.tasks.domain.queries import JobQueries
 from services.tasks.domain.users import UserService
-from services.tasks.domain.webhooks import WebhookPolicy, WebhookService
+from services.tasks.domain.webhooks import (
+    MAX_ENDPOINTS_PER_USER,
+    WebhookPolicy,
+    WebhookService,
+)
 from services.tasks.messaging.webhook_relay import WebhookRelay
 from services.tasks.storage import webhooks as webhook_storage
 from services.tasks.storage.ratelimit import LocalTokenBucket
@@ -185,6 +189,39 @@ async def test_unknown_event_types_are_refused(service: Service) -> None:
             timeout=10,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_endpoint_past_the_limit_is_failed_precondition_naming_no_field(
+    service: Service,
+) -> None:
+    # The URL is fine; the user's collection is full: no field is wrong, and no retry of
+    # the same request can succeed until an endpoint is deleted.
+    for _ in range(MAX_ENDPOINTS_PER_USER):
+        await _register(service, service.alice)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _register(service, service.alice)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR))
+    assert (info.reason, info.domain) == ("WEBHOOK_LIMIT_REACHED", "taskmesh")
+    assert not any(d.Is(error_details_pb2.BadRequest.DESCRIPTOR) for d in status.details)
+    assert f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints" in status.message
+    # Another user's endpoints are theirs; one deleted makes room again.
+    await _register(service, service.bob)
+    listed = await service.stub.ListWebhookEndpoints(
+        tasks_pb2.ListWebhookEndpointsRequest(user_id=service.alice), metadata=AUTH, timeout=5
+    )
+    assert len(listed.endpoints) == MAX_ENDPOINTS_PER_USER
+    await service.stub.DeleteWebhookEndpoint(
+        tasks_pb2.DeleteWebhookEndpointRequest(
+            user_id=service.alice, endpoint_id=listed.endpoints[0].endpoint_id
+        ),
+        metadata=AUTH,
+        timeout=5,
+    )
+    assert await _register(service, service.alice)
 
 
 async def _register(service: Service, user_id: str, events: list[str] | None = None) -> str:

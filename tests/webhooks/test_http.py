@@ -204,8 +204,17 @@ async def test_the_number_of_endpoints_per_user_is_bounded(api) -> None:
     for n in range(MAX_ENDPOINTS_PER_USER):
         created = await alice.post("/api/v1/webhooks", json={"url": f"{PUBLIC_URL}/{n}"})
         assert created.status_code == 201
-    assert_problem(await alice.post("/api/v1/webhooks", json={"url": PUBLIC_URL}), 400)
+    # Not a 400 naming the URL, which is fine: the collection is full (409), until one goes.
+    refused = await alice.post("/api/v1/webhooks", json={"url": PUBLIC_URL})
+    problem = assert_problem(refused, 409, "webhook-limit-reached")
+    assert problem["title"] == "Webhook endpoint limit reached"
+    assert f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints" in problem["detail"]
+    assert "delete one" in problem["detail"]
+    assert "errors" not in problem
     assert (await bob.post("/api/v1/webhooks", json={"url": PUBLIC_URL})).status_code == 201
+    first = (await alice.get("/api/v1/webhooks")).json()["webhooks"][0]["id"]
+    assert (await alice.delete(f"/api/v1/webhooks/{first}")).status_code == 204
+    assert (await alice.post("/api/v1/webhooks", json={"url": PUBLIC_URL})).status_code == 201
 
 
 async def test_webhook_routes_require_an_api_key(api) -> None:

@@ -64,8 +64,8 @@ class WebhookService:
 
         Raises InvalidInput (field ``url`` or ``events``) for a URL that is not
         http(s), carries credentials, or resolves to a refused address (SPEC
-        §5), and past MAX_ENDPOINTS_PER_USER. A name that does not resolve now
-        is accepted; deliveries check it again."""
+        §5), and WebhookLimitReached past MAX_ENDPOINTS_PER_USER. A name that does
+        not resolve now is accepted; deliveries check it again."""
         subscribed = _events(events)
         try:
             await resolve(url, self.policy.allow_private, timeout=REGISTRATION_RESOLVE_S)
@@ -80,9 +80,9 @@ class WebhookService:
         secret = new_secret()
         async with self.store.write() as tx:
             if await tx.webhooks.count_endpoints(user_id) >= MAX_ENDPOINTS_PER_USER:
-                raise errors.InvalidInput(
-                    f"at most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user",
-                    [errors.FieldViolation("url", "too many endpoints; delete one first")],
+                raise errors.WebhookLimitReached(
+                    f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user; delete one "
+                    "before registering another."
                 )
             endpoint = await tx.webhooks.insert_endpoint(
                 user_id, url, subscribed, secret, self.now()

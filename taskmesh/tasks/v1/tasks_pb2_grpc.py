@@ -272,7 +272,9 @@ class TasksServiceServicer:
     def CreateWebhookEndpoint(self, request, context):
         """Registers a user's webhook endpoint; the response carries its signing
         secret, the only time it is shown. INVALID_ARGUMENT for a URL that is not
-        http(s) or resolves to a refused address (SPEC §5).
+        http(s) or resolves to a refused address (SPEC §5); FAILED_PRECONDITION
+        (ErrorInfo reason WEBHOOK_LIMIT_REACHED) when the user already has the most
+        endpoints allowed, until one is deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
