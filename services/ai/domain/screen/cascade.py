@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import languages, patterns, typos, vocabulary
 from .lexical import MIN_WORDING, lexical, wording
@@ -45,6 +46,10 @@ from .patterns import PatternType
 from .views import views
 
 MAX_WINDOWS = 4
+T = TypeVar("T")
+#: A decision that needs the model: yields the windows to score, is sent their scores, and
+#: returns its result (see `Screener._reasons`).
+Scoring = Generator[list[str], list[float], T]
 #: The model's bar for a text that reached it only through `languages.unrecognised_script`.
 #: On the dev batch t15 (data/screening/t15), the honest Kazakh and Nepali look-alikes that route
 #: sends to the model score 0.957-0.984 ("Пәтер иесіне бір сөзбен жауап беру: иә") and its
@@ -291,18 +296,45 @@ class Screener:
             whole,
         )
 
-    @staticmethod
-    def _needs_whole(pending: Pending, why: str | None) -> bool:
-        # The whole text is scored only where the model alone would block on a part.
-        return why == "alone" and pending.whole is not None
-
-    def _judge(self, pending: Pending, scores: list[float]) -> str | None:
-        """Blocking: `reason`, scoring the whole text here when it is needed."""
-        why = self._reason(pending, scores)
-        if self._needs_whole(pending, why):
-            assert pending.whole is not None
-            why = self._reason(pending, scores, self.model.scores([pending.whole])[0])
+    def _reasons(self, pending: Sequence[Pending]) -> Scoring[list[str | None]]:
+        """`reason` for each undecided text, as a generator that yields each batch of windows
+        it needs scored and is sent their scores: every text's windows at once, then the
+        whole texts where the model alone would block on a part (only those are scored whole).
+        The scoring is its driver's (`_scored_here`, or a worker thread in
+        `screen_many_async`)."""
+        windows = [w for first in pending for w in first.windows]
+        scores = (yield windows) if windows else []
+        by_text: list[list[float]] = []
+        at = 0
+        for first in pending:
+            by_text.append(scores[at : at + len(first.windows)])
+            at += len(first.windows)
+        why = [self._reason(first, own) for first, own in zip(pending, by_text, strict=True)]
+        again = [
+            i for i, first in enumerate(pending) if why[i] == "alone" and first.whole is not None
+        ]
+        if again:
+            whole_scores = yield [pending[i].whole or "" for i in again]
+            for i, whole in zip(again, whole_scores, strict=True):
+                why[i] = self._reason(pending[i], by_text[i], whole)
         return why
+
+    def _verdicts(self, texts: Sequence[str]) -> Scoring[list[Verdict]]:
+        """The verdict on each text, in order, as `_reasons` scores them."""
+        firsts = [prepare(text) for text in texts]
+        pending = [first for first in firsts if isinstance(first, Pending)]
+        why = yield from self._reasons(pending)
+        decided = iter(_verdict(first, w) for first, w in zip(pending, why, strict=True))
+        return [first if isinstance(first, Verdict) else next(decided) for first in firsts]
+
+    def _scored_here(self, scoring: Scoring[T]) -> T:
+        """Blocking: runs `scoring` to its end, scoring on this thread."""
+        try:
+            windows = next(scoring)
+            while True:
+                windows = scoring.send(self.model.scores(windows))
+        except StopIteration as done:
+            return done.value
 
     def explain(self, text: str) -> str:
         """Blocking: how `text` is decided, for reports: "rule" (the cheap layers block),
@@ -310,14 +342,11 @@ class Screener:
         first = prepare(text)
         if isinstance(first, Verdict):
             return "rule" if first.blocked else "passed"
-        return self._judge(first, self.model.scores(first.windows)) or "passed"
+        return self._scored_here(self._reasons([first]))[0] or "passed"
 
     def screen(self, text: str) -> Verdict:
         """Blocking: the verdict on `text`, running the model here when it is needed."""
-        first = prepare(text)
-        if isinstance(first, Verdict):
-            return first
-        return _verdict(first, self._judge(first, self.model.scores(first.windows)))
+        return self._scored_here(self._verdicts([text]))[0]
 
     async def screen_async(self, text: str) -> Verdict:
         """The verdict on `text`; the model, when needed, runs in a worker thread so the event
@@ -329,23 +358,10 @@ class Screener:
         windows of every text the cheap layers could not decide (a batch's texts wait for one
         thread hop, not one each), and one more for the whole texts `reason` needs. Each verdict
         is decided on its own text's scores alone."""
-        firsts = [prepare(text) for text in texts]
-        pending = [first for first in firsts if isinstance(first, Pending)]
-        windows = [w for first in pending for w in first.windows]
-        if not windows:
-            return [first if isinstance(first, Verdict) else PASSED for first in firsts]
-        scores = await asyncio.to_thread(self.model.scores, windows)
-        by_text: list[list[float]] = []
-        at = 0
-        for first in pending:
-            by_text.append(scores[at : at + len(first.windows)])
-            at += len(first.windows)
-        why = [self._reason(first, own) for first, own in zip(pending, by_text, strict=True)]
-        again = [i for i, first in enumerate(pending) if self._needs_whole(first, why[i])]
-        if again:
-            wholes = [pending[i].whole or "" for i in again]
-            whole_scores = await asyncio.to_thread(self.model.scores, wholes)
-            for i, whole in zip(again, whole_scores, strict=True):
-                why[i] = self._reason(pending[i], by_text[i], whole)
-        decided = iter(_verdict(first, w) for first, w in zip(pending, why, strict=True))
-        return [first if isinstance(first, Verdict) else next(decided) for first in firsts]
+        scoring = self._verdicts(texts)
+        try:
+            windows = next(scoring)
+            while True:
+                windows = scoring.send(await asyncio.to_thread(self.model.scores, windows))
+        except StopIteration as done:
+            return done.value
