@@ -43,6 +43,8 @@ def preferred_wait(request: Request) -> int | None:
             if name.strip().lower() != "wait":
                 continue
             value = value.strip().strip('"')
-            if value.isdigit() and int(value) > 0:
-                return min(int(value), MAX_WAIT_S)
+            # ASCII digits only (int() refuses "²" and more than 4,300 digits, which
+            # isdigit() accepts); past ten digits the cap applies anyway.
+            if value.isascii() and value.isdigit() and int(value[:10]) > 0:
+                return min(int(value[:10]) if len(value) <= 10 else MAX_WAIT_S, MAX_WAIT_S)
     return None

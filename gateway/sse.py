@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gateway.schemas import Job, dump
 
 CONTENT_TYPE = "text/event-stream"
@@ -18,9 +20,15 @@ def job_event(sequence: int, job: Job) -> str:
     return f"id: {sequence}\nevent: {job.status}\ndata: {dump(job)}\n\n"
 
 
+#: The ids this stream sends: ASCII digits of a job's version, an int64 on the wire. Anything
+#: else (other scripts' digits, "²", 5,000 digits that int() refuses) is no id of ours.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+
+
 def last_event_id(header: str | None) -> int | None:
-    """The sequence a resuming client already has; a foreign id means none."""
+    """The sequence a resuming client already has (``Last-Event-ID``); a foreign id — not
+    one to 19 ASCII digits — means none."""
     if header is None:
         return None
     value = header.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _EVENT_ID.fullmatch(value) else None

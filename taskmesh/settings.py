@@ -77,7 +77,12 @@ class RpcSettings(_Group):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if (
+            not sep
+            or not host
+            or not (port.isascii() and port.isdigit())
+            or not 0 <= int(port) <= 65535
+        ):
             raise ValueError("expected HOST:PORT")
         return value
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from gateway import RunningGateway
 from tests.gateway.fakes import FakeTasks
@@ -127,6 +128,36 @@ async def test_last_event_id_resumes_after_the_seen_event(
         events = await read_events(response)
 
     assert [e["id"] for e in events] == ["2", "3"]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    # Header bytes are read as Latin-1: b"\xb2" is "²", a digit to str.isdigit().
+    [b"9" * 5000, b"\xb2", "١٢".encode(), b"1.5", b"-1", b"abc", b"2, 3", b"9" * 20],
+    ids=[
+        "5000-digits",
+        "superscript",
+        "arabic-indic",
+        "decimal",
+        "negative",
+        "word",
+        "list",
+        "20-digits",
+    ],
+)
+async def test_a_foreign_last_event_id_replays_the_whole_stream(
+    client: httpx.AsyncClient, fake: FakeTasks, foreign: bytes
+) -> None:
+    # An id this stream never sent is no position in it: the client gets every event, not a
+    # 500 (int() refuses more than 4,300 digits and "²", which str.isdigit() accepts).
+    job_id = fake.add_job(ALICE)
+    await fake.succeed(job_id)
+    async with client.stream(
+        "GET", f"/api/v1/jobs/{job_id}/events", headers={"Last-Event-ID": foreign}
+    ) as response:
+        assert response.status_code == 200
+        events = await read_events(response)
+    assert [e["id"] for e in events] == ["1", "2"]
 
 
 async def test_resuming_after_the_terminal_event_is_204(

@@ -5,10 +5,13 @@ else 202 — whatever the way it ended and however long the wait."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from sanic.compat import Header
 
+from gateway.headers import MAX_WAIT_S, preferred_wait
 from taskmesh.tasks.v1 import tasks_pb2
 from tests.gateway.fakes import FakeTasks
 
@@ -80,3 +83,26 @@ async def test_a_job_still_running_at_the_deadline_is_202(
     # The state the wait last saw, not the stale "queued" of the submission.
     assert response.json()["status"] == "running"
     assert response.headers["retry-after"]
+
+
+@pytest.mark.parametrize(
+    ("prefer", "seconds"),
+    [
+        ("wait=5", 5),
+        ('wait="7"', 7),
+        ("respond-async, wait=12", 12),
+        ("wait=31", MAX_WAIT_S),
+        ("wait=" + "9" * 5000, MAX_WAIT_S),  # int() refuses over 4,300 digits: capped, not a 500
+        ("wait=²", None),  # str.isdigit() accepts it, int() does not
+        ("wait=١٢", None),  # other scripts' digits are no RFC 7240 value
+        ("wait=0", None),
+        ("wait=-1", None),
+        ("wait=1.5", None),
+        ("wait=", None),
+    ],
+)
+def test_a_wait_preference_is_read_as_ascii_seconds_or_ignored(
+    prefer: str, seconds: int | None
+) -> None:
+    request = SimpleNamespace(headers=Header([("Prefer", prefer)]))
+    assert preferred_wait(request) == seconds  # type: ignore[arg-type]
