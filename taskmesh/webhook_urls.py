@@ -99,6 +99,8 @@ def parse(url: str) -> SplitResult:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         raise RefusedUrl("is not a valid URL") from None
+    if parts.port == 0:
+        raise RefusedUrl("port must be between 1 and 65535")
     if parts.scheme not in ("http", "https"):
         raise RefusedUrl("must be an http or https URL")
     if not parts.hostname:
@@ -172,15 +174,37 @@ def allowed(address: IpAddress, allow_private: bool) -> bool:
     if allow_private:
         return True
     if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 and 64:ff9b::/96 NAT64 wrap an IPv4 address: judge that one.
-        mapped = address.ipv4_mapped or (
-            ipaddress.IPv4Address(address.packed[-4:])
-            if address in ipaddress.IPv6Network("64:ff9b::/96")
-            else None
-        )
-        if mapped is not None:
-            return allowed(mapped, allow_private)
+        if address in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return allowed(embedded, allow_private)
     return address.is_global and not address.is_multicast
+
+
+#: IPv6 prefixes whose last 32 bits are an IPv4 address a packet reaches: IPv4-mapped
+#: (::ffff:0:0/96) and IPv4-compatible (::/96, deprecated but still routed by some stacks;
+#: RFC 4291 §2.5.5), IPv4-translated (::ffff:0:0:0/96, RFC 2765) and NAT64 (64:ff9b::/96,
+#: RFC 6052). 6to4 (2002::/16, RFC 3056) carries one in bits 16-48.
+_TAIL_IPV4 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("::ffff:0:0/96", "::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+#: Local-use NAT64 (RFC 8215): the IPv4 address's place depends on the site's prefix length,
+#: so none of it is judged public.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address wraps (``[::127.0.0.1]``, ``[2002:7f00:1::]``), to
+    be judged in its place; None for a native IPv6 address (``::`` and ``::1`` included)."""
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if int(address) <= 1:  # :: and ::1 are IPv6's own unspecified and loopback addresses
+        return None
+    if any(address in net for net in _TAIL_IPV4):
+        return ipaddress.IPv4Address(address.packed[-4:])
+    return None
 
 
 async def resolve(

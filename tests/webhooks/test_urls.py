@@ -22,6 +22,7 @@ from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, parse, reso
         "http:///no-host",
         "http://user:pass@example.com/hook",
         "http://example.com:99999/hook",
+        "https://example.com:0/hook",  # port 0 names no service: nothing can listen there
         "http://example.com/ho ok",
         "http://example.com/hook#frag",
         "http://%6c%6f%63%61%6c%68%6f%73%74/hook",  # "localhost", percent-encoded
@@ -112,6 +113,14 @@ def test_honest_urls_in_any_script_keep_their_form(url: str) -> None:
         "http://[::ffff:127.0.0.1]/hook",
         "http://[::ffff:10.0.0.1]/hook",
         "http://[64:ff9b::a9fe:a9fe]/hook",
+        # IPv6 forms wrapping a loopback, private or metadata IPv4 address.
+        "http://[::127.0.0.1]/hook",
+        "http://[::ffff:0:127.0.0.1]/hook",
+        "http://[::ffff:0:a00:1]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[2002:a9fe:a9fe::1]/hook",
+        "http://[2002:c0a8:101::]/hook",
+        "http://[64:ff9b:1::7f00:1]/hook",
         "https://198.18.0.1/hook",
         # Loopback by name, whatever a resolver says of it (RFC 6761 §6.3).
         "http://localhost./hook",
@@ -163,5 +172,12 @@ async def test_a_name_that_does_not_resolve_is_unresolvable() -> None:
 
 
 def test_public_unicast_addresses_are_allowed() -> None:
-    for text in ("8.8.8.8", "93.184.215.14", "2606:4700:4700::1111"):
+    # A 6to4 or IPv4-mapped address wrapping a public IPv4 address is public too.
+    for text in (
+        "8.8.8.8",
+        "93.184.215.14",
+        "2606:4700:4700::1111",
+        "2002:5db8:d70e::1",
+        "::ffff:8.8.8.8",
+    ):
         assert allowed(ipaddress.ip_address(text), allow_private=False)
