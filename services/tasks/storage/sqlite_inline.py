@@ -14,9 +14,13 @@ queue on the Store's one write connection instead (repository.py); other process
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -153,7 +157,37 @@ class InlineConnection:
             self._conn = None
 
 
+#: The database holds webhook signing secrets as issued (HMAC needs them) and users' key
+#: hashes: its file and SQLite's -wal/-shm beside it are for the Tasks service's user alone.
+FILE_MODE = 0o600
+
+
+def owner_only(path: str) -> None:
+    """Creates the database file at ``path`` readable and writable by its owner alone
+    (``FILE_MODE``; SQLite gives its -wal and -shm files the database file's mode), and takes
+    group and other access away from an existing one and its -wal/-shm. ``:memory:`` and
+    ``file:`` URIs are left to SQLite, and so is a file that cannot be created here (no such
+    folder, no permission: SQLite's own error says so on connecting); a mode that cannot be
+    changed (another owner) is logged and left."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))
+    except OSError:
+        return
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("cannot make %s owner-only; it is readable by others", name)
+
+
 def connector(path: str) -> Callable[[], Any]:
+    owner_only(path)
+
     async def connect() -> InlineConnection:
         connection = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
