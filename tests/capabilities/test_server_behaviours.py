@@ -123,6 +123,9 @@ async def test_rambling_model_is_stopped_by_the_output_bound(
     assert time.monotonic() - started < 20, "the calls must end at the bound, not a timeout"
     assert "runaway" not in server.stats["faults"]
     assert any("cut off at the output limit (120 tokens)" in e for e in info.value.errors)
+    # The errors reach the job's client: they describe the answer, the retry's instruction
+    # ("answer with a shorter JSON object") was the model's alone.
+    assert not any("answer with" in e.lower() for e in info.value.errors)
     assert not any("not valid JSON" in e for e in info.value.errors)
     usage = info.value.usage
     assert usage.llm_calls == 3

@@ -83,20 +83,16 @@ def _record(operation: str, model: str, outcome: str) -> None:
     metrics.labelled(metrics.llm_calls, operation, model, outcome).inc()
 
 
-def _feedback(errors: list[str]) -> str:
+def _feedback(errors: list[str], truncated: bool = False) -> str:
+    # The errors describe the answer (a failed job shows them to its client); what the model
+    # must do about them is said here, to the model alone.
     listed = "\n".join(f"- {e}" for e in errors)
-    return (
-        "Your previous answer was rejected for these reasons:\n"
-        f"{listed}\n"
-        "Answer again with one JSON object that follows every rule."
-    )
+    again = "a shorter JSON object" if truncated else "one JSON object that follows every rule"
+    return f"Your previous answer was rejected for these reasons:\n{listed}\nAnswer again with {again}."
 
 
 def _truncation(max_tokens: int) -> str:
-    return (
-        f"the answer was cut off at the output limit ({max_tokens} tokens); "
-        "answer with a shorter JSON object"
-    )
+    return f"the answer was cut off at the output limit ({max_tokens} tokens)"
 
 
 @dataclass
@@ -210,7 +206,7 @@ async def _core(
             messages = [
                 *messages,
                 {"role": "assistant", "content": result.content or ""},
-                {"role": "user", "content": _feedback(errors)},
+                {"role": "user", "content": _feedback(errors, truncated)},
             ]
             continue
         vague = isinstance(answer, jobs_pb2.VagueInput)
