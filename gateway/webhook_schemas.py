@@ -36,6 +36,13 @@ class CreateWebhookBody(BaseModel):
     )
 
 
+class ListWebhooksQuery(BaseModel):
+    """Query string of ``GET /api/v1/webhooks``: it takes no parameter (a user has at most
+    ten endpoints, listed whole), and refuses an unknown one as the other lists do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class WebhookEndpoint(_Model):
     id: str
     url: str

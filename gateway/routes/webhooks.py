@@ -9,7 +9,7 @@ from __future__ import annotations
 from sanic import HTTPResponse, Request
 
 from gateway.auth import authenticated
-from gateway.body import json_object, validate
+from gateway.body import json_object, query, validate
 from gateway.clients import User
 from gateway.ids import resource_id
 from gateway.request_ids import request_id_of
@@ -18,6 +18,7 @@ from gateway.routing import Reply, route
 from gateway.state import state
 from gateway.webhook_schemas import (
     CreateWebhookBody,
+    ListWebhooksQuery,
     WebhookCreated,
     WebhookList,
     created_from_proto,
@@ -59,9 +60,12 @@ async def create_webhook(request: Request, user: User) -> HTTPResponse:
     "The caller's webhook endpoints (without secrets).",
     "webhooks",
     {200: Reply("The endpoints, oldest first.", WebhookList)},
+    query=ListWebhooksQuery,
+    problems=(400,),
 )
 @authenticated
 async def list_webhooks(request: Request, user: User) -> HTTPResponse:
+    query(request, ListWebhooksQuery)
     response = await state(request).tasks.list_webhooks(user.id, request_id=request_id_of(request))
     return json_model(WebhookList(webhooks=[endpoint_from_proto(e) for e in response.endpoints]))
 

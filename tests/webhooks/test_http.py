@@ -185,6 +185,14 @@ async def test_malformed_bodies_are_400(api, payload: dict) -> None:
     assert_problem(await alice.post("/api/v1/webhooks", json=payload), 400)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/webhooks?take=1", "/api/v1/webhooks?skip=0&x="])
+async def test_the_endpoint_list_refuses_query_parameters_it_does_not_take(api, path: str) -> None:
+    # As the job and task lists do: a parameter the list ignored would look applied.
+    alice, _ = api
+    problem = assert_problem(await alice.get(path), 400)
+    assert problem["errors"]
+
+
 async def test_users_see_and_delete_only_their_own_endpoints(api) -> None:
     alice, bob = api
     mine = (await alice.post("/api/v1/webhooks", json={"url": PUBLIC_URL})).json()["id"]
