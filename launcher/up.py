@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -142,8 +142,12 @@ def banner(base: str, env: dict[str, str], settings: Settings, token_note: str, 
 
 
 def _broker(url: str) -> str:
+    """The broker as the banner names it: host:port, and the virtual host unless it is the
+    default "/" (AMQP URI spec: the path, percent-decoded); never the credentials."""
     parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
+    vhost = unquote(parts.path[1:]) if parts.path not in ("", "/") else "/"
+    return where if vhost == "/" else f"{where} (virtual host {vhost!r})"
 
 
 def readiness(base: str) -> tuple[bool, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from launcher.up import client_url, other_consumers
+from launcher.up import _broker, client_url, other_consumers
 from taskmesh.queue.topology import JobTopology
 from tests.e2e.test_grpcurl import grpcurl
 from tests.support.broker import delete_queues
@@ -267,3 +267,19 @@ def test_consumers_on_a_queue_are_counted(rabbitmq_url: str, queue_name: str) ->
 )
 def test_the_banner_url_is_one_a_client_can_use(host: str, url: str) -> None:
     assert client_url(host, 8181) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://guest:guest@localhost:5672/", "localhost:5672"),
+        ("amqp://guest:s3cret@10.0.0.5/", "10.0.0.5:5672"),
+        ("amqp://guest:guest@127.0.0.1:5672/trial", "127.0.0.1:5672 (virtual host 'trial')"),
+        ("amqp://u:p@rabbit:5673/%2Fstaging", "rabbit:5673 (virtual host '/staging')"),
+    ],
+)
+def test_the_banner_names_the_broker_and_its_virtual_host_never_the_credentials(
+    url: str, shown: str
+) -> None:
+    assert _broker(url) == shown
+    assert "guest" not in _broker(url) and "s3cret" not in _broker(url)
