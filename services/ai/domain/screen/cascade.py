@@ -163,8 +163,21 @@ def _window(part: str) -> str:
     return fixed if fixed != plain else normalize(part, keep_marks=True)
 
 
+#: A word said more than three times in a row ("item item item item …"): kept three times. The
+#: lexical gate counts n-grams and the encoder reads tokens, so a run of one honest word drowned
+#: the rest of the sentence and read as an attack (0.98 for a 230-character errand padded with
+#: "item"), while no word list or pattern needs a fourth repetition to match.
+_REPEATED_WORD = re.compile(r"\b(\w+)((?:\W{1,3}\1\b){2})(?:\W{1,3}\1\b)+", re.IGNORECASE)
+
+
+def _unrepeated(text: str) -> str:
+    return _REPEATED_WORD.sub(r"\1\2", text) if len(text) > 40 else text
+
+
 def prepare(text: str) -> Verdict | Pending:
-    """The verdict of the cheap layers, or what the model must score to decide."""
+    """The verdict of the cheap layers, or what the model must score to decide (`text` with
+    runs of one repeated word cut to three, see `_REPEATED_WORD`)."""
+    text = _unrepeated(text)
     pending = Pending()
     judged = wording(text) >= MIN_WORDING
     for depth, raw in enumerate(views(text)):
