@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -303,6 +305,27 @@ async def _trickle(writer: asyncio.StreamWriter, data: bytes, every_s: float) ->
         return
 
 
+@asynccontextmanager
+async def _trickling(
+    gateway: RunningGateway, sent: bytes, trickled: bytes
+) -> AsyncIterator[tuple[asyncio.StreamReader, float]]:
+    """A connection that sends ``sent`` at once, then ``trickled`` a byte every TRICKLE_S
+    (`_trickle`): yields its reader and the time of its first byte; stops the sender and
+    closes the connection on exit."""
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    try:
+        first_byte = time.monotonic()
+        writer.write(sent)
+        sender = asyncio.create_task(_trickle(writer, trickled, TRICKLE_S))
+        try:
+            yield reader, first_byte
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    finally:
+        writer.close()
+
+
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     """One HTTP/1.1 answer with a Content-Length body: its head and its body."""
     head = await reader.readuntil(b"\r\n\r\n")
@@ -340,19 +363,9 @@ async def test_a_request_trickling_in_is_408_once_the_whole_request_is_overdue(
     # the connection (and, for a body, a handler) forever. The whole request gets
     # REQUEST_TIMEOUT from its first byte.
     gateway.app.config.REQUEST_TIMEOUT = REQUEST_BOUND_S
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    try:
-        first_byte = time.monotonic()
-        writer.write(sent)
-        sender = asyncio.create_task(_trickle(writer, trickled, TRICKLE_S))
-        try:
-            answer = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
-            answered_after = time.monotonic() - first_byte
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-    finally:
-        writer.close()
+    async with _trickling(gateway, sent, trickled) as (reader, first_byte):
+        answer = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
+        answered_after = time.monotonic() - first_byte
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), head
     assert b"application/problem+json" in head.lower(), head
@@ -371,22 +384,11 @@ async def test_a_body_still_trickling_after_an_early_answer_is_cut_off(
     # An unknown route is answered 404 from the head alone; Sanic then reads the body to its
     # end to keep the connection. That reading is bounded from the first byte too.
     gateway.app.config.REQUEST_TIMEOUT = REQUEST_BOUND_S
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    try:
-        first_byte = time.monotonic()
-        writer.write(
-            b"POST /api/v1/nothing-here HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n"
-        )
-        sender = asyncio.create_task(_trickle(writer, b" " * 2000, TRICKLE_S))
-        try:
-            head, _ = await asyncio.wait_for(_read_answer(reader), 5 * REQUEST_BOUND_S)
-            rest = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
-            closed_after = time.monotonic() - first_byte
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-    finally:
-        writer.close()
+    sent = b"POST /api/v1/nothing-here HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n"
+    async with _trickling(gateway, sent, b" " * 2000) as (reader, first_byte):
+        head, _ = await asyncio.wait_for(_read_answer(reader), 5 * REQUEST_BOUND_S)
+        rest = await asyncio.wait_for(reader.read(), 5 * REQUEST_BOUND_S)
+        closed_after = time.monotonic() - first_byte
     assert head.startswith(b"HTTP/1.1 404 "), head
     assert rest == b""
     assert closed_after >= REQUEST_BOUND_S
