@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
@@ -177,6 +178,38 @@ async def test_registration_refuses_private_and_non_http_urls(service: Service, 
         tasks_pb2.ListWebhookEndpointsRequest(user_id=service.alice), metadata=AUTH, timeout=5
     )
     assert list(listed.endpoints) == []
+
+
+async def test_an_endpoint_for_an_unknown_user_is_not_found_and_its_secret_logged_nowhere(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The endpoint row's foreign key refused it as an INTERNAL error, and the failed
+    # statement's text (in the log) carried the new signing secret.
+    nobody = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await service.stub.CreateWebhookEndpoint(
+            tasks_pb2.CreateWebhookEndpointRequest(user_id=nobody, url=PUBLIC_URL),
+            metadata=AUTH,
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "whsec_" not in caplog.text
+
+
+async def test_a_failed_statement_never_shows_its_parameters(service: Service) -> None:
+    # Whatever a statement wrote (a secret, a key's hash) stays out of its error's text,
+    # which reaches logs: the engine hides parameters.
+    secret = "whsec_must-not-appear-in-any-message"
+    with pytest.raises(Exception) as caught:
+        async with service.store.write() as tx:
+            await tx.webhooks.insert_endpoint(
+                "00000000-0000-4000-8000-000000000000",
+                PUBLIC_URL,
+                ["job.succeeded"],
+                secret,
+                datetime.now(UTC),
+            )
+    assert secret not in str(caught.value)
 
 
 async def test_unknown_event_types_are_refused(service: Service) -> None:

@@ -43,6 +43,9 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=60,
             pool_reset_on_return=None,
+            # A failed statement's parameters hold what it wrote (a webhook's signing secret,
+            # a key's hash): never in an exception's text, so never in a log line.
+            hide_parameters=True,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -67,7 +70,12 @@ def create_engine(url: str, read_only: bool = False) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_reset_on_return=None
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_reset_on_return=None,
+        hide_parameters=True,
     )
 
 

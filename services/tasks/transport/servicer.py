@@ -554,8 +554,12 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CreateWebhookEndpointRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateWebhookEndpointResponse:
+        user_id = _user_id(request.user_id)
+        # As CreateTask: an endpoint needs its user (the row's foreign key would refuse it).
+        if not await self.users.existing([user_id]):
+            raise errors.NotFound("user not found")
         endpoint, secret = await self.webhooks.register(
-            _user_id(request.user_id), _require(request.url, "url"), list(request.events)
+            user_id, _require(request.url, "url"), list(request.events)
         )
         return tasks_pb2.CreateWebhookEndpointResponse(
             endpoint=convert.webhook_endpoint_to_proto(endpoint), secret=secret
