@@ -105,6 +105,17 @@ def parse(url: str) -> SplitResult:
         raise RefusedUrl("must be an http or https URL")
     if not parts.hostname:
         raise RefusedUrl("must name a host")
+    if any(dot in parts.hostname for dot in _WIDE_FULL_STOPS):
+        # IDNA (UTS #46) maps these to "." in a domain name: "localhost。" is "localhost." to a
+        # resolver or a browser, but not to the checks here, which read ASCII labels.
+        raise RefusedUrl("host must separate its labels with ASCII full stops")
+    if "[" in parts.netloc:
+        # A bracketed host is an IPv6 address (its zone id is the "%" rule's) or RFC 3986's
+        # IPvFuture ("[v1.x]"), which no resolver or socket takes.
+        try:
+            ipaddress.IPv6Address(parts.hostname.split("%")[0])
+        except ValueError:
+            raise RefusedUrl("is not a valid URL") from None
     if "%" in parts.hostname:
         # Percent-escapes in a host (RFC 3986 §3.2.2 allows them in a reg-name) are decoded by
         # browsers and URL libraries ("%6c%6f%63%61%6c%68%6f%73%74" is "localhost") but not by
@@ -117,6 +128,11 @@ def parse(url: str) -> SplitResult:
     if any(_spoofable(label) for label in _labels(parts.hostname)):
         raise RefusedUrl("host must not mix look-alike letters of different scripts")
     return parts
+
+
+#: The full stops IDNA reads as label separators besides ".": ideographic, full-width and
+#: half-width ideographic (UTS #46 mapping; RFC 3490 §3.1).
+_WIDE_FULL_STOPS = ("\u3002", "\uff0e", "\uff61")
 
 
 def _labels(host: str) -> list[str]:

@@ -23,6 +23,12 @@ from taskmesh.webhook_urls import RefusedUrl, Unresolvable, allowed, parse, reso
         "http://user:pass@example.com/hook",
         "http://example.com:99999/hook",
         "https://example.com:0/hook",  # port 0 names no service: nothing can listen there
+        "http://[v1.x]/hook",  # RFC 3986's IPvFuture: no socket takes it
+        # Full stops IDNA reads as ".": "localhost。" is "localhost." to a resolver.
+        "http://localhost\u3002/hook",
+        "http://127.0.0.1\uff0e:8080/hook",
+        "http://hooks\uff61localhost/hook",
+        "http://example\u3002com/hook",
         "http://example.com/ho ok",
         "http://example.com/hook#frag",
         "http://%6c%6f%63%61%6c%68%6f%73%74/hook",  # "localhost", percent-encoded
