@@ -857,12 +857,17 @@ def test_v14_kinds_look_alikes_are_no_strong_pair(text: str) -> None:
         "Buy milk and call mom about the party" + " item" * 40,
         "Pack for the trip: socks" + ", socks" * 60 + " and a toothbrush",
         "Reminder reminder reminder reminder reminder: dentist on Friday at 3pm " * 3,
+        "Buy milk" + " and bread" * 10,
+        "Kaufe Milch" + " und Brot" * 40,
+        "Купить молоко" + " и хлеб" * 60,
+        "Buy apples, pears, " + "bananas, oranges, " * 50,
     ],
 )
-def test_an_honest_sentence_padded_with_one_repeated_word_is_not_refused(
+def test_an_honest_sentence_padded_with_one_repeated_phrase_is_not_refused(
     text: str, screener: Screener
 ) -> None:
-    # A run of one word drowned the sentence for the lexical gate and the encoder (0.98).
+    # A run of one word or short phrase drowned the sentence for the lexical gate and the
+    # encoder (0.98).
     assert not screener.screen(text).blocked
 
 

@@ -163,11 +163,14 @@ def _window(part: str) -> str:
     return fixed if fixed != plain else normalize(part, keep_marks=True)
 
 
-#: A word said more than three times in a row ("item item item item …"): kept three times. The
-#: lexical gate counts n-grams and the encoder reads tokens, so a run of one honest word drowned
-#: the rest of the sentence and read as an attack (0.98 for a 230-character errand padded with
-#: "item"), while no word list or pattern needs a fourth repetition to match.
-_REPEATED_WORD = re.compile(r"\b(\w+)((?:\W{1,3}\1\b){2})(?:\W{1,3}\1\b)+", re.IGNORECASE)
+#: A word or a phrase of up to three words said more than three times in a row ("item item
+#: item item …", "and bread and bread …"): kept three times. The lexical gate counts n-grams and
+#: the encoder reads tokens, so a run of one honest phrase drowned the rest of the sentence and
+#: read as an attack (0.98 for a 230-character errand padded with "item"), while no word list
+#: or pattern needs a fourth repetition to match.
+_REPEATED_WORD = re.compile(
+    r"\b((?:\w+\W{1,3}){0,2}?\w+)((?:\W{1,3}\1\b){2})(?:\W{1,3}\1\b)+", re.IGNORECASE
+)
 
 
 def _unrepeated(text: str) -> str:

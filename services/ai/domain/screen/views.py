@@ -151,7 +151,9 @@ def _reversed_stems() -> frozenset[str]:
 def _reversed(text: str) -> list[str]:
     """The text read backwards, only when it reads as the vocabulary of an attack backwards
     ("snoitcurtsni suoiverp erongi") and not forwards; in any spaced script, like `_rot13`."""
-    words = [_plain(w) for w in _WORD.findall(text[:_REVERSED_CHARS].lower())]
+    # Distinct words: "bananas, oranges" said three times is not six words that read as
+    # vocabulary backwards ("sananab" begins with Turkish "sana", to you).
+    words = list(dict.fromkeys(_plain(w) for w in _WORD.findall(text[:_REVERSED_CHARS].lower())))
     if len(words) < 3:
         return []
     stems = _reversed_stems()
