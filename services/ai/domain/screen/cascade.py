@@ -179,7 +179,7 @@ def _unrepeated(text: str) -> str:
 
 def prepare(text: str) -> Verdict | Pending:
     """The verdict of the cheap layers, or what the model must score to decide (`text` with
-    runs of one repeated word cut to three, see `_REPEATED_WORD`)."""
+    each run of one repeated word or short phrase cut to three, see `_REPEATED_WORD`)."""
     text = _unrepeated(text)
     pending = Pending()
     judged = wording(text) >= MIN_WORDING
