@@ -45,6 +45,6 @@ def preferred_wait(request: Request) -> int | None:
             value = value.strip().strip('"')
             # ASCII digits only (int() refuses "²" and more than 4,300 digits, which
             # isdigit() accepts); past ten digits the cap applies anyway.
-            if value.isascii() and value.isdigit() and int(value[:10]) > 0:
-                return min(int(value[:10]) if len(value) <= 10 else MAX_WAIT_S, MAX_WAIT_S)
+            if value.isascii() and value.isdigit() and (head := int(value[:10])) > 0:
+                return MAX_WAIT_S if len(value) > 10 else min(head, MAX_WAIT_S)
     return None

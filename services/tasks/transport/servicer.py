@@ -280,14 +280,20 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         user = await self.users.authenticate(request.api_key)
         return tasks_pb2.AuthenticateResponse(user_id=user.id, user_name=user.name)
 
+    async def _existing_user(self, value: str) -> str:
+        """The ``user_id`` of a request that acts for an existing user (`_user_id`'s form).
+        Raises InvalidInput for one that is no UUID and NotFound for one of no user."""
+        user_id = _user_id(value)
+        if not await self.users.existing([user_id]):
+            raise errors.NotFound("user not found")
+        return user_id
+
     async def CreateTask(  # noqa: N802
         self,
         request: tasks_pb2.CreateTaskRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateTaskResponse:
-        user_id = _user_id(request.user_id)
-        if not await self.users.existing([user_id]):
-            raise errors.NotFound("user not found")
+        user_id = await self._existing_user(request.user_id)
         submission = _submission(
             request, user_id, request_id_var.get(), remaining(context, self.dispatch_timeout_s)
         )
@@ -443,10 +449,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         return tasks_pb2.GetTaskResponse(task=convert.task_to_proto(task))
 
     async def GetUsage(self, request, context):  # noqa: N802
-        user_id = _user_id(request.user_id)
-        # As CreateTask: an unknown user has no budget to report, not a full one.
-        if not await self.users.existing([user_id]):
-            raise errors.NotFound("user not found")
+        # An unknown user has no budget to report, not a full one.
+        user_id = await self._existing_user(request.user_id)
         usage = await self.queries.usage(user_id)
         return tasks_pb2.GetUsageResponse(
             window_start=convert.ts(datetime.fromtimestamp(usage.window_start, UTC)),
@@ -554,10 +558,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         request: tasks_pb2.CreateWebhookEndpointRequest,
         context: grpc.aio.ServicerContext,
     ) -> tasks_pb2.CreateWebhookEndpointResponse:
-        user_id = _user_id(request.user_id)
-        # As CreateTask: an endpoint needs its user (the row's foreign key would refuse it).
-        if not await self.users.existing([user_id]):
-            raise errors.NotFound("user not found")
+        # An endpoint needs its user (the row's foreign key would refuse it as INTERNAL).
+        user_id = await self._existing_user(request.user_id)
         endpoint, secret = await self.webhooks.register(
             user_id, _require(request.url, "url"), list(request.events)
         )
