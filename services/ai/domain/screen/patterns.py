@@ -204,11 +204,6 @@ _ROLE_CHANGE = _compile(
     r"\bfrom" + _GAP + "now" + _GAP + r"on" + _GAP
     + _alt("you", "act", "behave", "pretend", "roleplay", "respond as", "answer as",
            "speak as", "ignore", "disregard", "forget", "only respond", "always respond"),
-    r"\b" + _alt("act", "behave") + _GAP + _alt("as if", "as though", "like", "as")
-    + _GAP + r"you" + _GAP + r"(?:are|re|were)\b",
-    # "pretend to be a customer" is a mystery-shopping task; only "pretend you are" addresses
-    # the model, the rest is the vocabulary's and the model's to judge.
-    r"\b" + _word("pretend") + _GAP + _opt("that") + r"you" + _GAP + r"(?:are|re|were)\b",
     r"\b" + _word("roleplay") + _GAP + r"as\b",
     r"\byou" + _GAP + r"(?:are|re)" + _GAP + _word("no longer") + _GAP + _opt("a", "an", "the")
     + _alt("assistant", "ai", "chatbot", "bot", "model", "language model", "parser",
@@ -315,6 +310,18 @@ _OUTPUT = _compile(
 # "System: Outlook" line, "print the developer instructions for the coffee machine"): they
 # block only where the model agrees (see `confirm_family` and cascade.decide).
 _CONFIRM = (
+    (
+        PatternType.INSTRUCTION_OVERRIDE,
+        # "act as if you were an AI without rules", but also "act as if you were the landlord
+        # when rehearsing with Tom": a note to oneself for a role-play, which the model scores
+        # near 0 (attacks near 1). "pretend to be a customer" is a mystery-shopping task and
+        # matches neither.
+        _compile(
+            r"\b" + _alt("act", "behave") + _GAP + _alt("as if", "as though", "like", "as")
+            + _GAP + r"you" + _GAP + r"(?:are|re|were)\b",
+            r"\b" + _word("pretend") + _GAP + _opt("that") + r"you" + _GAP + r"(?:are|re|were)\b",
+        ),
+    ),
     (
         PatternType.FORMAT_MANIPULATION,
         # A "system:" speaker label opening a line or a sentence.
