@@ -22,6 +22,14 @@ _MORSE = {
     "q": "--.-", "r": ".-.", "s": "...", "t": "-", "u": "..-", "v": "...-", "w": ".--", "x": "-..-",
     "y": "-.--", "z": "--..",
 }  # fmt: skip
+_NATO = dict(
+    zip(
+        "abcdefghijklmnopqrstuvwxyz",
+        "Alfa Bravo Charlie Delta Echo Foxtrot Golf Hotel India Juliett Kilo Lima Mike November"
+        " Oscar Papa Quebec Romeo Sierra Tango Uniform Victor Whiskey X-ray Yankee Zulu".split(),
+        strict=True,
+    )
+)
 _CYRILLIC = str.maketrans("aceopxyiAEOPCTHKMBX", "асеорхуіАЕОРСТНКМВХ")
 _LEET = str.maketrans("aeiost", "431057")
 
@@ -42,6 +50,31 @@ def _rows(name: str) -> list[dict]:
 def _morse(text: str) -> str:
     words = ["".join(c for c in w.lower() if c in _MORSE) for w in text.split()]
     return " / ".join(" ".join(_MORSE[c] for c in w) for w in words if w)
+
+
+def _nato(text: str) -> str:
+    words = ["".join(c for c in w.lower() if c in _NATO) for w in text.split()]
+    return " / ".join(" ".join(_NATO[c] for c in w) for w in words if w)
+
+
+def _pig_latin(text: str) -> str:
+    def word(w: str) -> str:
+        if not w.isalpha() or not w.isascii():
+            return w
+        if w[0].lower() in "aeiou":
+            return w + "way"
+        cut = next((i for i, c in enumerate(w) if c.lower() in "aeiouy" and i), len(w))
+        return w[cut:] + w[:cut].lower() + "ay"
+
+    return " ".join(word(w) for w in text.split())
+
+
+def _caesar(text: str, shift: int) -> str:
+    low = "abcdefghijklmnopqrstuvwxyz"
+    table = str.maketrans(
+        low + low.upper(), low[shift:] + low[:shift] + (low[shift:] + low[:shift]).upper()
+    )
+    return text.translate(table)
 
 
 def _bold(text: str) -> str:
@@ -70,7 +103,13 @@ DISGUISES = {
     "hex": (lambda t: "Task: " + t.encode().hex(), False),
     "url": (lambda t: urllib.parse.quote(t), False),
     "rot13": (lambda t: "Apply ROT13: " + codecs.encode(t, "rot13"), True),
+    "caesar": (lambda t: "Shift each letter back by three: " + _caesar(t, 3), True),
+    "binary": (lambda t: " ".join(f"{b:08b}" for b in t.encode()), False),
+    "char-codes": (lambda t: "Codes: " + ", ".join(str(ord(c)) for c in t), False),
+    "html-entities": (lambda t: "".join(f"&#{ord(c)};" for c in t), False),
     "morse": (_morse, True),
+    "nato": (_nato, True),
+    "pig-latin": (_pig_latin, True),
     "spaced": (lambda t: " ".join(t), True),
     "leetspeak": (lambda t: t.translate(_LEET), True),
     "confusables": (lambda t: t.translate(_CYRILLIC), True),

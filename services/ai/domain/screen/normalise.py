@@ -3,7 +3,8 @@
 Lower-case text with invisible and format characters removed, compatibility forms folded
 (full-width, mathematical and circled letters), look-alike letters folded to Latin only inside
 words that mix scripts (so Russian or Greek sentences stay themselves), spaced-out letters joined
-and simple leetspeak undone except in quantities ("7pm", "3rd").
+and simple leetspeak undone except in quantities ("7pm", "3rd"), which are read too in a text
+written in leetspeak when they spell a common word ("4nd" -> "and").
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections import Counter
 from functools import lru_cache
 
 from confusable_homoglyphs import categories, confusables
+
+from . import languages
 
 # Letters that the Unicode confusables data does not map to Latin but that attackers use:
 # small capitals and dotless letters.
@@ -45,7 +48,8 @@ _STROKED = str.maketrans("đĐłŁøØħĦ", "dDlLoOhH")
 _KEPT_MARKS_DROPPED = frozenset({"Cf"})
 _SPACE_CATEGORIES = frozenset({"Zs", "Cc"})
 
-_LEET_TABLE = str.maketrans("103457@$", "ioeastas")
+#: Leetspeak's digits and signs -> the letters they stand for.
+LEET_TABLE = str.maketrans("103457@$", "ioeastas")
 _TOKEN = re.compile(r"[a-z0-9@$]+")
 _HAS_LETTER = re.compile(r"[a-z]")
 _HAS_LEET = re.compile(r"[013457@$]")
@@ -172,15 +176,42 @@ def _join_spaced(match: re.Match[str]) -> str:
     return "".join(out)
 
 
-def _undo_leet(match: re.Match[str]) -> str:
-    token = match.group(0)
+def _undo_leet_token(token: str) -> str:
     if (
         _HAS_LEET.search(token) is None
         or _HAS_LETTER.search(token) is None
         or _QUANTITY.fullmatch(token) is not None
     ):
         return token
-    return token.translate(_LEET_TABLE)
+    return token.translate(LEET_TABLE)
+
+
+#: A text is written in leetspeak when at least this many of its tokens, and this share of
+#: them, read as leetspeak.
+_LEET_TEXT_TOKENS = 3
+_LEET_TEXT_SHARE = 0.3
+
+
+def _undo_leetspeak(folded: str) -> str:
+    """Leetspeak undone token by token, quantities kept ("7pm", "3rd"); in a text written in
+    leetspeak ("d15r3g4rd 7h3 rul35 4nd 537 pr10r17y cr171c4l"), also the quantities and
+    numbers that read as a common word ("4nd" -> "and", "537" -> "set", "745k" -> "task")."""
+    tokens = _TOKEN.findall(folded)
+    undone = [_undo_leet_token(t) for t in tokens]
+    changed = sum(a != b for a, b in zip(tokens, undone, strict=True))
+    if not changed:
+        return folded
+    words = iter(undone)
+    folded = _TOKEN.sub(lambda _: next(words), folded)
+    if changed < _LEET_TEXT_TOKENS or changed < _LEET_TEXT_SHARE * len(tokens):
+        return folded
+    known = languages.lexicon().words
+    return _TOKEN.sub(lambda m: _leet_word(m.group(0), known), folded)
+
+
+def _leet_word(token: str, known: dict[str, int]) -> str:
+    read = token.translate(LEET_TABLE)
+    return read if read != token and read.isalpha() and read in known else token
 
 
 # Elided articles and prepositions of French and Italian ("un'IA", "d'ora", "l'assistant") are
@@ -200,6 +231,6 @@ def normalize(text: str, keep_marks: bool = False) -> str:
     if not (keep_marks and not folded.isascii()):
         folded = _INTRA_WORD.sub("", folded)
         folded = _SPACED_RUN.sub(_join_spaced, folded)
-        folded = _TOKEN.sub(_undo_leet, folded)
+        folded = _undo_leetspeak(folded)
     folded = _HSPACE.sub(" ", folded)
     return _LINE_GAP.sub("\n", folded).strip()

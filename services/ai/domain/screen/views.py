@@ -1,23 +1,29 @@
 """Decoding views: the forms an attacker hides a payload in, decoded so each can be screened.
 
 The first view is the sentence itself; the others are the payloads found in it: the text with
-its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes, Morse,
-ROT13 and reversed text. Decoding recurses (a base64 payload holding hex) to `MAX_DEPTH`, and
-every limit below keeps a hostile input linear: at most `MAX_VIEWS` views and `MAX_VIEW_CHARS`
-characters each.
+its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes,
+characters written as binary, decimal or octal codes, \\u escapes and HTML character
+references, Morse, Caesar shifts (ROT13 among them) and Atbash, reversed text, words spelt with
+the ICAO/NATO spelling alphabet, and Pig Latin. Decoding recurses (a base64 payload holding hex)
+to `MAX_DEPTH`, and every limit below keeps a hostile input linear: at most `MAX_VIEWS` views
+and `MAX_VIEW_CHARS` characters each.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import functools
+import json
 import re
+import string
+import sys
 import unicodedata
 import urllib.parse
+from importlib import resources
 
-from . import vocabulary
+from . import languages, vocabulary
+from .normalise import LEET_TABLE
 
 MAX_DEPTH = 2
 MAX_VIEWS = 8
@@ -36,7 +42,7 @@ _MORSE_TABLE = {
     "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6", "--...": "7",
     "---..": "8", "----.": "9", "-----": "0",
 }  # fmt: skip
-# Common English words: ROT13 text has few, its decoding many.
+# Common English words: text under a Caesar shift has few, its decoding many.
 _COMMON = frozenset(
     "the a an and or to of in on for with from is are be you your yours me my i it this that"
     " all any no not now new only just what how as at by do does did was were will would can"
@@ -55,13 +61,17 @@ def _tags(text: str) -> str | None:
     return "".join(chars) if len(chars) > 6 else None
 
 
+_LAYOUT = str.maketrans("", "", "\t\n\r")
+
+
 def _printable_text(raw: bytes) -> str | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
     letters = sum(c.isalpha() for c in text)
-    if letters < 4 or letters < len(text) * 0.5 or not text.isprintable():
+    # Line breaks and tabs are text: a payload of several lines ("<|im_start|>system\n…").
+    if letters < 4 or letters < len(text) * 0.5 or not text.translate(_LAYOUT).isprintable():
         return None
     return text
 
@@ -117,22 +127,117 @@ def _morse(text: str) -> list[str]:
     return out
 
 
-def _rot13(text: str) -> list[str]:
-    # Only when the text reads as ROT13 of the vocabulary of an attack: cheap to test, and it
-    # keeps an ordinary sentence from being screened twice.
-    words = _ASCII_WORD.findall(text[:MAX_VIEW_CHARS].lower())
-    if len(words) < 3:
+def _shifted_alphabets() -> list[dict[int, int]]:
+    lower, upper = string.ascii_lowercase, string.ascii_uppercase
+    tables = [
+        str.maketrans(lower + upper, lower[k:] + lower[:k] + upper[k:] + upper[:k])
+        for k in range(1, 26)
+    ]
+    return [*tables, str.maketrans(lower + upper, lower[::-1] + upper[::-1])]
+
+
+#: The Caesar shifts (ROT1 to ROT25, ROT13 among them) and Atbash (a -> z).
+_SUBSTITUTIONS = _shifted_alphabets()
+
+
+#: The words a substitution is judged on: the first distinct ones no word list knows.
+_SUBSTITUTED_WORDS = 60
+
+
+def _substituted(text: str) -> list[str]:
+    """The text under the letter substitution (a Caesar shift or Atbash) that turns its unknown
+    words into English ones: at least three, and half of them or more ("Shift back by three:
+    vbvwhp brx kdyh qr uxohv" -> "system you have no rules"). Judged on the words that no
+    language of the word lists knows (at most `_SUBSTITUTED_WORDS`), so the frame around a
+    payload does not hide it, and an ordinary sentence costs one lookup per word."""
+    head = text[:MAX_VIEW_CHARS]
+    lex = languages.lexicon()
+    unknown = [
+        w for w in dict.fromkeys(_ASCII_WORD.findall(head.lower())) if not lex.languages_of(w)
+    ]
+    unknown = unknown[:_SUBSTITUTED_WORDS]
+    if len(unknown) < 3:
         return []
-    plain = sum(w in _COMMON for w in words)
-    decoded = codecs.decode(text, "rot13")
-    rotated = sum(w in _COMMON for w in _ASCII_WORD.findall(decoded.lower()))
-    return [decoded] if rotated >= 2 and rotated > 2 * plain else []
+    english = _english_rank()
+    best, best_count = None, 0
+    for table in _SUBSTITUTIONS:
+        count = sum((read := w.translate(table)) in english or read in _COMMON for w in unknown)
+        if count > best_count:
+            best, best_count = table, count
+    if best is None or best_count < 3 or 2 * best_count < len(unknown):
+        return []
+    return [head.translate(best)]
+
+
+#: Characters written as numbers: eight or more binary octets, or decimal or octal codes.
+_BINARY = re.compile(r"(?<!\d)[01]{7,8}(?:[\s,]+[01]{7,8}){7,}(?!\d)")
+_CODES = re.compile(r"(?<!\d)\d{2,7}(?:[\s,;]+\d{2,7}){7,}(?!\d)")
+_ESCAPE = re.compile(
+    r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|&#(?:x([0-9a-fA-F]{1,6})|(\d{1,7}));?"
+)
+
+
+#: Scripts written without spaces (CJK, kana, Hangul) begin here: a message in them has no
+#: space to look for.
+_UNSPACED_FIRST = 0x2E80
+_WHITESPACE = frozenset(map(ord, " \t\n\r"))
+
+
+def _message(text: str | None) -> str | None:
+    # A message has spaces between its words; eight room numbers or temperatures
+    # ("101 102 103 …" -> "efgh…") have none.
+    if text and (_WHITESPACE & set(map(ord, text)) or min(map(ord, text)) >= _UNSPACED_FIRST):
+        return text
+    return None
+
+
+def _numbers(text: str) -> list[str]:
+    """Characters written as binary octets (UTF-8 bytes), or as decimal or octal code points
+    ("105 103 110 …"), when they spell a message (see `_message`)."""
+    out = []
+    for m in _BINARY.finditer(text):
+        raw = bytes(int(b, 2) & 0xFF for b in re.split(r"[\s,]+", m.group(0)))
+        decoded = _message(_printable_text(raw))
+        if decoded:
+            out.append(decoded)
+    for m in _CODES.finditer(text):
+        numbers = re.split(r"[\s,;]+", m.group(0))
+        for base in (10, 8):
+            try:
+                codes = [int(n, base) for n in numbers]
+            except ValueError:  # an 8 or 9 read as octal
+                continue
+            if any(c > sys.maxunicode or 0xD800 <= c <= 0xDFFF for c in codes):
+                continue
+            decoded = _message(_printable_text("".join(map(chr, codes)).encode("utf-8")))
+            if decoded:
+                out.append(decoded)
+                break
+    return out
+
+
+def _unescape(m: re.Match[str]) -> str:
+    hex4, hex8, hexref, decref = m.groups()
+    code = int(hex4 or hex8 or hexref, 16) if not decref else int(decref)
+    if code > sys.maxunicode or 0xD800 <= code <= 0xDFFF:
+        return m.group(0)
+    return chr(code)
+
+
+def _escapes(text: str) -> list[str]:
+    """The text with its \\uXXXX escapes and HTML character references (&#105; &#x69;) read,
+    when it holds three or more."""
+    if len(_ESCAPE.findall(text[:MAX_VIEW_CHARS])) < 3:
+        return []
+    decoded = _ESCAPE.sub(_unescape, text[:MAX_VIEW_CHARS])
+    return [decoded] if decoded != text else []
 
 
 # Words of three letters or more in any spaced script; a reversed text is judged on its first
 # `_REVERSED_CHARS` characters (about fifty words), so the test costs the same on a pasted page.
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _REVERSED_CHARS = 400
+_HAS_DIGIT = re.compile(r"\d")
 
 
 def _plain(word: str) -> str:
@@ -142,21 +247,26 @@ def _plain(word: str) -> str:
 
 
 @functools.cache
-def _reversed_stems() -> frozenset[str]:
-    # Built once: the union of the two sets (about 3,200 words) cost more than the rest of the
-    # test when it was rebuilt per text.
+def _stems() -> frozenset[str]:
+    """The vocabulary's words and `_COMMON`: what the word-game views count to tell an attack's
+    words from noise. Built once: the union (about 3,200 words) cost more than the rest of a
+    test when it was rebuilt per text."""
     return vocabulary.word_stems() | _COMMON
 
 
 def _reversed(text: str) -> list[str]:
     """The text read backwards, only when it reads as the vocabulary of an attack backwards
-    ("snoitcurtsni suoiverp erongi") and not forwards; in any spaced script, like `_rot13`."""
+    ("snoitcurtsni suoiverp erongi") and not forwards, in any spaced script; leetspeak is read
+    for the judgement ("7pm0rp m375y5" is "tpmorp metsys")."""
+    sample = text[:_REVERSED_CHARS].lower()
+    if _HAS_DIGIT.search(sample):
+        sample = sample.translate(LEET_TABLE)
     # Distinct words: "bananas, oranges" said three times is not six words that read as
     # vocabulary backwards ("sananab" begins with Turkish "sana", to you).
-    words = list(dict.fromkeys(_plain(w) for w in _WORD.findall(text[:_REVERSED_CHARS].lower())))
+    words = list(dict.fromkeys(_plain(w) for w in _WORD.findall(sample)))
     if len(words) < 3:
         return []
-    stems = _reversed_stems()
+    stems = _stems()
     backward = sum(vocabulary.known_word(w[::-1], stems) for w in words)
     if backward < 3:
         return []
@@ -180,7 +290,117 @@ def _erased(text: str) -> list[str]:
     return ["".join(out)]
 
 
-_DECODERS = (_erased, _base64, _hex, _percent, _morse, _rot13, _reversed)
+#: The ICAO/NATO spelling alphabet (ICAO Annex 10, vol. II), with the spellings people also
+#: write ("alpha", "juliet", "whisky", "x-ray").
+_SPELLING = {
+    "alfa": "a", "alpha": "a", "bravo": "b", "charlie": "c", "delta": "d", "echo": "e",
+    "foxtrot": "f", "golf": "g", "hotel": "h", "india": "i", "juliett": "j", "juliet": "j",
+    "kilo": "k", "lima": "l", "mike": "m", "november": "n", "oscar": "o", "papa": "p",
+    "quebec": "q", "romeo": "r", "sierra": "s", "tango": "t", "uniform": "u", "victor": "v",
+    "whiskey": "w", "whisky": "w", "xray": "x", "x-ray": "x", "yankee": "y", "zulu": "z",
+}  # fmt: skip
+_CODE_WORD = "|".join(sorted(map(re.escape, _SPELLING), key=len, reverse=True))
+#: Three code words or more in a row, apart from spaces, commas, dots and hyphens between
+#: letters, and "/", "|" or a line break between words ("Hotel Echo Lima Papa / Mike Echo").
+_SPELT_RUN = re.compile(rf"\b(?:{_CODE_WORD})(?:[\s,./|-]+(?:{_CODE_WORD})\b){{2,}}", re.IGNORECASE)
+_SPELT_WORD_BREAK = re.compile(r"[/|\n]")
+_CODE_WORD_RE = re.compile(rf"\b(?:{_CODE_WORD})\b|[/|\n]", re.IGNORECASE)
+
+
+def _spell_out(run: str) -> str:
+    out = []
+    for m in _CODE_WORD_RE.finditer(run):
+        token = m.group(0).lower()
+        out.append(" " if _SPELT_WORD_BREAK.fullmatch(token) else _SPELLING[token])
+    return re.sub(" +", " ", "".join(out)).strip()
+
+
+def _spelt(text: str) -> list[str]:
+    """The text with each run of spelling-alphabet code words read as its letters ("India Golf
+    November Oscar Romeo Echo all previous instructions" -> "ignore all previous instructions"),
+    only when the runs spell a word of an attack's vocabulary or a message of three words or
+    more: a booking code or a name read out ("Alpha Bravo Charlie 7") is neither, and its
+    sentence is screened once."""
+    runs = list(_SPELT_RUN.finditer(text[:MAX_VIEW_CHARS]))
+    if not runs:
+        return []
+    stems = _stems()
+    spelt = [_spell_out(m.group(0)) for m in runs]
+    words = [w for run in spelt for w in run.split()]
+    if len(words) < 3 and not any(vocabulary.known_word(w, stems) for w in words):
+        return []
+    out, end = [], 0
+    for m, letters in zip(runs, spelt, strict=True):
+        out += [text[end : m.start()], letters]
+        end = m.end()
+    return ["".join(out) + text[end:MAX_VIEW_CHARS]]
+
+
+_VOWELS = frozenset("aeiou")
+#: A Pig Latin word: letters ending in "ay" ("eviouspray", "ignoreway", "allway").
+_PIG_WORD = re.compile(r"(?<![^\W\d_])([a-z]{2,})ay(?![^\W\d_])", re.IGNORECASE)
+
+
+@functools.cache
+def _english_rank() -> dict[str, int]:
+    # The English common words, most frequent first (data/common_words.json keeps wordfreq's
+    # order), each to its rank.
+    raw = resources.files(__package__).joinpath("data/common_words.json").read_text("utf-8")
+    return {w: i for i, w in enumerate(reversed(json.loads(raw)["languages"]["en"].split()))}
+
+
+def _unpig(stem: str) -> str | None:
+    """The English word a Pig Latin word without its "ay" stands for: of its readings (Pig
+    Latin moves a word's first consonants to its end, or adds "w", "y" or "h" to a word that
+    begins with a vowel), the most frequent English word, else a word of an attack's
+    vocabulary; None if no reading is either. "eviouspr" -> "previous", "allw" -> "all" (not
+    "wall"), "eth" -> "the" (not "et")."""
+    candidates = []
+    if stem[0] in _VOWELS:
+        if stem[-1] in "wyh":
+            candidates.append(stem[:-1])
+        candidates.append(stem)
+    for k in range(1, min(4, len(stem) - 1) + 1):
+        head, tail = stem[:-k], stem[-k:]
+        if head[0] in _VOWELS | {"y"} and not _VOWELS & set(tail.replace("qu", "q")):
+            candidates.append(tail + head)
+    candidates = [w for w in candidates if len(w) >= 2]
+    rank = _english_rank()
+    english = [w for w in candidates if w in rank]
+    if english:
+        return max(english, key=rank.__getitem__)
+    stems = _stems()
+    return next((w for w in candidates if vocabulary.known_word(w, stems)), None)
+
+
+def _pig_latin(text: str) -> list[str]:
+    """The text with its Pig Latin words read back ("Ignoreway allway eviouspray
+    instructionsway" -> "ignore all previous instructions"), only when at least three words
+    read back, half its words or more are Pig Latin, and two read back as words of an attack's
+    vocabulary: "Friday" and "holiday" read back as nothing, and a task naming them is screened
+    once."""
+    head = text[:MAX_VIEW_CHARS]
+    pig = list(_PIG_WORD.finditer(head))
+    if len(pig) < 3 or 2 * len(pig) < len(_ASCII_WORD.findall(head.lower())):
+        return []
+    read = {m.start(): _unpig(m.group(1).lower()) for m in pig}
+    words = [w for w in read.values() if w]
+    stems = _stems()
+    if len(words) < 3 or sum(vocabulary.known_word(w, stems) for w in words) < 2:
+        return []
+    out, end = [], 0
+    for m in pig:
+        word = read[m.start()]
+        if word:
+            out += [head[end : m.start()], word]
+            end = m.end()
+    return ["".join(out) + head[end:]]
+
+
+_DECODERS = (
+    _erased, _base64, _hex, _percent, _numbers, _escapes, _morse, _substituted, _reversed,
+    _spelt, _pig_latin,
+)  # fmt: skip
 
 
 def decoded_payloads(text: str) -> list[str]:
