@@ -23,7 +23,7 @@ from services.webhooks.sender import Result, Sender
 from services.webhooks.targets import TasksTargets
 from taskmesh import errors, metrics
 from taskmesh.logs import bind
-from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.connection import cancel_consumer, connect_with_retry
 from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import UndecodableMessage
 from taskmesh.queue.topology import JobTopology
@@ -77,10 +77,7 @@ class WebhookConsumer:
 
     async def stop_consuming(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # noqa: BLE001 - the connection may be gone
-                log.warning("could not cancel the webhook consumer")
+            await cancel_consumer(self._queue, self._consumer_tag, self.publish_timeout_s)
             self._consumer_tag = None
 
     async def drain(self, grace_s: float) -> bool:

@@ -42,7 +42,7 @@ from services.worker.settle import CONNECTION_ERRORS, Settler
 from taskmesh.capabilities.errors import UsageMeter
 from taskmesh.jobs.v1 import jobs_pb2
 from taskmesh.logs import bind
-from taskmesh.queue.connection import connect_with_retry
+from taskmesh.queue.connection import cancel_consumer, connect_with_retry
 from taskmesh.queue.in_flight import InFlight
 from taskmesh.queue.messages import (
     UndecodableMessage,
@@ -172,10 +172,7 @@ class JobConsumer:
 
     async def stop_consuming(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # noqa: BLE001 - the connection may be gone; nothing to cancel
-                log.warning("could not cancel the consumer")
+            await cancel_consumer(self._queue, self._consumer_tag, self.publish_timeout_s)
             self._consumer_tag = None
 
     async def drain(self, grace_s: float) -> bool:

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import aio_pika
 import stamina
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
 from taskmesh.settings import default
@@ -64,3 +64,18 @@ async def connect_with_retry(
                 log.warning("broker not ready (%s); retrying", type(exc).__name__)
                 raise
     raise AssertionError("unreachable: attempts are unlimited")
+
+
+async def cancel_consumer(queue: AbstractQueue, consumer_tag: str, timeout_s: float) -> bool:
+    """Sends AMQP ``basic.cancel`` for ``consumer_tag`` and waits for ``cancel-ok`` at most
+    ``timeout_s`` seconds, the wait for a usable channel included; True if the broker
+    confirmed. A robust channel whose broker is away waits for the reconnection without end,
+    which held a stopping worker until its grace period ran out; when the broker is away it
+    has dropped the consumer already, so there is nothing left to cancel."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await queue.cancel(consumer_tag)
+    except (TimeoutError, AMQPError, OSError, RuntimeError) as exc:
+        log.warning("could not cancel the consumer (%s)", type(exc).__name__)
+        return False
+    return True

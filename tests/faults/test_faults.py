@@ -182,6 +182,28 @@ def test_worker_sigterm_finishes_in_flight_jobs(stack_factory):
     assert_ledger_balanced(stack)
 
 
+def test_worker_sigterm_while_the_broker_is_away_exits_without_waiting_out_the_grace(
+    stack_factory, broker_proxy
+):
+    """With the broker gone and nothing in flight, a SIGTERM stops the worker at once: its
+    reconnecting connection must not hold shutdown until the grace period (here longer than
+    the test's bound) ends, and no job is lost by stopping."""
+    stack = stack_factory(**ROOMY, RABBITMQ_URL=broker_proxy.url, SHUTDOWN_GRACE_S="3600")
+    with client(stack) as http:
+        ids = submit(http, sentences(3))
+        final = wait_terminal(http, ids, 120)
+        assert all(job["status"] == "succeeded" for job in final.values())
+        broker_proxy.cut()
+        try:
+            wait_until(lambda: http.get("/readyz").status_code == 503, 60, "readyz 503")
+            stack.stack.signal("worker", signal.SIGTERM)
+            assert stack.stack.wait("worker", 120) == 0
+        finally:
+            broker_proxy.restore()
+    assert_ledger_balanced(stack)
+    assert_no_crash(stack)
+
+
 def test_undecodable_and_duplicate_messages(stack_factory, rabbitmq_url, queue_name):
     stack = stack_factory(**ROOMY)
     with client(stack) as http:
