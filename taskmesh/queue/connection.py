@@ -69,9 +69,14 @@ async def connect_with_retry(
 async def cancel_consumer(queue: AbstractQueue, consumer_tag: str, timeout_s: float) -> bool:
     """Sends AMQP ``basic.cancel`` for ``consumer_tag`` and waits for ``cancel-ok`` at most
     ``timeout_s`` seconds, the wait for a usable channel included; True if the broker
-    confirmed. A robust channel whose broker is away waits for the reconnection without end,
-    which held a stopping worker until its grace period ran out; when the broker is away it
-    has dropped the consumer already, so there is nothing left to cancel."""
+    confirmed, False at once if the channel is closed. A robust channel whose broker is away
+    waits for the reconnection without end, which held a stopping worker until its grace
+    period ran out; a broker that is away has dropped the consumer already, so there is
+    nothing left to cancel."""
+    if queue.channel.is_closed:
+        # The broker went away with the channel: no reconnection to wait for.
+        log.info("consumer not cancelled: its channel is closed")
+        return False
     try:
         async with asyncio.timeout(timeout_s):
             await queue.cancel(consumer_tag)
