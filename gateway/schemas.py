@@ -93,7 +93,7 @@ class CreateTaskBody(BaseModel):
     def _text(cls, value: str) -> str:
         text = value.strip()
         if not text:
-            raise ValueError("must not be empty")
+            raise ValueError("must not be empty or only whitespace")
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(f"must be at most {MAX_TEXT_CHARS} characters (got {len(text)})")
         for char in text:

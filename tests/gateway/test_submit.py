@@ -130,7 +130,7 @@ async def test_malformed_bodies_are_400_with_a_clear_detail(
         ({"naturalLanguage": 42}, "naturalLanguage", "must be a string"),
         ({"naturalLanguage": ["a"]}, "naturalLanguage", "must be a string"),
         ({}, "naturalLanguage", "is required"),
-        ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
+        ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty or only whitespace"),
         ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
         ({"naturalLanguage": "Pay rent", "priority": "high"}, "priority", "not a known field"),
     ],

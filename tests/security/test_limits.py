@@ -127,7 +127,7 @@ async def test_non_utf8_bytes_are_400(
         ({}, "naturalLanguage", "is required"),
         ({"natural_language": "Pay rent"}, "natural_language", "is not a known field"),
         ({"naturalLanguage": "Pay rent", "userId": "u1"}, "userId", "is not a known field"),
-        ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty"),
+        ({"naturalLanguage": "   "}, "naturalLanguage", "must not be empty or only whitespace"),
         ({"naturalLanguage": "x" * 2001}, "naturalLanguage", "at most 2000"),
         ({"naturalLanguage": "Pay \ud800 rent"}, "naturalLanguage", "lone surrogate"),
     ],
