@@ -12,6 +12,8 @@
 3. Multilingual vocabulary (`vocabulary`) on each view: a family hit or any cue word inside a
    decoded payload blocks alone (honest tasks do not hide instructions in base64); in the
    sentence itself a family hit marks the sentence for the model, with `agree_threshold`.
+   A reading in place (`views.View.in_place`: a few escapes read, NATO spelling or Pig Latin
+   undone, the rest of the sentence kept) answers only to what blocks alone in step 2.
 4. The clear-pass gates: a sentence without two kinds of cue or a lone cue in any covered
    language (`vocabulary.is_suspect`), with no decoded payload, no letters of an uncovered
    script, no sentence in a language without word lists written in a covered script
@@ -43,7 +45,7 @@ from .lexical import MIN_WORDING, lexical, wording
 from .model import ScreenModel
 from .normalise import normalize
 from .patterns import PatternType
-from .views import views
+from .views import screened_views
 
 MAX_WINDOWS = 4
 T = TypeVar("T")
@@ -183,10 +185,19 @@ def prepare(text: str) -> Verdict | Pending:
     text = _unrepeated(text)
     pending = Pending()
     judged = wording(text) >= MIN_WORDING
-    for depth, raw in enumerate(views(text)):
+    for index, (raw, in_place) in enumerate(screened_views(text)):
         canonical = _canonical(raw)
-        decoded = depth > 0
+        decoded = not in_place
         family, confirm = _strong(canonical)
+        if in_place and index > 0:
+            # A reading in place ("&#233;" read, NATO spelling or Pig Latin undone) answers to
+            # the patterns and strong lists that block alone, and to nothing else: its honest
+            # words around the reading are the sentence's, which the model has read already,
+            # and the model reads a half-decoded text as an order more often than it is one
+            # ("Pig Latin game night: your turn, any, tell the story" scored 0.98).
+            if family is not None and not confirm:
+                return Verdict(blocked=True, pattern=family)
+            continue
         if confirm and not decoded:
             # An answer's shape or a speaker label in the sentence itself: the model must
             # agree (decide).

@@ -24,6 +24,7 @@ import urllib.parse
 from collections import Counter
 from importlib import resources
 from itertools import chain
+from typing import NamedTuple
 
 from . import languages, vocabulary
 from .normalise import LEET_TABLE
@@ -204,11 +205,21 @@ _WHITESPACE = frozenset(map(ord, " \t\n\r"))
 
 
 def _message(text: str | None) -> str | None:
-    # A message has spaces between its words; eight room numbers or temperatures
-    # ("101 102 103 …" -> "efgh…") have none.
-    if text and (_WHITESPACE & set(map(ord, text)) or min(map(ord, text)) >= _UNSPACED_FIRST):
+    # A message has spaces between its words, and most of its words are words: eight room
+    # numbers ("101 102 103 …" -> "efgh…") have no space, and a week of temperatures with a
+    # 32 in it ("65 72 83 84 32 70 …" -> "AHST FORCE") reads as no language.
+    if not text:
+        return None
+    if min(map(ord, text)) >= _UNSPACED_FIRST:
         return text
-    return None
+    if not _WHITESPACE & set(map(ord, text)):
+        return None
+    words = languages.words(text.lower())
+    stems = _stems()
+    known = sum(
+        bool(languages.lexicon().languages_of(w)) or vocabulary.known_word(w, stems) for w in words
+    )
+    return text if known >= 2 and 3 * known >= 2 * len(words) else None
 
 
 def _numbers(text: str) -> list[str]:
@@ -250,13 +261,25 @@ def _unescape(m: re.Match[str]) -> str:
     return chr(code)
 
 
-def _escapes(text: str) -> list[str]:
+def _unescaped(text: str, payload: bool) -> list[str]:
     """The text with its escapes (\\uXXXX, \\U0000XXXX, \\u{XX}, octal \\151) and HTML
-    character references (&#105; &#x69;) read, when it holds three or more."""
-    if len(_ESCAPE.findall(text[:MAX_VIEW_CHARS])) < 3:
+    character references (&#105; &#x69;) read, when it holds three or more: only if they make
+    up half of it or more (`payload`: a message written in escapes), or less than half (a
+    bug report quoting a few, read in place)."""
+    head = text[:MAX_VIEW_CHARS]
+    found = list(_ESCAPE.finditer(head))
+    if len(found) < 3 or (2 * sum(len(m.group(0)) for m in found) >= len(head)) != payload:
         return []
-    decoded = _ESCAPE.sub(_unescape, text[:MAX_VIEW_CHARS])
-    return [decoded] if decoded != text else []
+    decoded = _ESCAPE.sub(_unescape, head)
+    return [decoded] if decoded != head else []
+
+
+def _escaped_payload(text: str) -> list[str]:
+    return _unescaped(text, payload=True)
+
+
+def _escapes(text: str) -> list[str]:
+    return _unescaped(text, payload=False)
 
 
 # Words of three letters or more in any spaced script; a reversed text is judged on its first
@@ -425,36 +448,61 @@ def _pig_latin(text: str) -> list[str]:
 
 
 _DECODERS = (
-    _erased, _base64, _hex, _percent, _numbers, _escapes, _morse, _substituted, _reversed,
-    _spelt, _pig_latin,
+    _erased, _base64, _hex, _percent, _numbers, _escaped_payload, _escapes, _morse, _substituted,
+    _reversed, _spelt, _pig_latin,
 )  # fmt: skip
 
 
-def decoded_payloads(text: str) -> list[str]:
-    """Raw texts hidden in `text` by one layer of encoding (not normalised)."""
-    found: list[str] = []
+#: Decoders that read the disguised words of a text in place and return the whole text: what
+#: they return is screened as the sentence itself (`screened_views`), not as a hidden payload,
+#: whose one word about the model blocks alone. A bug report that quotes "&#233; &#232;" or a
+#: booking code read out as "Mike Oscar Delta Echo" keeps its honest words around the reading
+#: ("the system shows é è", "the code mode"), which must not block by themselves.
+_IN_PLACE = frozenset({_escapes, _spelt, _pig_latin})
+
+
+class View(NamedTuple):
+    """One text to screen: `text` raw (not normalised); `in_place` when it is the sentence or
+    a reading of it in place (`_IN_PLACE`), False for a payload hidden in it."""
+
+    text: str
+    in_place: bool
+
+
+def decoded_payloads(text: str) -> list[View]:
+    """Texts hidden in `text` by one layer of encoding (raw, not normalised), each marked as a
+    reading in place or a payload."""
+    found: list[View] = []
     tags = _tags(text)
     if tags:
-        found.append(tags)
+        found.append(View(tags, False))
     for decode in _DECODERS:
-        found.extend(decode(text))
+        found.extend(View(out, decode in _IN_PLACE) for out in decode(text))
     return found
 
 
-def views(text: str) -> list[str]:
-    """`text` itself, then each payload decoded from it (raw, not normalised): at most
-    `MAX_VIEWS`, each at most `MAX_VIEW_CHARS` characters, at most `MAX_DEPTH` layers deep."""
-    out = [text[:MAX_VIEW_CHARS]]
-    frontier = [out[0]]
+def screened_views(text: str) -> list[View]:
+    """`text` itself, then each payload or reading decoded from it: at most `MAX_VIEWS`, each
+    at most `MAX_VIEW_CHARS` characters, at most `MAX_DEPTH` layers deep. A reading in place of
+    a payload is a payload."""
+    first = View(text[:MAX_VIEW_CHARS], True)
+    out, seen = [first], {first.text}
+    frontier = [first]
     for _ in range(MAX_DEPTH):
-        nxt: list[str] = []
-        for raw in frontier:
-            for payload in decoded_payloads(raw):
-                payload = payload[:MAX_VIEW_CHARS]
-                if payload.strip() and payload not in out:
-                    out.append(payload)
-                    nxt.append(payload)
+        nxt: list[View] = []
+        for parent in frontier:
+            for found in decoded_payloads(parent.text):
+                view = View(found.text[:MAX_VIEW_CHARS], found.in_place and parent.in_place)
+                if view.text.strip() and view.text not in seen:
+                    seen.add(view.text)
+                    out.append(view)
+                    nxt.append(view)
                 if len(out) >= MAX_VIEWS:
                     return out
         frontier = nxt
     return out
+
+
+def views(text: str) -> list[str]:
+    """The texts of `screened_views`: `text` itself, then what was decoded from it."""
+    return [view.text for view in screened_views(text)]
