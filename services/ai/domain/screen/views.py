@@ -4,9 +4,11 @@ The first view is the sentence itself; the others are the payloads found in it: 
 its backspaces applied, Unicode tag characters read as ASCII, base64, hex, %-escapes,
 characters written as binary, decimal or octal codes, \\u escapes and HTML character
 references, Morse, Caesar shifts (ROT13 among them) and Atbash, reversed text, words spelt with
-the ICAO/NATO spelling alphabet, and Pig Latin. Decoding recurses (a base64 payload holding hex)
-to `MAX_DEPTH`, and every limit below keeps a hostile input linear: at most `MAX_VIEWS` views
-and `MAX_VIEW_CHARS` characters each.
+the ICAO/NATO spelling alphabet, and Pig Latin. A few escapes, a spelt code and Pig Latin are
+read in place, the rest of the sentence kept (`View.in_place`): the cascade screens such a
+reading as the sentence, not as a hidden payload. Decoding recurses (a base64 payload holding
+hex) to `MAX_DEPTH`, and every limit below keeps a hostile input linear: at most `MAX_VIEWS`
+views and `MAX_VIEW_CHARS` characters each.
 """
 
 from __future__ import annotations
