@@ -94,10 +94,17 @@ def compile_lexicon(data: dict) -> Lexicon:
 
 
 @cache
+def common_words() -> dict:
+    """data/common_words.json as shipped, read once per process: each language's words as one
+    space-separated string, most frequent first, and the settings of `Lexicon`."""
+    raw = resources.files(__package__).joinpath("data/common_words.json").read_text("utf-8")
+    return json.loads(raw)
+
+
+@cache
 def lexicon() -> Lexicon:
     """The shipped lexicon, loaded once per process."""
-    raw = resources.files(__package__).joinpath("data/common_words.json").read_text("utf-8")
-    return compile_lexicon(json.loads(raw))
+    return compile_lexicon(common_words())
 
 
 def words(canonical: str) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import re
 import string
 import sys
@@ -24,7 +23,6 @@ import textwrap
 import unicodedata
 import urllib.parse
 from collections import Counter
-from importlib import resources
 from itertools import chain
 from typing import NamedTuple
 
@@ -397,8 +395,8 @@ _PIG_WORD = re.compile(r"(?<![^\W\d_])([a-z]{2,})ay(?![^\W\d_])", re.IGNORECASE)
 def _english_rank() -> dict[str, int]:
     # The English common words, most frequent first (data/common_words.json keeps wordfreq's
     # order), each to its rank.
-    raw = resources.files(__package__).joinpath("data/common_words.json").read_text("utf-8")
-    return {w: i for i, w in enumerate(reversed(json.loads(raw)["languages"]["en"].split()))}
+    english = languages.common_words()["languages"]["en"].split()
+    return {w: i for i, w in enumerate(reversed(english))}
 
 
 def _unpig(stem: str) -> str | None:
